@@ -1,0 +1,46 @@
+import Crypto
+import Foundation
+
+/// API key secrets. Keys are 256-bit random values, so a single SHA-256 is the right hash (a slow
+/// password hash would only add latency to every request). Lookup is by a short non-secret prefix;
+/// the hash comparison is constant-time.
+public enum APIKeySecret {
+    public static let scheme = "prk_"
+    public static let prefixLength = 16
+    public static let minimumLength = 32
+
+    private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+    /// A new key: `prk_` + 43 base62 characters (≈256 bits).
+    public static func generate() -> String {
+        var rng = SystemRandomNumberGenerator()
+        let body = (0..<43).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] }
+        return scheme + String(body)
+    }
+
+    public static func prefix(of key: String) -> String {
+        String(key.prefix(prefixLength))
+    }
+
+    public static func hash(_ key: String) -> String {
+        SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    public static func matches(_ key: String, hash stored: String) -> Bool {
+        constantTimeEquals(Array(hash(key).utf8), Array(stored.utf8))
+    }
+
+    /// Preset keys (PARLEY_ADMIN_KEY) may be any string, but must be long enough to be a secret.
+    public static func validatePreset(_ key: String) -> String? {
+        if key.count < minimumLength { return "must be at least \(minimumLength) characters" }
+        if key.contains(where: { $0.isWhitespace }) { return "must not contain whitespace" }
+        return nil
+    }
+}
+
+public func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    var diff: UInt8 = 0
+    for i in 0..<a.count { diff |= a[i] ^ b[i] }
+    return diff == 0
+}

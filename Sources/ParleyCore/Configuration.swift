@@ -1,0 +1,177 @@
+import Foundation
+import Logging
+
+public enum ConfigError: Error, Equatable, CustomStringConvertible {
+    case invalid(setting: String, value: String, accepts: String)
+    case unreadableFile(path: String, reason: String)
+
+    /// One line naming the setting and what it accepts.
+    public var description: String {
+        switch self {
+        case .invalid(let setting, let value, let accepts):
+            return "invalid \(setting)=\"\(value)\": accepts \(accepts)"
+        case .unreadableFile(let path, let reason):
+            return "cannot read configuration file \(path): \(reason)"
+        }
+    }
+}
+
+public enum LogFormat: String, Sendable { case text, json }
+
+/// Every setting Parley reads, resolved once at start-up. `docs/configuration.md` lists them.
+public struct ParleyConfig: Sendable {
+    public var databaseURL: DatabaseURL
+    public var host: String
+    public var port: Int
+    public var logLevel: Logger.Level
+    public var logFormat: LogFormat
+    public var maxBodyBytes: Int
+    public var adminKey: String?
+    public var dbMaxConnections: Int
+    public var dbTimeoutMilliseconds: Int
+    public var sqliteBusyTimeoutMilliseconds: Int
+    public var publicURL: String?
+}
+
+/// Layers, highest first: command-line flags, process environment, the env file (`.env` in the
+/// working directory or `--env-file`), built-in defaults. Names follow the seeds where they exist.
+public struct ConfigSources: Sendable {
+    public var flags: [String: String]
+    public var environment: [String: String]
+    public var file: [String: String]
+
+    public init(flags: [String: String] = [:], environment: [String: String] = [:], file: [String: String] = [:]) {
+        self.flags = flags
+        self.environment = environment
+        self.file = file
+    }
+
+    public func value(_ key: String) -> String? {
+        for layer in [flags, environment, file] {
+            if let v = layer[key], !v.isEmpty { return v }
+        }
+        return nil
+    }
+
+    /// Reads `KEY=VALUE` lines; `#` comments, `export` prefixes and single or double quotes allowed.
+    public static func parseEnvFile(_ text: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for rawLine in text.split(whereSeparator: \.isNewline) {
+            var line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.hasPrefix("export ") { line = String(line.dropFirst(7)) }
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
+            var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, let f = value.first, f == "\"" || f == "'", value.last == f {
+                value = String(value.dropFirst().dropLast())
+            }
+            out[key] = value
+        }
+        return out
+    }
+
+    public static func loadEnvFile(path: String, required: Bool) throws(ConfigError) -> [String: String] {
+        guard FileManager.default.fileExists(atPath: path) else {
+            if required { throw .unreadableFile(path: path, reason: "no such file") }
+            return [:]
+        }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw .unreadableFile(path: path, reason: "not readable UTF-8 text")
+        }
+        return parseEnvFile(text)
+    }
+}
+
+extension ParleyConfig {
+    public static func load(_ sources: ConfigSources) throws(ConfigError) -> ParleyConfig {
+        let reader = Reader(sources: sources)
+        let urlText = sources.value("DATABASE_URL") ?? "sqlite://parley.db"
+        let databaseURL: DatabaseURL
+        switch DatabaseURL.parse(urlText) {
+        case .success(let url): databaseURL = url
+        case .failure(let error): throw error
+        }
+        let config = ParleyConfig(
+            databaseURL: databaseURL,
+            host: try reader.string("HOST", default: "127.0.0.1", accepts: "a host name or IP address") { !$0.contains(where: \.isWhitespace) },
+            port: try reader.int("PORT", default: 8080, range: 0...65535),
+            logLevel: try reader.choice("LOG_LEVEL", default: .info),
+            logFormat: try reader.choice("LOG_FORMAT", default: .text),
+            maxBodyBytes: try reader.bytes("PARLEY_MAX_BODY_BYTES", default: 1 << 20),
+            adminKey: try reader.optional("PARLEY_ADMIN_KEY", accepts: "a secret of at least \(APIKeySecret.minimumLength) characters without whitespace") {
+                APIKeySecret.validatePreset($0) == nil
+            },
+            dbMaxConnections: try reader.int("PARLEY_DB_MAX_CONNECTIONS", default: 10, range: 1...1000),
+            dbTimeoutMilliseconds: try reader.int("PARLEY_DB_TIMEOUT_MS", default: 5000, range: 100...600_000),
+            sqliteBusyTimeoutMilliseconds: try reader.int("PARLEY_SQLITE_BUSY_TIMEOUT_MS", default: 5000, range: 0...600_000),
+            publicURL: try reader.optional("PARLEY_PUBLIC_URL", accepts: "an absolute http(s) URL") {
+                guard let u = URL(string: $0), let s = u.scheme else { return false }
+                return (s == "http" || s == "https") && u.host != nil
+            }
+        )
+        return config
+    }
+
+    private struct Reader {
+        let sources: ConfigSources
+
+        func string(_ key: String, default def: String, accepts: String, valid: (String) -> Bool) throws(ConfigError) -> String {
+            guard let v = sources.value(key) else { return def }
+            guard valid(v) else { throw .invalid(setting: key, value: v, accepts: accepts) }
+            return v
+        }
+
+        func optional(_ key: String, accepts: String, valid: (String) -> Bool) throws(ConfigError) -> String? {
+            guard let v = sources.value(key) else { return nil }
+            guard valid(v) else { throw .invalid(setting: key, value: key.contains("KEY") ? "***" : v, accepts: accepts) }
+            return v
+        }
+
+        func int(_ key: String, default def: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {
+            guard let v = sources.value(key) else { return def }
+            guard let n = Int(v.trimmingCharacters(in: .whitespaces)), range.contains(n) else {
+                throw .invalid(setting: key, value: v, accepts: "an integer from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return n
+        }
+
+        func choice<T: RawRepresentable & CaseIterableChoice>(_ key: String, default def: T) throws(ConfigError) -> T where T.RawValue == String {
+            guard let v = sources.value(key) else { return def }
+            guard let c = T(rawValue: v.lowercased()) else {
+                throw .invalid(setting: key, value: v, accepts: "one of " + T.choices.joined(separator: ", "))
+            }
+            return c
+        }
+
+        /// Plain bytes or with a unit: `512kb`, `2mb`, `1gb` (binary multiples).
+        func bytes(_ key: String, default def: Int) throws(ConfigError) -> Int {
+            guard let v = sources.value(key) else { return def }
+            let text = v.lowercased().trimmingCharacters(in: .whitespaces)
+            let units: [(String, Int)] = [("kb", 1 << 10), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
+            var multiplier = 1
+            var digits = text
+            for (suffix, m) in units where text.hasSuffix(suffix) {
+                multiplier = m
+                digits = String(text.dropLast(suffix.count))
+                break
+            }
+            guard let n = Int(digits), n > 0, n <= (1 << 34) / multiplier else {
+                throw .invalid(setting: key, value: v, accepts: "a positive size in bytes, optionally with kb, mb or gb (e.g. 1mb)")
+            }
+            return n * multiplier
+        }
+    }
+}
+
+public protocol CaseIterableChoice {
+    static var choices: [String] { get }
+}
+
+extension LogFormat: CaseIterableChoice {
+    public static var choices: [String] { ["text", "json"] }
+}
+
+extension Logger.Level: CaseIterableChoice {
+    public static var choices: [String] { Logger.Level.allCases.map(\.rawValue) }
+}

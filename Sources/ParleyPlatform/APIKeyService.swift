@@ -1,0 +1,116 @@
+import Foundation
+import ParleyCore
+import ParleyStorage
+
+/// A key as shown to users: never the hash. `secret` is set only in the creation response.
+public struct APIKeyView: Sendable, Codable, Equatable {
+    public var id: String
+    public var tenantID: String
+    public var name: String
+    public var role: Role
+    public var prefix: String
+    public var createdAt: Date
+    public var expiresAt: Date?
+    public var revokedAt: Date?
+    public var lastUsedAt: Date?
+    public var secret: String?
+
+    init(_ r: APIKeyRecord, secret: String? = nil) {
+        id = r.id; tenantID = r.tenantID; name = r.name; role = r.role; prefix = r.prefix
+        createdAt = r.createdAt; expiresAt = r.expiresAt; revokedAt = r.revokedAt; lastUsedAt = r.lastUsedAt
+        self.secret = secret
+    }
+}
+
+public struct APIKeyService: Sendable {
+    let store: any Store
+    let clock: any Clock
+    let repo = APIKeyRepository()
+    let tenants = TenantRepository()
+    /// `last_used_at` is refreshed at most this often, so authentication stays a read.
+    let touchInterval: TimeInterval = 60
+
+    public init(store: any Store, clock: any Clock) {
+        self.store = store
+        self.clock = clock
+    }
+
+    public func create(_ ctx: ActionContext, tenantID: String? = nil, name: String, role: Role, expiresAt: Date?,
+                       presetSecret: String? = nil) async throws -> APIKeyView {
+        try ctx.principal.require(.manageKeys)
+        let tenantID = tenantID ?? ctx.principal.tenantID
+        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !name.isEmpty, name.count <= 200 else {
+            throw ParleyError.badRequest("name must be 1 to 200 characters", code: "invalid_name")
+        }
+        let now = clock.now()
+        if let expiresAt, expiresAt <= now {
+            throw ParleyError.badRequest("expires_at must be in the future", code: "invalid_expires_at")
+        }
+        let secret = presetSecret ?? APIKeySecret.generate()
+        let record = APIKeyRecord(
+            id: UUIDv7.make(at: now), tenantID: tenantID, name: name, role: role,
+            prefix: APIKeySecret.prefix(of: secret), hash: APIKeySecret.hash(secret),
+            createdAt: now, expiresAt: expiresAt, revokedAt: nil, lastUsedAt: nil)
+        let audit = AuditLog(clock: clock)
+        try await store.transaction { [repo, tenants] db in
+            guard try await tenants.find(id: tenantID, on: db) != nil else {
+                throw ParleyError.notFound("tenant \(tenantID) not found", code: "tenant_not_found")
+            }
+            try await repo.insert(record, on: db)
+            try await audit.record(ctx, action: "api_key.create", targetType: "api_key", targetID: record.id,
+                                   details: "role=\(role.rawValue)", tenantID: tenantID, on: db)
+        }
+        return APIKeyView(record, secret: secret)
+    }
+
+    public func list(_ principal: Principal, tenantID: String? = nil) async throws -> [APIKeyView] {
+        try principal.require(.manageKeys)
+        let tenantID = tenantID ?? principal.tenantID
+        return try await store.read { [repo] db in try await repo.list(tenantID: tenantID, on: db) }.map { APIKeyView($0) }
+    }
+
+    public func revoke(_ ctx: ActionContext, id: String, tenantID: String? = nil) async throws -> APIKeyView {
+        try ctx.principal.require(.manageKeys)
+        let tenantID = tenantID ?? ctx.principal.tenantID
+        let now = clock.now()
+        let audit = AuditLog(clock: clock)
+        let record = try await store.transaction { [repo] db -> APIKeyRecord in
+            guard let existing = try await repo.find(tenantID: tenantID, id: id, on: db) else {
+                throw ParleyError.notFound("API key \(id) not found", code: "api_key_not_found")
+            }
+            guard existing.revokedAt == nil else { return existing }
+            _ = try await repo.revoke(tenantID: tenantID, id: id, at: now, on: db)
+            try await audit.record(ctx, action: "api_key.revoke", targetType: "api_key", targetID: id, tenantID: tenantID, on: db)
+            var revoked = existing
+            revoked.revokedAt = now
+            return revoked
+        }
+        return APIKeyView(record)
+    }
+
+    /// Resolves a bearer secret to its tenant and role. Every failure is 401 with a reason a key
+    /// holder can act on; an unknown key says nothing about which keys exist.
+    public func authenticate(_ secret: String) async throws -> Principal {
+        guard secret.count >= APIKeySecret.minimumLength, secret.count <= 512 else {
+            throw ParleyError(.unauthorized, code: "invalid_api_key", "the API key is not valid")
+        }
+        let now = clock.now()
+        let prefix = APIKeySecret.prefix(of: secret)
+        let (key, tenantAlive) = try await store.read { [repo, tenants] db -> (APIKeyRecord?, Bool) in
+            let key = try await repo.candidates(prefix: prefix, on: db).first { APIKeySecret.matches(secret, hash: $0.hash) }
+            guard let key else { return (nil, false) }
+            return (key, try await tenants.find(id: key.tenantID, on: db) != nil)
+        }
+        guard let key, tenantAlive else {
+            throw ParleyError(.unauthorized, code: "invalid_api_key", "the API key is not valid")
+        }
+        if key.revokedAt != nil { throw ParleyError(.unauthorized, code: "api_key_revoked", "the API key has been revoked") }
+        if let exp = key.expiresAt, exp <= now { throw ParleyError(.unauthorized, code: "api_key_expired", "the API key has expired") }
+        if key.lastUsedAt.map({ now.timeIntervalSince($0) > touchInterval }) ?? true {
+            let id = key.id
+            try? await store.transaction { [repo] db in try await repo.touch(id: id, at: now, on: db) }
+        }
+        return Principal(tenantID: key.tenantID, keyID: key.id, role: key.role, actor: "api_key:\(key.id)")
+    }
+}

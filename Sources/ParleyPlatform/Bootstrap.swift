@@ -1,0 +1,44 @@
+import Foundation
+import ParleyCore
+import ParleyStorage
+
+public struct BootstrapResult: Sendable {
+    public var tenant: Tenant
+    /// The new admin key's secret, to print once; nil when it was preset by PARLEY_ADMIN_KEY.
+    public var adminSecret: String?
+}
+
+/// First start against an empty database: a default tenant and an admin key. Runs under the
+/// migration lock so two processes starting together create exactly one.
+public struct Bootstrap: Sendable {
+    let store: any Store
+    let clock: any Clock
+
+    public init(store: any Store, clock: any Clock) {
+        self.store = store
+        self.clock = clock
+    }
+
+    public func run(presetAdminKey: String?) async throws -> BootstrapResult? {
+        let tenants = TenantService(store: store, clock: clock)
+        let tenant = try tenants.make(name: "Default", slug: "default", timeZone: "UTC")
+        let now = clock.now()
+        let secret = presetAdminKey ?? APIKeySecret.generate()
+        let key = APIKeyRecord(
+            id: UUIDv7.make(at: now), tenantID: tenant.id, name: "bootstrap admin", role: .admin,
+            prefix: APIKeySecret.prefix(of: secret), hash: APIKeySecret.hash(secret),
+            createdAt: now, expiresAt: nil, revokedAt: nil, lastUsedAt: nil)
+        let audit = AuditLog(clock: clock)
+        let created = try await store.transaction(lockKey: Migrator.lockKey) { db -> Bool in
+            guard try await TenantRepository().count(on: db) == 0 else { return false }
+            try await TenantRepository().insert(tenant, on: db)
+            try await APIKeyRepository().insert(key, on: db)
+            let ctx = ActionContext(principal: Principal(tenantID: tenant.id, keyID: nil, role: .admin, actor: "system"), requestID: nil)
+            try await audit.record(ctx, action: "tenant.create", targetType: "tenant", targetID: tenant.id, on: db)
+            try await audit.record(ctx, action: "api_key.create", targetType: "api_key", targetID: key.id, details: "role=admin", on: db)
+            return true
+        }
+        guard created else { return nil }
+        return BootstrapResult(tenant: tenant, adminSecret: presetAdminKey == nil ? secret : nil)
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import Hummingbird
+import Logging
+import ParleyCore
+import ParleyPlatform
+import ParleyStorage
+
+/// Everything the HTTP application needs, built once by `serve` (or by a test).
+public struct ServerDependencies: Sendable {
+    public var config: ParleyConfig
+    public var store: any Store
+    public var clock: any Clock
+    public var logger: Logger
+    public var migrations: [Migration]
+
+    public init(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, migrations: [Migration]) {
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.logger = logger
+        self.migrations = migrations
+    }
+}
+
+public func buildRouter(_ deps: ServerDependencies, routes table: RouteTable = RouteTable()) -> Router<ParleyRequestContext> {
+    let metrics = HTTPMetrics()
+    let router = Router(context: ParleyRequestContext.self)
+    router.add(middleware: RequestMiddleware(metrics: metrics, routes: table, maxBodyBytes: deps.config.maxBodyBytes))
+
+    let keys = APIKeyService(store: deps.store, clock: deps.clock)
+    OperationsController(store: deps.store, readiness: Readiness(store: deps.store, migrations: deps.migrations), metrics: metrics)
+        .register(Routes(group: router, prefix: "", table: table))
+
+    let v1 = router.group("v1").add(middleware: AuthMiddleware(keys: keys))
+    let v1Routes = Routes(group: v1, prefix: "/v1", table: table)
+    TenantController(tenants: TenantService(store: deps.store, clock: deps.clock)).register(v1Routes)
+    APIKeyController(keys: keys, maxBodyBytes: deps.config.maxBodyBytes).register(v1Routes)
+    AuditController(audit: AuditService(store: deps.store)).register(v1Routes)
+    return router
+}
+
+public func buildApplication(
+    _ deps: ServerDependencies,
+    onServerRunning: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
+) -> some ApplicationProtocol {
+    let router = buildRouter(deps)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(deps.config.host, port: deps.config.port), serverName: "Parley"),
+        onServerRunning: { channel in
+            await onServerRunning(deps.config.host, channel.localAddress?.port ?? deps.config.port)
+        },
+        logger: deps.logger
+    )
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Hummingbird
+import ParleyCore
+
+/// Per-request state: the request id (also on the logger) and, after authentication, the caller.
+public struct ParleyRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var requestID: String = ""
+    public var principal: Principal?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+    }
+
+    public var requestDecoder: JSONDecoder { JSONCoding.decoder }
+    public var responseEncoder: JSONEncoder { JSONCoding.encoder }
+
+    /// The authenticated caller; routes behind `AuthMiddleware` always have one.
+    public func caller() throws -> Principal {
+        guard let principal else { throw ParleyError.unauthorized("authentication required") }
+        return principal
+    }
+
+    public func action() throws -> ActionContext {
+        ActionContext(principal: try caller(), requestID: requestID)
+    }
+}
+
+/// JSON on the wire: snake_case keys, ISO 8601 UTC timestamps with milliseconds.
+public enum JSONCoding {
+    private static let withMillis = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+    private static let withoutMillis = Date.ISO8601FormatStyle()
+
+    public static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(format(date))
+        }
+        return e
+    }()
+
+    public static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .custom { decoder in
+            let c = try decoder.singleValueContainer()
+            let text = try c.decode(String.self)
+            guard let date = parse(text) else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "expected an ISO 8601 timestamp such as 2026-01-31T09:00:00Z, got '\(text)'")
+            }
+            return date
+        }
+        return d
+    }()
+
+    public static func format(_ date: Date) -> String { withMillis.format(date) }
+
+    public static func parse(_ text: String) -> Date? {
+        (try? withMillis.parse(text)) ?? (try? withoutMillis.parse(text))
+    }
+}

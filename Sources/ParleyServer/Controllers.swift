@@ -1,0 +1,104 @@
+import Foundation
+import Hummingbird
+import ParleyCore
+import ParleyPlatform
+import ParleyStorage
+
+/// Health, readiness, status, metrics and the OpenAPI document: no authentication.
+struct OperationsController {
+    let store: any Store
+    let readiness: Readiness
+    let metrics: HTTPMetrics
+
+    struct Status: Encodable { var status: String; var service: String? = nil; var version: String? = nil; var database: String? = nil; var reason: String? = nil }
+
+    func register(_ r: Routes<Router<ParleyRequestContext>>) {
+        r.on(.get, "/health") { _, _ in JSON(Status(status: "ok")) }
+        r.on(.get, "/ready") { _, _ in
+            if let reason = await readiness.check() {
+                return JSON(Status(status: "unavailable", reason: reason), status: .serviceUnavailable)
+            }
+            return JSON(Status(status: "ready"))
+        }
+        r.on(.get, "/status") { _, _ in
+            JSON(Status(status: "running", service: "parley", version: ParleyVersion.current))
+        }
+        // Non-browser clients get health JSON at the root (seed 000's contract).
+        r.on(.get, "/") { _, _ in
+            do {
+                try await store.ping()
+                return JSON(Status(status: "operational", database: "connected"))
+            } catch {
+                return JSON(Status(status: "degraded", database: "unavailable"), status: .serviceUnavailable)
+            }
+        }
+        r.on(.get, "/metrics") { _, _ in
+            let text = metrics.render(pool: store.poolStats(), databaseKind: store.kind)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        r.on(.get, "/openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+        }
+    }
+}
+
+struct TenantController {
+    let tenants: TenantService
+
+    struct TenantBody: Encodable { var id: String; var name: String; var slug: String; var timeZone: String; var createdAt: Date }
+
+    func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
+        r.on(.get, "/tenant") { _, ctx in
+            let principal = try ctx.caller()
+            try principal.require(.readTenant)
+            let t = try await tenants.get(principal.tenantID)
+            return JSON(TenantBody(id: t.id, name: t.name, slug: t.slug, timeZone: t.timeZone, createdAt: t.createdAt))
+        }
+    }
+}
+
+struct APIKeyController {
+    let keys: APIKeyService
+    let maxBodyBytes: Int
+
+    struct CreateKey: Decodable {
+        var name: String
+        var role: String
+        var expiresAt: Date?
+        enum CodingKeys: String, CodingKey { case name, role, expiresAt = "expires_at" }
+    }
+
+    func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
+        r.on(.get, "/api-keys") { _, ctx in
+            JSON(Page(data: try await keys.list(try ctx.caller()), nextCursor: nil))
+        }
+        r.on(.post, "/api-keys") { req, ctx in
+            let action = try ctx.action()
+            try action.principal.require(.manageKeys)
+            let body = try await req.decodeJSON(CreateKey.self, limit: maxBodyBytes)
+            guard let role = Role(rawValue: body.role) else {
+                throw ParleyError.badRequest("role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_role")
+            }
+            let created = try await keys.create(action, name: body.name, role: role, expiresAt: body.expiresAt)
+            return JSON(created, status: .created)
+        }
+        r.on(.delete, "/api-keys/:id") { _, ctx in
+            let id = try ctx.parameters.require("id")
+            return JSON(try await keys.revoke(try ctx.action(), id: id))
+        }
+    }
+}
+
+struct AuditController {
+    let audit: AuditService
+
+    func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
+        r.on(.get, "/audit-log") { req, ctx in
+            let limit = try req.queryInt("limit", default: 50, range: 1...500)
+            let entries = try await audit.list(try ctx.caller(), limit: limit, before: req.queryString("before"), action: req.queryString("action"))
+            return JSON(Page(data: entries, nextCursor: entries.count == limit ? entries.last?.id : nil))
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Hummingbird
+import Logging
+import ParleyCore
+import ParleyStorage
+
+/// `{"error":{"code","message","request_id"}}` for every failure, with the matching status.
+struct ErrorBody: Encodable {
+    struct Detail: Encodable {
+        var code: String
+        var message: String
+        var requestId: String
+    }
+    var error: Detail
+}
+
+enum ErrorMapping {
+    static func status(for kind: ParleyError.Kind) -> HTTPResponse.Status {
+        switch kind {
+        case .badRequest: .badRequest
+        case .unauthorized: .unauthorized
+        case .forbidden: .forbidden
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .payloadTooLarge: .contentTooLarge
+        case .unsupportedMediaType: .unsupportedMediaType
+        case .methodNotAllowed: .methodNotAllowed
+        case .unavailable: .serviceUnavailable
+        case .internalError: .internalServerError
+        }
+    }
+
+    /// Translates any error into the public error; unexpected ones are logged, never echoed.
+    static func parleyError(from error: any Error, request: Request, routes: RouteTable, logger: Logger) -> ParleyError {
+        switch error {
+        case let e as ParleyError:
+            return e
+        case let e as StoreError:
+            switch e {
+            case .notFound(let what): return .notFound(what)
+            case .uniqueViolation: return .conflict("the resource already exists")
+            case .unavailable(let why):
+                logger.warning("database unavailable", metadata: ["reason": "\(why)"])
+                return ParleyError(.unavailable, code: "database_unavailable", "the database is unavailable; retry shortly")
+            case .query(let why):
+                logger.error("database error", metadata: ["error": "\(why)"])
+                return ParleyError(.internalError, code: "internal_error", "an internal error occurred")
+            }
+        case let e as HTTPError:
+            switch e.status {
+            case .notFound:
+                let path = request.uri.path
+                let allowed = routes.allowedMethods(for: path)
+                if !allowed.isEmpty {
+                    return ParleyError(.methodNotAllowed, code: "method_not_allowed",
+                                       "\(request.method.rawValue) is not allowed on \(path); use \(allowed.joined(separator: ", "))")
+                }
+                return ParleyError(.notFound, code: "route_not_found", "no route for \(request.method.rawValue) \(path)")
+            case .contentTooLarge:
+                return ParleyError(.payloadTooLarge, code: "payload_too_large", "the request body is larger than the server accepts")
+            case .badRequest:
+                return .badRequest(e.body ?? "the request could not be read")
+            default:
+                return ParleyError(e.status.code >= 500 ? .internalError : .badRequest, code: "http_\(e.status.code)", e.body ?? e.status.reasonPhrase)
+            }
+        case let e as DecodingError:
+            return .badRequest(describe(e), code: "invalid_json")
+        default:
+            logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
+            return ParleyError(.internalError, code: "internal_error", "an internal error occurred")
+        }
+    }
+
+    static func describe(_ e: DecodingError) -> String {
+        func path(_ c: [any CodingKey]) -> String {
+            let p = c.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            return p.isEmpty ? "body" : p
+        }
+        switch e {
+        case .keyNotFound(let key, let ctx): return "missing field '\(path(ctx.codingPath + [key]))'"
+        case .typeMismatch(let type, let ctx): return "field '\(path(ctx.codingPath))' must be \(typeName(type))"
+        case .valueNotFound(let type, let ctx): return "field '\(path(ctx.codingPath))' must be \(typeName(type)), not null"
+        case .dataCorrupted(let ctx):
+            if ctx.codingPath.isEmpty { return "the body is not valid JSON" }
+            return "field '\(path(ctx.codingPath))': \(ctx.debugDescription)"
+        @unknown default: return "the body could not be decoded"
+        }
+    }
+
+    private static func typeName(_ t: Any.Type) -> String {
+        switch t {
+        case is String.Type: "a string"
+        case is Int.Type, is Double.Type: "a number"
+        case is Bool.Type: "a boolean"
+        default: "\(t)".lowercased().contains("array") ? "an array" : "an object"
+        }
+    }
+
+    static func response(for error: ParleyError, requestID: String) -> Response {
+        let body = ErrorBody(error: .init(code: error.code, message: error.message, requestId: requestID))
+        let data = (try? JSONCoding.encoder.encode(body)) ?? Data(#"{"error":{"code":"internal_error"}}"#.utf8)
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        if error.kind == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+        return Response(status: status(for: error.kind), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

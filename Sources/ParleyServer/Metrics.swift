@@ -1,0 +1,88 @@
+import Foundation
+import ParleyStorage
+import Prometheus
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Prometheus figures for `/metrics`. The registry is per application (not the global
+/// MetricsSystem), so tests build as many apps as they like.
+public final class HTTPMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    let startTime = Date()
+    private static let buckets: [Duration] = [
+        .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+    ]
+    private var requests: MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "parley", subsystem: "http", metricName: "requests", unitName: "total",
+                                                helpText: "HTTP requests by method, route and status.")
+    }
+    private var latency: MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "parley", subsystem: "http", metricName: "request_duration", unitName: "seconds",
+                                               helpText: "HTTP request latency by method and route.")
+    }
+
+    public init() {}
+
+    func recordRequest(method: String, route: String, status: Int, duration: Duration) {
+        registry.makeCounter(descriptor: requests, labels: [("method", method), ("route", route), ("status", String(status))]).increment()
+        registry.makeDurationHistogram(descriptor: latency, labels: [("method", method), ("route", route)], buckets: Self.buckets).record(duration)
+    }
+
+    func render(pool: PoolStats, databaseKind: DatabaseKind) -> String {
+        var out = registry.emitToString()
+        func metric(_ name: String, _ type: String, _ help: String, _ value: Double, labels: String = "") {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name)\(labels) \(Self.number(value))\n"
+        }
+        let p = ProcessFigures.read()
+        metric("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", p.cpuSeconds)
+        metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", p.residentBytes)
+        metric("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", p.virtualBytes)
+        metric("process_open_fds", "gauge", "Number of open file descriptors.", p.openFDs)
+        metric("process_max_fds", "gauge", "Maximum number of open file descriptors.", p.maxFDs)
+        metric("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", startTime.timeIntervalSince1970)
+        let db = "{database=\"\(databaseKind.rawValue)\"}"
+        metric("parley_db_pool_connections_in_use", "gauge", "Database connections currently leased.", Double(pool.inUse), labels: db)
+        metric("parley_db_pool_connections_max", "gauge", "Maximum database connections in the pool.", Double(pool.max), labels: db)
+        return out
+    }
+
+    private static func number(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+    }
+}
+
+/// Reads the process's own figures from /proc (Linux); zeros elsewhere.
+struct ProcessFigures {
+    var cpuSeconds = 0.0, residentBytes = 0.0, virtualBytes = 0.0, openFDs = 0.0, maxFDs = 0.0
+
+    static func read() -> ProcessFigures {
+        var f = ProcessFigures()
+        #if os(Linux)
+        let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        if let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+           let close = stat.lastIndex(of: ")") {
+            // Fields after the command name; utime and stime are the 14th and 15th of the line.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]), ticks > 0 {
+                f.cpuSeconds = (u + s) / ticks
+            }
+        }
+        if let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) {
+            let parts = statm.split(separator: " ")
+            if parts.count > 1, let vm = Double(parts[0]), let rss = Double(parts[1]) {
+                f.virtualBytes = vm * pageSize
+                f.residentBytes = rss * pageSize
+            }
+        }
+        f.openFDs = Double((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0)
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 { f.maxFDs = Double(limit.rlim_cur) }
+        #endif
+        return f
+    }
+}

@@ -1,0 +1,36 @@
+import Hummingbird
+import Synchronization
+
+/// Remembers which methods each registered path accepts, so an unmatched method answers 405 with
+/// `Allow` rather than Hummingbird's 404.
+public final class RouteTable: Sendable {
+    public init() {}
+
+    private let routes = Mutex<[(segments: [String], method: String)]>([])
+
+    func add(_ path: String, _ method: HTTPRequest.Method) {
+        let segs = Self.split(path)
+        routes.withLock { $0.append((segs, method.rawValue)) }
+    }
+
+    func allowedMethods(for path: String) -> [String] {
+        let segs = Self.split(path)
+        let methods = routes.withLock { all in
+            all.filter { Self.matches($0.segments, segs) }.map(\.method)
+        }
+        return Array(Set(methods)).sorted()
+    }
+
+    var all: [(path: String, method: String)] {
+        routes.withLock { $0.map { ("/" + $0.segments.joined(separator: "/"), $0.method) } }
+    }
+
+    private static func split(_ path: String) -> [String] {
+        path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+    }
+
+    private static func matches(_ pattern: [String], _ path: [String]) -> Bool {
+        guard pattern.count == path.count else { return false }
+        return zip(pattern, path).allSatisfy { p, s in p.hasPrefix(":") || p == s }
+    }
+}

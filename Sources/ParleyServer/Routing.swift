@@ -1,0 +1,67 @@
+import Foundation
+import Hummingbird
+import ParleyCore
+
+/// Registers routes on a router or group and in the `RouteTable` (for 405s and the OpenAPI check).
+struct Routes<Group: RouterMethods<ParleyRequestContext>> {
+    let group: Group
+    let prefix: String
+    let table: RouteTable
+
+    func on(_ method: HTTPRequest.Method, _ path: String,
+            _ handler: @escaping @Sendable (Request, ParleyRequestContext) async throws -> some ResponseGenerator) {
+        table.add(prefix + path, method)
+        group.on(RouterPath(path), method: method, use: handler)
+    }
+}
+
+extension Request {
+    /// Reads a JSON body: 415 unless it is JSON, 413 over the limit, 400 when empty or malformed.
+    func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int) async throws -> T {
+        let contentType = headers[.contentType]?.lowercased() ?? ""
+        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard mediaType == "application/json" || mediaType.hasSuffix("+json") else {
+            throw ParleyError(.unsupportedMediaType, code: "unsupported_media_type",
+                              "send the body as JSON with 'Content-Type: application/json'")
+        }
+        var request = self
+        let buffer = try await request.collectBody(upTo: limit)
+        guard buffer.readableBytes > 0 else { throw ParleyError.badRequest("the request body is empty; send a JSON object", code: "invalid_json") }
+        return try JSONCoding.decoder.decode(T.self, from: Data(buffer: buffer))
+    }
+
+    func queryInt(_ name: String, default def: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let raw = uri.queryParameters[name[...]] else { return def }
+        guard let n = Int(raw), range.contains(n) else {
+            throw ParleyError.badRequest("query parameter '\(name)' must be an integer from \(range.lowerBound) to \(range.upperBound)", code: "invalid_query")
+        }
+        return n
+    }
+
+    func queryString(_ name: String) -> String? {
+        uri.queryParameters[name[...]].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+/// A list response: `{"data": [...], "next_cursor": ...}`.
+struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
+    var data: [Item]
+    var nextCursor: String?
+}
+
+/// Encodes any value as the API's JSON (snake_case, ISO 8601 dates) with a chosen status.
+struct JSON<Body: Encodable>: ResponseGenerator {
+    var status: HTTPResponse.Status = .ok
+    var body: Body
+
+    init(_ body: Body, status: HTTPResponse.Status = .ok) {
+        self.body = body
+        self.status = status
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let data = try JSONCoding.encoder.encode(body)
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ParleyCore
+import SQLKit
+import SQLiteKit
+import SQLiteNIO
+import Synchronization
+
+/// SQLite in WAL mode: one writer connection (writes are serialised by SQLite anyway, so queuing them
+/// here avoids busy-waiting) and a small pool of reader connections that read concurrently.
+public final class SQLiteStore: Store {
+    public let kind = DatabaseKind.sqlite
+    private let writer: SQLiteConnection
+    private let writerGate = AsyncSemaphore(value: 1)
+    private let readers: [SQLiteConnection]
+    private let readerGate: AsyncSemaphore
+    private let freeReaders: Mutex<[Int]>
+    private let inUse = AtomicCounter()
+    private let timeout: Duration
+
+    private init(writer: SQLiteConnection, readers: [SQLiteConnection], timeout: Duration) {
+        self.writer = writer
+        self.readers = readers
+        self.readerGate = AsyncSemaphore(value: readers.count)
+        self.freeReaders = Mutex(Array(readers.indices))
+        self.timeout = timeout
+    }
+
+    /// `path == nil` opens a private in-memory database (one connection serves reads and writes).
+    public static func open(path: String?, options: StoreOptions, logger: Logger = Logger(label: "parley.sqlite")) async throws -> SQLiteStore {
+        if let path {
+            let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+                throw StoreError.unavailable("cannot open SQLite database \(path): directory \(dir) does not exist")
+            }
+        }
+        let storage: SQLiteConnection.Storage = path.map { .file(path: $0) } ?? .memory
+        var opened: [SQLiteConnection] = []
+        do {
+            let writer = try await SQLiteConnection.open(storage: storage, logger: logger)
+            opened.append(writer)
+            try await configure(writer, busyTimeout: options.sqliteBusyTimeoutMilliseconds, isWriter: true)
+            var readers: [SQLiteConnection] = []
+            if path != nil {
+                for _ in 0..<min(max(options.maxConnections, 1), 8) {
+                    let r = try await SQLiteConnection.open(storage: storage, logger: logger)
+                    opened.append(r)
+                    try await configure(r, busyTimeout: options.sqliteBusyTimeoutMilliseconds, isWriter: false)
+                    readers.append(r)
+                }
+            }
+            return SQLiteStore(writer: writer, readers: readers, timeout: options.timeout)
+        } catch {
+            for c in opened { try? await c.close() }
+            if let e = error as? SQLiteError {
+                throw StoreError.unavailable("cannot open SQLite database \(path ?? ":memory:"): \(e.message)")
+            }
+            throw StoreError.from(error)
+        }
+    }
+
+    private static func configure(_ c: SQLiteConnection, busyTimeout: Int, isWriter: Bool) async throws {
+        let db = c.sql()
+        // busy_timeout replaces the driver's default handler, which retries in a tight loop.
+        try await db.raw("PRAGMA busy_timeout = \(unsafeRaw: String(busyTimeout))").run()
+        if isWriter {
+            try await db.raw("PRAGMA journal_mode = WAL").run()
+        }
+        try await db.raw("PRAGMA synchronous = NORMAL").run()
+        try await db.raw("PRAGMA foreign_keys = ON").run()
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        guard !readers.isEmpty else {
+            return try await onWriter { try await body($0.sql()) }
+        }
+        do {
+            return try await readerGate.withPermit {
+                let index = freeReaders.withLock { $0.removeLast() }
+                defer { freeReaders.withLock { $0.append(index) } }
+                inUse.add(1)
+                defer { inUse.add(-1) }
+                return try await body(readers[index].sql())
+            }
+        } catch {
+            throw StoreError.from(error)
+        }
+    }
+
+    public func transaction<T: Sendable>(lockKey: Int64?, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        // BEGIN IMMEDIATE takes SQLite's write lock up front, so `lockKey` needs nothing more: other
+        // processes on the same file wait (busy_timeout) until we commit.
+        try await onWriter { conn in
+            let db = conn.sql()
+            try await db.raw("BEGIN IMMEDIATE").run()
+            do {
+                let result = try await body(db)
+                try await db.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await db.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    private func onWriter<T: Sendable>(_ body: @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
+        do {
+            return try await writerGate.withPermit {
+                inUse.add(1)
+                defer { inUse.add(-1) }
+                return try await body(writer)
+            }
+        } catch {
+            throw StoreError.from(error)
+        }
+    }
+
+    public func ping() async throws {
+        _ = try await read { db in try await db.raw("SELECT 1 AS one").first() }
+    }
+
+    public func poolStats() -> PoolStats {
+        PoolStats(inUse: inUse.load(), max: readers.count + 1)
+    }
+
+    public func shutdown() async {
+        for c in readers { try? await c.close() }
+        try? await writer.close()
+    }
+}
