@@ -25,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
         .package(url: "https://github.com/vapor/postgres-kit.git", from: "2.17.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // Domain types and ports (protocols). Depends on nothing heavy.
@@ -45,6 +48,10 @@ let package = Package(
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
                 .product(name: "PostgresKit", package: "postgres-kit"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -52,7 +59,7 @@ let package = Package(
         // Platform services: tenants, API keys, authentication, audit log, first-start bootstrap.
         .target(
             name: "ParleyPlatform",
-            dependencies: ["ParleyCore", "ParleyStorage"],
+            dependencies: ["ParleyCore", "ParleyStorage", .product(name: "SQLKit", package: "sql-kit")],
             swiftSettings: strict
         ),
         // HTTP surface: routes, middleware, error mapping, metrics, app assembly.

@@ -38,7 +38,7 @@ struct CommonOptions: ParsableArguments {
         do {
             let file = try ConfigSources.loadEnvFile(path: envFile ?? ".env", required: envFile != nil)
             let config = try ParleyConfig.load(ConfigSources(flags: flags, environment: ProcessInfo.processInfo.environment, file: file))
-            Logging.bootstrapOnce(level: config.logLevel, format: config.logFormat)
+            LogSetup.bootstrapOnce(level: config.logLevel, format: config.logFormat)
             return config
         } catch {
             fail(error.description, code: 2)
@@ -46,7 +46,7 @@ struct CommonOptions: ParsableArguments {
     }
 }
 
-enum Logging {
+enum LogSetup {
     nonisolated(unsafe) private static var done = false
     static func bootstrapOnce(level: Logger.Level, format: LogFormat) {
         guard !done else { return }
@@ -140,7 +140,6 @@ struct Migrate: AsyncParsableCommand {
     func run() async throws {
         let config = try common.load()
         let store = await openStore(config, logger: Logger(label: "parley"), migrate: false)
-        defer { Task { await store.shutdown() } }
         let migrator = Migrator(store: store, migrations: ParleySchema.migrations)
         do {
             if status {

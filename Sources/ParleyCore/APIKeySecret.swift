@@ -2,11 +2,13 @@ import Crypto
 import Foundation
 
 /// API key secrets. Keys are 256-bit random values, so a single SHA-256 is the right hash (a slow
-/// password hash would only add latency to every request). Lookup is by a short non-secret prefix;
-/// the hash comparison is constant-time.
+/// password hash would only add latency to every request). Keys are found by their hash (an index
+/// lookup reveals nothing usable: an attacker cannot choose hash prefixes) and the stored hash is
+/// then compared in constant time.
 public enum APIKeySecret {
     public static let scheme = "prk_"
-    public static let prefixLength = 16
+    /// Shown in key lists so people can tell keys apart: `prk_` and 8 of the 43 random characters.
+    public static let displayPrefixLength = 12
     public static let minimumLength = 32
 
     private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -18,8 +20,9 @@ public enum APIKeySecret {
         return scheme + String(body)
     }
 
-    public static func prefix(of key: String) -> String {
-        String(key.prefix(prefixLength))
+    /// A preset key (PARLEY_ADMIN_KEY) is the operator's own secret: none of it is displayed.
+    public static func displayPrefix(of key: String) -> String {
+        key.hasPrefix(scheme) ? String(key.prefix(displayPrefixLength)) : "preset"
     }
 
     public static func hash(_ key: String) -> String {

@@ -15,7 +15,18 @@ public enum DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         public var database: String
         public var tls: TLSMode
 
-        public enum TLSMode: String, Sendable { case disable, prefer, require }
+        /// `require` encrypts without verifying the certificate (as libpq does); `verifyFull`
+        /// also checks the certificate chain and host name.
+        public enum TLSMode: String, Sendable { case disable, prefer, require, verifyFull = "verify-full" }
+
+        public init(host: String, port: Int, user: String, password: String?, database: String, tls: TLSMode) {
+            self.host = host
+            self.port = port
+            self.user = user
+            self.password = password
+            self.database = database
+            self.tls = tls
+        }
     }
 
     public static let accepted = "sqlite://PATH, sqlite::memory: or postgres://USER:PASSWORD@HOST:PORT/DATABASE"
@@ -44,14 +55,15 @@ public enum DatabaseURL: Sendable, Equatable, CustomStringConvertible {
             switch mode {
             case "disable", "allow": tls = .disable
             case "prefer": tls = .prefer
-            case "require", "verify-ca", "verify-full": tls = .require
+            case "require": tls = .require
+            case "verify-ca", "verify-full": tls = .verifyFull
             default: return fail("unknown sslmode '\(mode)'")
             }
         }
         return .success(.postgres(.init(
             host: host, port: comps.port ?? 5432,
-            user: comps.user?.removingPercentEncoding ?? user,
-            password: comps.password?.removingPercentEncoding,
+            user: user,
+            password: comps.password,
             database: database, tls: tls)))
     }
 
@@ -66,9 +78,11 @@ public enum DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Hides the password even in text too malformed to parse as a URL.
     static func redact(_ raw: String) -> String {
-        guard var comps = URLComponents(string: raw), comps.password != nil else { return raw }
-        comps.password = "***"
-        return comps.string ?? "***"
+        guard let scheme = raw.range(of: "://"), let at = raw[scheme.upperBound...].lastIndex(of: "@") else { return raw }
+        let userinfo = raw[scheme.upperBound..<at]
+        guard let colon = userinfo.firstIndex(of: ":") else { return raw }
+        return String(raw[..<raw.index(after: colon)]) + "***" + String(raw[at...])
     }
 }

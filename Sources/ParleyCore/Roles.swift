@@ -31,7 +31,7 @@ public struct Principal: Sendable, Equatable {
     public var tenantID: String
     public var keyID: String?
     public var role: Role
-    /// What the audit log records as the actor: `key:<id>` or `cli`.
+    /// What the audit log records as the actor: `api_key:<id>`, `cli` or `system` (first start).
     public var actor: String
 
     public init(tenantID: String, keyID: String?, role: Role, actor: String) {

@@ -50,7 +50,7 @@ public struct APIKeyService: Sendable {
         let secret = presetSecret ?? APIKeySecret.generate()
         let record = APIKeyRecord(
             id: UUIDv7.make(at: now), tenantID: tenantID, name: name, role: role,
-            prefix: APIKeySecret.prefix(of: secret), hash: APIKeySecret.hash(secret),
+            prefix: APIKeySecret.displayPrefix(of: secret), hash: APIKeySecret.hash(secret),
             createdAt: now, expiresAt: expiresAt, revokedAt: nil, lastUsedAt: nil)
         let audit = AuditLog(clock: clock)
         try await store.transaction { [repo, tenants] db in
@@ -96,10 +96,11 @@ public struct APIKeyService: Sendable {
             throw ParleyError(.unauthorized, code: "invalid_api_key", "the API key is not valid")
         }
         let now = clock.now()
-        let prefix = APIKeySecret.prefix(of: secret)
+        let hash = APIKeySecret.hash(secret)
         let (key, tenantAlive) = try await store.read { [repo, tenants] db -> (APIKeyRecord?, Bool) in
-            let key = try await repo.candidates(prefix: prefix, on: db).first { APIKeySecret.matches(secret, hash: $0.hash) }
-            guard let key else { return (nil, false) }
+            guard let key = try await repo.find(hash: hash, on: db), APIKeySecret.matches(secret, hash: key.hash) else {
+                return (nil, false)
+            }
             return (key, try await tenants.find(id: key.tenantID, on: db) != nil)
         }
         guard let key, tenantAlive else {

@@ -26,7 +26,7 @@ public struct Bootstrap: Sendable {
         let secret = presetAdminKey ?? APIKeySecret.generate()
         let key = APIKeyRecord(
             id: UUIDv7.make(at: now), tenantID: tenant.id, name: "bootstrap admin", role: .admin,
-            prefix: APIKeySecret.prefix(of: secret), hash: APIKeySecret.hash(secret),
+            prefix: APIKeySecret.displayPrefix(of: secret), hash: APIKeySecret.hash(secret),
             createdAt: now, expiresAt: nil, revokedAt: nil, lastUsedAt: nil)
         let audit = AuditLog(clock: clock)
         let created = try await store.transaction(lockKey: Migrator.lockKey) { db -> Bool in

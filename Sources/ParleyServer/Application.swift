@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import ParleyCore
 import ParleyPlatform
 import ParleyStorage
@@ -44,7 +45,7 @@ public func buildApplication(
     onServerRunning: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
 ) -> some ApplicationProtocol {
     let router = buildRouter(deps)
-    return Application(
+    var app = Application(
         router: router,
         configuration: .init(address: .hostname(deps.config.host, port: deps.config.port), serverName: "Parley"),
         onServerRunning: { channel in
@@ -52,4 +53,15 @@ public func buildApplication(
         },
         logger: deps.logger
     )
+    app.addServices(ShutdownNotice(logger: deps.logger))
+    return app
+}
+
+/// Logs the start of a graceful shutdown, so operators (and tests) see when draining begins.
+struct ShutdownNotice: Service {
+    let logger: Logger
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.notice("shutting down: finishing in-flight requests")
+    }
 }

@@ -97,8 +97,10 @@ struct AuditController {
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.get, "/audit-log") { req, ctx in
             let limit = try req.queryInt("limit", default: 50, range: 1...500)
-            let entries = try await audit.list(try ctx.caller(), limit: limit, before: req.queryString("before"), action: req.queryString("action"))
-            return JSON(Page(data: entries, nextCursor: entries.count == limit ? entries.last?.id : nil))
+            // One extra row tells whether another page exists.
+            let rows = try await audit.list(try ctx.caller(), limit: limit + 1, before: req.queryString("before"), action: req.queryString("action"))
+            let page = Array(rows.prefix(limit))
+            return JSON(Page(data: page, nextCursor: rows.count > limit ? page.last?.id : nil))
         }
     }
 }

@@ -63,8 +63,3 @@ public struct ParleyLogHandler: LogHandler {
         #endif
     }
 }
-
-public enum ParleySchema {
-    /// Every migration this binary applies, core first; domain packs append theirs.
-    public static let migrations: [Migration] = CoreSchema.migrations
-}

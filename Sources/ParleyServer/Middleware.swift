@@ -39,7 +39,8 @@ struct RequestMiddleware: RouterMiddleware {
         response.headers[.xRequestID] = requestID
 
         let elapsed = ContinuousClock.now - start
-        let route = context.endpointPath ?? "unmatched"
+        // Unmatched paths share one label so scanners cannot explode the series count.
+        let route = context.endpointPath.flatMap { $0 == "NotFound" ? nil : $0 } ?? "unmatched"
         metrics.recordRequest(method: request.method.rawValue, route: route, status: response.status.code, duration: elapsed)
         context.logger.info("request", metadata: [
             "method": .string(request.method.rawValue),

@@ -21,7 +21,7 @@ public final class RouteTable: Sendable {
         return Array(Set(methods)).sorted()
     }
 
-    var all: [(path: String, method: String)] {
+    public var all: [(path: String, method: String)] {
         routes.withLock { $0.map { ("/" + $0.segments.joined(separator: "/"), $0.method) } }
     }
 

@@ -124,7 +124,6 @@ public enum CoreSchema {
                 last_used_at %TIMESTAMP%
             )
             """,
-            "CREATE INDEX api_keys_prefix ON api_keys (prefix)",
             "CREATE INDEX api_keys_tenant ON api_keys (tenant_id, id)",
             """
             CREATE TABLE audit_log (

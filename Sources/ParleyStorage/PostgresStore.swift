@@ -22,8 +22,11 @@ public final class PostgresStore: Store {
         let tls: PostgresClient.Configuration.TLS
         switch target.tls {
         case .disable: tls = .disable
-        case .prefer: tls = .prefer(.makeClientConfiguration())
-        case .require: tls = .require(.makeClientConfiguration())
+        case .prefer, .require:
+            var unverified = TLSConfiguration.makeClientConfiguration()
+            unverified.certificateVerification = .none
+            tls = target.tls == .prefer ? .prefer(unverified) : .require(unverified)
+        case .verifyFull: tls = .require(.makeClientConfiguration())
         }
         var config = PostgresClient.Configuration(
             host: target.host, port: target.port, username: target.user,

@@ -4,7 +4,7 @@ import SQLKit
 
 // Repositories are stateless: each call takes the `SQLDatabase` of the caller's read or transaction.
 // Every query on tenant-owned rows is scoped by `tenant_id`; the one exception is the API key
-// prefix lookup, which is how a request's tenant is found in the first place.
+// lookup by hash, which is how a request's tenant is found in the first place.
 
 public struct TenantRepository: Sendable {
     public init() {}
@@ -64,9 +64,9 @@ public struct APIKeyRepository: Sendable {
         try await db.raw("SELECT * FROM api_keys WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)").first().map(Self.decode)
     }
 
-    /// Keys whose public prefix matches; the caller compares hashes in constant time.
-    public func candidates(prefix: String, on db: any SQLDatabase) async throws -> [APIKeyRecord] {
-        try await db.raw("SELECT * FROM api_keys WHERE prefix = \(bind: prefix)").all().map(Self.decode)
+    /// The key with this hash, if any; the caller still compares the hash in constant time.
+    public func find(hash: String, on db: any SQLDatabase) async throws -> APIKeyRecord? {
+        try await db.raw("SELECT * FROM api_keys WHERE key_hash = \(bind: hash)").first().map(Self.decode)
     }
 
     public func revoke(tenantID: String, id: String, at: Date, on db: any SQLDatabase) async throws -> Bool {

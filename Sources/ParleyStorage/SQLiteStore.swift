@@ -18,14 +18,14 @@ public final class SQLiteStore: Store {
     private let readerGate: AsyncSemaphore
     private let freeReaders: Mutex<[Int]>
     private let inUse = AtomicCounter()
-    private let timeout: Duration
+    private let threads: NIOThreadPool
 
-    private init(writer: SQLiteConnection, readers: [SQLiteConnection], timeout: Duration) {
+    private init(writer: SQLiteConnection, readers: [SQLiteConnection], threads: NIOThreadPool) {
+        self.threads = threads
         self.writer = writer
         self.readers = readers
         self.readerGate = AsyncSemaphore(value: readers.count)
         self.freeReaders = Mutex(Array(readers.indices))
-        self.timeout = timeout
     }
 
     /// `path == nil` opens a private in-memory database (one connection serves reads and writes).
@@ -38,23 +38,30 @@ public final class SQLiteStore: Store {
             }
         }
         let storage: SQLiteConnection.Storage = path.map { .file(path: $0) } ?? .memory
+        let readerCount = path == nil ? 0 : min(max(options.maxConnections, 1), 8)
+        // SQLite calls block their thread (busy_timeout waits too), so each connection gets a
+        // thread of its own: a waiting connection can never starve the one holding the lock.
+        let threads = NIOThreadPool(numberOfThreads: readerCount + 1)
+        threads.start()
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
         var opened: [SQLiteConnection] = []
         do {
-            let writer = try await SQLiteConnection.open(storage: storage, logger: logger)
+            let writer = try await SQLiteConnection.open(storage: storage, threadPool: threads, logger: logger, on: loop)
             opened.append(writer)
             try await configure(writer, busyTimeout: options.sqliteBusyTimeoutMilliseconds, isWriter: true)
             var readers: [SQLiteConnection] = []
-            if path != nil {
-                for _ in 0..<min(max(options.maxConnections, 1), 8) {
-                    let r = try await SQLiteConnection.open(storage: storage, logger: logger)
+            if readerCount > 0 {
+                for _ in 0..<readerCount {
+                    let r = try await SQLiteConnection.open(storage: storage, threadPool: threads, logger: logger, on: loop)
                     opened.append(r)
                     try await configure(r, busyTimeout: options.sqliteBusyTimeoutMilliseconds, isWriter: false)
                     readers.append(r)
                 }
             }
-            return SQLiteStore(writer: writer, readers: readers, timeout: options.timeout)
+            return SQLiteStore(writer: writer, readers: readers, threads: threads)
         } catch {
             for c in opened { try? await c.close() }
+            try? await threads.shutdownGracefully()
             if let e = error as? SQLiteError {
                 throw StoreError.unavailable("cannot open SQLite database \(path ?? ":memory:"): \(e.message)")
             }
@@ -67,7 +74,18 @@ public final class SQLiteStore: Store {
         // busy_timeout replaces the driver's default handler, which retries in a tight loop.
         try await db.raw("PRAGMA busy_timeout = \(unsafeRaw: String(busyTimeout))").run()
         if isWriter {
-            try await db.raw("PRAGMA journal_mode = WAL").run()
+            // Switching a new file to WAL needs an exclusive lock and SQLite does not call the busy
+            // handler for it, so two processes opening a new database at once retry here.
+            var waited = 0
+            while true {
+                do {
+                    try await db.raw("PRAGMA journal_mode = WAL").run()
+                    break
+                } catch let e as SQLiteError where (e.reason == .busy || e.reason == .locked) && waited < busyTimeout {
+                    try await Task.sleep(for: .milliseconds(10))
+                    waited += 10
+                }
+            }
         }
         try await db.raw("PRAGMA synchronous = NORMAL").run()
         try await db.raw("PRAGMA foreign_keys = ON").run()
@@ -130,5 +148,6 @@ public final class SQLiteStore: Store {
     public func shutdown() async {
         for c in readers { try? await c.close() }
         try? await writer.close()
+        try? await threads.shutdownGracefully()
     }
 }

@@ -26,6 +26,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         switch error {
         case is StoreError, is ParleyError, is CancellationError:
             return error
+        case let e as PostgresTransactionError:
+            // The caller's own error wins: a rollback after a domain error is not a database failure.
+            if let inner = e.closureError ?? e.beginError ?? e.commitError { return from(inner) }
+            return StoreError.query("transaction failed")
         case let e as SQLiteError:
             switch e.reason {
             case .constraintUniqueFailed, .constraintPrimaryKeyFailed:
@@ -64,7 +68,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case is NIOConnectionError, is ChannelError, is IOError:
             return StoreError.unavailable("connection failed: \(error)")
         default:
-            return StoreError.query(String(describing: error))
+            return error  // not a driver error: the caller's own, passed through untouched
         }
     }
 }
