@@ -120,7 +120,7 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         }
         do {
-            try await app.runService()
+            try await runUntilSignalled(app, logger: logger)
         } catch {
             logger.error("server stopped with an error", metadata: ["error": "\(error)"])
             await store.shutdown()

@@ -45,7 +45,7 @@ public func buildApplication(
     onServerRunning: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
 ) -> some ApplicationProtocol {
     let router = buildRouter(deps)
-    var app = Application(
+    let app = Application(
         router: router,
         configuration: .init(address: .hostname(deps.config.host, port: deps.config.port), serverName: "Parley"),
         onServerRunning: { channel in
@@ -53,8 +53,23 @@ public func buildApplication(
         },
         logger: deps.logger
     )
-    app.addServices(ShutdownNotice(logger: deps.logger))
     return app
+}
+
+/// Runs the application until SIGTERM or SIGINT, then drains: the server stops accepting
+/// connections and finishes the requests in flight before this returns.
+public func runUntilSignalled(_ app: some ApplicationProtocol, logger: Logger) async throws {
+    // Services shut down in reverse order, so the notice (last) logs before the server drains.
+    // It returns once it has logged; `.ignore` keeps that from cancelling the group (the default
+    // would cancel in-flight requests).
+    let group = ServiceGroup(configuration: .init(
+        services: [
+            .init(service: app),
+            .init(service: ShutdownNotice(logger: logger), successTerminationBehavior: .ignore),
+        ],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger))
+    try await group.run()
 }
 
 /// Logs the start of a graceful shutdown, so operators (and tests) see when draining begins.

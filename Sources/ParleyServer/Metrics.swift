@@ -1,6 +1,7 @@
 import Foundation
 import ParleyStorage
 import Prometheus
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -11,6 +12,7 @@ import Glibc
 public final class HTTPMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     let startTime = Date()
+    private let inFlight = Atomic<Int>(0)
     private static let buckets: [Duration] = [
         .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
         .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
@@ -27,7 +29,10 @@ public final class HTTPMetrics: Sendable {
 
     public init() {}
 
+    func requestStarted() { inFlight.add(1, ordering: .relaxed) }
+
     func recordRequest(method: String, route: String, status: Int, duration: Duration) {
+        inFlight.subtract(1, ordering: .relaxed)
         registry.makeCounter(descriptor: requests, labels: [("method", method), ("route", route), ("status", String(status))]).increment()
         registry.makeDurationHistogram(descriptor: latency, labels: [("method", method), ("route", route)], buckets: Self.buckets).record(duration)
     }
@@ -37,6 +42,7 @@ public final class HTTPMetrics: Sendable {
         func metric(_ name: String, _ type: String, _ help: String, _ value: Double, labels: String = "") {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name)\(labels) \(Self.number(value))\n"
         }
+        metric("parley_http_requests_in_flight", "gauge", "HTTP requests being served, this one included.", Double(inFlight.load(ordering: .relaxed)))
         let p = ProcessFigures.read()
         metric("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", p.cpuSeconds)
         metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", p.residentBytes)

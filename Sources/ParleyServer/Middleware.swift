@@ -21,6 +21,7 @@ struct RequestMiddleware: RouterMiddleware {
         context.logger[metadataKey: "request_id"] = .string(requestID)
         context.logger[metadataKey: "hb.request.id"] = nil
         let start = ContinuousClock.now
+        metrics.requestStarted()
 
         var response: Response
         do {

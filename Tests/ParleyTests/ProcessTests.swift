@@ -1,0 +1,380 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import ParleyCore
+import ParleyStorage
+import Synchronization
+import Testing
+
+/// The real `parley` binary in a child process, its stdout and stderr merged and watched.
+final class ParleyProcess: Sendable {
+    private struct State {
+        var output = ""
+        var waiters: [(needle: String, lineComplete: Bool, continuation: CheckedContinuation<Void, Never>)] = []
+        var exitCode: Int32?
+        var exitWaiters: [CheckedContinuation<Int32, Never>] = []
+    }
+    /// Shared with the pipe and exit handlers (a `Mutex` itself cannot be captured).
+    private final class Box: Sendable {
+        let mutex = Mutex(State())
+        func withLock<T>(_ body: (inout State) -> T) -> T { mutex.withLock { body(&$0) } }
+    }
+    private let state = Box()
+    private let process: Process
+
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["PARLEY_BIN"] { return URL(fileURLWithPath: path) }
+        return TestEnv.packageRoot.appendingPathComponent(".build/debug/parley")
+    }
+
+    init(_ arguments: [String], env: [String: String] = [:], directory: URL) throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
+            throw TestFailure("\(Self.binary.path) not built: run 'swift build' (scripts/test does)")
+        }
+        process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PARLEY_") && !["DATABASE_URL", "PORT", "HOST", "LOG_LEVEL", "LOG_FORMAT"].contains($0.key) }
+        environment.merge(env) { $1 }
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        let state = self.state
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            guard !data.isEmpty else { handle.readabilityHandler = nil; return }
+            let ready = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+                s.output += String(decoding: data, as: UTF8.self)
+                let text = s.output
+                let hit = s.waiters.filter { ParleyProcess.has(text, $0.needle, lineComplete: $0.lineComplete) }
+                s.waiters.removeAll { ParleyProcess.has(text, $0.needle, lineComplete: $0.lineComplete) }
+                return hit.map(\.continuation)
+            }
+            ready.forEach { $0.resume() }
+        }
+        process.terminationHandler = { p in
+            let code = p.terminationStatus
+            let (waiters, lineWaiters) = state.withLock { s in
+                s.exitCode = code
+                defer { s.exitWaiters = []; s.waiters = [] }
+                return (s.exitWaiters, s.waiters.map(\.continuation))
+            }
+            waiters.forEach { $0.resume(returning: code) }
+            lineWaiters.forEach { $0.resume() }  // wake line waiters: they will find the text missing
+        }
+        try process.run()
+    }
+
+    var output: String { state.withLock { $0.output } }
+
+    static func has(_ text: String, _ needle: String, lineComplete: Bool) -> Bool {
+        guard let r = text.range(of: needle) else { return false }
+        return !lineComplete || text[r.upperBound...].contains("\n")
+    }
+
+    /// Waits until the output contains `needle` and returns the output; fails on exit or timeout.
+    /// Waits until the output contains `needle` (and, with `lineComplete`, the rest of its line).
+    @discardableResult
+    func waitFor(_ needle: String, lineComplete: Bool = false, timeout: Duration = .seconds(60)) async throws -> String {
+        try await withDeadline(timeout, what: "'\(needle)' in the output") {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = self.state.withLock { s -> Bool in
+                    if Self.has(s.output, needle, lineComplete: lineComplete) || s.exitCode != nil { return true }
+                    s.waiters.append((needle, lineComplete, c))
+                    return false
+                }
+                if now { c.resume() }
+            }
+        }
+        let text = output
+        guard text.contains(needle) else { throw TestFailure("process exited before printing '\(needle)':\n\(text)") }
+        return text
+    }
+
+    func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
+        try await withDeadline(timeout, what: "process exit") {
+            await withCheckedContinuation { (c: CheckedContinuation<Int32, Never>) in
+                let code = self.state.withLock { s -> Int32? in
+                    if let code = s.exitCode { return code }
+                    s.exitWaiters.append(c)
+                    return nil
+                }
+                if let code { c.resume(returning: code) }
+            }
+        }
+    }
+
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    deinit { if process.isRunning { process.terminate() } }
+
+    /// The first complete output line containing `needle`.
+    func line(containing needle: String) async throws -> String {
+        let text = try await waitFor(needle, lineComplete: true)
+        return String(text.split(separator: "\n").first { $0.contains(needle) } ?? "")
+    }
+
+    /// The base URL from the start-up banner.
+    func baseURL() async throws -> String {
+        let line = try await line(containing: "listening on http://")
+        let word = try #require(line.split(separator: " ").first { (w: Substring) in w.hasPrefix("http://") }, "\(output)")
+        return String(word)
+    }
+
+    func adminKey() async throws -> String {
+        let line = try await line(containing: "Admin API key (shown once")
+        return String(line.split(separator: " ").last ?? "")
+    }
+}
+
+func withDeadline<T: Sendable>(_ timeout: Duration, what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask { try? await Task.sleep(for: timeout); return nil }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw TestFailure("timed out after \(timeout) waiting for \(what)") }
+        return value
+    }
+}
+
+struct HTTPResult { var status: Int; var body: String; var headers: [(String, String)] }
+
+func http(_ url: String, method: HTTPMethod = .GET, key: String? = nil, json: String? = nil) async throws -> HTTPResult {
+    var request = HTTPClientRequest(url: url)
+    request.method = method
+    if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+    if let json {
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: json))
+    }
+    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+    let body = try await response.body.collect(upTo: 10 << 20)
+    return HTTPResult(status: Int(response.status.code), body: String(buffer: body), headers: response.headers.map { ($0.name, $0.value) })
+}
+
+func tempDirectory() throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("parley-e2e-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+@Suite struct ProcessTests {
+    @Test func firstStartServesThenDrainsInFlightRequestsOnSIGTERM() async throws {
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // No DATABASE_URL: the default is sqlite://parley.db in the working directory.
+        let parley = try ParleyProcess(["serve", "--port", "0"], directory: dir)
+        let base = try await parley.baseURL()
+        let key = try await parley.adminKey()
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("parley.db").path))
+
+        #expect(try await http(base + "/health").body == #"{"status":"ok"}"#)
+        #expect(try await http(base + "/ready").status == 200)
+        let metrics = try await http(base + "/metrics")
+        #expect(metrics.status == 200 && metrics.body.contains("parley_http_requests_total"))
+        try Promtool.check(metrics.body)
+        let tenant = try await http(base + "/v1/tenant", key: key)
+        #expect(tenant.status == 200 && tenant.body.contains(#""slug":"default""#))
+        #expect(!parley.output.contains("request_id") || parley.output.contains("request_id="))
+        #expect(try await http(base + "/v1/tenant").status == 401)
+
+        // A slow request: its body arrives in two parts, with SIGTERM in between.
+        let body = ByteBuffer(string: #"{"name":"drain test","role":"viewer"}"#)
+        let (parts, feed) = AsyncStream.makeStream(of: ByteBuffer.self)
+        var request = HTTPClientRequest(url: base + "/v1/api-keys")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(key)")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .stream(parts, length: .known(Int64(body.readableBytes)))
+        let slow = Task { () throws -> (Int, String) in
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+            return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+        }
+        feed.yield(body.getSlice(at: 0, length: 10) ?? ByteBuffer())
+        // The server counts the slow request and this scrape while the body is incomplete.
+        try await withDeadline(.seconds(30), what: "the slow request to be in flight") {
+            while !(try await http(base + "/metrics").body.contains("parley_http_requests_in_flight 2")) { await Task.yield() }
+        }
+        parley.signal(SIGTERM)
+        try await parley.waitFor("shutting down")
+        feed.yield(body.getSlice(at: 10, length: body.readableBytes - 10) ?? ByteBuffer())
+        feed.finish()
+        let (status, text) = try await slow.value
+        #expect(status == 201, "in-flight request answered \(status): \(text)")
+        #expect(text.contains(#""secret":"prk_"#))
+        #expect(try await parley.waitForExit() == 0)
+        #expect(parley.output.contains("stopped"))
+    }
+
+    @Test(arguments: [
+        (["DATABASE_URL": "mysql://root@localhost/parley"], "invalid DATABASE_URL="),
+        (["PORT": "eighty"], "invalid PORT="),
+        (["LOG_FORMAT": "xml"], "invalid LOG_FORMAT="),
+        (["PARLEY_MAX_BODY_BYTES": "-5"], "invalid PARLEY_MAX_BODY_BYTES="),
+    ])
+    func invalidSettingsStopStartUpWithOneLine(_ env: [String: String], _ expected: String) async throws {
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // No --port flag here: flags beat the environment.
+        let parley = try ParleyProcess(["serve"], env: env, directory: dir)
+        #expect(try await parley.waitForExit(timeout: .seconds(20)) == 2)
+        let lines = parley.output.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].hasPrefix("parley: \(expected)"), "\(parley.output)")
+    }
+
+    @Test func anUnreachableDatabaseStopsStartUpWithAClearError() async throws {
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pg = try ParleyProcess(["serve", "--port", "0"], env: ["DATABASE_URL": "postgres://app:s3cret@127.0.0.1:9/parley", "PARLEY_DB_TIMEOUT_MS": "1000"], directory: dir)
+        #expect(try await pg.waitForExit() == 1)
+        #expect(pg.output.contains("parley: cannot use postgres://app@127.0.0.1:9/parley: database unavailable"), "\(pg.output)")
+        #expect(!pg.output.contains("s3cret"))
+        let sqlite = try ParleyProcess(["serve", "--port", "0"], env: ["DATABASE_URL": "sqlite:///no/such/dir/parley.db"], directory: dir)
+        #expect(try await sqlite.waitForExit() == 1)
+        #expect(sqlite.output.contains("directory /no/such/dir does not exist"), "\(sqlite.output)")
+    }
+
+    @Test(arguments: TestEnv.kinds)
+    func twoServersStartingOnOneNewDatabaseMigrateAndBootstrapOnce(_ kind: DatabaseKind) async throws {
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try await TestDatabases.withFreshURL(kind) { url in
+            let env = ["DATABASE_URL": Self.urlString(url)]
+            let a = try ParleyProcess(["serve", "--port", "0"], env: env, directory: dir)
+            let b = try ParleyProcess(["serve", "--port", "0"], env: env, directory: dir)
+            let urls = [try await a.baseURL(), try await b.baseURL()]
+            for base in urls { #expect(try await http(base + "/ready").status == 200) }
+            let keys = [a.output, b.output].filter { $0.contains("Admin API key (shown once") }
+            #expect(keys.count == 1)
+            let key = try await (a.output.contains("Admin API key (shown once") ? a : b).adminKey()
+            for base in urls { #expect(try await http(base + "/v1/tenant", key: key).status == 200) }
+            a.signal(SIGTERM)
+            b.signal(SIGTERM)
+            #expect(try await a.waitForExit() == 0)
+            #expect(try await b.waitForExit() == 0)
+        }
+    }
+
+    @Test func theCommandLineManagesMigrationsTenantsAndKeys() async throws {
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let env = ["DATABASE_URL": "sqlite://cli.db"]
+        func run(_ args: [String]) async throws -> (Int32, String) {
+            let p = try ParleyProcess(args, env: env, directory: dir)
+            return (try await p.waitForExit(), p.output)
+        }
+        var (code, out) = try await run(["migrate", "--status"])
+        #expect(code == 0 && out.contains("pending") && !out.contains("applied "))
+        (code, out) = try await run(["migrate"])
+        #expect(code == 0 && out.contains("applied 0001_"))
+        (code, out) = try await run(["migrate", "--status"])
+        #expect(code == 0 && out.contains("applied ") && !out.contains("pending"))
+        (code, out) = try await run(["tenant", "create", "Smith & Jones LLP", "--time-zone", "America/Chicago"])
+        #expect(code == 0 && out.contains("created tenant smith-jones-llp"), "\(out)")
+        (code, out) = try await run(["tenant", "create", "Bad", "--time-zone", "Nowhere/City"])
+        #expect(code == 1 && out.contains("time_zone must be an IANA zone"), "\(out)")
+        (code, out) = try await run(["apikey", "create", "--tenant", "smith-jones-llp", "--role", "operator", "--name", "intake", "--expires-in", "30d"])
+        #expect(code == 0, "\(out)")
+        let secret = try #require(out.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+        (code, out) = try await run(["apikey", "list", "--tenant", "smith-jones-llp"])
+        #expect(code == 0 && out.contains("intake") && out.contains("operator") && out.contains("active") && !out.contains(secret))
+        let id = try #require(out.split(separator: "\n").last?.split(separator: " ").first.map(String.init))
+        (code, out) = try await run(["apikey", "create", "--tenant", "smith-jones-llp", "--role", "root"])
+        #expect(code == 2 && out.contains("invalid --role"))
+
+        let server = try ParleyProcess(["serve", "--port", "0"], env: env, directory: dir)
+        let base = try await server.baseURL()
+        #expect(!server.output.contains("Admin API key"), "tenants exist already: no bootstrap key")
+        #expect(try await http(base + "/v1/tenant", key: secret).body.contains("America/Chicago"))
+        (code, out) = try await run(["apikey", "revoke", id, "--tenant", "smith-jones-llp"])
+        #expect(code == 0 && out.contains("revoked key \(id)"), "\(out)")
+        #expect(try await http(base + "/v1/tenant", key: secret).status == 401)
+        server.signal(SIGINT)
+        #expect(try await server.waitForExit() == 0)
+        (code, out) = try await run(["version"])
+        #expect(code == 0 && out == "parley \(ParleyVersion.current)\n")
+    }
+
+    @Test(.enabled(if: TestEnv.postgresURL != nil))
+    func postgresGoingAwayGives503AndRecoversWithoutARestart() async throws {
+        let dir = try tempDirectory()
+        let cluster = dir.appendingPathComponent("pg").path
+        let port = try await freePort()
+        let script = TestEnv.packageRoot.appendingPathComponent("scripts/pg-cluster").path
+        try await runScript(script, ["start", cluster, String(port)])
+        // Swift has no async defer: the cluster is stopped on every path through `check`.
+        do {
+            try await check()
+        } catch {
+            try? await runScript(script, ["stop", cluster])
+            try? FileManager.default.removeItem(at: dir)
+            throw error
+        }
+        try await runScript(script, ["stop", cluster])
+        try? FileManager.default.removeItem(at: dir)
+
+        func check() async throws {
+            let parley = try ParleyProcess(["serve", "--port", "0"], env: [
+                "DATABASE_URL": "postgres://parley:parley@127.0.0.1:\(port)/postgres", "PARLEY_DB_TIMEOUT_MS": "1000",
+            ], directory: dir)
+            let base = try await parley.baseURL()
+            let key = try await parley.adminKey()
+            #expect(try await http(base + "/v1/tenant", key: key).status == 200)
+
+            try await runScript(script, ["stop", cluster])
+            let ready = try await http(base + "/ready")
+            #expect(ready.status == 503 && ready.body.contains("database unavailable"), "\(ready.body)")
+            let call = try await http(base + "/v1/tenant", key: key)
+            #expect(call.status == 503 && call.body.contains("database_unavailable"), "\(call.body)")
+            #expect(try await http(base + "/health").status == 200)
+
+            try await runScript(script, ["resume", cluster, String(port)])
+            try await withDeadline(.seconds(60), what: "recovery") {
+                while try await http(base + "/ready").status != 200 { await Task.yield() }
+            }
+            #expect(try await http(base + "/v1/tenant", key: key).status == 200)
+            parley.signal(SIGTERM)
+            #expect(try await parley.waitForExit() == 0)
+        }
+    }
+
+    static func urlString(_ url: DatabaseURL) -> String {
+        switch url {
+        case .sqlite(let path): return "sqlite://\(path)"
+        case .sqliteMemory: return "sqlite::memory:"
+        case .postgres(let t): return "postgres://\(t.user):\(t.password ?? "")@\(t.host):\(t.port)/\(t.database)"
+        }
+    }
+}
+
+/// Runs a command to completion. Waits through the termination handler: a blocking
+/// `waitUntilExit()` can miss the exit on Linux while other children are being watched.
+func runCommand(_ path: String, _ args: [String]) async throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    p.standardInput = FileHandle.nullDevice
+    let status: Int32 = try await withCheckedThrowingContinuation { c in
+        p.terminationHandler = { c.resume(returning: $0.terminationStatus) }
+        do { try p.run() } catch { p.terminationHandler = nil; c.resume(throwing: error) }
+    }
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return (status, text)
+}
+
+func freePort() async throws -> Int {
+    let (_, text) = try await runCommand("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+    return try #require(Int(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+}
+
+func runScript(_ path: String, _ args: [String]) async throws {
+    let (status, text) = try await runCommand(path, args)
+    guard status == 0 else { throw TestFailure("\(path) \(args.joined(separator: " ")) exited \(status): \(text)") }
+}
