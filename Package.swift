@@ -62,6 +62,18 @@ let package = Package(
             dependencies: ["ParleyCore", "ParleyStorage", .product(name: "SQLKit", package: "sql-kit")],
             swiftSettings: strict
         ),
+        // Agent runtime: model interface, providers (Anthropic, OpenAI-compatible), failover.
+        .target(
+            name: "ParleyAgent",
+            dependencies: [
+                "ParleyCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // HTTP surface: routes, middleware, error mapping, metrics, app assembly.
         .target(
             name: "ParleyServer",
@@ -95,6 +107,7 @@ let package = Package(
                 "ParleyStorage",
                 "ParleyPlatform",
                 "ParleyServer",
+                "ParleyAgent",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

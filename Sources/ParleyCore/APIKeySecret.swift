@@ -26,7 +26,7 @@ public enum APIKeySecret {
     }
 
     public static func hash(_ key: String) -> String {
-        SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        hex(SHA256.hash(data: Data(key.utf8)))
     }
 
     public static func matches(_ key: String, hash stored: String) -> Bool {
@@ -39,6 +39,18 @@ public enum APIKeySecret {
         if key.contains(where: { $0.isWhitespace }) { return "must not contain whitespace" }
         return nil
     }
+}
+
+/// Lowercase hex; `String(format:)` per byte showed up in request profiles.
+public func hex(_ bytes: some Sequence<UInt8>) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(64)
+    for b in bytes {
+        out.append(digits[Int(b >> 4)])
+        out.append(digits[Int(b & 0x0F)])
+    }
+    return String(decoding: out, as: UTF8.self)
 }
 
 public func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {

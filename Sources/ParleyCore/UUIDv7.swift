@@ -30,9 +30,8 @@ public enum UUIDv7 {
         bytes[7] = UInt8(truncatingIfNeeded: counter)
         for i in 8..<16 { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
         bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
-        let hex = bytes.map { String(format: "%02x", $0) }.joined()
-        let chars = Array(hex)
-        return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(chars[$0]) }.joined(separator: "-")
+        let text = Array(hex(bytes))
+        return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(text[$0]) }.joined(separator: "-")
     }
 
     /// Accepts the canonical textual form only (36 characters, lowercase or uppercase hex).

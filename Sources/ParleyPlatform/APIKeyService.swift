@@ -97,13 +97,8 @@ public struct APIKeyService: Sendable {
         }
         let now = clock.now()
         let hash = APIKeySecret.hash(secret)
-        let (key, tenantAlive) = try await store.read { [repo, tenants] db -> (APIKeyRecord?, Bool) in
-            guard let key = try await repo.find(hash: hash, on: db), APIKeySecret.matches(secret, hash: key.hash) else {
-                return (nil, false)
-            }
-            return (key, try await tenants.find(id: key.tenantID, on: db) != nil)
-        }
-        guard let key, tenantAlive else {
+        let key = try await store.read { [repo] db in try await repo.findWithLiveTenant(hash: hash, on: db) }
+        guard let key, APIKeySecret.matches(secret, hash: key.hash) else {
             throw ParleyError(.unauthorized, code: "invalid_api_key", "the API key is not valid")
         }
         if key.revokedAt != nil { throw ParleyError(.unauthorized, code: "api_key_revoked", "the API key has been revoked") }

@@ -64,9 +64,13 @@ public struct APIKeyRepository: Sendable {
         try await db.raw("SELECT * FROM api_keys WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)").first().map(Self.decode)
     }
 
-    /// The key with this hash, if any; the caller still compares the hash in constant time.
-    public func find(hash: String, on db: any SQLDatabase) async throws -> APIKeyRecord? {
-        try await db.raw("SELECT * FROM api_keys WHERE key_hash = \(bind: hash)").first().map(Self.decode)
+    /// The key with this hash whose tenant still exists, in one round trip (this runs on every
+    /// request); the caller still compares the hash in constant time.
+    public func findWithLiveTenant(hash: String, on db: any SQLDatabase) async throws -> APIKeyRecord? {
+        try await db.raw("""
+            SELECT k.* FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+            WHERE k.key_hash = \(bind: hash) AND t.deleted_at IS NULL
+            """).first().map(Self.decode)
     }
 
     public func revoke(tenantID: String, id: String, at: Date, on db: any SQLDatabase) async throws -> Bool {

@@ -167,7 +167,7 @@ func tempDirectory() throws -> URL {
         let dir = try tempDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         // No DATABASE_URL: the default is sqlite://parley.db in the working directory.
-        let parley = try ParleyProcess(["serve", "--port", "0"], directory: dir)
+        let parley = try ParleyProcess(["serve", "--port", "0"], env: ["LOG_FORMAT": "json"], directory: dir)
         let base = try await parley.baseURL()
         let key = try await parley.adminKey()
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("parley.db").path))
@@ -179,8 +179,14 @@ func tempDirectory() throws -> URL {
         try Promtool.check(metrics.body)
         let tenant = try await http(base + "/v1/tenant", key: key)
         #expect(tenant.status == 200 && tenant.body.contains(#""slug":"default""#))
-        #expect(!parley.output.contains("request_id") || parley.output.contains("request_id="))
-        #expect(try await http(base + "/v1/tenant").status == 401)
+        let denied = try await http(base + "/v1/tenant")
+        #expect(denied.status == 401)
+        // JSON logs: the access line of that request carries its id.
+        let requestID = try #require(denied.headers.first { $0.0.lowercased() == "x-request-id" }?.1)
+        try await parley.waitFor(requestID, lineComplete: true)
+        let logLine = try #require(parley.output.split(separator: "\n").first { $0.contains(requestID) && $0.hasPrefix("{") })
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(logLine.utf8)) as? [String: Any])
+        #expect(object["request_id"] as? String == requestID && object["msg"] as? String == "request" && object["status"] as? String == "401")
 
         // A slow request: its body arrives in two parts, with SIGTERM in between.
         let body = ByteBuffer(string: #"{"name":"drain test","role":"viewer"}"#)

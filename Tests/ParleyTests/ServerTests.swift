@@ -16,7 +16,9 @@ func withServer(_ kind: DatabaseKind, env: [String: String] = [:], migrated: Boo
     try await TestDatabases.withStore(kind, migrated: migrated, clock: clock) { store in
         let seeded = migrated ? try await Seeded.make(store, clock: clock) : nil
         let config = try ParleyConfig.load(ConfigSources(environment: ["PARLEY_MAX_BODY_BYTES": "4kb"].merging(env) { $1 }))
-        let deps = ServerDependencies(config: config, store: store, clock: clock, logger: Logger(label: "test"), migrations: ParleySchema.migrations)
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning  // access lines of hundreds of requests would drown the test report
+        let deps = ServerDependencies(config: config, store: store, clock: clock, logger: logger, migrations: ParleySchema.migrations)
         try await buildApplication(deps).test(.router) { client in
             try await body(client, seeded, store, clock)
         }
