@@ -15,9 +15,6 @@ func withStore(_ common: CommonOptions, _ body: (any Store) async throws -> Void
     } catch let e as ParleyError {
         await store.shutdown()
         fail(e.message)
-    } catch let e as ExitCode {
-        await store.shutdown()
-        throw e
     } catch {
         await store.shutdown()
         fail("\(error)")

@@ -47,6 +47,14 @@ public struct APIKeyRecord: Sendable, Codable, Equatable {
         self.lastUsedAt = lastUsedAt
     }
 
+    /// A new key record for `secret`: only its hash and a display prefix are kept.
+    public static func new(secret: String, tenantID: String, name: String, role: Role, expiresAt: Date?, at now: Date) -> APIKeyRecord {
+        APIKeyRecord(
+            id: UUIDv7.make(at: now), tenantID: tenantID, name: name, role: role,
+            prefix: APIKeySecret.displayPrefix(of: secret), hash: APIKeySecret.hash(secret),
+            createdAt: now, expiresAt: expiresAt, revokedAt: nil, lastUsedAt: nil)
+    }
+
     public func isActive(at now: Date) -> Bool {
         revokedAt == nil && (expiresAt.map { $0 > now } ?? true)
     }

@@ -35,8 +35,7 @@ public struct APIKeyService: Sendable {
         self.clock = clock
     }
 
-    public func create(_ ctx: ActionContext, tenantID: String? = nil, name: String, role: Role, expiresAt: Date?,
-                       presetSecret: String? = nil) async throws -> APIKeyView {
+    public func create(_ ctx: ActionContext, tenantID: String? = nil, name: String, role: Role, expiresAt: Date?) async throws -> APIKeyView {
         try ctx.principal.require(.manageKeys)
         let tenantID = tenantID ?? ctx.principal.tenantID
         let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -47,11 +46,8 @@ public struct APIKeyService: Sendable {
         if let expiresAt, expiresAt <= now {
             throw ParleyError.badRequest("expires_at must be in the future", code: "invalid_expires_at")
         }
-        let secret = presetSecret ?? APIKeySecret.generate()
-        let record = APIKeyRecord(
-            id: UUIDv7.make(at: now), tenantID: tenantID, name: name, role: role,
-            prefix: APIKeySecret.displayPrefix(of: secret), hash: APIKeySecret.hash(secret),
-            createdAt: now, expiresAt: expiresAt, revokedAt: nil, lastUsedAt: nil)
+        let secret = APIKeySecret.generate()
+        let record = APIKeyRecord.new(secret: secret, tenantID: tenantID, name: name, role: role, expiresAt: expiresAt, at: now)
         let audit = AuditLog(clock: clock)
         try await store.transaction { [repo, tenants] db in
             guard try await tenants.find(id: tenantID, on: db) != nil else {

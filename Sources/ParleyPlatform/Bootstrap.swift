@@ -24,10 +24,7 @@ public struct Bootstrap: Sendable {
         let tenant = try tenants.make(name: "Default", slug: "default", timeZone: "UTC")
         let now = clock.now()
         let secret = presetAdminKey ?? APIKeySecret.generate()
-        let key = APIKeyRecord(
-            id: UUIDv7.make(at: now), tenantID: tenant.id, name: "bootstrap admin", role: .admin,
-            prefix: APIKeySecret.displayPrefix(of: secret), hash: APIKeySecret.hash(secret),
-            createdAt: now, expiresAt: nil, revokedAt: nil, lastUsedAt: nil)
+        let key = APIKeyRecord.new(secret: secret, tenantID: tenant.id, name: "bootstrap admin", role: .admin, expiresAt: nil, at: now)
         let audit = AuditLog(clock: clock)
         let created = try await store.transaction(lockKey: Migrator.lockKey) { db -> Bool in
             guard try await TenantRepository().count(on: db) == 0 else { return false }
