@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
     ],
     targets: [
         // Domain types and ports (protocols). Depends on nothing heavy.
@@ -62,11 +63,14 @@ let package = Package(
             dependencies: ["ParleyCore", "ParleyStorage", .product(name: "SQLKit", package: "sql-kit")],
             swiftSettings: strict
         ),
-        // Agent runtime: model interface, providers (Anthropic, OpenAI-compatible), failover.
+        // Agent runtime: model interface, providers, offline planner, tools, the loop, runs and streams.
         .target(
             name: "ParleyAgent",
             dependencies: [
                 "ParleyCore",
+                "ParleyStorage",
+                "ParleyPlatform",
+                .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -81,7 +85,9 @@ let package = Package(
                 "ParleyCore",
                 "ParleyStorage",
                 "ParleyPlatform",
+                "ParleyAgent",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -96,6 +102,7 @@ let package = Package(
                 "ParleyStorage",
                 "ParleyPlatform",
                 "ParleyServer",
+                "ParleyAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -109,6 +116,8 @@ let package = Package(
                 "ParleyServer",
                 "ParleyAgent",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

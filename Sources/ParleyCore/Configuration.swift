@@ -31,6 +31,32 @@ public struct ParleyConfig: Sendable {
     public var dbTimeoutMilliseconds: Int
     public var sqliteBusyTimeoutMilliseconds: Int
     public var publicURL: String?
+    public var models: ModelSettings
+    public var agent: AgentLimits
+}
+
+/// Which model providers to use, in failover order; the offline planner is always last.
+public struct ModelSettings: Sendable {
+    public var anthropicAPIKey: String?
+    public var anthropicModel: String
+    public var anthropicBaseURL: String
+    public var openAIAPIKey: String?
+    public var openAIBaseURL: String?
+    public var openAIModel: String
+    /// Per model call; a call that takes longer fails over.
+    public var timeoutSeconds: Int
+    /// Providers to try, e.g. ["anthropic", "openai"]; empty means every configured one.
+    public var order: [String]
+}
+
+/// Bounds on agent runs and their streams.
+public struct AgentLimits: Sendable {
+    public var maxIterations: Int
+    public var runTimeoutSeconds: Int
+    public var contextTokens: Int
+    public var maxMessageCharacters: Int
+    public var heartbeatSeconds: Int
+    public var streamBuffer: Int
 }
 
 /// Layers, highest first: command-line flags, process environment, the env file (`.env` in the
@@ -108,13 +134,45 @@ extension ParleyConfig {
             publicURL: try reader.optional("PARLEY_PUBLIC_URL", accepts: "an absolute http(s) URL") {
                 guard let u = URL(string: $0), let s = u.scheme else { return false }
                 return (s == "http" || s == "https") && u.host != nil
-            }
+            },
+            models: ModelSettings(
+                anthropicAPIKey: sources.value("ANTHROPIC_API_KEY"),
+                anthropicModel: try reader.string("ANTHROPIC_MODEL", default: "claude-sonnet-4-5", accepts: "a model name") { !$0.contains(where: \.isWhitespace) },
+                anthropicBaseURL: try reader.string("ANTHROPIC_BASE_URL", default: "https://api.anthropic.com", accepts: "an absolute http(s) URL", valid: Self.isHTTPURL),
+                openAIAPIKey: sources.value("OPENAI_API_KEY"),
+                openAIBaseURL: try reader.optional("OPENAI_BASE_URL", accepts: "an absolute http(s) URL such as http://127.0.0.1:11434/v1", valid: Self.isHTTPURL),
+                openAIModel: try reader.string("OPENAI_MODEL", default: "gpt-4o-mini", accepts: "a model name") { !$0.contains(where: \.isWhitespace) },
+                timeoutSeconds: try reader.int("PARLEY_MODEL_TIMEOUT_SECONDS", default: 120, range: 1...3600),
+                order: try reader.list("PARLEY_MODEL_PROVIDERS", allowed: ["anthropic", "openai"])
+            ),
+            agent: AgentLimits(
+                maxIterations: try reader.int("PARLEY_AGENT_MAX_ITERATIONS", default: 10, range: 1...100),
+                runTimeoutSeconds: try reader.int("PARLEY_AGENT_TIMEOUT_SECONDS", default: 300, range: 1...86_400),
+                contextTokens: try reader.int("PARLEY_AGENT_CONTEXT_TOKENS", default: 8000, range: 100...1_000_000),
+                maxMessageCharacters: try reader.int("PARLEY_MAX_MESSAGE_CHARS", default: 32_000, range: 1...1_000_000),
+                heartbeatSeconds: try reader.int("PARLEY_HEARTBEAT_SECONDS", default: 30, range: 1...3600),
+                streamBuffer: try reader.int("PARLEY_STREAM_BUFFER", default: 1000, range: 10...1_000_000)
+            )
         )
         return config
     }
 
+    static func isHTTPURL(_ text: String) -> Bool {
+        guard let u = URL(string: text), let s = u.scheme else { return false }
+        return (s == "http" || s == "https") && u.host != nil
+    }
+
     private struct Reader {
         let sources: ConfigSources
+
+        func list(_ key: String, allowed: [String]) throws(ConfigError) -> [String] {
+            guard let v = sources.value(key) else { return [] }
+            let items = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+            guard !items.isEmpty, items.allSatisfy(allowed.contains) else {
+                throw .invalid(setting: key, value: v, accepts: "a comma-separated list of " + allowed.joined(separator: ", "))
+            }
+            return items
+        }
 
         func string(_ key: String, default def: String, accepts: String, valid: (String) -> Bool) throws(ConfigError) -> String {
             guard let v = sources.value(key) else { return def }

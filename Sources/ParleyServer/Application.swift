@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
+import ParleyAgent
 import ServiceLifecycle
 import ParleyCore
 import ParleyPlatform
@@ -13,17 +15,33 @@ public struct ServerDependencies: Sendable {
     public var clock: any Clock
     public var logger: Logger
     public var migrations: [Migration]
+    public var packs: [DomainPack]
+    /// The model chain; built from `config.models` when nil.
+    public var provider: (any ModelProvider)?
 
-    public init(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, migrations: [Migration]) {
+    public init(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, migrations: [Migration],
+                packs: [DomainPack] = ParleySchema.packs, provider: (any ModelProvider)? = nil) {
         self.config = config
         self.store = store
         self.clock = clock
         self.logger = logger
         self.migrations = migrations
+        self.packs = packs
+        self.provider = provider
     }
 }
 
+/// The router and the long-lived parts the application's lifecycle manages.
+struct AssembledServer {
+    var router: Router<ParleyRequestContext>
+    var agent: AgentService
+}
+
 public func buildRouter(_ deps: ServerDependencies, routes table: RouteTable = RouteTable()) -> Router<ParleyRequestContext> {
+    assemble(deps, routes: table).router
+}
+
+func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable()) -> AssembledServer {
     let metrics = HTTPMetrics()
     let router = Router(context: ParleyRequestContext.self)
     router.add(middleware: RequestMiddleware(metrics: metrics, routes: table, maxBodyBytes: deps.config.maxBodyBytes))
@@ -32,28 +50,73 @@ public func buildRouter(_ deps: ServerDependencies, routes table: RouteTable = R
     OperationsController(store: deps.store, readiness: Readiness(store: deps.store, migrations: deps.migrations), metrics: metrics)
         .register(Routes(group: router, prefix: "", table: table))
 
-    let v1 = router.group("v1").add(middleware: AuthMiddleware(keys: keys))
+    let auth = AuthMiddleware(keys: keys)
+    let v1 = router.group("v1").add(middleware: auth)
     let v1Routes = Routes(group: v1, prefix: "/v1", table: table)
+    let maxBody = deps.config.maxBodyBytes
     TenantController(tenants: TenantService(store: deps.store, clock: deps.clock)).register(v1Routes)
-    APIKeyController(keys: keys, maxBodyBytes: deps.config.maxBodyBytes).register(v1Routes)
+    APIKeyController(keys: keys, maxBodyBytes: maxBody).register(v1Routes)
     AuditController(audit: AuditService(store: deps.store)).register(v1Routes)
-    return router
+
+    let settings = AgentAssembly.settings(deps.config.agent)
+    let hub = EventHub(bufferLimit: settings.streamBuffer)
+    var registry = ToolRegistry()
+    for tool in deps.packs.flatMap(\.tools) { registry.register(tool) }
+    let runtime = AgentRuntime(
+        store: deps.store, clock: deps.clock, hub: hub,
+        provider: deps.provider ?? AgentAssembly.provider(deps.config.models, packs: deps.packs), tools: registry,
+        settings: settings, metrics: AgentPrometheusMetrics(registry: metrics.registry), logger: deps.logger)
+    let agent = AgentService(runtime: runtime)
+    metrics.liveAgent.withLock { $0 = { (runtime.activeRuns, hub.subscriberCount) } }
+
+    ChatController(agent: agent, metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
+    WorkflowController(agent: agent, metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
+    SessionController(agent: agent, maxBodyBytes: maxBody).register(v1Routes)
+    ToolController(agent: agent, maxBodyBytes: maxBody).register(v1Routes)
+    // Seed 000's paths, kept as aliases.
+    ChatController(agent: agent, metrics: metrics, maxBodyBytes: maxBody)
+        .register(Routes(group: router.group("").add(middleware: auth), prefix: "", table: table))
+    SeedWorkflowController(agent: agent).register(Routes(group: router.group("api").add(middleware: auth), prefix: "/api", table: table))
+    table.add("/ws", .get)
+    WebSocketController(agent: agent, metrics: metrics).register(router, auth: auth)
+    return AssembledServer(router: router, agent: agent)
 }
 
 public func buildApplication(
     _ deps: ServerDependencies,
     onServerRunning: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
 ) -> some ApplicationProtocol {
-    let router = buildRouter(deps)
-    let app = Application(
-        router: router,
+    let parts = assemble(deps)
+    var app = Application(
+        router: parts.router,
+        server: .http1WebSocketUpgrade(webSocketRouter: parts.router),
         configuration: .init(address: .hostname(deps.config.host, port: deps.config.port), serverName: "Parley"),
         onServerRunning: { channel in
             await onServerRunning(deps.config.host, channel.localAddress?.port ?? deps.config.port)
         },
         logger: deps.logger
     )
+    app.addServices(AgentLifecycle(agent: parts.agent, logger: deps.logger))
     return app
+}
+
+/// Marks runs a previous process left unfinished at start; at shutdown, ends live streams so the
+/// server can drain, and lets runs in progress record their end.
+struct AgentLifecycle: Service {
+    let agent: AgentService
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            let n = try await agent.recoverInterrupted()
+            if n > 0 { logger.notice("marked \(n) interrupted agent run(s) as failed") }
+        } catch {
+            logger.warning("could not check for interrupted agent runs: \(error)")
+        }
+        try? await gracefulShutdown()
+        agent.runtime.hub.finishAll()
+        await agent.runtime.shutdown()
+    }
 }
 
 /// Runs the application until SIGTERM or SIGINT, then drains: the server stops accepting

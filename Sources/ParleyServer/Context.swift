@@ -1,10 +1,12 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import ParleyCore
 
 /// Per-request state: the request id (also on the logger) and, after authentication, the caller.
-public struct ParleyRequestContext: RequestContext {
+public struct ParleyRequestContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
+    public let webSocket = WebSocketHandlerReference<Self>()
     public var requestID: String = ""
     public var principal: Principal?
 

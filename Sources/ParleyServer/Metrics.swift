@@ -1,4 +1,5 @@
 import Foundation
+import ParleyAgent
 import ParleyStorage
 import Prometheus
 import Synchronization
@@ -27,7 +28,14 @@ public final class HTTPMetrics: Sendable {
                                                helpText: "HTTP request latency by method and route.")
     }
 
+    private let streams = Atomic<Int>(0)
+    /// Set once the agent runtime exists, so `/metrics` can show its live figures.
+    let liveAgent = Mutex<(@Sendable () -> (runs: Int, viewers: Int))?>(nil)
+
     public init() {}
+
+    func streamOpened() { streams.add(1, ordering: .relaxed) }
+    func streamClosed() { streams.subtract(1, ordering: .relaxed) }
 
     func requestStarted() { inFlight.add(1, ordering: .relaxed) }
 
@@ -50,6 +58,11 @@ public final class HTTPMetrics: Sendable {
         metric("process_open_fds", "gauge", "Number of open file descriptors.", p.openFDs)
         metric("process_max_fds", "gauge", "Maximum number of open file descriptors.", p.maxFDs)
         metric("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", startTime.timeIntervalSince1970)
+        metric("parley_agent_streams_active", "gauge", "Open SSE and WebSocket event streams.", Double(streams.load(ordering: .relaxed)))
+        if let live = liveAgent.withLock({ $0 })?() {
+            metric("parley_agent_runs_active", "gauge", "Agent runs executing in this process.", Double(live.runs))
+            metric("parley_agent_live_subscribers", "gauge", "Live event subscriptions held in memory.", Double(live.viewers))
+        }
         let db = "{database=\"\(databaseKind.rawValue)\"}"
         metric("parley_db_pool_connections_in_use", "gauge", "Database connections currently leased.", Double(pool.inUse), labels: db)
         metric("parley_db_pool_connections_max", "gauge", "Maximum database connections in the pool.", Double(pool.max), labels: db)
@@ -90,5 +103,42 @@ struct ProcessFigures {
         if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 { f.maxFDs = Double(limit.rlim_cur) }
         #endif
         return f
+    }
+}
+
+/// Agent figures, in the same registry as the HTTP ones.
+struct AgentPrometheusMetrics: AgentMetrics {
+    let registry: PrometheusCollectorRegistry
+    private static let runBuckets: [Duration] = [
+        .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(250), .seconds(1), .seconds(2.5),
+        .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120), .seconds(300),
+    ]
+
+    private func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "parley", subsystem: "agent", metricName: metric, unitName: unit, helpText: help)
+    }
+
+    func workflowFinished(status: WorkflowStatus, duration: Duration) {
+        registry.makeCounter(descriptor: name("workflows", "total", "Agent runs that ended, by status."), labels: [("status", status.rawValue)]).increment()
+        registry.makeDurationHistogram(descriptor: name("workflow_duration", "seconds", "Agent run duration (one stretch between pauses)."),
+                                       labels: [("status", status.rawValue)], buckets: Self.runBuckets).record(duration)
+    }
+
+    func toolExecuted(tool: String, outcome: String, duration: Duration) {
+        registry.makeCounter(descriptor: name("tool_executions", "total", "Tool calls by tool and outcome."), labels: [("tool", tool), ("outcome", outcome)]).increment()
+        registry.makeDurationHistogram(descriptor: name("tool_duration", "seconds", "Tool call duration by tool."),
+                                       labels: [("tool", tool)], buckets: Self.runBuckets).record(duration)
+    }
+
+    func modelCalled(provider: String, outcome: String, duration: Duration) {
+        registry.makeCounter(descriptor: name("model_calls", "total", "Model calls by provider and outcome."), labels: [("provider", provider), ("outcome", outcome)]).increment()
+        registry.makeDurationHistogram(descriptor: name("model_call_duration", "seconds", "Model call latency by provider."),
+                                       labels: [("provider", provider)], buckets: Self.runBuckets).record(duration)
+    }
+
+    func tokensUsed(provider: String, input: Int, output: Int) {
+        let d = name("tokens", "total", "Model tokens by provider and direction.")
+        registry.makeCounter(descriptor: d, labels: [("provider", provider), ("direction", "input")]).increment(by: Int64(input))
+        registry.makeCounter(descriptor: d, labels: [("provider", provider), ("direction", "output")]).increment(by: Int64(output))
     }
 }

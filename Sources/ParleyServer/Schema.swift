@@ -1,6 +1,10 @@
+import ParleyAgent
 import ParleyStorage
 
 public enum ParleySchema {
-    /// Every migration this binary applies, core first; domain packs append theirs.
-    public static let migrations: [Migration] = CoreSchema.migrations
+    /// The domain packs this binary ships.
+    public static let packs: [DomainPack] = [WorkspacePack.pack]
+
+    /// Every migration this binary applies: core first, then the agent runtime, then each pack's.
+    public static let migrations: [Migration] = CoreSchema.migrations + AgentSchema.migrations + packs.flatMap(\.migrations)
 }

@@ -2,7 +2,7 @@ import Synchronization
 
 /// A FIFO counting semaphore for async code: bounds the SQLite reader pool and serialises the
 /// single SQLite writer (value 1) without blocking threads.
-final class AsyncSemaphore: Sendable {
+public final class AsyncSemaphore: Sendable {
     private struct State {
         var value: Int
         var waiters: [(id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
@@ -10,9 +10,9 @@ final class AsyncSemaphore: Sendable {
     }
     private let state: Mutex<State>
 
-    init(value: Int) { state = Mutex(State(value: value)) }
+    public init(value: Int) { state = Mutex(State(value: value)) }
 
-    func wait() async throws {
+    public func wait() async throws {
         let id = state.withLock { s -> UInt64? in
             if s.value > 0 { s.value -= 1; return nil }
             s.nextID += 1
@@ -37,7 +37,7 @@ final class AsyncSemaphore: Sendable {
         }
     }
 
-    func signal() {
+    public func signal() {
         let next = state.withLock { s -> CheckedContinuation<Void, any Error>? in
             if s.waiters.isEmpty { s.value += 1; return nil }
             return s.waiters.removeFirst().continuation
@@ -45,7 +45,7 @@ final class AsyncSemaphore: Sendable {
         next?.resume()
     }
 
-    func withPermit<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    public func withPermit<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         try await wait()
         defer { signal() }
         return try await body()

@@ -1,0 +1,406 @@
+import Foundation
+import Logging
+import ParleyCore
+import ParleyPlatform
+import ParleyStorage
+import SQLKit
+import Synchronization
+
+/// What a live stream yields: run events, and heartbeats while nothing happens.
+public enum StreamItem: Sendable, Equatable {
+    case event(WorkflowEvent)
+    case heartbeat(workflowID: String, lastSeq: Int, at: Date)
+}
+
+public enum ApprovalDecision: String, Sendable, Codable { case approve, deny }
+
+/// The agent as the API sees it: start runs, follow them, approve, cancel, read them back.
+/// Every method takes the caller and only ever touches the caller's tenant.
+public struct AgentService: Sendable {
+    public let runtime: AgentRuntime
+    let repo = AgentRepository()
+    var store: any Store { runtime.store }
+    var clock: any Clock { runtime.clock }
+    var settings: AgentSettings { runtime.settings }
+
+    public init(runtime: AgentRuntime) {
+        self.runtime = runtime
+    }
+
+    // MARK: runs
+
+    /// Records a new run and starts it in the background. The run goes on if the caller leaves.
+    public func start(_ ctx: ActionContext, message: String, sessionID: String?) async throws -> Workflow {
+        try ctx.principal.require(.act)
+        let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { throw ParleyError.badRequest("the message is empty; send some text", code: "empty_message") }
+        guard text.count <= settings.maxMessageCharacters else {
+            throw ParleyError.badRequest("the message has \(text.count) characters; the limit is \(settings.maxMessageCharacters)", code: "message_too_long")
+        }
+        let tenantID = ctx.principal.tenantID
+        var history: [SessionMessage] = []
+        if let sessionID {
+            try Self.validateID(sessionID, what: "session")
+            history = try await store.read { [repo] db in
+                guard try await repo.findSession(tenantID: tenantID, id: sessionID, on: db) != nil else {
+                    throw ParleyError.notFound("session \(sessionID) not found", code: "session_not_found")
+                }
+                return try await repo.recentMessages(tenantID: tenantID, sessionID: sessionID, limit: 200, on: db)
+            }
+        }
+        let now = clock.now()
+        let workflow = Workflow(
+            id: UUIDv7.make(at: now), tenantID: tenantID, sessionID: sessionID, status: .processing, initialPrompt: text,
+            finalResponse: nil, agentType: settings.agentType, provider: nil, errorType: nil, errorMessage: nil,
+            inputTokens: 0, outputTokens: 0, totalSteps: 0, toolsUsed: [], createdAt: now, updatedAt: now, startedAt: now, completedAt: nil)
+        let owner = RunOwner(actor: ctx.principal.actor, role: ctx.principal.role, keyID: ctx.principal.keyID, requestID: ctx.requestID)
+        let recorder = RunRecorder(workflowID: workflow.id, tenantID: tenantID, lastSeq: 0, store: store, hub: runtime.hub, clock: clock)
+        let userMessage = sessionID.map {
+            SessionMessage(id: UUIDv7.make(at: now), tenantID: tenantID, sessionID: $0, workflowID: workflow.id, role: .user, content: text, createdAt: now)
+        }
+        let started: [String: JSONValue] = [
+            "initial_prompt": .string(text), "agent_type": .string(settings.agentType),
+            "session_id": sessionID.map { JSONValue.string($0) } ?? .null,
+        ]
+        try await recorder.emit(EventType.workflowStarted, started) { [repo] db in
+            try await repo.insertWorkflow(workflow, owner: owner, on: db)
+            if let userMessage { try await repo.appendMessage(userMessage, on: db) }
+        }
+        let state = RunState(messages: ContextWindow.messages(history: history, budget: settings.contextTokenBudget) + [.user(text)])
+        runtime.launch(RunHandle(workflowID: workflow.id, tenantID: tenantID, sessionID: sessionID, owner: owner, recorder: recorder), state: state)
+        return workflow
+    }
+
+    public func workflow(_ principal: Principal, id: String) async throws -> Workflow {
+        try principal.require(.readTenant)
+        try Self.validateID(id, what: "workflow")
+        let tenantID = principal.tenantID
+        guard let w = try await store.read({ [repo] db in try await repo.findWorkflow(tenantID: tenantID, id: id, on: db) }) else {
+            throw ParleyError.notFound("workflow \(id) not found", code: "workflow_not_found")
+        }
+        return w
+    }
+
+    public struct ListFilter: Sendable {
+        public var status: WorkflowStatus?
+        public var sessionID: String?
+        public var createdAfter: Date?
+        public var createdBefore: Date?
+        public var before: String?
+        public var limit: Int
+        public init(status: WorkflowStatus? = nil, sessionID: String? = nil, createdAfter: Date? = nil, createdBefore: Date? = nil, before: String? = nil, limit: Int = 50) {
+            self.status = status; self.sessionID = sessionID; self.createdAfter = createdAfter; self.createdBefore = createdBefore
+            self.before = before; self.limit = limit
+        }
+    }
+
+    public func list(_ principal: Principal, _ f: ListFilter) async throws -> [Workflow] {
+        try principal.require(.readTenant)
+        let filter = WorkflowFilter(status: f.status, sessionID: f.sessionID, createdAfter: f.createdAfter, createdBefore: f.createdBefore,
+                                    beforeID: f.before, limit: f.limit)
+        return try await store.read { [repo] db in try await repo.listWorkflows(tenantID: principal.tenantID, filter: filter, on: db) }
+    }
+
+    /// All persisted events of a run, for reading back its reasoning chain.
+    public func events(_ principal: Principal, workflowID: String, after: Int = 0, limit: Int = 10_000) async throws -> [WorkflowEvent] {
+        _ = try await workflow(principal, id: workflowID)
+        return try await store.read { [repo] db in
+            try await repo.events(tenantID: principal.tenantID, workflowID: workflowID, after: after, limit: limit, on: db)
+        }
+    }
+
+    public func approvals(_ principal: Principal, workflowID: String) async throws -> [Approval] {
+        _ = try await workflow(principal, id: workflowID)
+        return try await store.read { [repo] db in try await repo.approvals(tenantID: principal.tenantID, workflowID: workflowID, on: db) }
+    }
+
+    // MARK: live streams
+
+    /// Replays the run's events after `after`, then follows it live until its terminal event,
+    /// with heartbeats while it is quiet. Checks access and the cursor before returning.
+    public func follow(_ principal: Principal, workflowID: String, after: Int) async throws -> AsyncStream<StreamItem> {
+        _ = try await workflow(principal, id: workflowID)
+        guard after >= 0 else { throw ParleyError.badRequest("Last-Event-ID must be a non-negative event sequence number", code: "invalid_last_event_id") }
+        let tenantID = principal.tenantID
+        // Subscribe before reading the store, so nothing published in between is missed.
+        let subscription = runtime.hub.subscribe(workflowID)
+        let last = try await store.read { [repo] db in try await repo.lastSeq(workflowID: workflowID, on: db) }
+        guard after <= last else {
+            subscription.cancel()
+            throw ParleyError.badRequest("Last-Event-ID \(after) is beyond the last event (\(last)) of workflow \(workflowID)", code: "invalid_last_event_id")
+        }
+        let (stream, continuation) = AsyncStream.makeStream(of: StreamItem.self)
+        let store = self.store
+        let repo = self.repo
+        let clock = self.clock
+        let cursor = SeqCursor(after)
+        let pump = Task {
+            func catchUp(through: Int?) async throws -> Bool {
+                while true {
+                    let from = cursor.value
+                    let page = try await store.read { db in
+                        try await repo.events(tenantID: tenantID, workflowID: workflowID, after: from, through: through, limit: 500, on: db)
+                    }
+                    for event in page {
+                        continuation.yield(.event(event))
+                        cursor.value = event.seq
+                        if event.isTerminal { return true }
+                    }
+                    if page.count < 500 { return false }
+                }
+            }
+            do {
+                var done = try await catchUp(through: nil)
+                if !done {
+                    for await event in subscription.stream {
+                        if event.seq <= cursor.value { continue }
+                        if event.seq > cursor.value + 1, try await catchUp(through: event.seq - 1) { done = true; break }
+                        continuation.yield(.event(event))
+                        cursor.value = event.seq
+                        if event.isTerminal { done = true; break }
+                    }
+                }
+                if !done && !Task.isCancelled { _ = try await catchUp(through: nil) }
+            } catch {
+                // The store failed mid-stream: end the stream; the client resumes from its last id.
+            }
+            continuation.finish()
+        }
+        let interval = settings.heartbeatInterval
+        let beat = Task {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: interval) } catch { return }
+                continuation.yield(.heartbeat(workflowID: workflowID, lastSeq: cursor.value, at: clock.now()))
+            }
+        }
+        continuation.onTermination = { _ in
+            pump.cancel()
+            beat.cancel()
+            subscription.cancel()
+        }
+        return stream
+    }
+
+    /// Waits until the run ends or pauses for approval (for the request/response endpoints).
+    public func waitForOutcome(_ principal: Principal, workflowID: String) async throws -> Workflow {
+        let stream = try await follow(principal, workflowID: workflowID, after: 0)
+        for await item in stream {
+            if case .event(let e) = item, e.type == EventType.approvalRequired { break }
+        }
+        return try await workflow(principal, id: workflowID)
+    }
+
+    // MARK: control
+
+    public func cancel(_ ctx: ActionContext, workflowID: String) async throws -> Workflow {
+        let principal = ctx.principal
+        let current = try await workflow(principal, id: workflowID)
+        // The one who started a run may cancel it; stopping someone else's needs `operate`.
+        if current.status.isTerminal {
+            throw ParleyError.conflict("workflow \(workflowID) has already ended (\(current.status.rawValue))", code: "workflow_finished")
+        }
+        try principal.require(.act)
+        if await runtime.stopLocal(workflowID) { return try await workflow(principal, id: workflowID) }
+        let tenantID = principal.tenantID
+        let now = clock.now()
+        let failure = RunFailure.cancelled
+        let repo = self.repo
+        let cancelledIdle: Bool = try await RunRecorder.appendToIdleRun(workflowID: workflowID, tenantID: tenantID, store: store, hub: runtime.hub, clock: clock) { db in
+            guard try await repo.transition(tenantID: tenantID, id: workflowID, from: [.waitingApproval, .pending], to: .cancelled, at: now, on: db) else {
+                try await repo.requestCancel(tenantID: tenantID, id: workflowID, at: now, on: db)
+                return (false, [])
+            }
+            let state = try await repo.loadState(tenantID: tenantID, id: workflowID, on: db) ?? RunState(messages: [])
+            try await repo.finish(tenantID: tenantID, id: workflowID, status: .cancelled, state: state, finalResponse: nil,
+                                  errorType: failure.type, errorMessage: failure.message, at: now, on: db)
+            let fields: [String: JSONValue] = [
+                "error_message": .string(failure.message), "error_type": .string(failure.type), "recovery_suggestion": .null,
+                "partial_response": .null, "status": .string(WorkflowStatus.cancelled.rawValue),
+            ]
+            return (true, [(EventType.workflowError, fields)])
+        }
+        if cancelledIdle { runtime.metrics.workflowFinished(status: .cancelled, duration: .zero) }
+        return try await workflow(principal, id: workflowID)
+    }
+
+    /// Records a person's decision; once no approval of the turn is pending, the run resumes here.
+    public func decide(_ ctx: ActionContext, workflowID: String, approvalID: String, decision: ApprovalDecision, comment: String?) async throws -> Approval {
+        try ctx.principal.require(.operate)
+        try Self.validateID(approvalID, what: "approval")
+        let current = try await workflow(ctx.principal, id: workflowID)
+        let tenantID = ctx.principal.tenantID
+        let now = clock.now()
+        let repo = self.repo
+        let actor = ctx.principal.actor
+        let audit = AuditLog(clock: clock)
+        let comment = comment?.trimmingCharacters(in: .whitespacesAndNewlines).prefix(2000).description
+        let (approval, resume): (Approval, Bool) = try await RunRecorder.appendToIdleRun(
+            workflowID: workflowID, tenantID: tenantID, store: store, hub: runtime.hub, clock: clock
+        ) { db in
+            let all = try await repo.approvals(tenantID: tenantID, workflowID: workflowID, on: db)
+            guard let existing = all.first(where: { $0.id == approvalID }) else {
+                throw ParleyError.notFound("approval \(approvalID) not found on workflow \(workflowID)", code: "approval_not_found")
+            }
+            guard existing.status == .pending else {
+                throw ParleyError.conflict("approval \(approvalID) was already \(existing.status.rawValue)", code: "approval_already_resolved")
+            }
+            guard let w = try await repo.findWorkflow(tenantID: tenantID, id: workflowID, on: db), w.status == .waitingApproval else {
+                throw ParleyError.conflict("workflow \(workflowID) is \(current.status.rawValue), not waiting for approval", code: "workflow_not_waiting")
+            }
+            guard let decided = try await repo.decide(tenantID: tenantID, id: approvalID, status: decision == .approve ? .approved : .denied,
+                                                      comment: comment, by: actor, at: now, on: db) else {
+                throw ParleyError.conflict("approval \(approvalID) was already resolved", code: "approval_already_resolved")
+            }
+            try await audit.record(ctx, action: "approval.\(decision.rawValue)", targetType: "workflow", targetID: workflowID,
+                                   details: JSONValue.object(["approval_id": .string(approvalID), "tool": .string(decided.tool)]).serialized(), on: db)
+            let stillPending = all.contains { $0.id != approvalID && $0.status == .pending }
+            let resume = !stillPending
+            if resume {
+                _ = try await repo.transition(tenantID: tenantID, id: workflowID, from: [.waitingApproval], to: .processing, at: now, on: db)
+            }
+            let fields: [String: JSONValue] = [
+                "approval_id": .string(approvalID), "tool": .string(decided.tool), "decision": .string(decision.rawValue),
+                "comment": comment.map { JSONValue.string($0) } ?? .null, "decided_by": .string(actor),
+            ]
+            return ((decided, resume), [(EventType.approvalResolved, fields)])
+        }
+        if resume { try await self.resume(tenantID: tenantID, workflowID: workflowID) }
+        return approval
+    }
+
+    /// Picks up a run whose approvals are all decided, in whichever process handled the last one.
+    func resume(tenantID: String, workflowID: String) async throws {
+        let repo = self.repo
+        let loaded = try await store.read { db -> (RunState?, RunOwner?, Workflow?, Int) in
+            (try await repo.loadState(tenantID: tenantID, id: workflowID, on: db), try await repo.owner(tenantID: tenantID, id: workflowID, on: db),
+             try await repo.findWorkflow(tenantID: tenantID, id: workflowID, on: db), try await repo.lastSeq(workflowID: workflowID, on: db))
+        }
+        guard let state = loaded.0, let owner = loaded.1, let w = loaded.2 else { return }
+        let recorder = RunRecorder(workflowID: workflowID, tenantID: tenantID, lastSeq: loaded.3, store: store, hub: runtime.hub, clock: clock)
+        runtime.launch(RunHandle(workflowID: workflowID, tenantID: tenantID, sessionID: w.sessionID, owner: owner, recorder: recorder), state: state)
+    }
+
+    /// Marks runs whose process died mid-run as failed (they cannot be resumed: their last
+    /// model turn is lost). Paused runs are untouched: their state is complete.
+    public func recoverInterrupted() async throws -> Int {
+        let cutoff = clock.now().addingTimeInterval(-Double(settings.runTimeout.components.seconds) - 60)
+        let repo = self.repo
+        let stale = try await store.read { db in try await repo.staleRuns(updatedBefore: cutoff, on: db) }
+        let failure = RunFailure.interrupted
+        for run in stale {
+            let now = clock.now()
+            _ = try await RunRecorder.appendToIdleRun(workflowID: run.id, tenantID: run.tenantID, store: store, hub: runtime.hub, clock: clock) { db in
+                guard try await repo.transition(tenantID: run.tenantID, id: run.id, from: [.pending, .processing], to: .failed, at: now, on: db) else {
+                    return ((), [])
+                }
+                let state = try await repo.loadState(tenantID: run.tenantID, id: run.id, on: db) ?? RunState(messages: [])
+                try await repo.finish(tenantID: run.tenantID, id: run.id, status: .failed, state: state, finalResponse: nil,
+                                      errorType: failure.type, errorMessage: failure.message, at: now, on: db)
+                let fields: [String: JSONValue] = [
+                    "error_message": .string(failure.message), "error_type": .string(failure.type),
+                    "recovery_suggestion": .string(failure.suggestion ?? ""), "partial_response": .null, "status": "FAILED",
+                ]
+                return ((), [(EventType.workflowError, fields)])
+            }
+        }
+        return stale.count
+    }
+
+    // MARK: sessions
+
+    public func createSession(_ ctx: ActionContext, title: String?) async throws -> Session {
+        try ctx.principal.require(.act)
+        if let title, title.count > 200 { throw ParleyError.badRequest("title must be at most 200 characters", code: "invalid_title") }
+        let now = clock.now()
+        let session = Session(id: UUIDv7.make(at: now), tenantID: ctx.principal.tenantID, title: title, createdAt: now, updatedAt: now)
+        try await store.transaction { [repo] db in try await repo.insertSession(session, on: db) }
+        return session
+    }
+
+    public func session(_ principal: Principal, id: String) async throws -> Session {
+        try principal.require(.readTenant)
+        try Self.validateID(id, what: "session")
+        guard let s = try await store.read({ [repo] db in try await repo.findSession(tenantID: principal.tenantID, id: id, on: db) }) else {
+            throw ParleyError.notFound("session \(id) not found", code: "session_not_found")
+        }
+        return s
+    }
+
+    public func messages(_ principal: Principal, sessionID: String, after: String?, limit: Int) async throws -> [SessionMessage] {
+        _ = try await session(principal, id: sessionID)
+        return try await store.read { [repo] db in
+            try await repo.messages(tenantID: principal.tenantID, sessionID: sessionID, after: after, limit: limit, on: db)
+        }
+    }
+
+    // MARK: tool policies
+
+    public struct ToolView: Sendable, Equatable {
+        public var name: String
+        public var description: String
+        public var hasSideEffects: Bool
+        public var mode: ToolPolicyMode
+        public var inputSchema: JSONValue
+    }
+
+    public func tools(_ principal: Principal) async throws -> [ToolView] {
+        try principal.require(.readTenant)
+        let policies = try await store.read { [repo] db in try await repo.policies(tenantID: principal.tenantID, on: db) }
+        return runtime.tools.order.compactMap { runtime.tools[$0] }.map {
+            ToolView(name: $0.name, description: $0.description, hasSideEffects: $0.hasSideEffects,
+                     mode: policies[$0.name] ?? ToolPolicyMode.default(for: $0), inputSchema: $0.inputSchema)
+        }
+    }
+
+    public func setPolicy(_ ctx: ActionContext, tool: String, mode: ToolPolicyMode) async throws -> ToolView {
+        try ctx.principal.require(.manageKeys)
+        guard runtime.tools[tool] != nil else { throw ParleyError.notFound("there is no tool named '\(tool)'", code: "tool_not_found") }
+        let tenantID = ctx.principal.tenantID
+        let audit = AuditLog(clock: clock)
+        let now = clock.now()
+        try await store.transaction { [repo] db in
+            try await repo.setPolicy(tenantID: tenantID, tool: tool, mode: mode, at: now, on: db)
+            try await audit.record(ctx, action: "tool_policy.set", targetType: "tool", targetID: tool, details: JSONValue.object(["mode": .string(mode.rawValue)]).serialized(), on: db)
+        }
+        guard let view = try await tools(ctx.principal).first(where: { $0.name == tool }) else {
+            throw ParleyError.notFound("there is no tool named '\(tool)'", code: "tool_not_found")
+        }
+        return view
+    }
+
+    static func validateID(_ id: String, what: String) throws {
+        guard UUIDv7.isValid(id) else {
+            throw ParleyError.badRequest("'\(id.prefix(64))' is not a valid \(what) id", code: "invalid_\(what)_id")
+        }
+    }
+}
+
+/// The last event sequence a stream delivered, shared between its pump and heartbeat tasks.
+final class SeqCursor: Sendable {
+    private let storage: Mutex<Int>
+    init(_ value: Int) { storage = Mutex(value) }
+    var value: Int {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+}
+
+/// Chooses which session history fits the model's context: newest turns first, within a budget
+/// of approximate tokens (4 characters each); older turns are left out.
+enum ContextWindow {
+    static func estimateTokens(_ text: String) -> Int { text.utf8.count / 4 + 1 }
+
+    static func messages(history: [SessionMessage], budget: Int) -> [ModelMessage] {
+        var kept: [ModelMessage] = []
+        var used = 0
+        for message in history.reversed() {
+            let cost = estimateTokens(message.content)
+            if used + cost > budget { break }
+            used += cost
+            kept.append(message.role == .user ? .user(message.content) : .assistant(message.content))
+        }
+        // A conversation must start with the user; drop a leading assistant turn.
+        while let first = kept.last, first.role == .assistant { kept.removeLast() }
+        return kept.reversed()
+    }
+}

@@ -1,0 +1,53 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import ParleyAgent
+import ParleyCore
+
+/// Builds the agent runtime from configuration: the provider chain and the installed packs.
+public enum AgentAssembly {
+    /// The configured providers in failover order, ending with the offline planner, which always
+    /// answers. With no provider configured the planner is used alone.
+    public static func provider(_ settings: ModelSettings, packs: [DomainPack], httpClient: HTTPClient = .shared) -> any ModelProvider {
+        let offline = OfflinePlanner(intents: packs.flatMap(\.intents))
+        let timeout = Duration.seconds(settings.timeoutSeconds)
+        var chain: [any ModelProvider] = []
+        let wanted = settings.order.isEmpty ? ["anthropic", "openai"] : settings.order
+        for name in wanted {
+            switch name {
+            case "anthropic":
+                if let key = settings.anthropicAPIKey {
+                    chain.append(AnthropicProvider(configuration: .init(apiKey: key, model: settings.anthropicModel, baseURL: settings.anthropicBaseURL, timeout: timeout),
+                                                   httpClient: httpClient))
+                }
+            case "openai":
+                if settings.openAIAPIKey != nil || settings.openAIBaseURL != nil {
+                    chain.append(OpenAICompatibleProvider(configuration: .init(apiKey: settings.openAIAPIKey, model: settings.openAIModel,
+                                                                               baseURL: settings.openAIBaseURL ?? "https://api.openai.com/v1", timeout: timeout),
+                                                          httpClient: httpClient))
+                }
+            default:
+                continue
+            }
+        }
+        if chain.isEmpty { return offline }
+        return FailoverProvider(providers: chain + [offline])
+    }
+
+    public static func settings(_ limits: AgentLimits) -> AgentSettings {
+        var s = AgentSettings()
+        s.maxIterations = limits.maxIterations
+        s.runTimeout = .seconds(limits.runTimeoutSeconds)
+        s.contextTokenBudget = limits.contextTokens
+        s.maxMessageCharacters = limits.maxMessageCharacters
+        s.heartbeatInterval = .seconds(limits.heartbeatSeconds)
+        s.streamBuffer = limits.streamBuffer
+        return s
+    }
+
+    /// A one-line description of the chain for the start-up banner and logs (never keys).
+    public static func describe(_ provider: any ModelProvider) -> String {
+        if let f = provider as? FailoverProvider { return f.providers.map(\.name).joined(separator: " → ") }
+        return provider.name
+    }
+}
