@@ -54,9 +54,10 @@ final class ProviderTestServer: Sendable {
     private struct DropConnection: Error {}
 
     private let recorded = Mutex<[RecordedRequest]>([])
-    let response: ReplayResponse
+    /// The n-th request gets the n-th response; the last one repeats.
+    let responses: [ReplayResponse]
 
-    private init(response: ReplayResponse) { self.response = response }
+    private init(responses: [ReplayResponse]) { self.responses = responses }
 
     var requests: [RecordedRequest] { recorded.withLock { $0 } }
 
@@ -72,7 +73,13 @@ final class ProviderTestServer: Sendable {
     /// Runs `body` with the base URL (`http://127.0.0.1:<port>`) of a server replaying `response`.
     static func with<T>(_ response: ReplayResponse, _ body: (_ baseURL: String, _ server: ProviderTestServer) async throws -> T)
         async throws -> T {
-        let server = ProviderTestServer(response: response)
+        try await with(script: [response], body)
+    }
+
+    /// Runs `body` against a server answering successive requests with successive responses.
+    static func with<T>(script: [ReplayResponse], _ body: (_ baseURL: String, _ server: ProviderTestServer) async throws -> T)
+        async throws -> T {
+        let server = ProviderTestServer(responses: script)
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         var logger = Logger(label: "provider-test-server")
         logger.logLevel = .critical
@@ -98,10 +105,12 @@ final class ProviderTestServer: Sendable {
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         let body = try await request.body.collect(upTo: 1 << 20)
-        recorded.withLock {
+        let index = recorded.withLock {
             $0.append(RecordedRequest(method: request.method.rawValue, path: request.uri.path, headers: headers,
                                       body: String(buffer: body)))
+            return $0.count - 1
         }
+        let response = responses[min(index, responses.count - 1)]
 
         var fields = HTTPFields()
         for (name, value) in response.headers {
