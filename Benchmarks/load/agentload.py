@@ -88,6 +88,16 @@ def read_rss_kib(pid: int) -> Optional[int]:
     return None
 
 
+def read_proc_cpu_s(pid: int) -> Optional[float]:
+    """utime + stime of a process, in seconds (from /proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def parse_timestamp(ts: Any) -> Optional[float]:
     """ISO 8601 (e.g. 2026-11-21T10:00:00.123Z) -> POSIX seconds; also accepts epoch s/ms numbers."""
     if isinstance(ts, (int, float)):
@@ -320,7 +330,10 @@ async def run_turns(args: argparse.Namespace, want_delivery: bool) -> dict[str, 
 
     async with make_session(limit=0, sock_read=args.timeout) as session:
         tasks = [asyncio.create_task(client(session)) for _ in range(args.concurrency)]
+        await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+        srv_cpu0 = read_proc_cpu_s(args.pid) if args.pid else None
         await asyncio.sleep(max(0.0, deadline - time.perf_counter()))
+        srv_cpu1 = read_proc_cpu_s(args.pid) if args.pid else None
         stop.set()
         # Let in-flight turns finish briefly (they are not counted), then cancel the rest.
         _, pending = await asyncio.wait(tasks, timeout=args.drain)
@@ -351,6 +364,10 @@ async def run_turns(args: argparse.Namespace, want_delivery: bool) -> dict[str, 
         "error_samples": error_samples,
         "events_per_turn": round(sum(events_per_turn) / n_ok, 2) if n_ok else None,
     }
+    if srv_cpu0 is not None and srv_cpu1 is not None and args.duration > 0:
+        result["server_cpu_util"] = round((srv_cpu1 - srv_cpu0) / args.duration, 3)
+        result["server_pid"] = args.pid
+        result["server_rss_mib"] = rnd((read_rss_kib(args.pid) or 0) / 1024.0, 1)
     if want_delivery:
         delivery_all.sort()
         result["events"] = len(delivery_all)
@@ -513,6 +530,8 @@ def print_summary(r: dict[str, Any]) -> None:
         p(f"  latency ms:      p50={lat['p50']} p90={lat['p90']} p99={lat['p99']} max={lat['max']} mean={lat['mean']}")
         p(f"  events/turn:     {r['events_per_turn']}")
         p(f"  errors:          {r['errors']} {r['errors_by_kind'] or ''}")
+        if "server_cpu_util" in r:
+            p(f"  server:          pid {r['server_pid']} used {r['server_cpu_util']} cores, RSS {r['server_rss_mib']} MiB at end")
         for s in r["error_samples"]:
             p(f"    e.g. {s}")
         if r["mode"] == "delivery":
@@ -560,6 +579,7 @@ def main() -> None:
         sp.add_argument("--warmup", type=float, default=0.0, help="seconds run before measuring (default 0)")
         sp.add_argument("--timeout", type=float, default=60.0, help="per-turn timeout in seconds")
         sp.add_argument("--drain", type=float, default=5.0, help="seconds to let in-flight turns finish at the end")
+        sp.add_argument("--pid", type=int, help="server pid: report its CPU use (cores) over the measured window")
 
     sp = sub.add_parser("idle", help="hold many idle SSE streams and sample server RSS", parents=[common])
     sp.add_argument("--target-url", required=True, help="full SSE URL; '{i}' is replaced by the stream index")

@@ -328,6 +328,14 @@ struct AgentRepository: Sendable {
             """).first().map(Self.decodeApproval)
     }
 
+    /// A cancelled run's open approvals are closed, so nobody is asked to decide them.
+    func closePendingApprovals(tenantID: String, workflowID: String, at: Date, on db: any SQLDatabase) async throws {
+        try await db.raw("""
+            UPDATE workflow_approvals SET status = 'cancelled', decided_at = \(bind: at)
+            WHERE tenant_id = \(bind: tenantID) AND workflow_id = \(bind: workflowID) AND status = 'pending'
+            """).run()
+    }
+
     static func decodeApproval(_ row: any SQLRow) throws -> Approval {
         Approval(
             id: try row.decode(column: "id", as: String.self), tenantID: try row.decode(column: "tenant_id", as: String.self),

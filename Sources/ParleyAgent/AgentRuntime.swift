@@ -46,7 +46,7 @@ struct RunFailure: Error, Sendable {
     static let interrupted = RunFailure(type: "interrupted", message: "The server stopped while this request was running",
                                         suggestion: "Please send the request again")
     static func iterationLimit(_ n: Int) -> RunFailure {
-        RunFailure(type: "iteration_limit", message: "The agent stopped after \(n) steps without reaching an answer",
+        RunFailure(type: "iteration_limit", message: "The agent stopped after \(n) model turns without reaching an answer",
                    suggestion: "Rephrase the request more specifically")
     }
 
@@ -157,7 +157,8 @@ public final class AgentRuntime: Sendable {
             let outcome = try await loop(run, state: &state)
             switch outcome {
             case .completed(let answer):
-                try await complete(run, state: state, answer: answer, duration: ContinuousClock.now - started)
+                try await complete(run, state: state, answer: answer, duration: ContinuousClock.now - started,
+                                   executed: .milliseconds(state.elapsedMilliseconds) + (ContinuousClock.now - started))
             case .paused:
                 break
             }
@@ -285,12 +286,14 @@ public final class AgentRuntime: Sendable {
             let approval = Approval(
                 id: UUIDv7.make(at: now), tenantID: run.tenantID, workflowID: run.workflowID, callID: state.pending[i].callID,
                 tool: tool.name, input: input,
-                reason: "\(tool.name) changes data; this workspace requires approval before it runs",
+                reason: tool.hasSideEffects ? "\(tool.name) changes data; this workspace requires approval before it runs"
+                    : "this workspace requires approval before \(tool.name) runs",
                 status: .pending, comment: nil, decidedBy: nil, createdAt: now, decidedAt: nil)
             state.pending[i].approvalID = approval.id
             approvals.append(approval)
         }
         guard !approvals.isEmpty else { return false }
+        state.elapsedMilliseconds += (ContinuousClock.now - run.started).milliseconds
         // Calls that need no approval run now; their results wait in the checkpoint.
         try await runCalls(run, state: &state, policies: policies, only: { $0.approvalID == nil })
         let snapshot = state
@@ -354,7 +357,9 @@ public final class AgentRuntime: Sendable {
                     if policies[call.tool] == .disabled {
                         outcome = ToolOutcome(status: .denied, output: .string("Error: this tool is disabled in this workspace."), duration: .zero)
                     } else {
-                        outcome = try await executor.execute(tools[call.tool], name: call.tool, arguments: call.arguments, context: context)
+                        // Only tools the run's owner may use run, whatever the model asks for.
+                        let tool = tools[call.tool].flatMap { run.owner.role.allows($0.permission) ? $0 : nil }
+                        outcome = try await executor.execute(tool, name: call.tool, arguments: call.arguments, context: context)
                     }
                     metrics.toolExecuted(tool: tools[call.tool] == nil ? "unknown" : call.tool, outcome: outcome.status.rawValue, duration: outcome.duration)
                     try await run.recorder.emit(EventType.toolEnd, [
@@ -376,7 +381,7 @@ public final class AgentRuntime: Sendable {
         }
     }
 
-    private func complete(_ run: RunHandle, state: RunState, answer: String, duration: Duration) async throws {
+    private func complete(_ run: RunHandle, state: RunState, answer: String, duration: Duration, executed: Duration) async throws {
         let now = clock.now()
         let tenantID = run.tenantID
         let message = run.sessionID.map {
@@ -386,7 +391,7 @@ public final class AgentRuntime: Sendable {
         let usage: JSONValue = ["input_tokens": .number(Double(state.inputTokens)), "output_tokens": .number(Double(state.outputTokens))]
         let fields: [String: JSONValue] = [
             "final_response": .string(answer), "total_steps": .number(Double(state.stepNumber)),
-            "execution_time_ms": .number(Double(duration.milliseconds)),
+            "execution_time_ms": .number(Double(executed.milliseconds)),
             "tools_used": .array(state.toolsUsed.map { JSONValue.string($0) }),
             "provider": state.provider.map { JSONValue.string($0) } ?? .null,
             "usage": usage,
@@ -430,6 +435,8 @@ struct RunHandle: Sendable {
     var sessionID: String?
     var owner: RunOwner
     var recorder: RunRecorder
+    /// When this stretch of execution began (a resumed run starts a new one).
+    var started = ContinuousClock.now
 
     var principal: Principal {
         Principal(tenantID: tenantID, keyID: owner.keyID, role: owner.role, actor: owner.actor)

@@ -124,12 +124,22 @@ public struct AgentService: Sendable {
         let tenantID = principal.tenantID
         // Subscribe before reading the store, so nothing published in between is missed.
         let subscription = runtime.hub.subscribe(workflowID)
-        let last = try await store.read { [repo] db in try await repo.lastSeq(workflowID: workflowID, on: db) }
+        let (last, lastType) = try await store.read { [repo] db in
+            let last = try await repo.lastSeq(workflowID: workflowID, on: db)
+            let type = try await repo.events(tenantID: tenantID, workflowID: workflowID, after: last - 1, limit: 1, on: db).first?.type
+            return (last, type)
+        }
         guard after <= last else {
             subscription.cancel()
             throw ParleyError.badRequest("Last-Event-ID \(after) is beyond the last event (\(last)) of workflow \(workflowID)", code: "invalid_last_event_id")
         }
         let (stream, continuation) = AsyncStream.makeStream(of: StreamItem.self)
+        if after == last, let lastType, WorkflowEvent.terminalTypes.contains(lastType) {
+            // The client already has the end of a finished run (an EventSource reconnecting).
+            subscription.cancel()
+            continuation.finish()
+            return stream
+        }
         let store = self.store
         let repo = self.repo
         let clock = self.clock
@@ -153,6 +163,13 @@ public struct AgentService: Sendable {
                 var done = try await catchUp(through: nil)
                 if !done {
                     for await event in subscription.stream {
+                        if event.type == EventHub.tick {
+                            // Quiet for a heartbeat interval: poll the store (the run may execute
+                            // in another replica, or may have ended), then beat.
+                            if try await catchUp(through: nil) { done = true; break }
+                            continuation.yield(.heartbeat(workflowID: workflowID, lastSeq: cursor.value, at: clock.now()))
+                            continue
+                        }
                         if event.seq <= cursor.value { continue }
                         if event.seq > cursor.value + 1, try await catchUp(through: event.seq - 1) { done = true; break }
                         continuation.yield(.event(event))
@@ -170,7 +187,7 @@ public struct AgentService: Sendable {
         let beat = Task {
             while !Task.isCancelled {
                 do { try await Task.sleep(for: interval) } catch { return }
-                continuation.yield(.heartbeat(workflowID: workflowID, lastSeq: cursor.value, at: clock.now()))
+                subscription.poke()
             }
         }
         continuation.onTermination = { _ in
@@ -194,12 +211,12 @@ public struct AgentService: Sendable {
 
     public func cancel(_ ctx: ActionContext, workflowID: String) async throws -> Workflow {
         let principal = ctx.principal
+        // Anyone who may run the agent in this tenant may stop one of its runs.
+        try principal.require(.act)
         let current = try await workflow(principal, id: workflowID)
-        // The one who started a run may cancel it; stopping someone else's needs `operate`.
         if current.status.isTerminal {
             throw ParleyError.conflict("workflow \(workflowID) has already ended (\(current.status.rawValue))", code: "workflow_finished")
         }
-        try principal.require(.act)
         if await runtime.stopLocal(workflowID) { return try await workflow(principal, id: workflowID) }
         let tenantID = principal.tenantID
         let now = clock.now()
@@ -211,6 +228,7 @@ public struct AgentService: Sendable {
                 return (false, [])
             }
             let state = try await repo.loadState(tenantID: tenantID, id: workflowID, on: db) ?? RunState(messages: [])
+            try await repo.closePendingApprovals(tenantID: tenantID, workflowID: workflowID, at: now, on: db)
             try await repo.finish(tenantID: tenantID, id: workflowID, status: .cancelled, state: state, finalResponse: nil,
                                   errorType: failure.type, errorMessage: failure.message, at: now, on: db)
             let fields: [String: JSONValue] = [

@@ -25,7 +25,11 @@ public final class EventHub: Sendable {
     public struct Subscription: Sendable {
         public let stream: AsyncStream<WorkflowEvent>
         let cancel: @Sendable () -> Void
+        /// Wakes the viewer with a `tick` (not a run event), so it can poll the store and beat.
+        let poke: @Sendable () -> Void
     }
+
+    static let tick = "__tick"
 
     public func subscribe(_ workflowID: String) -> Subscription {
         let (stream, continuation) = AsyncStream.makeStream(of: WorkflowEvent.self, bufferingPolicy: .bufferingNewest(bufferLimit))
@@ -37,7 +41,9 @@ public final class EventHub: Sendable {
         }
         // Removing on termination is what cleans up idle stream state: nothing outlives its viewer.
         continuation.onTermination = { [weak self] _ in self?.remove(workflowID, id) }
-        return Subscription(stream: stream, cancel: { continuation.finish() })
+        return Subscription(stream: stream, cancel: { continuation.finish() }, poke: {
+            continuation.yield(WorkflowEvent(workflowID: workflowID, seq: 0, type: Self.tick, timestamp: .distantPast, fields: [:]))
+        })
     }
 
     private func remove(_ workflowID: String, _ id: UInt64) {

@@ -27,18 +27,52 @@ public enum JSONSchemaValidator {
     /// runaway schema cannot exhaust the stack.
     public static let maxDepth = 64
 
+    /// Subschema evaluations allowed per call. Depth alone does not bound the work: `anyOf`/`allOf` lists that
+    /// repeat a subschema make it exponential. Generous next to any real tool call (every node of the input
+    /// costs about one evaluation per schema that applies to it).
+    public static let maxEvaluations = 250_000
+
     /// Returns all violations; empty when the value is valid.
     public static func validate(_ value: JSONValue, against schema: JSONValue) -> [SchemaViolation] {
-        var violations: [SchemaViolation] = []
-        check(value, against: schema, path: "", depth: 0, into: &violations)
-        return violations
+        var run = Run()
+        check(value, against: schema, path: "", depth: 0, into: &run)
+        // Once the budget is gone, later results (e.g. failed `anyOf` options) are artefacts, so report only that.
+        if run.exhausted {
+            return [SchemaViolation(path: "", message: "could not be validated: the schema needs more than \(maxEvaluations) evaluations")]
+        }
+        return run.violations
     }
 
-    private static func check(
-        _ value: JSONValue, against schema: JSONValue, path: String, depth: Int, into out: inout [SchemaViolation]
-    ) {
+    /// State shared by one `validate` call.
+    private struct Run {
+        var violations: [SchemaViolation] = []
+        var evaluations = 0
+        var exhausted = false
+        /// Compiled once per call: an `items` pattern would otherwise be recompiled for every element.
+        var patterns: [String: NSRegularExpression?] = [:]
+
+        mutating func report(_ path: String, _ message: String) {
+            violations.append(SchemaViolation(path: path, message: message))
+        }
+
+        mutating func regex(_ pattern: String) -> NSRegularExpression? {
+            if let cached = patterns[pattern] { return cached }
+            // An uncompilable pattern is the schema author's bug; ignoring it beats rejecting every call.
+            let compiled = try? NSRegularExpression(pattern: pattern)
+            patterns[pattern] = compiled
+            return compiled
+        }
+    }
+
+    private static func check(_ value: JSONValue, against schema: JSONValue, path: String, depth: Int, into run: inout Run) {
+        guard !run.exhausted else { return }
+        run.evaluations += 1
+        guard run.evaluations <= maxEvaluations else {
+            run.exhausted = true
+            return
+        }
         guard depth <= maxDepth else {
-            out.append(SchemaViolation(path: path, message: "exceeds the maximum schema nesting depth of \(maxDepth)"))
+            run.report(path, "exceeds the maximum schema nesting depth of \(maxDepth)")
             return
         }
         let keywords: [String: JSONValue]
@@ -46,7 +80,7 @@ public enum JSONSchemaValidator {
         case .object(let object):
             keywords = object
         case .bool(false):
-            out.append(SchemaViolation(path: path, message: "is not allowed"))
+            run.report(path, "is not allowed")
             return
         default:
             // `true`, and values that are not schemas at all: nothing to enforce.
@@ -55,30 +89,30 @@ public enum JSONSchemaValidator {
 
         // A wrong type makes every other keyword's complaint noise, so report it alone.
         if let type = keywords["type"], let message = typeMismatch(value, type) {
-            out.append(SchemaViolation(path: path, message: message))
+            run.report(path, message)
             return
         }
         if let options = keywords["enum"]?.arrayValue, !options.contains(where: { isEqual($0, value) }) {
-            out.append(SchemaViolation(path: path, message: "must be one of: \(list(options))"))
+            run.report(path, "must be one of: \(list(options))")
         }
         if let constant = keywords["const"], !isEqual(constant, value) {
-            out.append(SchemaViolation(path: path, message: "must be equal to \(render(constant))"))
+            run.report(path, "must be equal to \(render(constant))")
         }
 
         switch value {
         case .string(let string):
-            checkString(string, keywords, path: path, into: &out)
+            checkString(string, keywords, path: path, into: &run)
         case .number(let number):
-            checkNumber(number, keywords, path: path, into: &out)
+            checkNumber(number, keywords, path: path, into: &run)
         case .array(let items):
-            checkArray(items, keywords, path: path, depth: depth, into: &out)
+            checkArray(items, keywords, path: path, depth: depth, into: &run)
         case .object(let object):
-            checkObject(object, keywords, path: path, depth: depth, into: &out)
+            checkObject(object, keywords, path: path, depth: depth, into: &run)
         case .null, .bool:
             break
         }
 
-        checkCombinators(value, keywords, path: path, depth: depth, into: &out)
+        checkCombinators(value, keywords, path: path, depth: depth, into: &run)
     }
 
     // MARK: - Type
@@ -134,26 +168,25 @@ public enum JSONSchemaValidator {
     // MARK: - Strings
 
     private static func checkString(
-        _ string: String, _ keywords: [String: JSONValue], path: String, into out: inout [SchemaViolation]
+        _ string: String, _ keywords: [String: JSONValue], path: String, into run: inout Run
     ) {
         // Characters, not UTF-16 units or bytes, so "é" and emoji count as one as a person would expect.
         let length = Double(string.count)
         if let minimum = keywords["minLength"]?.doubleValue, length < minimum {
-            out.append(SchemaViolation(path: path, message: "must be at least \(count(minimum, "character")) long"))
+            run.report(path, "must be at least \(count(minimum, "character")) long")
         }
         if let maximum = keywords["maxLength"]?.doubleValue, length > maximum {
-            out.append(SchemaViolation(path: path, message: "must be at most \(count(maximum, "character")) long"))
+            run.report(path, "must be at most \(count(maximum, "character")) long")
         }
-        // An uncompilable pattern is the schema author's bug; ignoring it beats rejecting every call.
-        if let pattern = keywords["pattern"]?.stringValue, let regex = try? NSRegularExpression(pattern: pattern),
+        if let pattern = keywords["pattern"]?.stringValue, let regex = run.regex(pattern),
             regex.firstMatch(in: string, range: NSRange(string.startIndex..., in: string)) == nil {
-            out.append(SchemaViolation(path: path, message: "must match pattern \(pattern)"))
+            run.report(path, "must match pattern \(pattern)")
         }
         switch keywords["format"]?.stringValue {
         case "date-time" where !isDateTime(string):
-            out.append(SchemaViolation(path: path, message: "must be a date-time such as 2024-05-01T12:00:00Z"))
+            run.report(path, "must be a date-time such as 2024-05-01T12:00:00Z")
         case "email" where !isEmail(string):
-            out.append(SchemaViolation(path: path, message: "must be an email address"))
+            run.report(path, "must be an email address")
         default:
             break
         }
@@ -210,49 +243,49 @@ public enum JSONSchemaValidator {
     // MARK: - Numbers
 
     private static func checkNumber(
-        _ number: Double, _ keywords: [String: JSONValue], path: String, into out: inout [SchemaViolation]
+        _ number: Double, _ keywords: [String: JSONValue], path: String, into run: inout Run
     ) {
         if let minimum = keywords["minimum"]?.doubleValue {
             // Draft 4 spelled exclusivity as a boolean beside `minimum`; older tool schemas still use it.
             if keywords["exclusiveMinimum"] == .bool(true) {
-                if number <= minimum { out.append(SchemaViolation(path: path, message: "must be greater than \(format(minimum))")) }
+                if number <= minimum { run.report(path, "must be greater than \(format(minimum))") }
             } else if number < minimum {
-                out.append(SchemaViolation(path: path, message: "must be at least \(format(minimum))"))
+                run.report(path, "must be at least \(format(minimum))")
             }
         }
         if let maximum = keywords["maximum"]?.doubleValue {
             if keywords["exclusiveMaximum"] == .bool(true) {
-                if number >= maximum { out.append(SchemaViolation(path: path, message: "must be less than \(format(maximum))")) }
+                if number >= maximum { run.report(path, "must be less than \(format(maximum))") }
             } else if number > maximum {
-                out.append(SchemaViolation(path: path, message: "must be at most \(format(maximum))"))
+                run.report(path, "must be at most \(format(maximum))")
             }
         }
         if let bound = keywords["exclusiveMinimum"]?.doubleValue, number <= bound {
-            out.append(SchemaViolation(path: path, message: "must be greater than \(format(bound))"))
+            run.report(path, "must be greater than \(format(bound))")
         }
         if let bound = keywords["exclusiveMaximum"]?.doubleValue, number >= bound {
-            out.append(SchemaViolation(path: path, message: "must be less than \(format(bound))"))
+            run.report(path, "must be less than \(format(bound))")
         }
     }
 
     // MARK: - Arrays
 
     private static func checkArray(
-        _ items: [JSONValue], _ keywords: [String: JSONValue], path: String, depth: Int, into out: inout [SchemaViolation]
+        _ items: [JSONValue], _ keywords: [String: JSONValue], path: String, depth: Int, into run: inout Run
     ) {
         let size = Double(items.count)
         if let minimum = keywords["minItems"]?.doubleValue, size < minimum {
-            out.append(SchemaViolation(path: path, message: "must have at least \(count(minimum, "item"))"))
+            run.report(path, "must have at least \(count(minimum, "item"))")
         }
         if let maximum = keywords["maxItems"]?.doubleValue, size > maximum {
-            out.append(SchemaViolation(path: path, message: "must have at most \(count(maximum, "item"))"))
+            run.report(path, "must have at most \(count(maximum, "item"))")
         }
         if keywords["uniqueItems"] == .bool(true), let (first, second) = firstDuplicate(items) {
-            out.append(SchemaViolation(path: path, message: "must not contain duplicates (items \(first) and \(second) are equal)"))
+            run.report(path, "must not contain duplicates (items \(first) and \(second) are equal)")
         }
         if let itemSchema = keywords["items"] {
             for (index, item) in items.enumerated() {
-                check(item, against: itemSchema, path: "\(path)/\(index)", depth: depth + 1, into: &out)
+                check(item, against: itemSchema, path: "\(path)/\(index)", depth: depth + 1, into: &run)
             }
         }
     }
@@ -289,20 +322,20 @@ public enum JSONSchemaValidator {
 
     private static func checkObject(
         _ object: [String: JSONValue], _ keywords: [String: JSONValue], path: String, depth: Int,
-        into out: inout [SchemaViolation]
+        into run: inout Run
     ) {
         let properties = keywords["properties"]?.objectValue ?? [:]
         for name in keywords["required"]?.arrayValue?.compactMap(\.stringValue) ?? [] where object[name] == nil {
-            out.append(SchemaViolation(path: "\(path)/\(escape(name))", message: "is required"))
+            run.report("\(path)/\(escape(name))", "is required")
         }
         // Sorted so the same input always yields violations in the same order.
         for name in object.keys.sorted() {
             guard let child = object[name] else { continue }
             if let propertySchema = properties[name] {
-                check(child, against: propertySchema, path: "\(path)/\(escape(name))", depth: depth + 1, into: &out)
+                check(child, against: propertySchema, path: "\(path)/\(escape(name))", depth: depth + 1, into: &run)
             } else if let extraSchema = keywords["additionalProperties"] {
                 // `false` arrives here as the false schema, which reports "is not allowed".
-                check(child, against: extraSchema, path: "\(path)/\(escape(name))", depth: depth + 1, into: &out)
+                check(child, against: extraSchema, path: "\(path)/\(escape(name))", depth: depth + 1, into: &run)
             }
         }
     }
@@ -315,33 +348,45 @@ public enum JSONSchemaValidator {
     // MARK: - Combinators
 
     private static func checkCombinators(
-        _ value: JSONValue, _ keywords: [String: JSONValue], path: String, depth: Int, into out: inout [SchemaViolation]
+        _ value: JSONValue, _ keywords: [String: JSONValue], path: String, depth: Int, into run: inout Run
     ) {
         for branch in keywords["allOf"]?.arrayValue ?? [] {
-            check(value, against: branch, path: path, depth: depth + 1, into: &out)
+            check(value, against: branch, path: path, depth: depth + 1, into: &run)
         }
         if let branches = keywords["anyOf"]?.arrayValue, !branches.isEmpty {
-            let results = branches.map { validateBranch(value, $0, path: path, depth: depth) }
-            if !results.contains(where: \.isEmpty) {
-                out.append(SchemaViolation(path: path, message: "must match at least one schema in anyOf (\(summary(results, path: path)))"))
+            var results: [[SchemaViolation]] = []
+            // Stop at the first match: later options cannot change the outcome.
+            for branch in branches {
+                let violations = validateBranch(value, branch, path: path, depth: depth, run: &run)
+                if violations.isEmpty { break }
+                results.append(violations)
+            }
+            if results.count == branches.count {
+                run.report(path, "must match at least one schema in anyOf (\(summary(results, path: path)))")
             }
         }
         if let branches = keywords["oneOf"]?.arrayValue, !branches.isEmpty {
-            let results = branches.map { validateBranch(value, $0, path: path, depth: depth) }
+            let results = branches.map { validateBranch(value, $0, path: path, depth: depth, run: &run) }
             let matched = results.indices.filter { results[$0].isEmpty }
             if matched.isEmpty {
-                out.append(SchemaViolation(path: path, message: "must match exactly one schema in oneOf (\(summary(results, path: path)))"))
+                run.report(path, "must match exactly one schema in oneOf (\(summary(results, path: path)))")
             } else if matched.count > 1 {
                 let options = andList(matched.map { String($0 + 1) })
-                out.append(SchemaViolation(path: path, message: "must match exactly one schema in oneOf, but matched options \(options)"))
+                run.report(path, "must match exactly one schema in oneOf, but matched options \(options)")
             }
         }
     }
 
-    private static func validateBranch(_ value: JSONValue, _ schema: JSONValue, path: String, depth: Int) -> [SchemaViolation] {
-        var violations: [SchemaViolation] = []
-        check(value, against: schema, path: path, depth: depth + 1, into: &violations)
-        return violations
+    /// Runs a combinator option on its own violation list, sharing the budget and pattern cache.
+    private static func validateBranch(
+        _ value: JSONValue, _ schema: JSONValue, path: String, depth: Int, run: inout Run
+    ) -> [SchemaViolation] {
+        let outer = run.violations
+        run.violations = []
+        check(value, against: schema, path: path, depth: depth + 1, into: &run)
+        let branch = run.violations
+        run.violations = outer
+        return branch
     }
 
     /// The first failure of each option, with paths relative to the combinator, so a model can see how to fix it.

@@ -154,7 +154,7 @@ struct RevokeKeyIntent: OfflineIntent {
     let examples = ["revoke the api key named ci-bot"]
 
     func match(_ u: Utterance) -> IntentMatch? {
-        guard u.hasAny(["revoke", "disable", "deactivate"]), u.hasAny(["key", "keys"]) else { return nil }
+        guard u.hasAny(["revoke", "disable", "deactivate", "delete", "remove"]), u.hasAny(["key", "keys"]) else { return nil }
         var entities: [String: String] = [:]
         if let target = u.text(after: ["key named ", "key called ", "named ", "called ", "keys ", "key "]) {
             entities["key"] = target

@@ -73,7 +73,7 @@ public enum EventType {
 }
 
 public enum ApprovalStatus: String, Sendable, Codable {
-    case pending, approved, denied
+    case pending, approved, denied, cancelled
 }
 
 public struct Approval: Sendable, Equatable {
@@ -141,6 +141,8 @@ struct RunState: Sendable, Codable, Equatable {
     var provider: String?
     var pending: [PendingCall] = []
     var answer: String = ""
+    /// Execution time of earlier stretches (before pauses for approval).
+    var elapsedMilliseconds: Int = 0
 }
 
 extension ModelMessage: Codable {

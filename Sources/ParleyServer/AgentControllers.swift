@@ -228,8 +228,10 @@ struct SessionController {
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.post, "/sessions") { req, ctx in
             // An empty body is fine: a session needs no fields.
-            let hasBody = (req.headers[.contentLength].flatMap(Int.init) ?? 1) > 0
-            let body = hasBody ? try await req.decodeJSON(CreateSession.self, limit: maxBodyBytes) : CreateSession()
+            var request = req
+            let buffer = try await request.collectBody(upTo: maxBodyBytes)
+            let body = buffer.readableBytes == 0 ? CreateSession()
+                : try await request.decodeJSON(CreateSession.self, limit: maxBodyBytes)
             let session = try await agent.createSession(try ctx.action(), title: body.title)
             return RawJSON(value: AgentViews.session(session), status: .created)
         }
@@ -252,7 +254,8 @@ struct SessionController {
             if done.status == .waitingApproval {
                 out["approvals"] = .array(try await agent.approvals(action.principal, workflowID: run.id).filter { $0.status == .pending }.map(AgentViews.approval))
             }
-            return RawJSON(value: .object(out), status: done.status == .waitingApproval ? .accepted : .ok)
+            // 202 when the run is not over: paused for approval (or still going if the wait was cut short).
+            return RawJSON(value: .object(out), status: done.status.isTerminal ? .ok : .accepted)
         }
     }
 }

@@ -9,24 +9,30 @@ info:
   description: |
     Conventions that hold on every route:
 
-    - JSON bodies use snake_case field names. Optional fields that have no value are omitted,
-      never sent as null.
+    - JSON bodies use snake_case field names. On the tenant, API key and audit routes,
+      optional fields that have no value are omitted, never sent as null. The agent routes
+      (chat, workflows, sessions, tools and the `/api` aliases) always send every field of
+      their objects, with null for no value.
     - Timestamps are ISO 8601 in UTC with milliseconds, e.g. `2026-01-31T09:00:00.000Z`.
       Request timestamps may omit the fractional seconds.
     - Every response carries `X-Request-ID`: the client's own value when it sent a usable one
       (1 to 128 visible ASCII characters, no spaces), otherwise a new UUIDv7.
     - Every failure answers with the error envelope (`Error`) and a matching status, except
       `/ready` and `/`, which answer 503 with their own status JSON.
-    - Routes under `/v1` need `Authorization: Bearer <api key>`; the key fixes the tenant and
-      the role (admin, operator, viewer, service). Everything a `/v1` route reads or changes
-      belongs to the key's tenant.
+    - Routes under `/v1`, and `/chat`, `/api/workflows/...` and `/ws`, need
+      `Authorization: Bearer <api key>`; the key fixes the tenant and the role (admin,
+      operator, viewer, service). Everything such a route reads or changes belongs to the
+      key's tenant.
     - Any path below with a method it does not list answers 405 `method_not_allowed` with an
       `Allow` header; a path that is not below answers 404 `route_not_found`. Neither needs
       authentication.
     - A request whose `Content-Length` exceeds `PARLEY_MAX_BODY_BYTES` (default 1 MiB) answers
       413 `payload_too_large` on any route.
-    - List responses are `{"data": [...], "next_cursor": "..."}`; `next_cursor` is omitted
-      when there is no further page.
+    - List responses are `{"data": [...], "next_cursor": "..."}`. On the tenant, API key and
+      audit routes `next_cursor` is omitted when there is no further page; on the agent
+      routes it is null.
+    - Agent run events (the SSE streams, `GET /v1/workflows/{id}/events` and `/ws`) are
+      documented in docs/events.md.
 servers:
   - url: http://127.0.0.1:8080
     description: The default address of `parley serve`.
@@ -36,6 +42,18 @@ tags:
   - name: tenant
   - name: api-keys
   - name: audit
+  - name: chat
+    description: Start agent runs and stream their events.
+  - name: workflows
+    description: Agent runs, their events and approvals.
+  - name: sessions
+    description: Conversations that carry context from one run to the next.
+  - name: tools
+    description: The tools the agent can call and each tenant's policy for them.
+  - name: seed-compatible
+    description: Paths kept from seed 000 as aliases.
+  - name: websocket
+    description: The `/ws` socket. Protocol in docs/events.md.
 security: []
 paths:
   /health:
@@ -379,6 +397,811 @@ paths:
           $ref: '#/components/responses/InternalError'
         '503':
           $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/chat:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [chat]
+      operationId: chat
+      summary: Start an agent run and stream its events. Admin, operator or service.
+      description: |
+        Records a new run (status `PROCESSING`) and starts it in the background, then answers
+        with a Server-Sent Events stream of the run's events from `seq` 1 until its terminal
+        event (`workflow_completed` or `workflow_error`), after which the stream ends. The run
+        goes on if the client disconnects; follow it again with
+        `GET /v1/workflows/{id}/events`.
+
+        With `session_id`, the message is appended to the session (in the same transaction that
+        records the run) and recent session history is sent to the model; the answer is appended
+        when the run completes.
+
+        Framing: each event is `id: <seq>`, `event: <type>`, `data: <event JSON on one line>`,
+        then a blank line. While the run is quiet (including while it waits for an approval)
+        a `heartbeat` event is sent every `PARLEY_HEARTBEAT_SECONDS` (default 30); heartbeats
+        have no `id:` line, so a reconnecting client resumes after the last real event. Event
+        types and fields: docs/events.md.
+
+        Once the stream has started the status is 200 whatever happens to the run; a failed
+        or cancelled run ends with a `workflow_error` event. Errors listed below are answered
+        before the stream starts.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/ChatRequest'
+            example:
+              message: show recent runs
+      responses:
+        '200':
+          $ref: '#/components/responses/EventStream'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `empty_message`, `message_too_long`, `invalid_session_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: viewer keys may not start runs.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`session_not_found`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /chat:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [seed-compatible]
+      operationId: chatSeed
+      summary: Alias of `POST /v1/chat` (seed 000 path). Same body, stream and errors.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/ChatRequest'
+      responses:
+        '200':
+          $ref: '#/components/responses/EventStream'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `empty_message`, `message_too_long`, `invalid_session_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: viewer keys may not start runs.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`session_not_found`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/workflows:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [workflows]
+      operationId: listWorkflows
+      summary: The tenant's agent runs, newest first. Any role.
+      description: |
+        To page, pass the previous page's `next_cursor` as `before`. `next_cursor` is null on
+        the last page. Filters combine with AND.
+      security:
+        - bearerAuth: []
+      parameters:
+        - name: status
+          in: query
+          description: |
+            Only runs in this status; case-insensitive. Any other value answers 400
+            `invalid_query`.
+          schema:
+            type: string
+            enum: [PENDING, PROCESSING, WAITING_APPROVAL, COMPLETED, FAILED, CANCELLED]
+        - name: session_id
+          in: query
+          description: Only runs of this session. Not validated; an unknown id matches nothing.
+          schema:
+            type: string
+        - name: created_after
+          in: query
+          description: Only runs created at or after this time (ISO 8601); otherwise 400 `invalid_query`.
+          schema:
+            type: string
+            format: date-time
+        - name: created_before
+          in: query
+          description: Only runs created strictly before this time (ISO 8601); otherwise 400 `invalid_query`.
+          schema:
+            type: string
+            format: date-time
+        - name: before
+          in: query
+          description: Only runs whose id sorts before this id (the `next_cursor` of the previous page).
+          schema:
+            type: string
+        - name: limit
+          in: query
+          description: Runs per page. Outside 1 to 200 answers 400 `invalid_query`.
+          schema:
+            type: integer
+            minimum: 1
+            maximum: 200
+            default: 50
+      responses:
+        '200':
+          description: One page of runs.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/WorkflowPage'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_query`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/workflows/{id}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/WorkflowID'
+    get:
+      tags: [workflows]
+      operationId: getWorkflow
+      summary: One run with all its approvals. Any role.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The run; `approvals` lists every approval of the run, oldest first, whatever its status.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/WorkflowWithApprovals'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_workflow_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`workflow_not_found`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/workflows/{id}/events:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/WorkflowID'
+    get:
+      tags: [workflows]
+      operationId: getWorkflowEvents
+      summary: Replay and follow a run's events (SSE), or read them as JSON. Any role.
+      description: |
+        As a stream (the default): replays the stored events after the cursor, then follows
+        the run live until its terminal event, when the stream ends. Framing and heartbeats are
+        as on `POST /v1/chat`. A run waiting for approval has no terminal event yet, so its
+        stream stays open with heartbeats.
+
+        The cursor is the `Last-Event-ID` header (what EventSource sends when it reconnects) or,
+        without it, the `after` query parameter; the header wins. Without either, the stream
+        starts at `seq` 1. A cursor beyond the run's last event answers 400
+        `invalid_last_event_id`.
+
+        Resuming a finished run at (or after) its terminal event replays nothing and the
+        stream then stays open with heartbeats only, so clients should close their
+        EventSource when they see a terminal event.
+
+        With an `Accept` header containing `application/json`, the answer is instead
+        `{"data": [...]}`: up to 10,000 stored events after the cursor, in `seq` order, no
+        heartbeats and no `next_cursor`. In this form a cursor beyond the last event returns an
+        empty list.
+      security:
+        - bearerAuth: []
+      parameters:
+        - name: Last-Event-ID
+          in: header
+          description: The `seq` of the last event the client has; a non-negative integer, otherwise 400 `invalid_last_event_id`.
+          schema:
+            type: integer
+            minimum: 0
+        - name: after
+          in: query
+          description: Same as `Last-Event-ID`; ignored when that header is present.
+          schema:
+            type: integer
+            minimum: 0
+            default: 0
+      responses:
+        '200':
+          description: The event stream, or the stored events as JSON.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            text/event-stream:
+              schema:
+                type: string
+                description: Server-Sent Events; `data` is a `WorkflowEvent`. See docs/events.md.
+            application/json:
+              schema:
+                $ref: '#/components/schemas/WorkflowEventList'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_workflow_id`, `invalid_last_event_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`workflow_not_found`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/workflows/{id}/cancel:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/WorkflowID'
+    post:
+      tags: [workflows]
+      operationId: cancelWorkflow
+      summary: Cancel a run that has not ended. Admin, operator or service.
+      description: |
+        No body. Any key with a role that may start runs may cancel any run of the tenant.
+
+        - A run executing in this server process is stopped; the call returns once the run has
+          recorded its end (`workflow_error` with `error_type` `cancelled`, status `CANCELLED`).
+        - A run waiting for approval is cancelled at once, with the same event. Its pending
+          approvals keep the status `pending`; deciding them afterwards answers 409
+          `workflow_not_waiting`.
+        - A run executing in another process is flagged; that process stops it before its next
+          model call. The response then still shows `PROCESSING`; watch the events for the end.
+
+        The ended-run check comes first: cancelling a finished run answers 409 whatever the
+        caller's role.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The run as it is after the request.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Workflow'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_workflow_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: viewer keys may not cancel runs.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`workflow_not_found`.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`workflow_finished`: the run is already COMPLETED, FAILED or CANCELLED.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/workflows/{id}/approvals:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/WorkflowID'
+    get:
+      tags: [workflows]
+      operationId: listWorkflowApprovals
+      summary: Every approval of a run, oldest first, whatever its status. Any role.
+      description: Not paginated; `next_cursor` is always null.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The run's approvals.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/ApprovalList'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_workflow_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`workflow_not_found`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/workflows/{id}/approvals/{approval_id}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/WorkflowID'
+      - name: approval_id
+        in: path
+        required: true
+        description: The approval's id (UUIDv7); anything else answers 400 `invalid_approval_id`.
+        schema:
+          type: string
+    post:
+      tags: [workflows]
+      operationId: decideApproval
+      summary: Approve or deny a pending tool call. Admin or operator.
+      description: |
+        Records the decision, writes an `approval.approve` or `approval.deny` audit row and
+        appends an `approval_resolved` event, all in one transaction. When no other approval of
+        the run is still pending, the run goes back to `PROCESSING` and resumes in this server
+        process: approved calls run (`tool_start`, `tool_end`), denied ones get a `tool_end`
+        with status `denied`, and the model continues with the results.
+
+        `comment` is trimmed and cut to 2,000 characters; it is shown to the model when the
+        call is denied.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/ApprovalDecision'
+            example:
+              decision: approve
+              comment: ok, that key leaked
+      responses:
+        '200':
+          description: The decided approval.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Approval'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `invalid_decision`, `invalid_approval_id`, `invalid_workflow_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: viewer and service keys may not decide approvals.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`workflow_not_found`, `approval_not_found` (no such approval on this run).'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`approval_already_resolved`; `workflow_not_waiting` (the run is not WAITING_APPROVAL, e.g. it was cancelled).'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/sessions:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [sessions]
+      operationId: createSession
+      summary: Create a conversation session. Admin, operator or service.
+      description: |
+        The body is optional: a request with `Content-Length: 0` creates an untitled session.
+        Any other request must carry a JSON body.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/CreateSessionRequest'
+            example:
+              title: Key rotation
+      responses:
+        '201':
+          description: The new session.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Session'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `invalid_title` (over 200 characters).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: viewer keys may not create sessions.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/sessions/{id}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/SessionID'
+    get:
+      tags: [sessions]
+      operationId: getSession
+      summary: One session. Any role.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The session.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Session'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_session_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`session_not_found`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/sessions/{id}/messages:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/SessionID'
+    get:
+      tags: [sessions]
+      operationId: listSessionMessages
+      summary: A session's messages, oldest first. Any role.
+      description: |
+        The user's message is stored when a run starts; the assistant's answer when the run
+        completes (a run that fails or is cancelled adds no assistant message). To page, pass
+        the previous page's `next_cursor` as `after`; `next_cursor` is null on the last page.
+      security:
+        - bearerAuth: []
+      parameters:
+        - name: limit
+          in: query
+          description: Messages per page. Outside 1 to 500 answers 400 `invalid_query`.
+          schema:
+            type: integer
+            minimum: 1
+            maximum: 500
+            default: 100
+        - name: after
+          in: query
+          description: Only messages whose id sorts after this message id.
+          schema:
+            type: string
+      responses:
+        '200':
+          description: One page of messages.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/SessionMessagePage'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_session_id`, `invalid_query`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`session_not_found`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    post:
+      tags: [sessions]
+      operationId: postSessionMessage
+      summary: Send a message in a session and wait for the answer, without streaming. Admin, operator or service.
+      description: |
+        Starts a run in the session as `POST /v1/chat` does, then waits until the run ends or
+        pauses for approval:
+
+        - 200: the run ended; the body is the run (`COMPLETED` with `final_response`, or
+          `FAILED` / `CANCELLED` with `error_type` and `error_message`).
+        - 202: the run is `WAITING_APPROVAL`; the body is the run plus `approvals`, its pending
+          approvals. Decide them with `POST /v1/workflows/{id}/approvals/{approval_id}` and
+          follow the rest with `GET /v1/workflows/{id}/events`.
+
+        The request has no time limit of its own beyond the run's (`PARLEY_AGENT_TIMEOUT_SECONDS`).
+        If the event stream it waits on ends early (server shutdown, database failure), the run
+        is returned as it stands, which may be `PROCESSING`, with status 200.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/PostSessionMessageRequest'
+            example:
+              content: give me an account overview
+      responses:
+        '200':
+          description: The run, ended.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Workflow'
+        '202':
+          description: The run, paused for approval, with its pending approvals.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/WorkflowWithApprovals'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `empty_message` (also when neither `content` nor `message` is sent), `message_too_long`, `invalid_session_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: viewer keys may not start runs.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`session_not_found`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/tools:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [tools]
+      operationId: listTools
+      summary: Every tool installed in this server, with the tenant's policy for it. Any role.
+      description: |
+        In registration order. Lists all installed tools, including those the caller's role
+        may not use (the agent only offers a run the tools its starter's role allows). Not
+        paginated; `next_cursor` is always null.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The tools.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/ToolList'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/tools/{name}/policy:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: name
+        in: path
+        required: true
+        description: The tool's name, e.g. `revoke_api_key`.
+        schema:
+          type: string
+    put:
+      tags: [tools]
+      operationId: setToolPolicy
+      summary: Set how the agent may use a tool in this tenant. Admin only.
+      description: |
+        Takes effect for runs from their next start or resume. Writes a `tool_policy.set` audit
+        row in the same transaction.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/SetToolPolicyRequest'
+            example:
+              mode: auto
+      responses:
+        '200':
+          description: The tool with its new mode.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Tool'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `invalid_mode` (not exactly `auto`, `require_approval` or `disabled`).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: only admin keys may change tool policies.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`tool_not_found`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /api/workflows/{id}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/WorkflowID'
+    get:
+      tags: [seed-compatible]
+      operationId: getWorkflowSeed
+      summary: One run with its reasoning chain (seed 000 path). Any role.
+      description: |
+        The run's fields as on `GET /v1/workflows/{id}`, without `approvals`, plus
+        `reasoning_chain`: one entry per tool step, built from the run's stored events.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The run with its reasoning chain.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/WorkflowWithReasoning'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_workflow_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`workflow_not_found`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /api/workflows/{id}/status:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/WorkflowID'
+    get:
+      tags: [seed-compatible]
+      operationId: getWorkflowStatusSeed
+      summary: A run's status (seed 000 path). Any role.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The run's status.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/WorkflowStatusSummary'
+              example:
+                workflow_id: 019b2f70-1c2d-7e3f-8a4b-5c6d7e8f9a0b
+                status: COMPLETED
+                created_at: '2026-01-31T09:00:00.000Z'
+                updated_at: '2026-01-31T09:00:02.350Z'
+                has_final_response: true
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_workflow_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`workflow_not_found`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /ws:
+    get:
+      tags: [websocket]
+      operationId: openWebSocket
+      summary: WebSocket for starting, following, cancelling and approving runs. Any role to connect.
+      description: |
+        A WebSocket upgrade (`Connection: Upgrade`, `Upgrade: websocket`). The upgrade request
+        must carry `Authorization: Bearer <api key>`; there is no other way to authenticate
+        (no query-string or subprotocol token). Without a usable key the answer is 401 and no
+        upgrade happens. Each message then checks the permission of its action as the HTTP
+        routes do.
+
+        Client messages are JSON text frames (at most 1 MiB) with a `type`:
+
+        - `{"type":"message","content":"...","session_id":"..."}` starts a run (`session_id`
+          optional; `message` is accepted for `content`) and follows it from `seq` 1.
+        - `{"type":"subscribe","workflow_id":"...","after":12}` follows an existing run after
+          `after` (default 0).
+        - `{"type":"cancel","workflow_id":"..."}` cancels a run.
+        - `{"type":"approve","approval_id":"...","decision":"deny","comment":"...","workflow_id":"..."}`
+          decides an approval; `decision` defaults to `approve`. `{"type":"deny", ...}` is the
+          same with `decision` defaulting to `deny`.
+
+        For `cancel`, `approve` and `deny`, `workflow_id` defaults to the run the connection
+        followed last.
+
+        Server messages are text frames: each event of every followed run, as the same JSON
+        object as the SSE `data` (with `type`, `workflow_id` and `seq`; no heartbeats), and
+        `{"type":"error","code":"...","message":"..."}` when a client message cannot be served.
+        Successful cancels and decisions get no reply of their own; their effect arrives as
+        events. Full protocol and error codes: docs/events.md.
+      security:
+        - bearerAuth: []
+      responses:
+        '101':
+          description: Switching protocols; the connection is now a WebSocket.
+        '401':
+          $ref: '#/components/responses/Unauthorized'
 components:
   securitySchemes:
     bearerAuth:
@@ -399,6 +1222,20 @@ components:
       schema:
         type: string
         maxLength: 128
+    WorkflowID:
+      name: id
+      in: path
+      required: true
+      description: The run's id (UUIDv7); anything else answers 400 `invalid_workflow_id`.
+      schema:
+        type: string
+    SessionID:
+      name: id
+      in: path
+      required: true
+      description: The session's id (UUIDv7); anything else answers 400 `invalid_session_id`.
+      schema:
+        type: string
   headers:
     X-Request-ID:
       description: The request's id; the same value as `error.request_id` in an error body.
@@ -607,12 +1444,420 @@ components:
         next_cursor:
           type: string
           description: Pass as `before` to get the next page; omitted when the page is not full.
+    NullableTimestamp:
+      anyOf:
+        - $ref: '#/components/schemas/Timestamp'
+        - type: 'null'
+    ChatRequest:
+      type: object
+      required: [message]
+      properties:
+        message:
+          type: string
+          description: |
+            The user's message. Trimmed; empty answers 400 `empty_message`, longer than
+            `PARLEY_MAX_MESSAGE_CHARS` (default 32,000 characters) 400 `message_too_long`.
+        session_id:
+          type: string
+          description: |
+            Optional session to continue. Not a UUIDv7: 400 `invalid_session_id`; not in the
+            tenant: 404 `session_not_found`.
+    WorkflowStatus:
+      type: string
+      enum: [PENDING, PROCESSING, WAITING_APPROVAL, COMPLETED, FAILED, CANCELLED]
+      description: |
+        A run starts in `PROCESSING`, moves to `WAITING_APPROVAL` while a tool call waits for a
+        person and back to `PROCESSING` once every approval of the turn is decided, and ends in
+        `COMPLETED`, `FAILED` or `CANCELLED`. `PENDING` is accepted as a filter but no run is
+        put in it by this version.
+    Workflow:
+      type: object
+      description: One agent run. Every field is always present; those without a value are null.
+      required: [workflow_id, status, session_id, initial_prompt, final_response, agent_type, provider,
+                 error_type, error_message, total_steps, tools_used, usage, created_at, updated_at,
+                 started_at, completed_at]
+      properties:
+        workflow_id:
+          type: string
+          description: UUIDv7.
+        status:
+          $ref: '#/components/schemas/WorkflowStatus'
+        session_id:
+          type: [string, 'null']
+        initial_prompt:
+          type: string
+          description: The user's message, trimmed.
+        final_response:
+          type: [string, 'null']
+          description: The answer; set when the run is COMPLETED.
+        agent_type:
+          type: string
+          examples: [ParleyAgent]
+        provider:
+          type: [string, 'null']
+          description: The model provider that answered last, e.g. `anthropic`, `openai` or `offline`.
+        error_type:
+          type: [string, 'null']
+          description: Set when the run is FAILED or CANCELLED; the values are listed in docs/events.md.
+          examples: [cancelled, timeout, provider_unavailable]
+        error_message:
+          type: [string, 'null']
+          description: A message for the user, e.g. `The run was cancelled`.
+        total_steps:
+          type: integer
+          description: Tool calls the model made so far.
+        tools_used:
+          type: array
+          description: Names of the tools called, in first-use order, without repeats.
+          items:
+            type: string
+        usage:
+          type: object
+          required: [input_tokens, output_tokens]
+          properties:
+            input_tokens:
+              type: integer
+            output_tokens:
+              type: integer
+        created_at:
+          $ref: '#/components/schemas/Timestamp'
+        updated_at:
+          $ref: '#/components/schemas/Timestamp'
+        started_at:
+          $ref: '#/components/schemas/NullableTimestamp'
+        completed_at:
+          allOf:
+            - $ref: '#/components/schemas/NullableTimestamp'
+          description: When the run ended; null until then.
+      example:
+        workflow_id: 019b2f70-1c2d-7e3f-8a4b-5c6d7e8f9a0b
+        status: COMPLETED
+        session_id: null
+        initial_prompt: show recent runs
+        final_response: "Recent runs:\n- 2026-01-31T08:55:00.000Z COMPLETED: give me an account overview"
+        agent_type: ParleyAgent
+        provider: offline
+        error_type: null
+        error_message: null
+        total_steps: 1
+        tools_used: [list_recent_runs]
+        usage:
+          input_tokens: 0
+          output_tokens: 0
+        created_at: '2026-01-31T09:00:00.000Z'
+        updated_at: '2026-01-31T09:00:00.012Z'
+        started_at: '2026-01-31T09:00:00.000Z'
+        completed_at: '2026-01-31T09:00:00.012Z'
+    WorkflowWithApprovals:
+      allOf:
+        - $ref: '#/components/schemas/Workflow'
+        - type: object
+          required: [approvals]
+          properties:
+            approvals:
+              type: array
+              items:
+                $ref: '#/components/schemas/Approval'
+    WorkflowWithReasoning:
+      allOf:
+        - $ref: '#/components/schemas/Workflow'
+        - type: object
+          required: [reasoning_chain]
+          properties:
+            reasoning_chain:
+              type: array
+              items:
+                $ref: '#/components/schemas/ReasoningChainEntry'
+    ReasoningChainEntry:
+      type: object
+      description: |
+        The fields of one `reasoning_step` event plus its `timestamp`; once the step's
+        `tool_end` event exists, also `action_output`, `success` and `duration_ms` from it.
+      required: [step_id, thought, action, action_input, step_number, timestamp]
+      properties:
+        step_id:
+          type: string
+        thought:
+          type: string
+        action:
+          type: string
+          description: The tool called.
+        action_input:
+          description: The tool's input as JSON (a string when the model sent invalid JSON).
+        step_number:
+          type: integer
+        timestamp:
+          $ref: '#/components/schemas/Timestamp'
+        action_output:
+          description: The tool's output (JSON), or an error text.
+        success:
+          type: boolean
+        duration_ms:
+          type: integer
+    WorkflowStatusSummary:
+      type: object
+      required: [workflow_id, status, created_at, updated_at, has_final_response]
+      properties:
+        workflow_id:
+          type: string
+        status:
+          $ref: '#/components/schemas/WorkflowStatus'
+        created_at:
+          $ref: '#/components/schemas/Timestamp'
+        updated_at:
+          $ref: '#/components/schemas/Timestamp'
+        has_final_response:
+          type: boolean
+          description: Whether `final_response` is set (the run COMPLETED).
+    WorkflowPage:
+      type: object
+      required: [data, next_cursor]
+      properties:
+        data:
+          type: array
+          items:
+            $ref: '#/components/schemas/Workflow'
+        next_cursor:
+          type: [string, 'null']
+          description: Pass as `before` for the next page; null when there is none.
+    WorkflowEvent:
+      type: object
+      description: |
+        One event of a run. The four fields below are on every event; the others depend on
+        `type` and are listed with examples in docs/events.md. Object keys are sent in
+        alphabetical order.
+      required: [type, workflow_id, seq, timestamp]
+      properties:
+        type:
+          type: string
+          enum: [workflow_started, agent_thinking, text_delta, reasoning_step, tool_start, tool_end,
+                 approval_required, approval_resolved, workflow_completed, workflow_error, heartbeat]
+        workflow_id:
+          type: string
+        seq:
+          type: integer
+          minimum: 0
+          description: |
+            Position in the run's event log: 1 for `workflow_started`, then consecutive. A
+            heartbeat carries the `seq` of the last event its stream delivered.
+        timestamp:
+          $ref: '#/components/schemas/Timestamp'
+      additionalProperties: true
+      example:
+        type: tool_end
+        workflow_id: 019b2f70-1c2d-7e3f-8a4b-5c6d7e8f9a0b
+        seq: 5
+        timestamp: '2026-01-31T09:00:00.009Z'
+        step_id: 019b2f70-1c31-7a00-9b11-223344556677
+        call_id: offline_1
+        tool: list_recent_runs
+        status: success
+        success: true
+        duration_ms: 3
+        output: []
+    WorkflowEventList:
+      type: object
+      required: [data]
+      properties:
+        data:
+          type: array
+          items:
+            $ref: '#/components/schemas/WorkflowEvent'
+    ApprovalStatus:
+      type: string
+      enum: [pending, approved, denied]
+    Approval:
+      type: object
+      description: A tool call held back until a person decides. Every field is always present.
+      required: [approval_id, workflow_id, tool, input, reason, status, comment, decided_by, created_at, decided_at]
+      properties:
+        approval_id:
+          type: string
+          description: UUIDv7.
+        workflow_id:
+          type: string
+        tool:
+          type: string
+        input:
+          description: The input the model gave the tool (JSON).
+        reason:
+          type: string
+          examples: [revoke_api_key changes data; this workspace requires approval before it runs]
+        status:
+          $ref: '#/components/schemas/ApprovalStatus'
+        comment:
+          type: [string, 'null']
+        decided_by:
+          type: [string, 'null']
+          description: The deciding key, as `api_key:<key id>`.
+        created_at:
+          $ref: '#/components/schemas/Timestamp'
+        decided_at:
+          $ref: '#/components/schemas/NullableTimestamp'
+      example:
+        approval_id: 019b2f71-0a0b-7c0d-8e0f-101112131415
+        workflow_id: 019b2f70-1c2d-7e3f-8a4b-5c6d7e8f9a0b
+        tool: revoke_api_key
+        input:
+          key_id: 019b2f6e-8a1c-7d3e-9f40-5b6c7d8e9f01
+        reason: revoke_api_key changes data; this workspace requires approval before it runs
+        status: pending
+        comment: null
+        decided_by: null
+        created_at: '2026-01-31T09:00:00.010Z'
+        decided_at: null
+    ApprovalList:
+      type: object
+      required: [data, next_cursor]
+      properties:
+        data:
+          type: array
+          items:
+            $ref: '#/components/schemas/Approval'
+        next_cursor:
+          type: 'null'
+          description: Always null; the list is not paginated.
+    ApprovalDecision:
+      type: object
+      required: [decision]
+      properties:
+        decision:
+          type: string
+          enum: [approve, deny]
+          description: Case-insensitive; any other value answers 400 `invalid_decision`.
+        comment:
+          type: string
+          description: Optional; trimmed and cut to 2,000 characters.
+    Session:
+      type: object
+      description: A conversation whose messages give later runs their context.
+      required: [session_id, title, created_at, updated_at]
+      properties:
+        session_id:
+          type: string
+          description: UUIDv7.
+        title:
+          type: [string, 'null']
+        created_at:
+          $ref: '#/components/schemas/Timestamp'
+        updated_at:
+          allOf:
+            - $ref: '#/components/schemas/Timestamp'
+          description: Moves forward each time a message is added.
+      example:
+        session_id: 019b2f6f-2a3b-7c4d-8e5f-606162636465
+        title: Key rotation
+        created_at: '2026-01-31T08:59:00.000Z'
+        updated_at: '2026-01-31T08:59:00.000Z'
+    CreateSessionRequest:
+      type: object
+      properties:
+        title:
+          type: string
+          description: Optional; at most 200 characters, otherwise 400 `invalid_title`.
+    SessionMessage:
+      type: object
+      required: [message_id, session_id, workflow_id, role, content, created_at]
+      properties:
+        message_id:
+          type: string
+          description: UUIDv7; messages sort by id in time order.
+        session_id:
+          type: string
+        workflow_id:
+          type: [string, 'null']
+          description: The run the message belongs to.
+        role:
+          type: string
+          enum: [user, assistant]
+        content:
+          type: string
+        created_at:
+          $ref: '#/components/schemas/Timestamp'
+    SessionMessagePage:
+      type: object
+      required: [data, next_cursor]
+      properties:
+        data:
+          type: array
+          items:
+            $ref: '#/components/schemas/SessionMessage'
+        next_cursor:
+          type: [string, 'null']
+          description: Pass as `after` for the next page; null when there is none.
+    PostSessionMessageRequest:
+      type: object
+      properties:
+        content:
+          type: string
+          description: |
+            The user's message; the same limits as `message` on `POST /v1/chat`. Sending
+            neither `content` nor `message` answers 400 `empty_message`.
+        message:
+          type: string
+          description: Used when `content` is absent.
+    ToolPolicyMode:
+      type: string
+      enum: [auto, require_approval, disabled]
+      description: |
+        auto: the agent calls the tool without asking. require_approval: each call waits for
+        an admin or operator to approve it. disabled: the tool is not offered to the model,
+        and a call to it anyway ends with `tool_end` status `denied`. Without a tenant
+        policy, tools with side effects default to require_approval and the others to auto.
+    Tool:
+      type: object
+      required: [name, description, has_side_effects, mode, input_schema]
+      properties:
+        name:
+          type: string
+        description:
+          type: string
+        has_side_effects:
+          type: boolean
+          description: The tool changes data or reaches outside Parley.
+        mode:
+          $ref: '#/components/schemas/ToolPolicyMode'
+        input_schema:
+          type: object
+          description: JSON Schema of the tool's input, as given to the model.
+      example:
+        name: revoke_api_key
+        description: Revoke an API key by its id, so it stops working at once. Use list_api_keys to find the id.
+        has_side_effects: true
+        mode: require_approval
+        input_schema:
+          type: object
+          properties:
+            key_id:
+              type: string
+              minLength: 1
+          required: [key_id]
+          additionalProperties: false
+    ToolList:
+      type: object
+      required: [data, next_cursor]
+      properties:
+        data:
+          type: array
+          items:
+            $ref: '#/components/schemas/Tool'
+        next_cursor:
+          type: 'null'
+          description: Always null; the list is not paginated.
+    SetToolPolicyRequest:
+      type: object
+      required: [mode]
+      properties:
+        mode:
+          $ref: '#/components/schemas/ToolPolicyMode'
   responses:
     BadRequest:
       description: |
         The request is malformed. Codes: `invalid_json` (body empty, not JSON, a field missing
         or of the wrong type), `invalid_request`, and per route `invalid_name`, `invalid_role`,
-        `invalid_expires_at`, `invalid_query`.
+        `invalid_expires_at`, `invalid_query`, `empty_message`, `message_too_long`,
+        `invalid_workflow_id`, `invalid_session_id`, `invalid_approval_id`,
+        `invalid_last_event_id`, `invalid_decision`, `invalid_title`, `invalid_mode`.
       headers:
         X-Request-ID:
           $ref: '#/components/headers/X-Request-ID'
@@ -644,7 +1889,8 @@ components:
             $ref: '#/components/schemas/Error'
     NotFound:
       description: |
-        Not found in the caller's tenant. Codes: `api_key_not_found`; `route_not_found` for a
+        Not found in the caller's tenant. Codes: `api_key_not_found`, `workflow_not_found`,
+        `session_not_found`, `approval_not_found`, `tool_not_found`; `route_not_found` for a
         path the server does not have.
       headers:
         X-Request-ID:
@@ -700,5 +1946,46 @@ components:
         application/json:
           schema:
             $ref: '#/components/schemas/Error'
+    Conflict:
+      description: |
+        The request conflicts with the resource's current state. Codes: `workflow_finished`,
+        `approval_already_resolved`, `workflow_not_waiting`.
+      headers:
+        X-Request-ID:
+          $ref: '#/components/headers/X-Request-ID'
+      content:
+        application/json:
+          schema:
+            $ref: '#/components/schemas/Error'
+    EventStream:
+      description: |
+        A Server-Sent Events stream of the run's events. Each event is written as
+
+            id: <seq>
+            event: <type>
+            data: <the event as JSON, on one line>
+
+        followed by a blank line. `heartbeat` events have no `id:` line. The stream ends after
+        the run's terminal event. Response headers include `Cache-Control: no-cache` and
+        `X-Accel-Buffering: no`. Event types and fields: docs/events.md.
+      headers:
+        X-Request-ID:
+          $ref: '#/components/headers/X-Request-ID'
+      content:
+        text/event-stream:
+          schema:
+            type: string
+            description: Server-Sent Events; each `data` is a `WorkflowEvent`.
+          example: |
+            id: 1
+            event: workflow_started
+            data: {"agent_type":"ParleyAgent","initial_prompt":"show recent runs","seq":1,"session_id":null,"timestamp":"2026-01-31T09:00:00.000Z","type":"workflow_started","workflow_id":"019b2f70-1c2d-7e3f-8a4b-5c6d7e8f9a0b"}
+
+            id: 2
+            event: agent_thinking
+            data: {"seq":2,"thought":"The user wants recent runs; I will list them.","timestamp":"2026-01-31T09:00:00.004Z","type":"agent_thinking","workflow_id":"019b2f70-1c2d-7e3f-8a4b-5c6d7e8f9a0b"}
+
+            event: heartbeat
+            data: {"seq":2,"timestamp":"2026-01-31T09:00:30.004Z","type":"heartbeat","workflow_id":"019b2f70-1c2d-7e3f-8a4b-5c6d7e8f9a0b"}
 """#
 }

@@ -16,7 +16,12 @@ struct WebSocketController {
     let metrics: HTTPMetrics
 
     func register(_ router: Router<ParleyRequestContext>, auth: AuthMiddleware) {
-        router.group("ws").add(middleware: auth).ws("") { inbound, outbound, context in
+        router.group("ws").add(middleware: auth).ws("", shouldUpgrade: { request, _ in
+            guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+                throw ParleyError(.badRequest, code: "upgrade_required", "/ws is a WebSocket endpoint; connect with a WebSocket client")
+            }
+            return .upgrade([:])
+        }) { inbound, outbound, context in
             let principal = try context.requestContext.caller()
             let requestID = context.requestContext.requestID
             metrics.streamOpened()
@@ -90,13 +95,13 @@ struct WebSocketController {
                           let approvalID = message["approval_id"]?.stringValue else {
                         return error("invalid_request", "approve needs an approval_id (and a workflow_id unless it is the current run)")
                     }
-                    let decisionText = message["decision"]?.stringValue ?? (type == "deny" ? "deny" : "approve")
+                    let decisionText = message["decision"]?.stringValue?.lowercased() ?? (type == "deny" ? "deny" : "approve")
                     guard let decision = ApprovalDecision(rawValue: decisionText) else {
                         return error("invalid_decision", "decision must be \"approve\" or \"deny\"")
                     }
                     _ = try await agent.decide(action, workflowID: id, approvalID: approvalID, decision: decision, comment: message["comment"]?.stringValue)
                 default:
-                    error("unknown_type", "type must be message, subscribe, cancel or approve")
+                    error("unknown_type", "type must be message, subscribe, cancel, approve or deny")
                 }
             } catch let e as ParleyError {
                 error(e.code, e.message)

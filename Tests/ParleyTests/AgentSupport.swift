@@ -157,11 +157,18 @@ struct LiveSSE {
 
     /// The next event that is not a heartbeat, or nil at the end of the stream.
     mutating func next() async throws -> StreamedEvent? {
+        while let event = try await nextIncludingHeartbeats() {
+            if event.event != "heartbeat" { return event }
+        }
+        return nil
+    }
+
+    mutating func nextIncludingHeartbeats() async throws -> StreamedEvent? {
         while true {
             if let range = buffer.range(of: "\n\n") {
                 let block = String(buffer[..<range.upperBound])
                 buffer.removeSubrange(..<range.upperBound)
-                if let event = parseSSE(block).first, event.event != "heartbeat" { return event }
+                if let event = parseSSE(block).first { return event }
                 continue
             }
             guard let chunk = try await iterator.next() else { return nil }

@@ -171,8 +171,11 @@ import Testing
             let again = try await client.postJSON(seeded.adminKey, "/v1/workflows/\(workflowID)/cancel", [:], status: .conflict)
             #expect(again["error"]?["code"] == "workflow_finished")
             let approvalID = try #require(run["approvals"]?[0]?["approval_id"]?.stringValue)
+            // Its open approval was closed with it.
             let late = try await client.postJSON(seeded.adminKey, "/v1/workflows/\(workflowID)/approvals/\(approvalID)", ["decision": "approve"], status: .conflict)
-            #expect(late["error"]?["code"] == "workflow_not_waiting")
+            #expect(late["error"]?["code"] == "approval_already_resolved")
+            let approvals = try await client.getJSON(seeded.adminKey, "/v1/workflows/\(workflowID)/approvals")
+            #expect(approvals["data"]?[0]?["status"] == "cancelled")
         }
     }
 
@@ -246,6 +249,38 @@ import Testing
                     #expect(r.errorCode == code)
                 }
             }
+        }
+    }
+
+    @Test func quietStreamsBeatAndAReconnectAfterTheEndClosesAtOnce() async throws {
+        try await withAgentServer(.sqlite, env: ["PARLEY_HEARTBEAT_SECONDS": "1"], testing: .live) { client, seeded, _, _ in
+            let base = "http://127.0.0.1:\(try #require(client.port))"
+            let run = try await client.ask(seeded.adminKey, "revoke the api key named admin", status: .accepted)
+            let workflowID = try #require(run["workflow_id"]?.stringValue)
+            // A paused run's stream stays open and beats, carrying the last seq but no SSE id.
+            var stream = try await LiveSSE.open(base + "/v1/workflows/\(workflowID)/events", key: seeded.adminKey)
+            var seen: [StreamedEvent] = []
+            while let event = try await stream.nextIncludingHeartbeats() {
+                seen.append(event)
+                if event.event == "heartbeat" { break }
+            }
+            let beat = try #require(seen.last)
+            #expect(beat.event == "heartbeat" && beat.id == nil && beat.data["seq"]?.intValue == seen.compactMap(\.id).max())
+            // A client that already has the terminal event gets an immediately finished stream.
+            _ = try await client.postJSON(seeded.adminKey, "/v1/workflows/\(workflowID)/cancel", [:])
+            try await client.execute(uri: "/v1/workflows/\(workflowID)/events", method: .get,
+                                     headers: [.authorization: "Bearer \(seeded.adminKey)", .accept: "application/json"]) { r in
+                let events = try JSONValue.parse(String(buffer: r.body))["data"]?.arrayValue ?? []
+                let lastSeq = events.last?["seq"]?.intValue ?? 0
+                var resumed = try await LiveSSE.open(base + "/v1/workflows/\(workflowID)/events", key: seeded.adminKey, lastEventID: lastSeq)
+                #expect(try await resumed.next() == nil)
+            }
+            // Plain GET /ws is not a WebSocket handshake.
+            try await client.execute(uri: "/ws", method: .get, headers: auth(seeded.adminKey)) { r in
+                #expect(r.status == .badRequest && r.errorCode == "upgrade_required")
+            }
+            // A session can be created with no body at all.
+            try await client.execute(uri: "/v1/sessions", method: .post, headers: auth(seeded.adminKey)) { #expect($0.status == .created) }
         }
     }
 
