@@ -190,7 +190,8 @@ public final class AgentRuntime: Sendable {
         }
         while true {
             try Task.checkCancellation()
-            if try await store.read({ [repo] db in try await repo.cancelRequested(id: run.workflowID, on: db) }) {
+            // The flag is for runs stopped from another replica; a fresh run cannot have it yet.
+            if state.iteration > 0, try await store.read({ [repo] db in try await repo.cancelRequested(id: run.workflowID, on: db) }) {
                 throw RunFailure.cancelled
             }
             guard state.iteration < settings.maxIterations else { throw RunFailure.iterationLimit(settings.maxIterations) }
@@ -216,10 +217,8 @@ public final class AgentRuntime: Sendable {
                     "step_number": .number(Double(state.stepNumber)),
                 ]))
             }
-            try await run.recorder.emit(steps)
-
-            if try await requestApprovals(run, state: &state, policies: policies) { return .paused }
-            try await finishTurn(run, state: &state, policies: policies)
+            if try await requestApprovals(run, state: &state, policies: policies, steps: steps) { return .paused }
+            try await finishTurn(run, state: &state, policies: policies, announce: steps)
         }
     }
 
@@ -238,10 +237,10 @@ public final class AgentRuntime: Sendable {
                     answered = name
                 case .textDelta(let text):
                     turn.text += text
-                    try await run.recorder.emit(EventType.textDelta, ["text": JSONValue.string(text)])
+                    run.recorder.emitStreaming(EventType.textDelta, ["text": JSONValue.string(text)])
                 case .thinkingDelta(let text):
                     turn.thinking += text
-                    try await run.recorder.emit(EventType.agentThinking, ["thought": JSONValue.string(text)])
+                    run.recorder.emitStreaming(EventType.agentThinking, ["thought": JSONValue.string(text)])
                 case .toolCall(let call):
                     turn.calls.append(call)
                 case .usage(let input, let output):
@@ -274,7 +273,8 @@ public final class AgentRuntime: Sendable {
     }
 
     /// Creates approvals for calls the tenant's policy holds back. Returns true if the run paused.
-    private func requestApprovals(_ run: RunHandle, state: inout RunState, policies: [String: ToolPolicyMode]) async throws -> Bool {
+    private func requestApprovals(_ run: RunHandle, state: inout RunState, policies: [String: ToolPolicyMode],
+                                  steps: [(type: String, fields: [String: JSONValue])]) async throws -> Bool {
         let now = clock.now()
         var approvals: [Approval] = []
         for i in state.pending.indices where state.pending[i].result == nil {
@@ -293,6 +293,7 @@ public final class AgentRuntime: Sendable {
             approvals.append(approval)
         }
         guard !approvals.isEmpty else { return false }
+        try await run.recorder.emit(steps)
         state.elapsedMilliseconds += (ContinuousClock.now - run.started).milliseconds
         // Calls that need no approval run now; their results wait in the checkpoint.
         try await runCalls(run, state: &state, policies: policies, only: { $0.approvalID == nil })
@@ -311,8 +312,12 @@ public final class AgentRuntime: Sendable {
 
     /// Runs the turn's remaining calls (approved ones included), answers denied ones, and hands
     /// every result to the model in one message.
-    private func finishTurn(_ run: RunHandle, state: inout RunState, policies: [String: ToolPolicyMode]) async throws {
-        let decided = try await store.read { [repo] db in try await repo.approvals(tenantID: run.tenantID, workflowID: run.workflowID, on: db) }
+    private func finishTurn(_ run: RunHandle, state: inout RunState, policies: [String: ToolPolicyMode],
+                            announce: [(type: String, fields: [String: JSONValue])] = []) async throws {
+        let awaitingDecision = state.pending.contains { $0.approvalID != nil && $0.result == nil }
+        let decided = awaitingDecision
+            ? try await store.read { [repo] db in try await repo.approvals(tenantID: run.tenantID, workflowID: run.workflowID, on: db) }
+            : []
         let byID = Dictionary(decided.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var denied: [(type: String, fields: [String: JSONValue])] = []
         for i in state.pending.indices where state.pending[i].result == nil {
@@ -325,24 +330,24 @@ public final class AgentRuntime: Sendable {
                                                "success": false, "duration_ms": 0, "status": "denied"]))
         }
         if !denied.isEmpty { try await run.recorder.emit(denied) }
-        try await runCalls(run, state: &state, policies: policies, only: { _ in true })
+        try await runCalls(run, state: &state, policies: policies, announce: announce, only: { _ in true })
 
         state.messages.append(ModelMessage(role: .tool, content: state.pending.map {
             .toolResult(callID: $0.callID, content: $0.result ?? "Error: no result", isError: $0.isError ?? true)
         }))
         for call in state.pending where !state.toolsUsed.contains(call.tool) { state.toolsUsed.append(call.tool) }
         state.pending = []
-        let snapshot = state
-        try await store.transaction { [repo, clock] db in
-            try await repo.saveProgress(tenantID: run.tenantID, id: run.workflowID, status: .processing, state: snapshot, at: clock.now(), on: db)
-        }
     }
 
     /// Executes the pending calls without a result that `only` selects, concurrently.
-    private func runCalls(_ run: RunHandle, state: inout RunState, policies: [String: ToolPolicyMode], only: (PendingCall) -> Bool) async throws {
+    private func runCalls(_ run: RunHandle, state: inout RunState, policies: [String: ToolPolicyMode],
+                          announce: [(type: String, fields: [String: JSONValue])] = [], only: (PendingCall) -> Bool) async throws {
         let todo = state.pending.indices.filter { state.pending[$0].result == nil && only(state.pending[$0]) }
-        guard !todo.isEmpty else { return }
-        try await run.recorder.emit(todo.map { i in
+        guard !todo.isEmpty else {
+            if !announce.isEmpty { try await run.recorder.emit(announce) }
+            return
+        }
+        try await run.recorder.emit(announce + todo.map { i in
             let call = state.pending[i]
             return (EventType.toolStart, ["step_id": .string(call.stepID), "tool": .string(call.tool), "call_id": .string(call.callID),
                                           "input": (try? JSONValue.parse(call.arguments)) ?? .string(call.arguments)])

@@ -31,6 +31,18 @@ public struct AgentService: Sendable {
 
     /// Records a new run and starts it in the background. The run goes on if the caller leaves.
     public func start(_ ctx: ActionContext, message: String, sessionID: String?) async throws -> Workflow {
+        try await begin(ctx, message: message, sessionID: sessionID, follow: false).0
+    }
+
+    /// Starts a run and follows it from its first event. Subscribing before the run exists means
+    /// the stream needs no store reads unless the viewer falls behind.
+    public func startAndFollow(_ ctx: ActionContext, message: String, sessionID: String?) async throws -> (Workflow, AsyncStream<StreamItem>) {
+        let (workflow, subscription) = try await begin(ctx, message: message, sessionID: sessionID, follow: true)
+        guard let subscription else { throw ParleyError(.internalError, code: "internal_error", "no subscription") }
+        return (workflow, stream(subscription, tenantID: ctx.principal.tenantID, workflowID: workflow.id, after: 0, readFirst: false))
+    }
+
+    private func begin(_ ctx: ActionContext, message: String, sessionID: String?, follow: Bool) async throws -> (Workflow, EventHub.Subscription?) {
         try ctx.principal.require(.act)
         let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { throw ParleyError.badRequest("the message is empty; send some text", code: "empty_message") }
@@ -55,6 +67,7 @@ public struct AgentService: Sendable {
             inputTokens: 0, outputTokens: 0, totalSteps: 0, toolsUsed: [], createdAt: now, updatedAt: now, startedAt: now, completedAt: nil)
         let owner = RunOwner(actor: ctx.principal.actor, role: ctx.principal.role, keyID: ctx.principal.keyID, requestID: ctx.requestID)
         let recorder = RunRecorder(workflowID: workflow.id, tenantID: tenantID, lastSeq: 0, store: store, hub: runtime.hub, clock: clock)
+        let subscription = follow ? runtime.hub.subscribe(workflow.id) : nil
         let userMessage = sessionID.map {
             SessionMessage(id: UUIDv7.make(at: now), tenantID: tenantID, sessionID: $0, workflowID: workflow.id, role: .user, content: text, createdAt: now)
         }
@@ -62,13 +75,18 @@ public struct AgentService: Sendable {
             "initial_prompt": .string(text), "agent_type": .string(settings.agentType),
             "session_id": sessionID.map { JSONValue.string($0) } ?? .null,
         ]
-        try await recorder.emit(EventType.workflowStarted, started) { [repo] db in
-            try await repo.insertWorkflow(workflow, owner: owner, on: db)
-            if let userMessage { try await repo.appendMessage(userMessage, on: db) }
+        do {
+            try await recorder.emit(EventType.workflowStarted, started) { [repo] db in
+                try await repo.insertWorkflow(workflow, owner: owner, on: db)
+                if let userMessage { try await repo.appendMessage(userMessage, on: db) }
+            }
+        } catch {
+            subscription?.cancel()
+            throw error
         }
         let state = RunState(messages: ContextWindow.messages(history: history, budget: settings.contextTokenBudget) + [.user(text)])
         runtime.launch(RunHandle(workflowID: workflow.id, tenantID: tenantID, sessionID: sessionID, owner: owner, recorder: recorder), state: state)
-        return workflow
+        return (workflow, subscription)
     }
 
     public func workflow(_ principal: Principal, id: String) async throws -> Workflow {
@@ -133,13 +151,18 @@ public struct AgentService: Sendable {
             subscription.cancel()
             throw ParleyError.badRequest("Last-Event-ID \(after) is beyond the last event (\(last)) of workflow \(workflowID)", code: "invalid_last_event_id")
         }
-        let (stream, continuation) = AsyncStream.makeStream(of: StreamItem.self)
         if after == last, let lastType, WorkflowEvent.terminalTypes.contains(lastType) {
             // The client already has the end of a finished run (an EventSource reconnecting).
             subscription.cancel()
-            continuation.finish()
-            return stream
+            return AsyncStream { $0.finish() }
         }
+        return stream(subscription, tenantID: tenantID, workflowID: workflowID, after: after, readFirst: true)
+    }
+
+    /// Replays from the store (when `readFirst`), then follows `subscription`, filling gaps from
+    /// the store, until the terminal event; polls the store and beats on every heartbeat tick.
+    private func stream(_ subscription: EventHub.Subscription, tenantID: String, workflowID: String, after: Int, readFirst: Bool) -> AsyncStream<StreamItem> {
+        let (stream, continuation) = AsyncStream.makeStream(of: StreamItem.self)
         let store = self.store
         let repo = self.repo
         let clock = self.clock
@@ -160,7 +183,7 @@ public struct AgentService: Sendable {
                 }
             }
             do {
-                var done = try await catchUp(through: nil)
+                var done = readFirst ? try await catchUp(through: nil) : false
                 if !done {
                     for await event in subscription.stream {
                         if event.type == EventHub.tick {
@@ -199,8 +222,9 @@ public struct AgentService: Sendable {
     }
 
     /// Waits until the run ends or pauses for approval (for the request/response endpoints).
-    public func waitForOutcome(_ principal: Principal, workflowID: String) async throws -> Workflow {
-        let stream = try await follow(principal, workflowID: workflowID, after: 0)
+    public func waitForOutcome(_ principal: Principal, workflowID: String, following: AsyncStream<StreamItem>? = nil) async throws -> Workflow {
+        let stream: AsyncStream<StreamItem>
+        if let following { stream = following } else { stream = try await follow(principal, workflowID: workflowID, after: 0) }
         for await item in stream {
             if case .event(let e) = item, e.type == EventType.approvalRequired { break }
         }

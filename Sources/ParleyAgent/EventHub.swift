@@ -74,7 +74,23 @@ public final class EventHub: Sendable {
 
 /// Assigns sequence numbers to one run's events, persists them, then publishes them, strictly in
 /// order even when concurrent tool calls report at once.
+///
+/// Group commit: events get their `seq` when emitted; whoever flushes writes everything queued so
+/// far in one transaction, so concurrent emitters (and the text deltas of a fast model) share a
+/// commit instead of queueing one transaction each.
 final class RunRecorder: Sendable {
+    typealias Alongside = @Sendable (any SQLDatabase) async throws -> Void
+    private struct Queued {
+        var events: [WorkflowEvent]
+        var alongside: Alongside?
+    }
+    private struct State {
+        var lastSeq: Int
+        var persistedSeq: Int
+        var queue: [Queued] = []
+        var failure: (any Error)?
+    }
+
     let workflowID: String
     let tenantID: String
     private let store: any Store
@@ -82,7 +98,7 @@ final class RunRecorder: Sendable {
     private let clock: any Clock
     private let repo = AgentRepository()
     private let gate = AsyncSemaphore(value: 1)
-    private let seq: Mutex<Int>
+    private let state: Mutex<State>
 
     init(workflowID: String, tenantID: String, lastSeq: Int, store: any Store, hub: EventHub, clock: any Clock) {
         self.workflowID = workflowID
@@ -90,32 +106,65 @@ final class RunRecorder: Sendable {
         self.store = store
         self.hub = hub
         self.clock = clock
-        self.seq = Mutex(lastSeq)
+        self.state = Mutex(State(lastSeq: lastSeq, persistedSeq: lastSeq))
     }
 
-    /// Writes the events (and `alongside`, in the same transaction) and then tells live viewers.
-    @discardableResult
-    func emit(_ items: [(type: String, fields: [String: JSONValue])],
-              alongside: (@Sendable (any SQLDatabase) async throws -> Void)? = nil) async throws -> [WorkflowEvent] {
-        try await gate.withPermit {
-            let now = clock.now()
-            let first = seq.withLock { $0 } + 1
+    /// Queues the events (and `alongside`, for the same transaction) and returns their last seq.
+    private func enqueue(_ items: [(type: String, fields: [String: JSONValue])], alongside: Alongside?) -> Int {
+        let now = clock.now()
+        let workflowID = self.workflowID
+        return state.withLock { s in
             let events = items.enumerated().map { i, item in
-                WorkflowEvent(workflowID: workflowID, seq: first + i, type: item.type, timestamp: now, fields: item.fields)
+                WorkflowEvent(workflowID: workflowID, seq: s.lastSeq + 1 + i, type: item.type, timestamp: now, fields: item.fields)
             }
-            let tenantID = self.tenantID
-            try await store.transaction { [repo] db in
-                try await alongside?(db)
-                try await repo.appendEvents(events, tenantID: tenantID, on: db)
-            }
-            seq.withLock { $0 = first + events.count - 1 }
-            hub.publish(events)
-            return events
+            s.lastSeq += events.count
+            s.queue.append(Queued(events: events, alongside: alongside))
+            return s.lastSeq
         }
     }
 
-    func emit(_ type: String, _ fields: [String: JSONValue], alongside: (@Sendable (any SQLDatabase) async throws -> Void)? = nil) async throws {
+    /// Returns once every event up to `seq` is stored and published.
+    private func flush(through seq: Int) async throws {
+        try await gate.withPermit {
+            let batch = try state.withLock { s -> [Queued] in
+                if let failure = s.failure { throw failure }
+                guard s.persistedSeq < seq else { return [] }
+                defer { s.queue = [] }
+                return s.queue
+            }
+            guard !batch.isEmpty else { return }
+            let events = batch.flatMap(\.events)
+            let tenantID = self.tenantID
+            do {
+                try await store.transaction { [repo] db in
+                    for item in batch { try await item.alongside?(db) }
+                    try await repo.appendEvents(events, tenantID: tenantID, on: db)
+                }
+            } catch {
+                // The run cannot record its story any more: every later emit fails too.
+                state.withLock { $0.failure = error }
+                throw error
+            }
+            state.withLock { $0.persistedSeq = events.last?.seq ?? $0.persistedSeq }
+            hub.publish(events)
+        }
+    }
+
+    /// Writes the events (and `alongside`, in the same transaction) and then tells live viewers.
+    func emit(_ items: [(type: String, fields: [String: JSONValue])], alongside: Alongside? = nil) async throws {
+        try await flush(through: enqueue(items, alongside: alongside))
+    }
+
+    func emit(_ type: String, _ fields: [String: JSONValue], alongside: Alongside? = nil) async throws {
         try await emit([(type, fields)], alongside: alongside)
+    }
+
+    /// For streamed model output: queues the event and flushes in the background, so the model
+    /// stream is never held up by the database and deltas arriving meanwhile share one commit.
+    /// A failure surfaces at the run's next `emit`.
+    func emitStreaming(_ type: String, _ fields: [String: JSONValue]) {
+        let seq = enqueue([(type, fields)], alongside: nil)
+        Task { try? await self.flush(through: seq) }
     }
 }
 

@@ -117,8 +117,8 @@ struct ChatController {
         r.on(.post, "/chat") { req, ctx in
             let body = try await req.decodeJSON(ChatRequest.self, limit: maxBodyBytes)
             let action = try ctx.action()
-            let run = try await agent.start(action, message: body.message, sessionID: body.sessionID)
-            return SSE.response(try await agent.follow(action.principal, workflowID: run.id, after: 0), metrics: metrics)
+            let (_, stream) = try await agent.startAndFollow(action, message: body.message, sessionID: body.sessionID)
+            return SSE.response(stream, metrics: metrics)
         }
     }
 }
@@ -248,8 +248,8 @@ struct SessionController {
         r.on(.post, "/sessions/:id/messages") { req, ctx in
             let body = try await req.decodeJSON(PostMessage.self, limit: maxBodyBytes)
             let action = try ctx.action()
-            let run = try await agent.start(action, message: body.content ?? body.message ?? "", sessionID: try ctx.parameters.require("id"))
-            let done = try await agent.waitForOutcome(action.principal, workflowID: run.id)
+            let (run, stream) = try await agent.startAndFollow(action, message: body.content ?? body.message ?? "", sessionID: try ctx.parameters.require("id"))
+            let done = try await agent.waitForOutcome(action.principal, workflowID: run.id, following: stream)
             var out = AgentViews.workflow(done)
             if done.status == .waitingApproval {
                 out["approvals"] = .array(try await agent.approvals(action.principal, workflowID: run.id).filter { $0.status == .pending }.map(AgentViews.approval))

@@ -170,8 +170,15 @@ paths:
         `process_cpu_seconds_total`, `process_resident_memory_bytes`,
         `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`,
         `process_start_time_seconds`, and `parley_db_pool_connections_in_use` /
-        `parley_db_pool_connections_max` (label database: sqlite or postgres). The route label
-        is the route pattern, e.g. `/v1/api-keys/{id}`.
+        `parley_db_pool_connections_max` (label database: sqlite or postgres),
+        `parley_http_requests_in_flight`, and the agent's: `parley_agent_workflows_total` and
+        `parley_agent_workflow_duration_seconds` (label status), `parley_agent_tool_executions_total`
+        (labels tool, outcome) and `parley_agent_tool_duration_seconds`,
+        `parley_agent_model_calls_total` (labels provider, outcome) and
+        `parley_agent_model_call_duration_seconds`, `parley_agent_tokens_total` (labels provider,
+        direction), `parley_agent_streams_active`, `parley_agent_runs_active`,
+        `parley_agent_live_subscribers`. The route label is the route pattern, e.g.
+        `/v1/api-keys/{id}`.
       responses:
         '200':
           description: Current metrics.

@@ -80,8 +80,8 @@ struct WebSocketController {
                 switch type {
                 case "message":
                     let content = message["content"]?.stringValue ?? message["message"]?.stringValue ?? ""
-                    let run = try await agent.start(action, message: content, sessionID: message["session_id"]?.stringValue)
-                    try await follow(run.id, after: 0)
+                    let (run, stream) = try await agent.startAndFollow(action, message: content, sessionID: message["session_id"]?.stringValue)
+                    forward(run.id, stream)
                 case "subscribe":
                     guard let id = message["workflow_id"]?.stringValue else { return error("invalid_request", "subscribe needs a workflow_id") }
                     try await follow(id, after: message["after"]?.intValue ?? 0)
@@ -111,7 +111,10 @@ struct WebSocketController {
         }
 
         private func follow(_ workflowID: String, after: Int) async throws {
-            let stream = try await agent.follow(principal, workflowID: workflowID, after: after)
+            forward(workflowID, try await agent.follow(principal, workflowID: workflowID, after: after))
+        }
+
+        private func forward(_ workflowID: String, _ stream: AsyncStream<StreamItem>) {
             let sink = self.sink
             let task = Task {
                 for await item in stream {

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import ParleyAgent
 import NIOCore
 import NIOHTTP1
 import ParleyCore
@@ -230,6 +231,39 @@ func tempDirectory() throws -> URL {
         #expect(try await parley.waitForExit(timeout: .seconds(20)) == 2)
         let lines = parley.output.split(separator: "\n")
         #expect(lines.count == 1 && lines[0].hasPrefix("parley: \(expected)"), "\(parley.output)")
+    }
+
+    /// The agent's done-when, end to end on the real binary with no AI provider configured.
+    @Test func aRunWaitingForApprovalSurvivesARealRestart() async throws {
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = "prk_" + String(repeating: "r", count: 40)
+        let first = try ParleyProcess(["serve", "--port", "0"], env: ["PARLEY_ADMIN_KEY": key], directory: dir)
+        var base = try await first.baseURL()
+        let chat = try await http(base + "/chat", method: .POST, key: key, json: #"{"message":"give me an account overview"}"#)
+        #expect(chat.status == 200 && chat.body.contains("event: tool_end") && chat.body.contains("event: workflow_completed"))
+        let other = try JSONValue.parse(try await http(base + "/v1/api-keys", method: .POST, key: key, json: #"{"name":"ops","role":"admin"}"#).body)
+        let opsKey = try #require(other["secret"]?.stringValue)
+        let session = try JSONValue.parse(try await http(base + "/v1/sessions", method: .POST, key: key, json: "{}").body)
+        let sessionID = try #require(session["session_id"]?.stringValue)
+        let paused = try JSONValue.parse(try await http(base + "/v1/sessions/\(sessionID)/messages", method: .POST, key: key,
+                                                        json: #"{"content":"revoke the api key named bootstrap admin"}"#).body)
+        let workflowID = try #require(paused["workflow_id"]?.stringValue)
+        let approvalID = try #require(paused["approvals"]?[0]?["approval_id"]?.stringValue)
+        first.signal(SIGTERM)
+        #expect(try await first.waitForExit() == 0)
+
+        let second = try ParleyProcess(["serve", "--port", "0"], env: ["PARLEY_ADMIN_KEY": key], directory: dir)
+        base = try await second.baseURL()
+        let status = try JSONValue.parse(try await http(base + "/api/workflows/\(workflowID)/status", key: key).body)
+        #expect(status["status"] == "WAITING_APPROVAL")
+        let decided = try await http(base + "/v1/workflows/\(workflowID)/approvals/\(approvalID)", method: .POST, key: opsKey, json: #"{"decision":"approve"}"#)
+        #expect(decided.status == 200)
+        let events = try await http(base + "/v1/workflows/\(workflowID)/events", key: opsKey)
+        #expect(events.body.contains("event: approval_resolved") && events.body.contains("Revoked the API key bootstrap admin"))
+        #expect(try await http(base + "/v1/tenant", key: key).status == 401)
+        second.signal(SIGTERM)
+        #expect(try await second.waitForExit() == 0)
     }
 
     @Test func anUnreachableDatabaseStopsStartUpWithAClearError() async throws {
