@@ -91,6 +91,7 @@ public final class AgentRuntime: Sendable {
     let store: any Store
     let clock: any Clock
     public let hub: EventHub
+    let writer: EventWriter
     let provider: any ModelProvider
     let tools: ToolRegistry
     let settings: AgentSettings
@@ -105,6 +106,7 @@ public final class AgentRuntime: Sendable {
         self.store = store
         self.clock = clock
         self.hub = hub
+        self.writer = EventWriter(store: store, hub: hub)
         self.provider = provider
         self.tools = tools
         self.settings = settings

@@ -66,7 +66,7 @@ public struct AgentService: Sendable {
             finalResponse: nil, agentType: settings.agentType, provider: nil, errorType: nil, errorMessage: nil,
             inputTokens: 0, outputTokens: 0, totalSteps: 0, toolsUsed: [], createdAt: now, updatedAt: now, startedAt: now, completedAt: nil)
         let owner = RunOwner(actor: ctx.principal.actor, role: ctx.principal.role, keyID: ctx.principal.keyID, requestID: ctx.requestID)
-        let recorder = RunRecorder(workflowID: workflow.id, tenantID: tenantID, lastSeq: 0, store: store, hub: runtime.hub, clock: clock)
+        let recorder = RunRecorder(workflowID: workflow.id, tenantID: tenantID, lastSeq: 0, writer: runtime.writer, clock: clock)
         let subscription = follow ? runtime.hub.subscribe(workflow.id) : nil
         let userMessage = sessionID.map {
             SessionMessage(id: UUIDv7.make(at: now), tenantID: tenantID, sessionID: $0, workflowID: workflow.id, role: .user, content: text, createdAt: now)
@@ -318,7 +318,7 @@ public struct AgentService: Sendable {
              try await repo.findWorkflow(tenantID: tenantID, id: workflowID, on: db), try await repo.lastSeq(workflowID: workflowID, on: db))
         }
         guard let state = loaded.0, let owner = loaded.1, let w = loaded.2 else { return }
-        let recorder = RunRecorder(workflowID: workflowID, tenantID: tenantID, lastSeq: loaded.3, store: store, hub: runtime.hub, clock: clock)
+        let recorder = RunRecorder(workflowID: workflowID, tenantID: tenantID, lastSeq: loaded.3, writer: runtime.writer, clock: clock)
         runtime.launch(RunHandle(workflowID: workflowID, tenantID: tenantID, sessionID: w.sessionID, owner: owner, recorder: recorder), state: state)
     }
 

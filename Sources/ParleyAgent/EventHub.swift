@@ -72,99 +72,159 @@ public final class EventHub: Sendable {
     }
 }
 
-/// Assigns sequence numbers to one run's events, persists them, then publishes them, strictly in
-/// order even when concurrent tool calls report at once.
+/// Writes run events for every run of this process, in as few transactions as possible.
 ///
-/// Group commit: events get their `seq` when emitted; whoever flushes writes everything queued so
-/// far in one transaction, so concurrent emitters (and the text deltas of a fast model) share a
-/// commit instead of queueing one transaction each.
-final class RunRecorder: Sendable {
+/// Events get their `seq` when emitted; one flusher at a time takes everything queued (from all
+/// runs) and writes it in one transaction, then publishes it. Under load, a commit carries the
+/// events of many runs instead of each run queueing for the single SQLite writer. A batch that
+/// fails is retried item by item, so one run's bad write cannot fail another's.
+public final class EventWriter: Sendable {
     typealias Alongside = @Sendable (any SQLDatabase) async throws -> Void
-    private struct Queued {
+    struct Item: Sendable {
+        var tenantID: String
         var events: [WorkflowEvent]
         var alongside: Alongside?
+        var waiter: CheckedContinuation<Void, any Error>?
     }
     private struct State {
-        var lastSeq: Int
-        var persistedSeq: Int
-        var queue: [Queued] = []
-        var failure: (any Error)?
+        var queue: [Item] = []
+        var flushing = false
     }
-
-    let workflowID: String
-    let tenantID: String
+    private let state = Mutex(State())
     private let store: any Store
     private let hub: EventHub
-    private let clock: any Clock
     private let repo = AgentRepository()
-    private let gate = AsyncSemaphore(value: 1)
-    private let state: Mutex<State>
 
-    init(workflowID: String, tenantID: String, lastSeq: Int, store: any Store, hub: EventHub, clock: any Clock) {
-        self.workflowID = workflowID
-        self.tenantID = tenantID
+    public init(store: any Store, hub: EventHub) {
         self.store = store
         self.hub = hub
-        self.clock = clock
-        self.state = Mutex(State(lastSeq: lastSeq, persistedSeq: lastSeq))
     }
 
-    /// Queues the events (and `alongside`, for the same transaction) and returns their last seq.
-    private func enqueue(_ items: [(type: String, fields: [String: JSONValue])], alongside: Alongside?) -> Int {
-        let now = clock.now()
-        let workflowID = self.workflowID
-        return state.withLock { s in
-            let events = items.enumerated().map { i, item in
-                WorkflowEvent(workflowID: workflowID, seq: s.lastSeq + 1 + i, type: item.type, timestamp: now, fields: item.fields)
-            }
-            s.lastSeq += events.count
-            s.queue.append(Queued(events: events, alongside: alongside))
-            return s.lastSeq
+    /// Queues what `make` returns; `make` runs under the queue's lock, so sequence numbers
+    /// assigned in it reach the queue in order.
+    func submit(_ make: () -> Item) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            enqueue { var item = make(); item.waiter = continuation; return item }
         }
     }
 
-    /// Returns once every event up to `seq` is stored and published.
-    private func flush(through seq: Int) async throws {
-        try await gate.withPermit {
-            let batch = try state.withLock { s -> [Queued] in
-                if let failure = s.failure { throw failure }
-                guard s.persistedSeq < seq else { return [] }
+    /// Queues without waiting for the write.
+    func post(_ make: () -> Item) {
+        enqueue(make)
+    }
+
+    private func enqueue(_ make: () -> Item) {
+        let startFlusher = state.withLock { s -> Bool in
+            s.queue.append(make())
+            if s.flushing { return false }
+            s.flushing = true
+            return true
+        }
+        if startFlusher { Task { await self.drain() } }
+    }
+
+    private func drain() async {
+        while true {
+            let batch = state.withLock { s -> [Item] in
+                if s.queue.isEmpty { s.flushing = false }
                 defer { s.queue = [] }
                 return s.queue
             }
             guard !batch.isEmpty else { return }
-            let events = batch.flatMap(\.events)
-            let tenantID = self.tenantID
             do {
-                try await store.transaction { [repo] db in
-                    for item in batch { try await item.alongside?(db) }
-                    try await repo.appendEvents(events, tenantID: tenantID, on: db)
-                }
+                try await write(batch)
+                finish(batch, nil)
             } catch {
-                // The run cannot record its story any more: every later emit fails too.
-                state.withLock { $0.failure = error }
-                throw error
+                for item in batch {
+                    do {
+                        try await write([item])
+                        finish([item], nil)
+                    } catch {
+                        finish([item], error)
+                    }
+                }
             }
-            state.withLock { $0.persistedSeq = events.last?.seq ?? $0.persistedSeq }
-            hub.publish(events)
         }
+    }
+
+    private func write(_ batch: [Item]) async throws {
+        try await store.transaction { [repo] db in
+            for item in batch { try await item.alongside?(db) }
+            var byTenant: [String: [WorkflowEvent]] = [:]
+            for item in batch { byTenant[item.tenantID, default: []] += item.events }
+            for (tenantID, events) in byTenant { try await repo.appendEvents(events, tenantID: tenantID, on: db) }
+        }
+    }
+
+    private func finish(_ batch: [Item], _ error: (any Error)?) {
+        if error == nil {
+            var byWorkflow: [String: [WorkflowEvent]] = [:]
+            var order: [String] = []
+            for item in batch {
+                for e in item.events {
+                    if byWorkflow[e.workflowID] == nil { order.append(e.workflowID) }
+                    byWorkflow[e.workflowID, default: []].append(e)
+                }
+            }
+            for id in order { hub.publish(byWorkflow[id] ?? []) }
+        }
+        for item in batch {
+            if let error { item.waiter?.resume(throwing: error) } else { item.waiter?.resume() }
+        }
+    }
+}
+
+/// One run's event stream: assigns its sequence numbers and hands the events to the writer.
+final class RunRecorder: Sendable {
+    typealias Alongside = EventWriter.Alongside
+
+    let workflowID: String
+    let tenantID: String
+    private let writer: EventWriter
+    private let clock: any Clock
+    /// The last seq handed out, and the first failure (after which the run can record nothing).
+    private let state: Mutex<(lastSeq: Int, failure: (any Error)?)>
+
+    init(workflowID: String, tenantID: String, lastSeq: Int, writer: EventWriter, clock: any Clock) {
+        self.workflowID = workflowID
+        self.tenantID = tenantID
+        self.writer = writer
+        self.clock = clock
+        self.state = Mutex((lastSeq, nil))
+    }
+
+    private func item(_ items: [(type: String, fields: [String: JSONValue])], alongside: Alongside?) -> EventWriter.Item {
+        let now = clock.now()
+        let workflowID = self.workflowID
+        let events = state.withLock { s in
+            let events = items.enumerated().map { i, item in
+                WorkflowEvent(workflowID: workflowID, seq: s.lastSeq + 1 + i, type: item.type, timestamp: now, fields: item.fields)
+            }
+            s.lastSeq += events.count
+            return events
+        }
+        return EventWriter.Item(tenantID: tenantID, events: events, alongside: alongside, waiter: nil)
     }
 
     /// Writes the events (and `alongside`, in the same transaction) and then tells live viewers.
     func emit(_ items: [(type: String, fields: [String: JSONValue])], alongside: Alongside? = nil) async throws {
-        try await flush(through: enqueue(items, alongside: alongside))
+        if let failure = state.withLock({ $0.failure }) { throw failure }
+        do {
+            try await writer.submit { self.item(items, alongside: alongside) }
+        } catch {
+            state.withLock { $0.failure = error }
+            throw error
+        }
     }
 
     func emit(_ type: String, _ fields: [String: JSONValue], alongside: Alongside? = nil) async throws {
         try await emit([(type, fields)], alongside: alongside)
     }
 
-    /// For streamed model output: queues the event and flushes in the background, so the model
-    /// stream is never held up by the database and deltas arriving meanwhile share one commit.
-    /// A failure surfaces at the run's next `emit`.
+    /// For streamed model output: queued without waiting, so the model stream is never held up
+    /// by the database; the next `emit` of the run is written after it (the queue is FIFO).
     func emitStreaming(_ type: String, _ fields: [String: JSONValue]) {
-        let seq = enqueue([(type, fields)], alongside: nil)
-        Task { try? await self.flush(through: seq) }
+        writer.post { self.item([(type, fields)], alongside: nil) }
     }
 }
 
