@@ -253,6 +253,8 @@ public final class AgentRuntime: Sendable {
                     break
                 }
             }
+            // A cancelled consumer sees the stream simply end: that is not an answer.
+            try Task.checkCancellation()
         } catch {
             metrics.modelCalled(provider: answered, outcome: Self.outcomeLabel(error), duration: ContinuousClock.now - started)
             state.answer = turn.text

@@ -450,6 +450,27 @@ final class ReceivedFrames: Sendable {
         }
     }
 
+    @Test func aRunPastItsDeadlineStopsAndARunningRunCanBeCancelled() async throws {
+        try await run([ReplayResponse(steps: [.stall])], env: ["PARLEY_AGENT_TIMEOUT_SECONDS": "1"]) { events, _, _, _ in
+            let error = try #require(events.last?.data)
+            #expect(error["error_type"] == "timeout" && error["error_message"] == "The request took too long and was stopped")
+            #expect(error["status"] == "FAILED")
+        }
+        try await ProviderTestServer.with(ReplayResponse(steps: [.stall])) { baseURL, _ in
+            try await withAgentServer(.sqlite, provider: ScriptedTurn.provider(baseURL), testing: .live) { client, seeded, _, _ in
+                let base = "http://127.0.0.1:\(try #require(client.port))"
+                var stream = try await LiveSSE.open(base + "/chat", key: seeded.adminKey, method: .POST, body: #"{"message":"think hard"}"#)
+                let started = try #require(try await stream.next())
+                let id = try #require(started.data["workflow_id"]?.stringValue)
+                let cancelled = try await client.postJSON(seeded.adminKey, "/v1/workflows/\(id)/cancel", [:])
+                #expect(cancelled["status"] == "CANCELLED")
+                let last = try await stream.until("workflow_error")
+                #expect(last.last?.data["error_type"] == "cancelled")
+                #expect(try await stream.next() == nil)
+            }
+        }
+    }
+
     @Test func failoverToTheOfflinePlannerIsRecordedOnTheRun() async throws {
         try await ProviderTestServer.with(.error(529, body: #"{"error":{"type":"overloaded_error","message":"busy"}}"#)) { baseURL, _ in
             let chain = FailoverProvider(providers: [ScriptedTurn.provider(baseURL), OfflinePlanner(intents: WorkspacePack.pack.intents)],
