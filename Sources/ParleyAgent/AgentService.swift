@@ -244,24 +244,11 @@ public struct AgentService: Sendable {
         if await runtime.stopLocal(workflowID) { return try await workflow(principal, id: workflowID) }
         let tenantID = principal.tenantID
         let now = clock.now()
-        let failure = RunFailure.cancelled
         let repo = self.repo
-        let cancelledIdle: Bool = try await RunRecorder.appendToIdleRun(workflowID: workflowID, tenantID: tenantID, store: store, hub: runtime.hub, clock: clock) { db in
-            guard try await repo.transition(tenantID: tenantID, id: workflowID, from: [.waitingApproval, .pending], to: .cancelled, at: now, on: db) else {
-                try await repo.requestCancel(tenantID: tenantID, id: workflowID, at: now, on: db)
-                return (false, [])
-            }
-            let state = try await repo.loadState(tenantID: tenantID, id: workflowID, on: db) ?? RunState(messages: [])
-            try await repo.closePendingApprovals(tenantID: tenantID, workflowID: workflowID, at: now, on: db)
-            try await repo.finish(tenantID: tenantID, id: workflowID, status: .cancelled, state: state, finalResponse: nil,
-                                  errorType: failure.type, errorMessage: failure.message, at: now, on: db)
-            let fields: [String: JSONValue] = [
-                "error_message": .string(failure.message), "error_type": .string(failure.type), "recovery_suggestion": .null,
-                "partial_response": .null, "status": .string(WorkflowStatus.cancelled.rawValue),
-            ]
-            return (true, [(EventType.workflowError, fields)])
+        _ = try await endIdleRun(tenantID: tenantID, workflowID: workflowID, from: [.waitingApproval, .pending], failure: .cancelled) { db in
+            // Executing in another replica: it checks this flag between model turns.
+            try await repo.requestCancel(tenantID: tenantID, id: workflowID, at: now, on: db)
         }
-        if cancelledIdle { runtime.metrics.workflowFinished(status: .cancelled, duration: .zero) }
         return try await workflow(principal, id: workflowID)
     }
 
@@ -328,24 +315,37 @@ public struct AgentService: Sendable {
         let cutoff = clock.now().addingTimeInterval(-Double(settings.runTimeout.components.seconds) - 60)
         let repo = self.repo
         let stale = try await store.read { db in try await repo.staleRuns(updatedBefore: cutoff, on: db) }
-        let failure = RunFailure.interrupted
         for run in stale {
-            let now = clock.now()
-            _ = try await RunRecorder.appendToIdleRun(workflowID: run.id, tenantID: run.tenantID, store: store, hub: runtime.hub, clock: clock) { db in
-                guard try await repo.transition(tenantID: run.tenantID, id: run.id, from: [.pending, .processing], to: .failed, at: now, on: db) else {
-                    return ((), [])
-                }
-                let state = try await repo.loadState(tenantID: run.tenantID, id: run.id, on: db) ?? RunState(messages: [])
-                try await repo.finish(tenantID: run.tenantID, id: run.id, status: .failed, state: state, finalResponse: nil,
-                                      errorType: failure.type, errorMessage: failure.message, at: now, on: db)
-                let fields: [String: JSONValue] = [
-                    "error_message": .string(failure.message), "error_type": .string(failure.type),
-                    "recovery_suggestion": .string(failure.suggestion ?? ""), "partial_response": .null, "status": "FAILED",
-                ]
-                return ((), [(EventType.workflowError, fields)])
-            }
+            _ = try await endIdleRun(tenantID: run.tenantID, workflowID: run.id, from: [.pending, .processing], failure: .interrupted) { _ in }
         }
         return stale.count
+    }
+
+    /// Ends a run no process is executing (paused, or left behind by a stopped server) with
+    /// `failure`, if it is still in one of the `from` statuses; otherwise runs `otherwise`.
+    /// Its open approvals are closed and its `workflow_error` recorded in the same transaction.
+    private func endIdleRun(tenantID: String, workflowID: String, from: [WorkflowStatus], failure: RunFailure,
+                            otherwise: @escaping @Sendable (any SQLDatabase) async throws -> Void) async throws -> Bool {
+        let repo = self.repo
+        let now = clock.now()
+        let ended: Bool = try await RunRecorder.appendToIdleRun(workflowID: workflowID, tenantID: tenantID, store: store, hub: runtime.hub, clock: clock) { db in
+            guard try await repo.transition(tenantID: tenantID, id: workflowID, from: from, to: failure.status, at: now, on: db) else {
+                try await otherwise(db)
+                return (false, [])
+            }
+            let state = try await repo.loadState(tenantID: tenantID, id: workflowID, on: db) ?? RunState(messages: [])
+            try await repo.closePendingApprovals(tenantID: tenantID, workflowID: workflowID, at: now, on: db)
+            try await repo.finish(tenantID: tenantID, id: workflowID, status: failure.status, state: state, finalResponse: nil,
+                                  errorType: failure.type, errorMessage: failure.message, at: now, on: db)
+            let fields: [String: JSONValue] = [
+                "error_message": .string(failure.message), "error_type": .string(failure.type),
+                "recovery_suggestion": failure.suggestion.map { JSONValue.string($0) } ?? .null,
+                "partial_response": .null, "status": .string(failure.status.rawValue),
+            ]
+            return (true, [(EventType.workflowError, fields)])
+        }
+        if ended { runtime.metrics.workflowFinished(status: failure.status, duration: .zero) }
+        return ended
     }
 
     // MARK: sessions

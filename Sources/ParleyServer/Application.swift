@@ -96,23 +96,27 @@ public func buildApplication(
         },
         logger: deps.logger
     )
-    app.addServices(AgentLifecycle(agent: parts.agent, logger: deps.logger))
-    return app
-}
-
-/// Marks runs a previous process left unfinished at start; at shutdown, ends live streams so the
-/// server can drain, and lets runs in progress record their end.
-struct AgentLifecycle: Service {
-    let agent: AgentService
-    let logger: Logger
-
-    func run() async throws {
+    // Runs a previous process left unfinished are marked failed before the first request.
+    let agent = parts.agent
+    let logger = deps.logger
+    app.beforeServerStarts {
         do {
             let n = try await agent.recoverInterrupted()
             if n > 0 { logger.notice("marked \(n) interrupted agent run(s) as failed") }
         } catch {
             logger.warning("could not check for interrupted agent runs: \(error)")
         }
+    }
+    app.addServices(AgentLifecycle(agent: agent))
+    return app
+}
+
+/// At shutdown: ends live streams so the server can drain, and lets runs in progress record
+/// their end.
+struct AgentLifecycle: Service {
+    let agent: AgentService
+
+    func run() async throws {
         try? await gracefulShutdown()
         agent.runtime.hub.finishAll()
         await agent.runtime.shutdown()

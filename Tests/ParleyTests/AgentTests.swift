@@ -129,6 +129,31 @@ import Testing
     }
 
     @Test(arguments: TestEnv.kinds)
+    func runsAStoppedServerLeftRunningAreMarkedInterruptedAtStart(_ kind: DatabaseKind) async throws {
+        let clock = TestClock()
+        try await TestDatabases.withStore(kind, clock: clock) { store in
+            let seeded = try await Seeded.make(store, clock: clock)
+            let stale = "01a1fc0b-0000-7000-8000-00000000abcd"
+            let tenantID = seeded.tenant.id
+            let long = clock.now().addingTimeInterval(-3600)
+            try await store.transaction { db in
+                try await db.raw("""
+                    INSERT INTO workflows (id, tenant_id, status, initial_prompt, agent_type, actor, role, created_at, updated_at)
+                    VALUES (\(bind: stale), \(bind: tenantID), 'PROCESSING', 'hello', 'ParleyAgent', 'test', 'admin', \(bind: long), \(bind: long))
+                    """).run()
+            }
+            try await agentApp(store: store, clock: clock).test(.router) { client in
+                let run = try await client.getJSON(seeded.adminKey, "/v1/workflows/\(stale)")
+                #expect(run["status"] == "FAILED" && run["error_type"] == "interrupted")
+                let events = try await client.execute(uri: "/v1/workflows/\(stale)/events", method: .get, headers: auth(seeded.adminKey)) {
+                    parseSSE(String(buffer: $0.body))
+                }
+                #expect(events.map(\.event) == ["workflow_error"] && events.first?.data["recovery_suggestion"] == "Please send the request again")
+            }
+        }
+    }
+
+    @Test(arguments: TestEnv.kinds)
     func aDeniedActionIsNotPerformedAndOtherTenantsCannotDecide(_ kind: DatabaseKind) async throws {
         try await withAgentServer(kind) { client, seeded, store, clock in
             let other = try await Seeded.make(store, clock: clock, slug: "globex")
