@@ -78,6 +78,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Communications engine: durable job queue, scheduler, quiet hours, consent, templates, channels.
+        .target(
+            name: "ParleyComms",
+            dependencies: ["ParleyCore", "ParleyStorage", .product(name: "SQLKit", package: "sql-kit")],
+            swiftSettings: strict
+        ),
         // HTTP surface: routes, middleware, error mapping, metrics, app assembly.
         .target(
             name: "ParleyServer",
@@ -86,6 +92,7 @@ let package = Package(
                 "ParleyStorage",
                 "ParleyPlatform",
                 "ParleyAgent",
+                "ParleyComms",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -115,6 +122,7 @@ let package = Package(
                 "ParleyPlatform",
                 "ParleyServer",
                 "ParleyAgent",
+                "ParleyComms",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
