@@ -43,6 +43,7 @@ public enum CommsSchema {
             """,
             "CREATE INDEX job_attempts_job ON job_attempts (job_id, attempt)",
         ]),
+        messagesMigration,
     ]
 }
 

@@ -33,6 +33,15 @@ public struct ParleyConfig: Sendable {
     public var publicURL: String?
     public var models: ModelSettings
     public var agent: AgentLimits
+    public var jobs: JobSettings
+}
+
+/// The communications queue's worker (seed 003's names).
+public struct JobSettings: Sendable {
+    public var pollIntervalMilliseconds: Int
+    public var maxConcurrentJobs: Int
+    public var maxRetries: Int
+    public var retryDelayMinutes: Int
 }
 
 /// Which model providers to use, in failover order; the offline planner is always last.
@@ -152,6 +161,12 @@ extension ParleyConfig {
                 maxMessageCharacters: try reader.int("PARLEY_MAX_MESSAGE_CHARS", default: 32_000, range: 1...1_000_000),
                 heartbeatSeconds: try reader.int("PARLEY_HEARTBEAT_SECONDS", default: 30, range: 1...3600),
                 streamBuffer: try reader.int("PARLEY_STREAM_BUFFER", default: 1000, range: 10...1_000_000)
+            ),
+            jobs: JobSettings(
+                pollIntervalMilliseconds: try reader.int("POLL_INTERVAL_MS", default: 5000, range: 50...3_600_000),
+                maxConcurrentJobs: try reader.int("MAX_CONCURRENT_JOBS", default: 5, range: 1...1000),
+                maxRetries: try reader.int("MAX_RETRIES", default: 3, range: 0...100),
+                retryDelayMinutes: try reader.int("RETRY_DELAY_MINUTES", default: 5, range: 0...10_080)
             )
         )
         return config

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import ParleyAgent
+import ParleyComms
 import ServiceLifecycle
 import ParleyCore
 import ParleyPlatform
@@ -35,6 +36,7 @@ public struct ServerDependencies: Sendable {
 struct AssembledServer {
     var router: Router<ParleyRequestContext>
     var agent: AgentService
+    var worker: CommsWorker
 }
 
 public func buildRouter(_ deps: ServerDependencies, routes table: RouteTable = RouteTable()) -> Router<ParleyRequestContext> {
@@ -79,7 +81,13 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     SeedWorkflowController(agent: agent).register(Routes(group: router.group("api").add(middleware: auth), prefix: "/api", table: table))
     table.add("/ws", .get)
     WebSocketController(agent: agent, metrics: metrics).register(router, auth: auth)
-    return AssembledServer(router: router, agent: agent)
+
+    let queue = JobQueue(store: deps.store, clock: deps.clock)
+    let workerSettings = CommsAssembly.workerSettings(deps.config.jobs)
+    let worker = CommsWorker(queue: queue, channel: OutboxChannel(), settings: workerSettings, logger: deps.logger)
+    MessageController(messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() }), maxBodyBytes: maxBody)
+        .register(v1Routes)
+    return AssembledServer(router: router, agent: agent, worker: worker)
 }
 
 public func buildApplication(
@@ -107,7 +115,7 @@ public func buildApplication(
             logger.warning("could not check for interrupted agent runs: \(error)")
         }
     }
-    app.addServices(AgentLifecycle(agent: agent))
+    app.addServices(AgentLifecycle(agent: agent), WorkerService(worker: parts.worker))
     return app
 }
 
@@ -120,6 +128,19 @@ struct AgentLifecycle: Service {
         try? await gracefulShutdown()
         agent.runtime.hub.finishAll()
         await agent.runtime.shutdown()
+    }
+}
+
+/// Runs the communications worker with the server; it stops taking jobs at shutdown.
+struct WorkerService: Service {
+    let worker: CommsWorker
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await worker.run()
+        } onGracefulShutdown: {
+            worker.stop()
+        }
     }
 }
 

@@ -1,0 +1,264 @@
+import Foundation
+import ParleyCore
+import ParleyStorage
+import SQLKit
+
+extension CommsSchema {
+    static let messagesMigration = Migration("0004_messages_outbox", [
+        """
+        CREATE TABLE messages (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            idempotency_key TEXT NOT NULL,
+            request_hash TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            subject TEXT,
+            body_text TEXT NOT NULL,
+            status TEXT NOT NULL,
+            send_at %TIMESTAMP% NOT NULL,
+            job_id TEXT NOT NULL,
+            provider TEXT,
+            error TEXT,
+            created_at %TIMESTAMP% NOT NULL,
+            updated_at %TIMESTAMP% NOT NULL,
+            sent_at %TIMESTAMP%,
+            UNIQUE (tenant_id, idempotency_key)
+        )
+        """,
+        "CREATE INDEX messages_tenant ON messages (tenant_id, id)",
+        """
+        CREATE TABLE outbox (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL,
+            message_id TEXT NOT NULL UNIQUE REFERENCES messages(id),
+            channel TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            content TEXT NOT NULL,
+            created_at %TIMESTAMP% NOT NULL
+        )
+        """,
+        "CREATE INDEX outbox_tenant ON outbox (tenant_id, id)",
+    ])
+}
+
+public enum Channel: String, Sendable, Codable, CaseIterable {
+    case email, sms
+}
+
+public enum MessageStatus: String, Sendable, Codable {
+    case queued, sent, failed, cancelled
+}
+
+public struct Message: Sendable, Equatable {
+    public var id: String
+    public var tenantID: String
+    public var idempotencyKey: String
+    public var channel: Channel
+    public var recipient: String
+    public var subject: String?
+    public var bodyText: String
+    public var status: MessageStatus
+    public var sendAt: Date
+    public var jobID: String
+    public var provider: String?
+    public var error: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var sentAt: Date?
+}
+
+/// What a caller asks to send.
+public struct MessageRequest: Sendable, Equatable {
+    public var channel: Channel
+    public var to: String
+    public var subject: String?
+    public var text: String
+    public var sendAt: Date?
+    public var idempotencyKey: String?
+
+    public init(channel: Channel, to: String, subject: String? = nil, text: String, sendAt: Date? = nil, idempotencyKey: String? = nil) {
+        self.channel = channel
+        self.to = to
+        self.subject = subject
+        self.text = text
+        self.sendAt = sendAt
+        self.idempotencyKey = idempotencyKey
+    }
+
+    /// Identifies the request's content, so a reused idempotency key with a different message is caught.
+    var fingerprint: String {
+        APIKeySecret.hash([channel.rawValue, to, subject ?? "", text, sendAt.map { String($0.timeIntervalSince1970) } ?? ""].joined(separator: "\u{1F}"))
+    }
+}
+
+/// One rendered message as a channel delivered it.
+public struct OutboxEntry: Sendable, Equatable {
+    public var id: String
+    public var tenantID: String
+    public var messageID: String
+    public var channel: Channel
+    public var recipient: String
+    public var content: String
+    public var createdAt: Date
+}
+
+struct MessageRepository: Sendable {
+    func insert(_ m: Message, requestHash: String, on db: any SQLDatabase) async throws {
+        try await db.raw("""
+            INSERT INTO messages (id, tenant_id, idempotency_key, request_hash, channel, recipient, subject, body_text, status, send_at, job_id, created_at, updated_at)
+            VALUES (\(bind: m.id), \(bind: m.tenantID), \(bind: m.idempotencyKey), \(bind: requestHash), \(bind: m.channel.rawValue), \(bind: m.recipient),
+                    \(bind: m.subject), \(bind: m.bodyText), \(bind: m.status.rawValue), \(bind: m.sendAt), \(bind: m.jobID), \(bind: m.createdAt), \(bind: m.updatedAt))
+            """).run()
+    }
+
+    func find(tenantID: String, id: String, on db: any SQLDatabase) async throws -> Message? {
+        try await db.raw("SELECT * FROM messages WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)").first().map(Self.decode)
+    }
+
+    func find(tenantID: String, idempotencyKey: String, on db: any SQLDatabase) async throws -> (Message, String)? {
+        guard let row = try await db.raw("SELECT * FROM messages WHERE tenant_id = \(bind: tenantID) AND idempotency_key = \(bind: idempotencyKey)").first() else { return nil }
+        return (try Self.decode(row), try row.decode(column: "request_hash", as: String.self))
+    }
+
+    func markSent(id: String, provider: String, at: Date, on db: any SQLDatabase) async throws {
+        try await db.raw("UPDATE messages SET status = 'sent', provider = \(bind: provider), sent_at = \(bind: at), updated_at = \(bind: at), error = NULL WHERE id = \(bind: id)").run()
+    }
+
+    func markFailed(id: String, error: String, at: Date, on db: any SQLDatabase) async throws {
+        try await db.raw("UPDATE messages SET status = 'failed', error = \(bind: error), updated_at = \(bind: at) WHERE id = \(bind: id)").run()
+    }
+
+    func noteError(id: String, error: String, at: Date, on db: any SQLDatabase) async throws {
+        try await db.raw("UPDATE messages SET error = \(bind: error), updated_at = \(bind: at) WHERE id = \(bind: id)").run()
+    }
+
+    func outbox(tenantID: String, before: String?, limit: Int, on db: any SQLDatabase) async throws -> [OutboxEntry] {
+        var sql: SQLQueryString = "SELECT * FROM outbox WHERE tenant_id = \(bind: tenantID)"
+        if let before { sql += " AND id < \(bind: before)" }
+        sql += " ORDER BY id DESC LIMIT \(literal: limit)"
+        return try await db.raw(sql).all().map { row in
+            OutboxEntry(id: try row.decode(column: "id", as: String.self), tenantID: try row.decode(column: "tenant_id", as: String.self),
+                        messageID: try row.decode(column: "message_id", as: String.self),
+                        channel: Channel(rawValue: try row.decode(column: "channel", as: String.self)) ?? .email,
+                        recipient: try row.decode(column: "recipient", as: String.self), content: try row.decode(column: "content", as: String.self),
+                        createdAt: try row.decode(column: "created_at", as: Date.self))
+        }
+    }
+
+    static func decode(_ row: any SQLRow) throws -> Message {
+        Message(id: try row.decode(column: "id", as: String.self), tenantID: try row.decode(column: "tenant_id", as: String.self),
+                idempotencyKey: try row.decode(column: "idempotency_key", as: String.self),
+                channel: Channel(rawValue: try row.decode(column: "channel", as: String.self)) ?? .email,
+                recipient: try row.decode(column: "recipient", as: String.self), subject: try row.decode(column: "subject", as: String?.self),
+                bodyText: try row.decode(column: "body_text", as: String.self),
+                status: MessageStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .failed,
+                sendAt: try row.decode(column: "send_at", as: Date.self), jobID: try row.decode(column: "job_id", as: String.self),
+                provider: try row.decode(column: "provider", as: String?.self), error: try row.decode(column: "error", as: String?.self),
+                createdAt: try row.decode(column: "created_at", as: Date.self), updatedAt: try row.decode(column: "updated_at", as: Date.self),
+                sentAt: try row.decode(column: "sent_at", as: Date?.self))
+    }
+}
+
+/// Accepts messages: validates, dedupes by idempotency key, records the message and its job in
+/// one transaction.
+public struct MessageService: Sendable {
+    let queue: JobQueue
+    let repo = MessageRepository()
+    /// Called after a job is committed, so a worker in this process starts at once.
+    let wake: @Sendable () -> Void
+    let maxAttempts: Int
+
+    public init(queue: JobQueue, maxAttempts: Int = 4, wake: @escaping @Sendable () -> Void = {}) {
+        self.queue = queue
+        self.maxAttempts = maxAttempts
+        self.wake = wake
+    }
+
+    public struct Accepted: Sendable, Equatable {
+        public var message: Message
+        /// False when the idempotency key matched an earlier request (nothing new was queued).
+        public var created: Bool
+    }
+
+    public func send(_ ctx: ActionContext, _ request: MessageRequest) async throws -> Accepted {
+        try ctx.principal.require(.act)
+        let now = queue.clock.now()
+        let recipient = try Self.validate(request)
+        let key = request.idempotencyKey ?? UUIDv7.make(at: now)
+        guard (1...200).contains(key.count), !key.contains(where: { $0.isNewline }) else {
+            throw ParleyError.badRequest("the idempotency key must be 1 to 200 characters on one line", code: "invalid_idempotency_key")
+        }
+        if let sendAt = request.sendAt, sendAt < now.addingTimeInterval(-60) {
+            throw ParleyError.badRequest("send_at is in the past; omit it to send now", code: "send_at_in_past")
+        }
+        let tenantID = ctx.principal.tenantID
+        let fingerprint = request.fingerprint
+        let repo = self.repo
+        let queue = self.queue
+        let maxAttempts = self.maxAttempts
+        let result: Accepted = try await queue.store.transaction { db in
+            if let (existing, hash) = try await repo.find(tenantID: tenantID, idempotencyKey: key, on: db) {
+                guard hash == fingerprint else {
+                    throw ParleyError.conflict("idempotency key '\(key)' was used for a different message", code: "idempotency_key_reused")
+                }
+                return Accepted(message: existing, created: false)
+            }
+            let id = UUIDv7.make(at: now)
+            let sendAt = max(request.sendAt ?? now, now)
+            let job = try await queue.enqueue(NewJob(tenantID: tenantID, type: request.channel == .sms ? "send_sms" : "send_email",
+                                                     payload: JobPayload(messageID: id).encoded, runAt: sendAt, maxAttempts: maxAttempts), on: db)
+            let message = Message(id: id, tenantID: tenantID, idempotencyKey: key, channel: request.channel, recipient: recipient,
+                                  subject: request.subject, bodyText: request.text, status: .queued, sendAt: sendAt, jobID: job.id,
+                                  provider: nil, error: nil, createdAt: now, updatedAt: now, sentAt: nil)
+            try await repo.insert(message, requestHash: fingerprint, on: db)
+            return Accepted(message: message, created: true)
+        }
+        if result.created { wake() }
+        return result
+    }
+
+    public func message(_ principal: Principal, id: String) async throws -> (Message, Job?) {
+        try principal.require(.readTenant)
+        let repo = self.repo
+        guard let m = try await queue.store.read({ db in try await repo.find(tenantID: principal.tenantID, id: id, on: db) }) else {
+            throw ParleyError.notFound("message \(id) not found", code: "message_not_found")
+        }
+        return (m, try await queue.job(tenantID: principal.tenantID, id: m.jobID))
+    }
+
+    public func outbox(_ principal: Principal, before: String?, limit: Int) async throws -> [OutboxEntry] {
+        try principal.require(.readTenant)
+        let repo = self.repo
+        return try await queue.store.read { db in try await repo.outbox(tenantID: principal.tenantID, before: before, limit: limit, on: db) }
+    }
+
+    static func validate(_ request: MessageRequest) throws -> String {
+        guard !request.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw ParleyError.badRequest("the message text is empty", code: "empty_message")
+        }
+        do {
+            switch request.channel {
+            case .email:
+                guard let subject = request.subject, !subject.isEmpty, !subject.contains(where: { $0.isNewline }) else {
+                    throw ParleyError.badRequest("an email needs a one-line subject", code: "invalid_subject")
+                }
+                return try Recipients.normalizeEmail(request.to)
+            case .sms:
+                guard request.text.count <= 1600 else {
+                    throw ParleyError.badRequest("an SMS is at most 1600 characters (10 segments)", code: "message_too_long")
+                }
+                return try Recipients.normalizePhone(request.to)
+            }
+        } catch let e as RecipientError {
+            throw ParleyError.badRequest(e.description, code: request.channel == .email ? "invalid_email" : "invalid_phone")
+        }
+    }
+}
+
+/// What a send job carries: only the message id; the message row is the source of truth.
+struct JobPayload: Codable {
+    var messageID: String
+    var encoded: String { String(decoding: (try? JSONEncoder().encode(self)) ?? Data(), as: UTF8.self) }
+    static func decode(_ text: String) -> JobPayload? { try? JSONDecoder().decode(JobPayload.self, from: Data(text.utf8)) }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import Logging
+import ParleyCore
+import ParleyStorage
+import SQLKit
+import Synchronization
+
+/// A way out for a rendered message. Throws `ChannelError` so the worker knows whether to retry.
+public protocol MessageChannel: Sendable {
+    var name: String { get }
+    /// Delivers `message`. Runs in the transaction that marks it sent, so a channel that writes
+    /// to the database (the outbox) commits exactly once with the message's status.
+    func deliver(_ message: Message, on db: any SQLDatabase, clock: any Clock) async throws
+}
+
+public enum ChannelError: Error, Sendable, Equatable {
+    case transient(String)
+    case permanent(String)
+}
+
+/// The default channel: keeps the exact rendered message for viewing through the API.
+public struct OutboxChannel: MessageChannel {
+    public let name = "outbox"
+    public init() {}
+
+    public func deliver(_ message: Message, on db: any SQLDatabase, clock: any Clock) async throws {
+        let now = clock.now()
+        let content = message.channel == .email ? Self.rfc5322(message, at: now) : message.bodyText
+        // `message_id` is unique: a retried job cannot leave a second copy.
+        try await db.raw("""
+            INSERT INTO outbox (id, tenant_id, message_id, channel, recipient, content, created_at)
+            VALUES (\(bind: UUIDv7.make(at: now)), \(bind: message.tenantID), \(bind: message.id), \(bind: message.channel.rawValue),
+                    \(bind: message.recipient), \(bind: content), \(bind: now))
+            ON CONFLICT (message_id) DO NOTHING
+            """).run()
+    }
+
+    static func rfc5322(_ m: Message, at date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
+        let subject = m.subject ?? ""
+        let encodedSubject = subject.allSatisfy(\.isASCII) ? subject : "=?UTF-8?B?\(Data(subject.utf8).base64EncodedString())?="
+        let body = m.bodyText.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")
+        return [
+            "Message-ID: <\(m.id)@parley>", "Date: \(formatter.string(from: date))", "To: \(m.recipient)", "Subject: \(encodedSubject)",
+            "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "", body,
+        ].joined(separator: "\r\n")
+    }
+}
+
+public struct WorkerSettings: Sendable {
+    public var maxConcurrentJobs: Int = 5
+    public var pollInterval: Duration = .milliseconds(5000)
+    public var lease: Duration = .seconds(30)
+    public var backoff = RetryBackoff()
+    /// Attempts per job: `MAX_RETRIES` + 1.
+    public var maxAttempts: Int = 4
+    public init() {}
+}
+
+/// Runs send jobs: claims due jobs (woken by `wake()` or by the poll interval), delivers each
+/// through the channel, records the outcome, and rescues jobs of workers that died.
+public final class CommsWorker: Sendable {
+    let queue: JobQueue
+    let channel: any MessageChannel
+    let settings: WorkerSettings
+    let logger: Logger
+    let id: String
+    private let signal: AsyncStream<Void>.Continuation
+    private let signals: AsyncStream<Void>
+    private let running = Mutex<Set<String>>([])
+
+    public init(queue: JobQueue, channel: any MessageChannel, settings: WorkerSettings, logger: Logger) {
+        self.queue = queue
+        self.channel = channel
+        self.settings = settings
+        self.logger = logger
+        self.id = "worker-" + UUIDv7.make(at: queue.clock.now())
+        (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Asks the worker to look for due jobs now (after an enqueue in this process).
+    public func wake() { signal.yield() }
+
+    /// Claims and runs what is due, once; returns how many jobs it ran. The loop and tests use it.
+    @discardableResult
+    public func runDueJobs() async throws -> Int {
+        _ = try await queue.rescueExpired()
+        var ran = 0
+        while true {
+            let free = settings.maxConcurrentJobs - running.withLock { $0.count }
+            guard free > 0 else { return ran }
+            let jobs = try await queue.claim(worker: id, limit: free, lease: settings.lease)
+            if jobs.isEmpty { return ran }
+            running.withLock { $0.formUnion(jobs.map(\.id)) }
+            await withTaskGroup(of: Void.self) { group in
+                for job in jobs {
+                    group.addTask {
+                        await self.execute(job)
+                        _ = self.running.withLock { $0.remove(job.id) }
+                    }
+                }
+            }
+            ran += jobs.count
+        }
+    }
+
+    /// Runs until cancelled: after each wake-up or poll interval, runs what is due.
+    public func run() async {
+        let heartbeat = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: settings.lease / 3)
+                let ids = running.withLock { Array($0) }
+                try? await queue.heartbeat(worker: id, jobIDs: ids, lease: settings.lease)
+            }
+        }
+        defer { heartbeat.cancel() }
+        let poll = settings.pollInterval
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: poll)
+                signal.yield()
+            }
+        }
+        defer { ticker.cancel() }
+        signal.yield()
+        for await _ in signals {
+            do {
+                try await runDueJobs()
+            } catch {
+                logger.warning("job queue unavailable, retrying at the next poll", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    public func stop() { signal.finish() }
+
+    private func execute(_ job: Job) async {
+        let outcome: JobQueue.Outcome
+        let repo = MessageRepository()
+        let clock = queue.clock
+        let channel = self.channel
+        do {
+            guard let payload = JobPayload.decode(job.payload) else { throw ChannelError.permanent("the job's payload is unreadable") }
+            let delivered: Bool = try await queue.store.transaction { db in
+                guard let message = try await repo.find(tenantID: job.tenantID, id: payload.messageID, on: db) else {
+                    throw ChannelError.permanent("message \(payload.messageID) no longer exists")
+                }
+                // Already sent by an earlier attempt whose outcome was lost: do not send again.
+                guard message.status == .queued else { return false }
+                try await channel.deliver(message, on: db, clock: clock)
+                try await repo.markSent(id: message.id, provider: channel.name, at: clock.now(), on: db)
+                return true
+            }
+            outcome = .succeeded
+            if !delivered { logger.info("message already sent; job closed", metadata: ["job_id": "\(job.id)"]) }
+        } catch ChannelError.permanent(let reason) {
+            outcome = .permanentFailure(reason)
+        } catch ChannelError.transient(let reason) {
+            outcome = .transientFailure(reason)
+        } catch {
+            outcome = .transientFailure("\(error)")
+        }
+        do {
+            let finished = try await queue.finish(job, worker: id, outcome: outcome, backoff: settings.backoff)
+            if let finished, finished.state == .dead, let payload = JobPayload.decode(job.payload) {
+                let reason = finished.lastError ?? "failed"
+                try await queue.store.transaction { db in try await repo.markFailed(id: payload.messageID, error: reason, at: clock.now(), on: db) }
+            } else if let finished, finished.state == .retrying, let payload = JobPayload.decode(job.payload) {
+                let reason = finished.lastError ?? "retrying"
+                try await queue.store.transaction { db in try await repo.noteError(id: payload.messageID, error: reason, at: clock.now(), on: db) }
+            }
+        } catch {
+            logger.warning("could not record a job's outcome; its lease will expire and it will be retried",
+                           metadata: ["job_id": "\(job.id)", "error": "\(error)"])
+        }
+    }
+}

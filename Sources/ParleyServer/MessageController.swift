@@ -1,0 +1,79 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ParleyAgent
+import ParleyComms
+import ParleyCore
+
+enum CommsAssembly {
+    static func workerSettings(_ jobs: JobSettings) -> WorkerSettings {
+        var s = WorkerSettings()
+        s.pollInterval = .milliseconds(jobs.pollIntervalMilliseconds)
+        s.maxConcurrentJobs = jobs.maxConcurrentJobs
+        s.backoff = RetryBackoff(base: .seconds(jobs.retryDelayMinutes * 60))
+        s.maxAttempts = jobs.maxRetries + 1
+        return s
+    }
+}
+
+/// `POST /v1/messages`, `GET /v1/messages/{id}`, `GET /v1/outbox`.
+struct MessageController {
+    let messages: MessageService
+    let maxBodyBytes: Int
+
+    struct SendBody: Decodable {
+        var channel: String
+        var to: String
+        var subject: String?
+        var text: String
+        var sendAt: Date?
+        var idempotencyKey: String?
+        enum CodingKeys: String, CodingKey { case channel, to, subject, text, sendAt = "send_at", idempotencyKey = "idempotency_key" }
+    }
+
+    static func view(_ m: Message, job: Job?) -> JSONValue {
+        var out: [String: JSONValue] = [
+            "message_id": .string(m.id), "channel": .string(m.channel.rawValue), "to": .string(m.recipient),
+            "subject": AgentViews.text(m.subject), "text": .string(m.bodyText), "status": .string(m.status.rawValue),
+            "idempotency_key": .string(m.idempotencyKey), "send_at": AgentViews.date(m.sendAt), "provider": AgentViews.text(m.provider),
+            "error": AgentViews.text(m.error), "created_at": AgentViews.date(m.createdAt), "sent_at": AgentViews.date(m.sentAt),
+            "job_id": .string(m.jobID),
+        ]
+        if let job {
+            out["job"] = ["state": .string(job.state.rawValue), "attempts": .number(Double(job.attempts)),
+                          "max_attempts": .number(Double(job.maxAttempts)), "last_error": AgentViews.text(job.lastError),
+                          "run_at": AgentViews.date(job.runAt)]
+        }
+        return .object(out)
+    }
+
+    func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
+        r.on(.post, "/messages") { req, ctx in
+            let body = try await req.decodeJSON(SendBody.self, limit: maxBodyBytes)
+            guard let channel = Channel(rawValue: body.channel) else {
+                throw ParleyError.badRequest("channel must be email or sms", code: "invalid_channel")
+            }
+            let key = req.headers[.idempotencyKey] ?? body.idempotencyKey
+            let accepted = try await messages.send(try ctx.action(), MessageRequest(channel: channel, to: body.to, subject: body.subject,
+                                                                                   text: body.text, sendAt: body.sendAt, idempotencyKey: key))
+            return RawJSON(value: Self.view(accepted.message, job: nil), status: accepted.created ? .accepted : .ok)
+        }
+        r.on(.get, "/messages/:id") { _, ctx in
+            let (message, job) = try await messages.message(try ctx.caller(), id: try ctx.parameters.require("id"))
+            return RawJSON(value: Self.view(message, job: job))
+        }
+        r.on(.get, "/outbox") { req, ctx in
+            let limit = try req.queryInt("limit", default: 50, range: 1...500)
+            let rows = try await messages.outbox(try ctx.caller(), before: req.queryString("before"), limit: limit + 1)
+            let page = Array(rows.prefix(limit))
+            return RawJSON(value: ["data": .array(page.map { e in
+                ["outbox_id": .string(e.id), "message_id": .string(e.messageID), "channel": .string(e.channel.rawValue),
+                 "to": .string(e.recipient), "content": .string(e.content), "created_at": AgentViews.date(e.createdAt)]
+            }), "next_cursor": rows.count > limit ? AgentViews.text(page.last?.id) : .null])
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = Self("Idempotency-Key")!
+}

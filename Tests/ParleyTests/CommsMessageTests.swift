@@ -1,0 +1,116 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import NIOCore
+import ParleyAgent
+import ParleyComms
+import ParleyCore
+import ParleyStorage
+import Testing
+
+@Suite struct CommsMessageTests {
+    func withMessages(_ kind: DatabaseKind,
+                      _ body: @escaping @Sendable (MessageService, CommsWorker, Seeded, any Store, TestClock) async throws -> Void) async throws {
+        let clock = TestClock()
+        try await TestDatabases.withStore(kind, clock: clock) { store in
+            let seeded = try await Seeded.make(store, clock: clock)
+            let queue = JobQueue(store: store, clock: clock)
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let worker = CommsWorker(queue: queue, channel: OutboxChannel(), settings: WorkerSettings(), logger: logger)
+            try await body(MessageService(queue: queue), worker, seeded, store, clock)
+        }
+    }
+
+    func admin(_ s: Seeded) -> ActionContext {
+        ActionContext(principal: Principal(tenantID: s.tenant.id, keyID: nil, role: .admin, actor: "test"), requestID: nil)
+    }
+
+    @Test(arguments: TestEnv.kinds)
+    func aMessageIsDeliveredOnceToTheOutboxHoweverOftenItIsRequestedOrRetried(_ kind: DatabaseKind) async throws {
+        try await withMessages(kind) { messages, worker, seeded, store, _ in
+            let request = MessageRequest(channel: .email, to: "Ada@Example.COM", subject: "Your case — documents needed",
+                                         text: "Hello Ada,\nplease upload your ID.", idempotencyKey: "case-42-reminder-1")
+            let first = try await messages.send(admin(seeded), request)
+            #expect(first.created && first.message.status == .queued && first.message.recipient == "Ada@example.com")
+            let again = try await messages.send(admin(seeded), request)
+            #expect(!again.created && again.message.id == first.message.id)
+            var changed = request
+            changed.text = "something else"
+            await #expect(throws: ParleyError.self) { try await messages.send(admin(seeded), changed) }
+
+            #expect(try await worker.runDueJobs() == 1)
+            let (sent, job) = try await messages.message(admin(seeded).principal, id: first.message.id)
+            #expect(sent.status == .sent && sent.provider == "outbox" && job?.state == .succeeded)
+            let outbox = try await messages.outbox(admin(seeded).principal, before: nil, limit: 10)
+            #expect(outbox.count == 1)
+            let content = try #require(outbox.first?.content)
+            #expect(content.contains("To: Ada@example.com\r\n") && content.contains("Message-ID: <\(sent.id)@parley>"))
+            #expect(content.contains("Subject: =?UTF-8?B?") && content.hasSuffix("\r\n\r\nHello Ada,\r\nplease upload your ID."))
+
+            // The job's success was lost (a crash after the send): it runs again and sends nothing.
+            try await store.transaction { db in
+                try await db.raw("UPDATE communication_jobs SET state = 'retrying', finished_at = NULL WHERE id = \(bind: sent.jobID)").run()
+            }
+            #expect(try await worker.runDueJobs() == 1)
+            #expect(try await messages.outbox(admin(seeded).principal, before: nil, limit: 10).count == 1)
+        }
+    }
+
+    @Test(arguments: TestEnv.kinds)
+    func aScheduledMessageWaitsForItsTime(_ kind: DatabaseKind) async throws {
+        try await withMessages(kind) { messages, worker, seeded, _, clock in
+            let later = clock.now().addingTimeInterval(3600)
+            let sms = try await messages.send(admin(seeded), MessageRequest(channel: .sms, to: "+1 (415) 555-0100", text: "Your car is ready", sendAt: later))
+            #expect(sms.message.recipient == "+14155550100" && sms.message.sendAt == later)
+            #expect(try await worker.runDueJobs() == 0)
+            clock.advance(by: 3600)
+            #expect(try await worker.runDueJobs() == 1)
+            #expect(try await messages.outbox(admin(seeded).principal, before: nil, limit: 10).first?.content == "Your car is ready")
+        }
+    }
+
+    @Test func badRequestsGetTypedErrors() async throws {
+        try await withMessages(.sqlite) { messages, _, seeded, _, clock in
+            func code(_ r: MessageRequest) async -> String? {
+                do { _ = try await messages.send(admin(seeded), r); return nil } catch let e as ParleyError { return e.code } catch { return "\(error)" }
+            }
+            #expect(await code(MessageRequest(channel: .email, to: "not-an-email", subject: "Hi", text: "x")) == "invalid_email")
+            #expect(await code(MessageRequest(channel: .email, to: "a@b.com\r\nBcc: x@y.com", subject: "Hi", text: "x")) == "invalid_email")
+            #expect(await code(MessageRequest(channel: .email, to: "a@b.com", subject: nil, text: "x")) == "invalid_subject")
+            #expect(await code(MessageRequest(channel: .email, to: "a@b.com", subject: "Hi\r\nBcc: x@y.com", text: "x")) == "invalid_subject")
+            #expect(await code(MessageRequest(channel: .sms, to: "4155550100", text: "x")) == "invalid_phone")
+            #expect(await code(MessageRequest(channel: .sms, to: "+14155550100", text: " ")) == "empty_message")
+            #expect(await code(MessageRequest(channel: .sms, to: "+14155550100", text: String(repeating: "x", count: 1601))) == "message_too_long")
+            #expect(await code(MessageRequest(channel: .sms, to: "+14155550100", text: "x", sendAt: clock.now().addingTimeInterval(-3600))) == "send_at_in_past")
+            #expect(await code(MessageRequest(channel: .sms, to: "+14155550100", text: "x", idempotencyKey: String(repeating: "k", count: 201))) == "invalid_idempotency_key")
+        }
+    }
+
+    @Test(arguments: TestEnv.kinds)
+    func theMessagesAPIHonoursIdempotencyKeysAndTenants(_ kind: DatabaseKind) async throws {
+        try await withAgentServer(kind) { client, seeded, store, clock in
+            let other = try await Seeded.make(store, clock: clock, slug: "globex")
+            var headers = auth(seeded.adminKey, json: true)
+            headers[HTTPField.Name("Idempotency-Key")!] = "welcome-ada"
+            let body = ByteBuffer(string: #"{"channel":"email","to":"ada@example.com","subject":"Welcome","text":"Hi Ada"}"#)
+            let first = try await client.execute(uri: "/v1/messages", method: .post, headers: headers, body: body) { r in
+                #expect(r.status == .accepted)
+                return try JSONValue.parse(String(buffer: r.body))
+            }
+            let again = try await client.execute(uri: "/v1/messages", method: .post, headers: headers, body: body) { r in
+                #expect(r.status == .ok)
+                return try JSONValue.parse(String(buffer: r.body))
+            }
+            let id = try #require(first["message_id"]?.stringValue)
+            #expect(again["message_id"]?.stringValue == id && first["idempotency_key"] == "welcome-ada")
+            let bad = try await client.postJSON(seeded.adminKey, "/v1/messages", ["channel": "fax", "to": "x", "text": "y"], status: .badRequest)
+            #expect(bad["error"]?["code"] == "invalid_channel")
+            _ = try await client.getJSON(other.adminKey, "/v1/messages/\(id)", status: .notFound)
+            let mine = try await client.getJSON(seeded.adminKey, "/v1/messages/\(id)")
+            #expect(mine["job"]?["max_attempts"] == 4)
+            #expect(try await client.getJSON(other.adminKey, "/v1/outbox")["data"]?.arrayValue?.isEmpty == true)
+        }
+    }
+}
