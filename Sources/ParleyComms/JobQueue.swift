@@ -226,6 +226,25 @@ public struct JobQueue: Sendable {
         }
     }
 
+    /// Gives a claimed job back without counting the attempt (it must not run now, e.g. inside
+    /// quiet hours), due again at `until`. Returns false when the lease was lost.
+    @discardableResult
+    public func postpone(_ job: Job, worker: String, until: Date) async throws -> Bool {
+        let now = clock.now()
+        return try await store.transaction { db in
+            let rows = try await db.raw("""
+                UPDATE communication_jobs
+                SET state = 'queued', run_at = \(bind: until), attempts = attempts - 1, lease_owner = NULL, lease_until = NULL,
+                    updated_at = \(bind: now)
+                WHERE id = \(bind: job.id) AND state = 'running' AND lease_owner = \(bind: worker)
+                RETURNING id
+                """).all()
+            guard !rows.isEmpty else { return false }
+            try await db.raw("DELETE FROM job_attempts WHERE job_id = \(bind: job.id) AND attempt = \(bind: job.attempts)").run()
+            return true
+        }
+    }
+
     /// Puts jobs whose worker stopped heartbeating back in the queue (attempt counted).
     public func rescueExpired() async throws -> Int {
         let now = clock.now()

@@ -168,10 +168,12 @@ public struct MessageService: Sendable {
     /// Called after a job is committed, so a worker in this process starts at once.
     let wake: @Sendable () -> Void
     let maxAttempts: Int
+    let quietHours: QuietHours
 
-    public init(queue: JobQueue, maxAttempts: Int = 4, wake: @escaping @Sendable () -> Void = {}) {
+    public init(queue: JobQueue, maxAttempts: Int = 4, quietHours: QuietHours = .default, wake: @escaping @Sendable () -> Void = {}) {
         self.queue = queue
         self.maxAttempts = maxAttempts
+        self.quietHours = quietHours
         self.wake = wake
     }
 
@@ -197,6 +199,7 @@ public struct MessageService: Sendable {
         let repo = self.repo
         let queue = self.queue
         let maxAttempts = self.maxAttempts
+        let quietHours = self.quietHours
         let result: Accepted = try await queue.store.transaction { db in
             if let (existing, hash) = try await repo.find(tenantID: tenantID, idempotencyKey: key, on: db) {
                 guard hash == fingerprint else {
@@ -205,7 +208,10 @@ public struct MessageService: Sendable {
                 return Accepted(message: existing, created: false)
             }
             let id = UUIDv7.make(at: now)
-            let sendAt = max(request.sendAt ?? now, now)
+            // A message due inside the tenant's quiet hours waits for their end (in its zone).
+            let due = max(request.sendAt ?? now, now)
+            let zone = try await TenantRepository().find(id: tenantID, on: db).flatMap { QuietHours.zone($0.timeZone) } ?? .gmt
+            let sendAt = quietHours.deferral(for: due, in: zone) ?? due
             let job = try await queue.enqueue(NewJob(tenantID: tenantID, type: request.channel == .sms ? "send_sms" : "send_email",
                                                      payload: JobPayload(messageID: id).encoded, runAt: sendAt, maxAttempts: maxAttempts), on: db)
             let message = Message(id: id, tenantID: tenantID, idempotencyKey: key, channel: request.channel, recipient: recipient,

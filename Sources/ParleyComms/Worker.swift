@@ -57,6 +57,7 @@ public struct WorkerSettings: Sendable {
     public var backoff = RetryBackoff()
     /// Attempts per job: `MAX_RETRIES` + 1.
     public var maxAttempts: Int = 4
+    public var quietHours: QuietHours = .default
     public init() {}
 }
 
@@ -144,6 +145,14 @@ public final class CommsWorker: Sendable {
         let channel = self.channel
         do {
             guard let payload = JobPayload.decode(job.payload) else { throw ChannelError.permanent("the job's payload is unreadable") }
+            // Checked again at send time: a retry's backoff may have landed inside quiet hours.
+            let tenantID = job.tenantID
+            let zone = try await queue.store.read { db in try await TenantRepository().find(id: tenantID, on: db) }
+                .flatMap { QuietHours.zone($0.timeZone) } ?? .gmt
+            if let until = settings.quietHours.deferral(for: clock.now(), in: zone) {
+                try await queue.postpone(job, worker: id, until: until)
+                return
+            }
             let delivered: Bool = try await queue.store.transaction { db in
                 guard let message = try await repo.find(tenantID: job.tenantID, id: payload.messageID, on: db) else {
                     throw ChannelError.permanent("message \(payload.messageID) no longer exists")

@@ -71,6 +71,29 @@ import Testing
         }
     }
 
+    /// The seeded tenant is in Europe/Paris; the test clock starts at 2027-01-15 09:00 there.
+    @Test(arguments: TestEnv.kinds)
+    func quietHoursDeferAMessageAtEnqueueAndAgainAtSendTime(_ kind: DatabaseKind) async throws {
+        try await withMessages(kind) { messages, worker, seeded, _, clock in
+            let iso = Date.ISO8601FormatStyle()
+            let evening = try iso.parse("2027-01-15T21:30:00+01:00")
+            let deferred = try await messages.send(admin(seeded), MessageRequest(channel: .sms, to: "+33612345678", text: "Reminder", sendAt: evening))
+            #expect(deferred.message.sendAt == (try iso.parse("2027-01-16T08:00:00+01:00")))
+
+            // Due in the morning, but the worker only gets to it at 22:00: it waits again.
+            let now = try await messages.send(admin(seeded), MessageRequest(channel: .sms, to: "+33612345678", text: "Now"))
+            #expect(now.message.sendAt == clock.now())
+            clock.advance(by: 13 * 3600)  // 22:00 in Paris
+            #expect(try await worker.runDueJobs() == 1)
+            let (waiting, job) = try await messages.message(admin(seeded).principal, id: now.message.id)
+            #expect(waiting.status == .queued && job?.state == .queued && job?.attempts == 0)
+            #expect(job?.runAt == (try iso.parse("2027-01-16T08:00:00+01:00")))
+            clock.advance(by: 10 * 3600)  // 08:00 the next morning
+            #expect(try await worker.runDueJobs() == 2)
+            #expect(try await messages.outbox(admin(seeded).principal, before: nil, limit: 10).count == 2)
+        }
+    }
+
     @Test func badRequestsGetTypedErrors() async throws {
         try await withMessages(.sqlite) { messages, _, seeded, _, clock in
             func code(_ r: MessageRequest) async -> String? {
