@@ -245,20 +245,108 @@ public struct JobQueue: Sendable {
         }
     }
 
-    /// Puts jobs whose worker stopped heartbeating back in the queue (attempt counted).
+    /// Puts jobs whose worker stopped heartbeating back in the queue (attempt counted); a job
+    /// with no attempts left dies, and so does its message.
     public func rescueExpired() async throws -> Int {
         let now = clock.now()
+        let reason = "the worker running it stopped responding"
         return try await store.transaction { db in
             let rows = try await db.raw("""
                 UPDATE communication_jobs
                 SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'retrying' END,
-                    last_error = 'the worker running it stopped responding', lease_owner = NULL, lease_until = NULL,
+                    last_error = \(bind: reason), lease_owner = NULL, lease_until = NULL,
                     updated_at = \(bind: now), run_at = \(bind: now),
                     finished_at = CASE WHEN attempts >= max_attempts THEN \(bind: now) ELSE NULL END
                 WHERE state = 'running' AND lease_until < \(bind: now)
-                RETURNING id
+                RETURNING id, state
                 """).all()
+            let dead = try rows.filter { try $0.decode(column: "state", as: String.self) == JobState.dead.rawValue }
+                .map { try $0.decode(column: "id", as: String.self) }
+            if !dead.isEmpty {
+                try await db.raw("""
+                    UPDATE messages SET status = 'failed', error = \(bind: reason), updated_at = \(bind: now)
+                    WHERE job_id IN (\(SQLList(dead.map { SQLBind($0) }))) AND status = 'queued'
+                    """).run()
+            }
             return rows.count
+        }
+    }
+
+    /// Newest first; `tenantID` nil lists every tenant (the CLI).
+    public func list(tenantID: String?, state: JobState?, before: String?, limit: Int) async throws -> [Job] {
+        try await store.read { db in
+            var sql: SQLQueryString = "SELECT * FROM communication_jobs WHERE 1 = 1"
+            if let tenantID { sql += " AND tenant_id = \(bind: tenantID)" }
+            if let state { sql += " AND state = \(bind: state.rawValue)" }
+            if let before { sql += " AND id < \(bind: before)" }
+            sql += " ORDER BY id DESC LIMIT \(literal: limit)"
+            return try await db.raw(sql).all().map(Self.decode)
+        }
+    }
+
+    /// Runs a dead, cancelled or waiting job again now, with a fresh set of attempts.
+    public func retry(tenantID: String?, id: String) async throws -> Job {
+        let now = clock.now()
+        return try await store.transaction { db in
+            var sql: SQLQueryString = """
+                UPDATE communication_jobs SET state = 'queued', run_at = \(bind: now), attempts = 0, finished_at = NULL, updated_at = \(bind: now)
+                WHERE id = \(bind: id) AND state IN ('dead', 'cancelled', 'retrying', 'queued')
+                """
+            if let tenantID { sql += " AND tenant_id = \(bind: tenantID)" }
+            sql += " RETURNING *"
+            if let job = try await db.raw(sql).first().map(Self.decode) {
+                // Its message is due again too (a failed message is otherwise never re-sent).
+                try await db.raw("""
+                    UPDATE messages SET status = 'queued', error = NULL, updated_at = \(bind: now)
+                    WHERE job_id = \(bind: id) AND status IN ('failed', 'cancelled')
+                    """).run()
+                return job
+            }
+            throw try await Self.explainMissing(db, tenantID: tenantID, id: id, action: "retried")
+        }
+    }
+
+    /// Cancels a job that has not run yet (queued or waiting to retry).
+    public func cancel(tenantID: String?, id: String) async throws -> Job {
+        let now = clock.now()
+        return try await store.transaction { db in
+            var sql: SQLQueryString = """
+                UPDATE communication_jobs SET state = 'cancelled', finished_at = \(bind: now), updated_at = \(bind: now)
+                WHERE id = \(bind: id) AND state IN ('queued', 'retrying')
+                """
+            if let tenantID { sql += " AND tenant_id = \(bind: tenantID)" }
+            sql += " RETURNING *"
+            if let job = try await db.raw(sql).first().map(Self.decode) {
+                try await db.raw("UPDATE messages SET status = 'cancelled', updated_at = \(bind: now) WHERE job_id = \(bind: id) AND status = 'queued'").run()
+                return job
+            }
+            throw try await Self.explainMissing(db, tenantID: tenantID, id: id, action: "cancelled")
+        }
+    }
+
+    static func explainMissing(_ db: any SQLDatabase, tenantID: String?, id: String, action: String) async throws -> ParleyError {
+        var sql: SQLQueryString = "SELECT state FROM communication_jobs WHERE id = \(bind: id)"
+        if let tenantID { sql += " AND tenant_id = \(bind: tenantID)" }
+        guard let state = try await db.raw(sql).first()?.decode(column: "state", as: String.self) else {
+            return ParleyError.notFound("job \(id) not found", code: "job_not_found")
+        }
+        return ParleyError.conflict("job \(id) is \(state) and cannot be \(action)", code: "job_state_conflict")
+    }
+
+    /// Queue figures for `/metrics`: jobs per state and the age of the oldest due job.
+    public func stats() async throws -> (byState: [JobState: Int], oldestDueSeconds: Double) {
+        let now = clock.now()
+        return try await store.read { db in
+            var byState: [JobState: Int] = [:]
+            for row in try await db.raw("SELECT state, COUNT(*) AS n FROM communication_jobs GROUP BY state").all() {
+                if let state = JobState(rawValue: try row.decode(column: "state", as: String.self)) {
+                    byState[state] = try row.decode(column: "n", as: Int.self)
+                }
+            }
+            let oldest = try await db.raw("""
+                SELECT MIN(run_at) AS oldest FROM communication_jobs WHERE state IN ('queued', 'retrying') AND run_at <= \(bind: now)
+                """).first()?.decode(column: "oldest", as: Date?.self)
+            return (byState, oldest.map { max(0, now.timeIntervalSince($0)) } ?? 0)
         }
     }
 

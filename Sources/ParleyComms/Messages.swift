@@ -191,21 +191,35 @@ public struct MessageService: Sendable {
         guard (1...200).contains(key.count), !key.contains(where: { $0.isNewline }) else {
             throw ParleyError.badRequest("the idempotency key must be 1 to 200 characters on one line", code: "invalid_idempotency_key")
         }
-        if let sendAt = request.sendAt, sendAt < now.addingTimeInterval(-60) {
-            throw ParleyError.badRequest("send_at is in the past; omit it to send now", code: "send_at_in_past")
+        var normalized = request
+        normalized.to = recipient
+        let fingerprint = normalized.fingerprint
+        do {
+            let result = try await accept(ctx, request, recipient: recipient, key: key, fingerprint: fingerprint, now: now)
+            if result.created { wake() }
+            return result
+        } catch StoreError.uniqueViolation {
+            // The same key arrived twice at once and the other request won: answer as a replay.
+            return try await accept(ctx, request, recipient: recipient, key: key, fingerprint: fingerprint, now: now)
         }
+    }
+
+    private func accept(_ ctx: ActionContext, _ request: MessageRequest, recipient: String, key: String, fingerprint: String, now: Date) async throws -> Accepted {
         let tenantID = ctx.principal.tenantID
-        let fingerprint = request.fingerprint
         let repo = self.repo
         let queue = self.queue
         let maxAttempts = self.maxAttempts
         let quietHours = self.quietHours
-        let result: Accepted = try await queue.store.transaction { db in
+        return try await queue.store.transaction { db in
+            // A replay gets the first answer, even once its send_at has passed.
             if let (existing, hash) = try await repo.find(tenantID: tenantID, idempotencyKey: key, on: db) {
                 guard hash == fingerprint else {
                     throw ParleyError.conflict("idempotency key '\(key)' was used for a different message", code: "idempotency_key_reused")
                 }
                 return Accepted(message: existing, created: false)
+            }
+            if let sendAt = request.sendAt, sendAt < now.addingTimeInterval(-60) {
+                throw ParleyError.badRequest("send_at is in the past; omit it to send now", code: "send_at_in_past")
             }
             let id = UUIDv7.make(at: now)
             // A message due inside the tenant's quiet hours waits for their end (in its zone).
@@ -220,8 +234,6 @@ public struct MessageService: Sendable {
             try await repo.insert(message, requestHash: fingerprint, on: db)
             return Accepted(message: message, created: true)
         }
-        if result.created { wake() }
-        return result
     }
 
     public func message(_ principal: Principal, id: String) async throws -> (Message, Job?) {
@@ -246,13 +258,14 @@ public struct MessageService: Sendable {
         do {
             switch request.channel {
             case .email:
-                guard let subject = request.subject, !subject.isEmpty, !subject.contains(where: { $0.isNewline }) else {
+                guard let subject = request.subject, !subject.trimmingCharacters(in: .whitespaces).isEmpty,
+                      !subject.contains(where: { $0.isNewline }) else {
                     throw ParleyError.badRequest("an email needs a one-line subject", code: "invalid_subject")
                 }
                 return try Recipients.normalizeEmail(request.to)
             case .sms:
                 guard request.text.count <= 1600 else {
-                    throw ParleyError.badRequest("an SMS is at most 1600 characters (10 segments)", code: "message_too_long")
+                    throw ParleyError.badRequest("an SMS is at most 1600 characters", code: "message_too_long")
                 }
                 return try Recipients.normalizePhone(request.to)
             }

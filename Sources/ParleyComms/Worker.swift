@@ -5,7 +5,13 @@ import ParleyStorage
 import SQLKit
 import Synchronization
 
-/// A way out for a rendered message. Throws `ChannelError` so the worker knows whether to retry.
+/// What the worker reports; the server implements it with Prometheus.
+public protocol CommsMetrics: Sendable {
+    func jobFinished(type: String, outcome: String)
+    func messageSent(channel: String, provider: String, enqueueToSend: Duration)
+}
+
+/// A way out for a rendered message. Throws `DeliveryError` so the worker knows whether to retry.
 public protocol MessageChannel: Sendable {
     var name: String { get }
     /// Delivers `message`. Runs in the transaction that marks it sent, so a channel that writes
@@ -13,7 +19,7 @@ public protocol MessageChannel: Sendable {
     func deliver(_ message: Message, on db: any SQLDatabase, clock: any Clock) async throws
 }
 
-public enum ChannelError: Error, Sendable, Equatable {
+public enum DeliveryError: Error, Sendable, Equatable {
     case transient(String)
     case permanent(String)
 }
@@ -68,16 +74,18 @@ public final class CommsWorker: Sendable {
     let channel: any MessageChannel
     let settings: WorkerSettings
     let logger: Logger
+    let metrics: (any CommsMetrics)?
     let id: String
     private let signal: AsyncStream<Void>.Continuation
     private let signals: AsyncStream<Void>
     private let running = Mutex<Set<String>>([])
 
-    public init(queue: JobQueue, channel: any MessageChannel, settings: WorkerSettings, logger: Logger) {
+    public init(queue: JobQueue, channel: any MessageChannel, settings: WorkerSettings, logger: Logger, metrics: (any CommsMetrics)? = nil) {
         self.queue = queue
         self.channel = channel
         self.settings = settings
         self.logger = logger
+        self.metrics = metrics
         self.id = "worker-" + UUIDv7.make(at: queue.clock.now())
         (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -144,7 +152,7 @@ public final class CommsWorker: Sendable {
         let clock = queue.clock
         let channel = self.channel
         do {
-            guard let payload = JobPayload.decode(job.payload) else { throw ChannelError.permanent("the job's payload is unreadable") }
+            guard let payload = JobPayload.decode(job.payload) else { throw DeliveryError.permanent("the job's payload is unreadable") }
             // Checked again at send time: a retry's backoff may have landed inside quiet hours.
             let tenantID = job.tenantID
             let zone = try await queue.store.read { db in try await TenantRepository().find(id: tenantID, on: db) }
@@ -153,27 +161,33 @@ public final class CommsWorker: Sendable {
                 try await queue.postpone(job, worker: id, until: until)
                 return
             }
-            let delivered: Bool = try await queue.store.transaction { db in
+            let delivered: Message? = try await queue.store.transaction { db in
                 guard let message = try await repo.find(tenantID: job.tenantID, id: payload.messageID, on: db) else {
-                    throw ChannelError.permanent("message \(payload.messageID) no longer exists")
+                    throw DeliveryError.permanent("message \(payload.messageID) no longer exists")
                 }
                 // Already sent by an earlier attempt whose outcome was lost: do not send again.
-                guard message.status == .queued else { return false }
+                guard message.status == .queued else { return nil }
                 try await channel.deliver(message, on: db, clock: clock)
                 try await repo.markSent(id: message.id, provider: channel.name, at: clock.now(), on: db)
-                return true
+                return message
             }
             outcome = .succeeded
-            if !delivered { logger.info("message already sent; job closed", metadata: ["job_id": "\(job.id)"]) }
-        } catch ChannelError.permanent(let reason) {
+            if let delivered {
+                metrics?.messageSent(channel: delivered.channel.rawValue, provider: channel.name,
+                                     enqueueToSend: .milliseconds(Int64(clock.now().timeIntervalSince(delivered.createdAt) * 1000)))
+            } else {
+                logger.info("message already sent; job closed", metadata: ["job_id": "\(job.id)"])
+            }
+        } catch DeliveryError.permanent(let reason) {
             outcome = .permanentFailure(reason)
-        } catch ChannelError.transient(let reason) {
+        } catch DeliveryError.transient(let reason) {
             outcome = .transientFailure(reason)
         } catch {
             outcome = .transientFailure("\(error)")
         }
         do {
             let finished = try await queue.finish(job, worker: id, outcome: outcome, backoff: settings.backoff)
+            if let finished { metrics?.jobFinished(type: job.type, outcome: finished.state.rawValue) }
             if let finished, finished.state == .dead, let payload = JobPayload.decode(job.payload) {
                 let reason = finished.lastError ?? "failed"
                 try await queue.store.transaction { db in try await repo.markFailed(id: payload.messageID, error: reason, at: clock.now(), on: db) }

@@ -49,7 +49,9 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     router.add(middleware: RequestMiddleware(metrics: metrics, routes: table, maxBodyBytes: deps.config.maxBodyBytes))
 
     let keys = APIKeyService(store: deps.store, clock: deps.clock)
-    OperationsController(store: deps.store, readiness: Readiness(store: deps.store, migrations: deps.migrations), metrics: metrics)
+    let queue = JobQueue(store: deps.store, clock: deps.clock)
+    OperationsController(store: deps.store, readiness: Readiness(store: deps.store, migrations: deps.migrations), metrics: metrics,
+                         queried: { await CommsPrometheusMetrics.queueText(queue) })
         .register(Routes(group: router, prefix: "", table: table))
 
     let auth = AuthMiddleware(keys: keys)
@@ -82,11 +84,12 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     table.add("/ws", .get)
     WebSocketController(agent: agent, metrics: metrics).register(router, auth: auth)
 
-    let queue = JobQueue(store: deps.store, clock: deps.clock)
     let workerSettings = CommsAssembly.workerSettings(deps.config.jobs)
-    let worker = CommsWorker(queue: queue, channel: OutboxChannel(), settings: workerSettings, logger: deps.logger)
+    let worker = CommsWorker(queue: queue, channel: OutboxChannel(), settings: workerSettings, logger: deps.logger,
+                             metrics: CommsPrometheusMetrics(registry: metrics.registry))
     MessageController(messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() }), maxBodyBytes: maxBody)
         .register(v1Routes)
+    JobController(queue: queue, wake: { worker.wake() }).register(v1Routes)
     return AssembledServer(router: router, agent: agent, worker: worker)
 }
 
@@ -142,6 +145,20 @@ struct WorkerService: Service {
             worker.stop()
         }
     }
+}
+
+/// `parley worker`: the communications worker without the HTTP API, until SIGTERM or SIGINT.
+public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger) async throws {
+    let queue = JobQueue(store: store, clock: clock)
+    let worker = CommsWorker(queue: queue, channel: OutboxChannel(), settings: CommsAssembly.workerSettings(config.jobs), logger: logger)
+    let group = ServiceGroup(configuration: .init(
+        services: [
+            .init(service: WorkerService(worker: worker)),
+            .init(service: ShutdownNotice(logger: logger), successTerminationBehavior: .ignore),
+        ],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger))
+    try await group.run()
 }
 
 /// Runs the application until SIGTERM or SIGINT, then drains: the server stops accepting

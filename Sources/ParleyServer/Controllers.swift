@@ -9,6 +9,8 @@ struct OperationsController {
     let store: any Store
     let readiness: Readiness
     let metrics: HTTPMetrics
+    /// Figures that need a query (queue depth), appended at scrape time.
+    var queried: @Sendable () async -> String = { "" }
 
     struct Status: Encodable { var status: String; var service: String? = nil; var version: String? = nil; var database: String? = nil; var reason: String? = nil }
 
@@ -33,7 +35,7 @@ struct OperationsController {
             }
         }
         r.on(.get, "/metrics") { _, _ in
-            let text = metrics.render(pool: store.poolStats(), databaseKind: store.kind)
+            let text = metrics.render(pool: store.poolStats(), databaseKind: store.kind) + (await queried())
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: text)))
         }

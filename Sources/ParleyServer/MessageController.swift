@@ -77,3 +77,46 @@ struct MessageController {
 extension HTTPField.Name {
     static let idempotencyKey = Self("Idempotency-Key")!
 }
+
+/// `GET /v1/jobs`, `POST /v1/jobs/{id}/retry`, `POST /v1/jobs/{id}/cancel`.
+struct JobController {
+    let queue: JobQueue
+    let wake: @Sendable () -> Void
+
+    static func view(_ j: Job) -> JSONValue {
+        ["job_id": .string(j.id), "type": .string(j.type), "state": .string(j.state.rawValue), "priority": .number(Double(j.priority)),
+         "run_at": AgentViews.date(j.runAt), "attempts": .number(Double(j.attempts)), "max_attempts": .number(Double(j.maxAttempts)),
+         "last_error": AgentViews.text(j.lastError), "created_at": AgentViews.date(j.createdAt), "updated_at": AgentViews.date(j.updatedAt),
+         "finished_at": AgentViews.date(j.finishedAt)]
+    }
+
+    func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
+        r.on(.get, "/jobs") { req, ctx in
+            let principal = try ctx.caller()
+            try principal.require(.readTenant)
+            let limit = try req.queryInt("limit", default: 50, range: 1...500)
+            var state: JobState?
+            if let s = req.queryString("state") {
+                guard let parsed = JobState(rawValue: s) else {
+                    throw ParleyError.badRequest("state must be one of \(JobState.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_query")
+                }
+                state = parsed
+            }
+            let rows = try await queue.list(tenantID: principal.tenantID, state: state, before: req.queryString("before"), limit: limit + 1)
+            let page = Array(rows.prefix(limit))
+            return RawJSON(value: ["data": .array(page.map(Self.view)), "next_cursor": rows.count > limit ? AgentViews.text(page.last?.id) : .null])
+        }
+        r.on(.post, "/jobs/:id/retry") { _, ctx in
+            let principal = try ctx.caller()
+            try principal.require(.operate)
+            let job = try await queue.retry(tenantID: principal.tenantID, id: try ctx.parameters.require("id"))
+            wake()
+            return RawJSON(value: Self.view(job))
+        }
+        r.on(.post, "/jobs/:id/cancel") { _, ctx in
+            let principal = try ctx.caller()
+            try principal.require(.operate)
+            return RawJSON(value: Self.view(try await queue.cancel(tenantID: principal.tenantID, id: try ctx.parameters.require("id"))))
+        }
+    }
+}

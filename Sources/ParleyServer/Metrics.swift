@@ -1,5 +1,6 @@
 import Foundation
 import ParleyAgent
+import ParleyComms
 import ParleyStorage
 import Prometheus
 import Synchronization
@@ -140,5 +141,40 @@ struct AgentPrometheusMetrics: AgentMetrics {
         let d = name("tokens", "total", "Model tokens by provider and direction.")
         registry.makeCounter(descriptor: d, labels: [("provider", provider), ("direction", "input")]).increment(by: Int64(input))
         registry.makeCounter(descriptor: d, labels: [("provider", provider), ("direction", "output")]).increment(by: Int64(output))
+    }
+}
+
+/// Communications figures: counters from the worker, queue depth queried at scrape time.
+struct CommsPrometheusMetrics: CommsMetrics {
+    let registry: PrometheusCollectorRegistry
+    private static let latencyBuckets: [Duration] = [
+        .milliseconds(10), .milliseconds(50), .milliseconds(250), .seconds(1), .seconds(5), .seconds(30), .seconds(60),
+        .seconds(300), .seconds(1800), .seconds(3600), .seconds(6 * 3600), .seconds(24 * 3600),
+    ]
+
+    func jobFinished(type: String, outcome: String) {
+        registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "parley", subsystem: "comms", metricName: "jobs_finished", unitName: "total",
+                                                              helpText: "Job attempts that ended, by job type and the state they left the job in."),
+                             labels: [("type", type), ("state", outcome)]).increment()
+    }
+
+    func messageSent(channel: String, provider: String, enqueueToSend: Duration) {
+        registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "parley", subsystem: "comms", metricName: "messages_sent", unitName: "total",
+                                                              helpText: "Messages delivered, by channel and provider."),
+                             labels: [("channel", channel), ("provider", provider)]).increment()
+        registry.makeDurationHistogram(descriptor: MetricNameDescriptor(namespace: "parley", subsystem: "comms", metricName: "enqueue_to_send", unitName: "seconds",
+                                                                        helpText: "Time from a message being accepted to its delivery (scheduled waits included)."),
+                                       labels: [("channel", channel)], buckets: Self.latencyBuckets).record(enqueueToSend)
+    }
+
+    static func queueText(_ queue: JobQueue) async -> String {
+        guard let stats = try? await queue.stats() else { return "" }
+        var out = "# HELP parley_comms_jobs Jobs in the queue by state.\n# TYPE parley_comms_jobs gauge\n"
+        for state in JobState.allCases {
+            out += "parley_comms_jobs{state=\"\(state.rawValue)\"} \(stats.byState[state] ?? 0)\n"
+        }
+        out += "# HELP parley_comms_oldest_due_job_age_seconds Age of the oldest job that is due and not yet running.\n"
+        out += "# TYPE parley_comms_oldest_due_job_age_seconds gauge\nparley_comms_oldest_due_job_age_seconds \(String(format: "%.3f", stats.oldestDueSeconds))\n"
+        return out
     }
 }

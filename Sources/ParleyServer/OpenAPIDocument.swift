@@ -11,8 +11,8 @@ info:
 
     - JSON bodies use snake_case field names. On the tenant, API key and audit routes,
       optional fields that have no value are omitted, never sent as null. The agent routes
-      (chat, workflows, sessions, tools and the `/api` aliases) always send every field of
-      their objects, with null for no value.
+      (chat, workflows, sessions, tools and the `/api` aliases) and the message routes
+      (messages, outbox) always send every field of their objects, with null for no value.
     - Timestamps are ISO 8601 in UTC with milliseconds, e.g. `2026-01-31T09:00:00.000Z`.
       Request timestamps may omit the fractional seconds.
     - Every response carries `X-Request-ID`: the client's own value when it sent a usable one
@@ -29,8 +29,8 @@ info:
     - A request whose `Content-Length` exceeds `PARLEY_MAX_BODY_BYTES` (default 1 MiB) answers
       413 `payload_too_large` on any route.
     - List responses are `{"data": [...], "next_cursor": "..."}`. On the tenant, API key and
-      audit routes `next_cursor` is omitted when there is no further page; on the agent
-      routes it is null.
+      audit routes `next_cursor` is omitted when there is no further page; on the agent and
+      message routes it is null.
     - Agent run events (the SSE streams, `GET /v1/workflows/{id}/events` and `/ws`) are
       documented in docs/events.md.
 servers:
@@ -50,6 +50,8 @@ tags:
     description: Conversations that carry context from one run to the next.
   - name: tools
     description: The tools the agent can call and each tenant's policy for them.
+  - name: messages
+    description: Emails and SMS, queued for a worker to deliver, and the outbox they are delivered to.
   - name: seed-compatible
     description: Paths kept from seed 000 as aliases.
   - name: websocket
@@ -1098,6 +1100,337 @@ paths:
           $ref: '#/components/responses/InternalError'
         '503':
           $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/messages:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [messages]
+      operationId: sendMessage
+      summary: Queue an email or SMS for delivery. Admin, operator or service.
+      description: |
+        Validates the message, normalises `to`, and records the message and its send job in one
+        transaction. The answer does not wait for delivery; follow the message with
+        `GET /v1/messages/{id}`.
+
+        Recipients (`to`, trimmed):
+
+        - email: one `@`; before it 1 to 64 characters of letters, digits, dots and
+          ``!#$%&'*+-/=?^_`{|}~`` (no leading, trailing or doubled dot, no quoted local part);
+          after it a domain of at least two dot-separated labels of 1 to 63 letters, digits or
+          hyphens (no leading or trailing hyphen, not ending in an all-digit label, no IP
+          literal); at most 254 characters; ASCII only, so international domains are written in
+          punycode (`xn--`). The domain is lowercased; the part before the `@` keeps its case.
+        - sms: E.164. The number must start with `+` or `00` and the country code (no country
+          is guessed); spaces, dashes, dots and parentheses are ignored, and a `(0)` after the
+          country code is dropped. 8 to 15 digits, the first not 0; letters (extensions,
+          lettered numbers) are rejected. Stored as `+` and the digits, e.g. `+442071234567`.
+
+        Scheduling: without `send_at`, or with a `send_at` at most 60 s in the past, the message
+        is due now; a later `send_at` schedules it; more than 60 s in the past answers 400
+        `send_at_in_past`. Quiet hours: an email or SMS due from 21:00 until 08:00 in the
+        tenant's `time_zone` (UTC if that is not an IANA name such as Europe/Paris) is deferred
+        to 08:00. The response's `send_at` is when the message is due, after any deferral. The
+        worker checks again before each attempt: a job that comes due inside quiet hours (a
+        retry, say) goes back to `queued` until they end, and that attempt is not counted.
+
+        Idempotency: the key is the `Idempotency-Key` header or, without it, `idempotency_key`
+        in the body; with neither, the server generates one (a UUIDv7), returned as
+        `idempotency_key`. Keys are per tenant. A request with a key already used and the same
+        `channel`, `to`, `subject`, `text` and `send_at` (compared as sent, before
+        normalisation) queues nothing and answers 200 with the earlier message as it is now; if
+        any of them differs, 409 `idempotency_key_reused`.
+
+        Delivery: a worker in each `parley serve` process runs due jobs, at once for a message
+        queued through the same process, otherwise within `POLL_INTERVAL_MS`. This version
+        delivers to the outbox only (`provider` `outbox`): the rendered message is stored once
+        and listed by `GET /v1/outbox`; nothing leaves the server. A failed attempt that may
+        succeed later is retried up to `MAX_RETRIES` times with exponential backoff from
+        `RETRY_DELAY_MINUTES`; meanwhile `status` stays `queued` and `error` shows the last
+        failure. When the job gives up, `status` becomes `failed`. See docs/configuration.md.
+      security:
+        - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/IdempotencyKey'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/SendMessageRequest'
+            example:
+              channel: email
+              to: Ada.Lovelace@Example.COM
+              subject: Your invoice
+              text: Your January invoice is ready.
+              idempotency_key: invoice-2026-01-ada
+      responses:
+        '200':
+          description: |
+            The idempotency key matched an earlier identical request; nothing new was queued.
+            The earlier message as it is now, without `job`.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Message'
+        '202':
+          description: The message was queued. No `job` field.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Message'
+              example:
+                message_id: 019b2f72-3a4b-7c5d-8e6f-707172737475
+                channel: email
+                to: Ada.Lovelace@example.com
+                subject: Your invoice
+                text: Your January invoice is ready.
+                status: queued
+                idempotency_key: invoice-2026-01-ada
+                send_at: '2026-01-31T09:00:00.000Z'
+                provider: null
+                error: null
+                created_at: '2026-01-31T09:00:00.000Z'
+                sent_at: null
+                job_id: 019b2f72-3a4c-7d5e-8f60-717273747576
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: |
+            `invalid_json` (also a `send_at` that is not ISO 8601), `invalid_channel`,
+            `empty_message`, `invalid_subject`, `invalid_email`, `message_too_long`,
+            `invalid_phone`, `invalid_idempotency_key`, `send_at_in_past`.
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: viewer keys may not send messages.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`idempotency_key_reused`: the key was used for a different message.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/messages/{id}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: id
+        in: path
+        required: true
+        description: The message's id (`message_id`).
+        schema:
+          type: string
+    get:
+      tags: [messages]
+      operationId: getMessage
+      summary: One message with the state of its send job. Any role.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The message, with `job`.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Message'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`message_not_found`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/outbox:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [messages]
+      operationId: listOutbox
+      summary: The messages delivered to the outbox, newest first. Any role.
+      description: |
+        One entry per delivered message. To page, pass the previous page's `next_cursor` as
+        `before`; `next_cursor` is null on the last page.
+      security:
+        - bearerAuth: []
+      parameters:
+        - name: limit
+          in: query
+          description: Entries per page. Outside 1 to 500 answers 400 `invalid_query`.
+          schema:
+            type: integer
+            minimum: 1
+            maximum: 500
+            default: 50
+        - name: before
+          in: query
+          description: Only entries whose id sorts before this id (the `next_cursor` of the previous page).
+          schema:
+            type: string
+      responses:
+        '200':
+          description: One page of entries.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/OutboxPage'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_query`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/jobs:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [messages]
+      operationId: listJobs
+      summary: The tenant's communication jobs, newest first. Any role.
+      description: |
+        Each accepted message is one job (`send_email` or `send_sms`). To page, pass the previous
+        page's `next_cursor` as `before`; `next_cursor` is null on the last page.
+      security:
+        - bearerAuth: []
+      parameters:
+        - name: state
+          in: query
+          description: Only jobs in this state; anything else answers 400 `invalid_query`.
+          schema:
+            $ref: '#/components/schemas/JobState'
+        - name: limit
+          in: query
+          description: Jobs per page. Outside 1 to 500 answers 400 `invalid_query`.
+          schema:
+            type: integer
+            minimum: 1
+            maximum: 500
+            default: 50
+        - name: before
+          in: query
+          description: Only jobs whose id sorts before this id (the `next_cursor` of the previous page).
+          schema:
+            type: string
+      responses:
+        '200':
+          description: One page of jobs.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/JobPage'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_query`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/jobs/{id}/retry:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: id
+        in: path
+        required: true
+        description: The job id.
+        schema:
+          type: string
+    post:
+      tags: [messages]
+      operationId: retryJob
+      summary: Run a dead, cancelled or waiting job again now. Admin or operator.
+      description: |
+        The job is queued at once with a fresh set of attempts; a failed or cancelled message of
+        the job is queued again with it. A message that was already delivered is not sent again.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The job, queued.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/JobView'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`job_not_found`: no such job in this tenant.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`job_state_conflict`: the job is running or has succeeded.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/jobs/{id}/cancel:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: id
+        in: path
+        required: true
+        description: The job id.
+        schema:
+          type: string
+    post:
+      tags: [messages]
+      operationId: cancelJob
+      summary: Cancel a job that has not run yet (queued or waiting to retry). Admin or operator.
+      description: The job and its queued message become `cancelled`.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The job, cancelled.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/JobView'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`job_not_found`: no such job in this tenant.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`job_state_conflict`: the job is running or has already ended.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
   /api/workflows/{id}:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -1243,6 +1576,17 @@ components:
       description: The session's id (UUIDv7); anything else answers 400 `invalid_session_id`.
       schema:
         type: string
+    IdempotencyKey:
+      name: Idempotency-Key
+      in: header
+      required: false
+      description: |
+        Makes retrying the request safe; used instead of `idempotency_key` in the body when
+        both are sent. 1 to 200 characters on one line, otherwise 400 `invalid_idempotency_key`.
+      schema:
+        type: string
+        minLength: 1
+        maxLength: 200
   headers:
     X-Request-ID:
       description: The request's id; the same value as `error.request_id` in an error body.
@@ -1346,7 +1690,7 @@ components:
           description: 1 to 64 characters of a-z, 0-9 and '-'.
         time_zone:
           type: string
-          description: IANA time zone, e.g. Europe/Paris.
+          description: IANA time zone, e.g. Europe/Paris. Messages' quiet hours are in this zone.
         created_at:
           $ref: '#/components/schemas/Timestamp'
       example:
@@ -1857,6 +2201,207 @@ components:
       properties:
         mode:
           $ref: '#/components/schemas/ToolPolicyMode'
+    SendMessageRequest:
+      type: object
+      required: [channel, to, text]
+      properties:
+        channel:
+          type: string
+          enum: [email, sms]
+          description: Exactly `email` or `sms`; any other value answers 400 `invalid_channel`.
+        to:
+          type: string
+          description: |
+            An email address or a phone number with its country code; the rules are on
+            `POST /v1/messages`. Invalid: 400 `invalid_email` or `invalid_phone`.
+        subject:
+          type: string
+          description: |
+            Email: required, non-empty and on one line, otherwise 400 `invalid_subject`. SMS:
+            optional; stored and returned but not sent.
+        text:
+          type: string
+          description: |
+            The message body, stored as sent. Blank (empty or only whitespace) answers 400
+            `empty_message`. SMS: at most 1,600 characters, otherwise 400 `message_too_long`.
+        send_at:
+          type: string
+          format: date-time
+          description: |
+            Optional; when to send (ISO 8601, fractional seconds optional). More than 60 s in
+            the past answers 400 `send_at_in_past`. Inside the tenant's quiet hours the
+            message is deferred to their end.
+        idempotency_key:
+          type: string
+          minLength: 1
+          maxLength: 200
+          description: |
+            Optional; ignored when the `Idempotency-Key` header is sent. 1 to 200 characters on
+            one line, otherwise 400 `invalid_idempotency_key`.
+    MessageStatus:
+      type: string
+      enum: [queued, sent, failed, cancelled]
+      description: |
+        A message is `queued` until its job delivers it (`sent`), gives up (`failed`) or is
+        cancelled before it runs (`cancelled`); it stays `queued` while a retry is pending.
+    JobState:
+      type: string
+      enum: [queued, running, succeeded, retrying, dead, cancelled]
+      description: |
+        queued: waiting for `run_at`. running: a worker is on it. retrying: an attempt failed
+        and the next is due at `run_at`. succeeded, dead (failed for good) and cancelled
+        (before it ran) are final.
+    Message:
+      type: object
+      description: |
+        An email or SMS and its delivery. Every field is always present; those without a value
+        are null. `job` is only in `GET /v1/messages/{id}`.
+      required: [message_id, channel, to, subject, text, status, idempotency_key, send_at, provider,
+                 error, created_at, sent_at, job_id]
+      properties:
+        message_id:
+          type: string
+          description: UUIDv7.
+        channel:
+          type: string
+          enum: [email, sms]
+        to:
+          type: string
+          description: The recipient, normalised.
+        subject:
+          type: [string, 'null']
+        text:
+          type: string
+        status:
+          $ref: '#/components/schemas/MessageStatus'
+        idempotency_key:
+          type: string
+          description: The key given, or the one the server generated.
+        send_at:
+          allOf:
+            - $ref: '#/components/schemas/Timestamp'
+          description: |
+            When the message is due: the requested time (or the time it was queued), deferred
+            to the end of the tenant's quiet hours when it falls inside them.
+        provider:
+          type: [string, 'null']
+          description: The channel that delivered it (`outbox`); null until sent.
+        error:
+          type: [string, 'null']
+          description: The last delivery failure; null once sent.
+        created_at:
+          $ref: '#/components/schemas/Timestamp'
+        sent_at:
+          $ref: '#/components/schemas/NullableTimestamp'
+        job_id:
+          type: string
+          description: The send job's id.
+        job:
+          type: object
+          description: The send job.
+          required: [state, attempts, max_attempts, last_error, run_at]
+          properties:
+            state:
+              $ref: '#/components/schemas/JobState'
+            attempts:
+              type: integer
+              description: Attempts counted so far; back to 0 when the job is retried by hand.
+            max_attempts:
+              type: integer
+              description: '`MAX_RETRIES` + 1 when the message was queued.'
+            last_error:
+              type: [string, 'null']
+            run_at:
+              allOf:
+                - $ref: '#/components/schemas/Timestamp'
+              description: When the job is due; after a failed attempt, when the retry is due.
+      example:
+        message_id: 019b2f72-3a4b-7c5d-8e6f-707172737475
+        channel: email
+        to: Ada.Lovelace@example.com
+        subject: Your invoice
+        text: Your January invoice is ready.
+        status: sent
+        idempotency_key: invoice-2026-01-ada
+        send_at: '2026-01-31T09:00:00.000Z'
+        provider: outbox
+        error: null
+        created_at: '2026-01-31T09:00:00.000Z'
+        sent_at: '2026-01-31T09:00:00.021Z'
+        job_id: 019b2f72-3a4c-7d5e-8f60-717273747576
+        job:
+          state: succeeded
+          attempts: 1
+          max_attempts: 4
+          last_error: null
+          run_at: '2026-01-31T09:00:00.000Z'
+    OutboxEntry:
+      type: object
+      description: A message as the outbox channel delivered it. Every field is always present.
+      required: [outbox_id, message_id, channel, to, content, created_at]
+      properties:
+        outbox_id:
+          type: string
+          description: UUIDv7.
+        message_id:
+          type: string
+        channel:
+          type: string
+          enum: [email, sms]
+        to:
+          type: string
+        content:
+          type: string
+          description: |
+            SMS: the text. Email: the RFC 5322 message with CRLF line endings: the headers
+            `Message-ID` (`<message_id@parley>`), `Date` (delivery time, UTC), `To`, `Subject`
+            (RFC 2047 base64 when not ASCII), `MIME-Version`, `Content-Type: text/plain;
+            charset=utf-8` and `Content-Transfer-Encoding: 8bit`, a blank line, then the text.
+        created_at:
+          allOf:
+            - $ref: '#/components/schemas/Timestamp'
+          description: When it was delivered.
+      example:
+        outbox_id: 019b2f72-3a61-7e00-8a11-223344556677
+        message_id: 019b2f72-3a4b-7c5d-8e6f-707172737475
+        channel: email
+        to: Ada.Lovelace@example.com
+        content: "Message-ID: <019b2f72-3a4b-7c5d-8e6f-707172737475@parley>\r\nDate: Sat, 31 Jan 2026 09:00:00 +0000\r\nTo: Ada.Lovelace@example.com\r\nSubject: Your invoice\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nYour January invoice is ready."
+        created_at: '2026-01-31T09:00:00.021Z'
+    JobView:
+      type: object
+      required: [job_id, type, state, priority, run_at, attempts, max_attempts, last_error, created_at, updated_at, finished_at]
+      properties:
+        job_id: {type: string}
+        type: {type: string, enum: [send_email, send_sms]}
+        state: {$ref: '#/components/schemas/JobState'}
+        priority: {type: integer, description: Lower runs first.}
+        run_at: {type: string, format: date-time, description: When the job is next due.}
+        attempts: {type: integer}
+        max_attempts: {type: integer, description: MAX_RETRIES + 1.}
+        last_error: {type: [string, 'null']}
+        created_at: {type: string, format: date-time}
+        updated_at: {type: string, format: date-time}
+        finished_at: {type: [string, 'null'], format: date-time}
+    JobPage:
+      type: object
+      required: [data, next_cursor]
+      properties:
+        data:
+          type: array
+          items: {$ref: '#/components/schemas/JobView'}
+        next_cursor: {type: [string, 'null']}
+    OutboxPage:
+      type: object
+      required: [data, next_cursor]
+      properties:
+        data:
+          type: array
+          items:
+            $ref: '#/components/schemas/OutboxEntry'
+        next_cursor:
+          type: [string, 'null']
+          description: Pass as `before` for the next page; null when there is none.
   responses:
     BadRequest:
       description: |
@@ -1864,7 +2409,9 @@ components:
         or of the wrong type), `invalid_request`, and per route `invalid_name`, `invalid_role`,
         `invalid_expires_at`, `invalid_query`, `empty_message`, `message_too_long`,
         `invalid_workflow_id`, `invalid_session_id`, `invalid_approval_id`,
-        `invalid_last_event_id`, `invalid_decision`, `invalid_title`, `invalid_mode`.
+        `invalid_last_event_id`, `invalid_decision`, `invalid_title`, `invalid_mode`,
+        `invalid_channel`, `invalid_subject`, `invalid_email`, `invalid_phone`,
+        `invalid_idempotency_key`, `send_at_in_past`.
       headers:
         X-Request-ID:
           $ref: '#/components/headers/X-Request-ID'
@@ -1897,8 +2444,8 @@ components:
     NotFound:
       description: |
         Not found in the caller's tenant. Codes: `api_key_not_found`, `workflow_not_found`,
-        `session_not_found`, `approval_not_found`, `tool_not_found`; `route_not_found` for a
-        path the server does not have.
+        `session_not_found`, `approval_not_found`, `tool_not_found`, `message_not_found`;
+        `route_not_found` for a path the server does not have.
       headers:
         X-Request-ID:
           $ref: '#/components/headers/X-Request-ID'
@@ -1956,7 +2503,7 @@ components:
     Conflict:
       description: |
         The request conflicts with the resource's current state. Codes: `workflow_finished`,
-        `approval_already_resolved`, `workflow_not_waiting`.
+        `approval_already_resolved`, `workflow_not_waiting`, `idempotency_key_reused`.
       headers:
         X-Request-ID:
           $ref: '#/components/headers/X-Request-ID'

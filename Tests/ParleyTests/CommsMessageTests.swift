@@ -7,6 +7,7 @@ import ParleyAgent
 import ParleyComms
 import ParleyCore
 import ParleyStorage
+import SQLKit
 import Testing
 
 @Suite struct CommsMessageTests {
@@ -94,6 +95,63 @@ import Testing
         }
     }
 
+    /// A channel that fails as told, to drive the worker's retry and dead-letter paths.
+    struct FailingChannel: MessageChannel {
+        let name = "failing"
+        let error: DeliveryError
+        func deliver(_ message: Message, on db: any SQLDatabase, clock: any Clock) async throws { throw error }
+    }
+
+    @Test(arguments: TestEnv.kinds)
+    func failedMessagesDieAndARetriedJobSendsThemOnce(_ kind: DatabaseKind) async throws {
+        try await withMessages(kind) { messages, _, seeded, store, clock in
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let queue = JobQueue(store: store, clock: clock)
+            var settings = WorkerSettings()
+            settings.backoff = RetryBackoff(base: .seconds(60), random: { 0 })
+            let failing = CommsWorker(queue: queue, channel: FailingChannel(error: .transient("HTTP 503")), settings: settings, logger: logger)
+            let permanent = CommsWorker(queue: queue, channel: FailingChannel(error: .permanent("21610 unsubscribed")), settings: settings, logger: logger)
+            let m = try await messages.send(admin(seeded), MessageRequest(channel: .sms, to: "+14155550100", text: "Hi", idempotencyKey: "k1"))
+            #expect(try await failing.runDueJobs() == 1)
+            var (message, job) = try await messages.message(admin(seeded).principal, id: m.message.id)
+            #expect(job?.state == .retrying && message.status == .queued && message.error == "HTTP 503")
+            clock.advance(by: 60)
+            #expect(try await permanent.runDueJobs() == 1)
+            (message, job) = try await messages.message(admin(seeded).principal, id: m.message.id)
+            #expect(job?.state == .dead && message.status == .failed && message.error == "21610 unsubscribed")
+
+            // Redriven by an operator: queued again with fresh attempts, sent once by a healthy worker.
+            let retried = try await queue.retry(tenantID: seeded.tenant.id, id: m.message.jobID)
+            #expect(retried.state == .queued && retried.attempts == 0)
+            let healthy = CommsWorker(queue: queue, channel: OutboxChannel(), settings: settings, logger: logger)
+            #expect(try await healthy.runDueJobs() == 1)
+            #expect(try await messages.message(admin(seeded).principal, id: m.message.id).0.status == .sent)
+            await #expect(throws: ParleyError.self) { try await queue.cancel(tenantID: seeded.tenant.id, id: m.message.jobID) }
+            await #expect(throws: ParleyError.self) { try await queue.retry(tenantID: "someone-else", id: m.message.jobID) }
+
+            // The same request replayed after its time has passed still gets the first answer.
+            let scheduled = MessageRequest(channel: .sms, to: "+1 415 555 0100", text: "Later", sendAt: clock.now().addingTimeInterval(600), idempotencyKey: "k2")
+            let first = try await messages.send(admin(seeded), scheduled)
+            clock.advance(by: 3600)
+            var sameNumberOtherSpelling = scheduled
+            sameNumberOtherSpelling.to = "+14155550100"
+            let replay = try await messages.send(admin(seeded), sameNumberOtherSpelling)
+            #expect(!replay.created && replay.message.id == first.message.id)
+
+            // A worker that dies on the last attempt: the job is dead and its message failed.
+            let last = try await messages.send(admin(seeded), MessageRequest(channel: .sms, to: "+14155550100", text: "x", idempotencyKey: "k3"))
+            try await store.transaction { db in
+                try await db.raw("UPDATE communication_jobs SET max_attempts = 1 WHERE id = \(bind: last.message.jobID)").run()
+            }
+            _ = try await queue.claim(worker: "doomed", limit: 10, lease: .seconds(30))
+            clock.advance(by: 31)
+            #expect(try await queue.rescueExpired() >= 1)
+            (message, job) = try await messages.message(admin(seeded).principal, id: last.message.id)
+            #expect(job?.state == .dead && message.status == .failed)
+        }
+    }
+
     @Test func badRequestsGetTypedErrors() async throws {
         try await withMessages(.sqlite) { messages, _, seeded, _, clock in
             func code(_ r: MessageRequest) async -> String? {
@@ -134,6 +192,13 @@ import Testing
             let mine = try await client.getJSON(seeded.adminKey, "/v1/messages/\(id)")
             #expect(mine["job"]?["max_attempts"] == 4)
             #expect(try await client.getJSON(other.adminKey, "/v1/outbox")["data"]?.arrayValue?.isEmpty == true)
+            let jobs = try await client.getJSON(seeded.adminKey, "/v1/jobs")
+            let jobID = try #require(jobs["data"]?[0]?["job_id"]?.stringValue)
+            #expect(jobs["data"]?.arrayValue?.count == 1)
+            _ = try await client.getJSON(seeded.adminKey, "/v1/jobs?state=sleeping", status: .badRequest)
+            _ = try await client.postJSON(other.adminKey, "/v1/jobs/\(jobID)/cancel", [:], status: .notFound)
+            let viewer = try #require(try await seeded.key(store, clock: clock, role: .viewer).secret)
+            _ = try await client.postJSON(viewer, "/v1/jobs/\(jobID)/retry", [:], status: .forbidden)
         }
     }
 }
