@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // Domain types and ports (protocols). Depends on nothing heavy.
@@ -81,7 +82,12 @@ let package = Package(
         // Communications engine: durable job queue, scheduler, quiet hours, consent, templates, channels.
         .target(
             name: "ParleyComms",
-            dependencies: ["ParleyCore", "ParleyStorage", .product(name: "SQLKit", package: "sql-kit")],
+            dependencies: [
+                "ParleyCore", "ParleyStorage",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         // HTTP surface: routes, middleware, error mapping, metrics, app assembly.
