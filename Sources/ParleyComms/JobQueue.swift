@@ -44,6 +44,7 @@ public enum CommsSchema {
             "CREATE INDEX job_attempts_job ON job_attempts (job_id, attempt)",
         ]),
         messagesMigration,
+        templatesMigration,
     ]
 }
 

@@ -73,22 +73,39 @@ public struct MessageRequest: Sendable, Equatable {
     public var channel: Channel
     public var to: String
     public var subject: String?
+    /// The content, or empty when `template` is given.
     public var text: String
+    /// A template name: its rendering with `variables` becomes the subject and text.
+    public var template: String?
+    public var variables: [String: TemplateValue]
     public var sendAt: Date?
     public var idempotencyKey: String?
 
-    public init(channel: Channel, to: String, subject: String? = nil, text: String, sendAt: Date? = nil, idempotencyKey: String? = nil) {
+    public init(channel: Channel, to: String, subject: String? = nil, text: String = "", template: String? = nil,
+                variables: [String: TemplateValue] = [:], sendAt: Date? = nil, idempotencyKey: String? = nil) {
         self.channel = channel
         self.to = to
         self.subject = subject
         self.text = text
+        self.template = template
+        self.variables = variables
         self.sendAt = sendAt
         self.idempotencyKey = idempotencyKey
     }
 
     /// Identifies the request's content, so a reused idempotency key with a different message is caught.
     var fingerprint: String {
-        APIKeySecret.hash([channel.rawValue, to, subject ?? "", text, sendAt.map { String($0.timeIntervalSince1970) } ?? ""].joined(separator: "\u{1F}"))
+        let vars = (try? JSONEncoder.sorted.encode(variables)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return APIKeySecret.hash([channel.rawValue, to, subject ?? "", text, template ?? "", vars,
+                                  sendAt.map { String($0.timeIntervalSince1970) } ?? ""].joined(separator: "\u{1F}"))
+    }
+}
+
+extension JSONEncoder {
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
     }
 }
 
@@ -169,11 +186,14 @@ public struct MessageService: Sendable {
     let wake: @Sendable () -> Void
     let maxAttempts: Int
     let quietHours: QuietHours
+    let templates: TemplateService
 
-    public init(queue: JobQueue, maxAttempts: Int = 4, quietHours: QuietHours = .default, wake: @escaping @Sendable () -> Void = {}) {
+    public init(queue: JobQueue, maxAttempts: Int = 4, quietHours: QuietHours = .default, templates: TemplateService? = nil,
+                wake: @escaping @Sendable () -> Void = {}) {
         self.queue = queue
         self.maxAttempts = maxAttempts
         self.quietHours = quietHours
+        self.templates = templates ?? TemplateService(store: queue.store, clock: queue.clock)
         self.wake = wake
     }
 
@@ -186,7 +206,8 @@ public struct MessageService: Sendable {
     public func send(_ ctx: ActionContext, _ request: MessageRequest) async throws -> Accepted {
         try ctx.principal.require(.act)
         let now = queue.clock.now()
-        let recipient = try Self.validate(request)
+        let (content, exempt) = try await resolve(ctx.principal.tenantID, request)
+        let recipient = try Self.validate(content)
         let key = request.idempotencyKey ?? UUIDv7.make(at: now)
         guard (1...200).contains(key.count), !key.contains(where: { $0.isNewline }) else {
             throw ParleyError.badRequest("the idempotency key must be 1 to 200 characters on one line", code: "invalid_idempotency_key")
@@ -195,16 +216,36 @@ public struct MessageService: Sendable {
         normalized.to = recipient
         let fingerprint = normalized.fingerprint
         do {
-            let result = try await accept(ctx, request, recipient: recipient, key: key, fingerprint: fingerprint, now: now)
+            let result = try await accept(ctx, content, recipient: recipient, key: key, fingerprint: fingerprint, exempt: exempt, now: now)
             if result.created { wake() }
             return result
         } catch StoreError.uniqueViolation {
             // The same key arrived twice at once and the other request won: answer as a replay.
-            return try await accept(ctx, request, recipient: recipient, key: key, fingerprint: fingerprint, now: now)
+            return try await accept(ctx, content, recipient: recipient, key: key, fingerprint: fingerprint, exempt: exempt, now: now)
         }
     }
 
-    private func accept(_ ctx: ActionContext, _ request: MessageRequest, recipient: String, key: String, fingerprint: String, now: Date) async throws -> Accepted {
+    /// The request with its template rendered into subject and text; whether quiet hours apply.
+    private func resolve(_ tenantID: String, _ request: MessageRequest) async throws -> (MessageRequest, exemptFromQuietHours: Bool) {
+        guard let name = request.template else { return (request, false) }
+        let template = try await templates.template(tenantID: tenantID, name: name)
+        guard template.channel == request.channel.rawValue else {
+            throw ParleyError.badRequest("template '\(name)' is for \(template.channel), not \(request.channel.rawValue)", code: "template_channel_mismatch")
+        }
+        let rendered: RenderedMessage
+        do {
+            rendered = try TemplateRenderer.render(template, variables: request.variables)
+        } catch {
+            throw ParleyError.badRequest(error.description, code: TemplateService.code(error))
+        }
+        var out = request
+        out.subject = rendered.subject ?? request.subject
+        out.text = rendered.text
+        return (out, template.exemptFromQuietHours)
+    }
+
+    private func accept(_ ctx: ActionContext, _ request: MessageRequest, recipient: String, key: String, fingerprint: String,
+                        exempt: Bool, now: Date) async throws -> Accepted {
         let tenantID = ctx.principal.tenantID
         let repo = self.repo
         let queue = self.queue
@@ -225,7 +266,7 @@ public struct MessageService: Sendable {
             // A message due inside the tenant's quiet hours waits for their end (in its zone).
             let due = max(request.sendAt ?? now, now)
             let zone = try await TenantRepository().find(id: tenantID, on: db).flatMap { QuietHours.zone($0.timeZone) } ?? .gmt
-            let sendAt = quietHours.deferral(for: due, in: zone) ?? due
+            let sendAt = exempt ? due : quietHours.deferral(for: due, in: zone) ?? due
             let job = try await queue.enqueue(NewJob(tenantID: tenantID, type: request.channel == .sms ? "send_sms" : "send_email",
                                                      payload: JobPayload(messageID: id).encoded, runAt: sendAt, maxAttempts: maxAttempts), on: db)
             let message = Message(id: id, tenantID: tenantID, idempotencyKey: key, channel: request.channel, recipient: recipient,

@@ -87,8 +87,11 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let workerSettings = CommsAssembly.workerSettings(deps.config.jobs)
     let worker = CommsWorker(queue: queue, channel: OutboxChannel(), settings: workerSettings, logger: deps.logger,
                              metrics: CommsPrometheusMetrics(registry: metrics.registry))
-    MessageController(messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() }), maxBodyBytes: maxBody)
+    let templates = TemplateService(store: deps.store, clock: deps.clock)
+    MessageController(messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, templates: templates, wake: { worker.wake() }),
+                      maxBodyBytes: maxBody)
         .register(v1Routes)
+    TemplateController(templates: templates, maxBodyBytes: maxBody).register(v1Routes)
     JobController(queue: queue, wake: { worker.wake() }).register(v1Routes)
     return AssembledServer(router: router, agent: agent, worker: worker)
 }

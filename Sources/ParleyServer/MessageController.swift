@@ -25,10 +25,14 @@ struct MessageController {
         var channel: String
         var to: String
         var subject: String?
-        var text: String
+        var text: String?
+        var template: String?
+        var variables: [String: TemplateValue]?
         var sendAt: Date?
         var idempotencyKey: String?
-        enum CodingKeys: String, CodingKey { case channel, to, subject, text, sendAt = "send_at", idempotencyKey = "idempotency_key" }
+        enum CodingKeys: String, CodingKey {
+            case channel, to, subject, text, template, variables, sendAt = "send_at", idempotencyKey = "idempotency_key"
+        }
     }
 
     static func view(_ m: Message, job: Job?) -> JSONValue {
@@ -54,8 +58,12 @@ struct MessageController {
                 throw ParleyError.badRequest("channel must be email or sms", code: "invalid_channel")
             }
             let key = req.headers[.idempotencyKey] ?? body.idempotencyKey
-            let accepted = try await messages.send(try ctx.action(), MessageRequest(channel: channel, to: body.to, subject: body.subject,
-                                                                                   text: body.text, sendAt: body.sendAt, idempotencyKey: key))
+            guard (body.text == nil) != (body.template == nil) else {
+                throw ParleyError.badRequest("send either text or a template (with its variables), not both", code: "invalid_content")
+            }
+            let accepted = try await messages.send(try ctx.action(), MessageRequest(
+                channel: channel, to: body.to, subject: body.subject, text: body.text ?? "", template: body.template,
+                variables: body.variables ?? [:], sendAt: body.sendAt, idempotencyKey: key))
             return RawJSON(value: Self.view(accepted.message, job: nil), status: accepted.created ? .accepted : .ok)
         }
         r.on(.get, "/messages/:id") { _, ctx in
@@ -117,6 +125,70 @@ struct JobController {
             let principal = try ctx.caller()
             try principal.require(.operate)
             return RawJSON(value: Self.view(try await queue.cancel(tenantID: principal.tenantID, id: try ctx.parameters.require("id"))))
+        }
+    }
+}
+
+/// `GET /v1/templates`, `GET|PUT /v1/templates/{name}`, `POST /v1/templates/{name}/preview`.
+struct TemplateController {
+    let templates: TemplateService
+    let maxBodyBytes: Int
+
+    struct Body: Decodable {
+        var channel: String
+        var purpose: String
+        var subject: String?
+        var text: String
+        var html: String?
+        var requiredVariables: [String]?
+        var exemptFromQuietHours: Bool?
+        enum CodingKeys: String, CodingKey {
+            case channel, purpose, subject, text, html, requiredVariables = "required_variables", exemptFromQuietHours = "exempt_from_quiet_hours"
+        }
+    }
+
+    struct Preview: Decodable {
+        var variables: [String: TemplateValue]?
+        var template: Body?
+    }
+
+    static func view(_ t: MessageTemplate, overridden: Bool) -> JSONValue {
+        ["name": .string(t.name), "channel": .string(t.channel), "purpose": .string(t.purpose.rawValue), "subject": AgentViews.text(t.subject),
+         "text": .string(t.text), "html": AgentViews.text(t.html), "required_variables": .array(t.requiredVariables.map { .string($0) }),
+         "exempt_from_quiet_hours": .bool(t.exemptFromQuietHours), "version": .number(Double(t.version)), "overridden": .bool(overridden),
+         "variables": .array(TemplateRenderer.variables(in: t).map { .string($0) })]
+    }
+
+    static func template(_ name: String, _ b: Body) throws -> MessageTemplate {
+        guard let purpose = TemplatePurpose(rawValue: b.purpose) else {
+            throw ParleyError.badRequest("purpose must be transactional or marketing", code: "invalid_template")
+        }
+        return MessageTemplate(name: name, channel: b.channel, purpose: purpose, subject: b.subject, text: b.text, html: b.html,
+                               requiredVariables: b.requiredVariables ?? [], exemptFromQuietHours: b.exemptFromQuietHours ?? false)
+    }
+
+    func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
+        r.on(.get, "/templates") { _, ctx in
+            let list = try await templates.list(try ctx.caller())
+            return RawJSON(value: ["data": .array(list.map { Self.view($0.template, overridden: $0.overridden) }), "next_cursor": .null])
+        }
+        r.on(.get, "/templates/:name") { _, ctx in
+            let name = try ctx.parameters.require("name")
+            let entry = try await templates.list(try ctx.caller()).first { $0.template.name == name }
+            guard let entry else { throw ParleyError.notFound("there is no template named '\(name.prefix(64))'", code: "template_not_found") }
+            return RawJSON(value: Self.view(entry.template, overridden: entry.overridden))
+        }
+        r.on(.put, "/templates/:name") { req, ctx in
+            let body = try await req.decodeJSON(Body.self, limit: maxBodyBytes)
+            let saved = try await templates.save(try ctx.action(), try Self.template(try ctx.parameters.require("name"), body))
+            return RawJSON(value: Self.view(saved, overridden: true))
+        }
+        r.on(.post, "/templates/:name/preview") { req, ctx in
+            let body = try await req.decodeJSON(Preview.self, limit: maxBodyBytes)
+            let name = try ctx.parameters.require("name")
+            let draft = try body.template.map { try Self.template(name, $0) }
+            let rendered = try await templates.preview(try ctx.caller(), name: name, draft: draft, variables: body.variables ?? [:])
+            return RawJSON(value: ["subject": AgentViews.text(rendered.subject), "text": .string(rendered.text), "html": AgentViews.text(rendered.html)])
         }
     }
 }

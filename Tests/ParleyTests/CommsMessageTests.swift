@@ -202,3 +202,54 @@ import Testing
         }
     }
 }
+
+@Suite struct CommsTemplateAPITests {
+    @Test(arguments: TestEnv.kinds)
+    func templatesAreOverriddenPreviewedAndUsedByMessages(_ kind: DatabaseKind) async throws {
+        try await withAgentServer(kind) { client, seeded, store, clock in
+            let list = try await client.getJSON(seeded.adminKey, "/v1/templates")
+            let names = list["data"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+            #expect(names.contains("appointment_reminder") && names.contains("document_request"))
+
+            // Preview reports every missing required variable at once.
+            let missing = try await client.postJSON(seeded.adminKey, "/v1/templates/appointment_reminder/preview",
+                                                    ["variables": ["first_name": "Ada"]], status: .badRequest)
+            #expect(missing["error"]?["code"] == "missing_variables")
+            #expect(missing["error"]?["message"]?.stringValue?.contains("appointment_time") == true)
+
+            // A tenant override: a syntax error is refused, a good one becomes version 2.
+            func put(_ key: String, _ body: JSONValue) async throws -> (HTTPResponse.Status, JSONValue) {
+                try await client.execute(uri: "/v1/templates/appointment_reminder", method: .put, headers: auth(key, json: true),
+                                         body: ByteBuffer(string: body.serialized())) { ($0.status, try JSONValue.parse(String(buffer: $0.body))) }
+            }
+            let broken = try await put(seeded.adminKey, ["channel": "sms", "purpose": "transactional", "text": "Hi {{#first_name}} &"])
+            #expect(broken.0 == .badRequest && broken.1["error"]?["code"] == "template_syntax_error")
+            let viewer = try #require(try await seeded.key(store, clock: clock, role: .viewer).secret)
+            #expect(try await put(viewer, ["channel": "sms", "purpose": "transactional", "text": "Hi"]).0 == .forbidden)
+            let saved = try await put(seeded.adminKey, ["channel": "sms", "purpose": "transactional", "text": "{{first_name}}: see you {{when}} at Smith & Sons",
+                                                        "required_variables": ["first_name", "when"], "exempt_from_quiet_hours": true])
+            #expect(saved.0 == .ok && saved.1["version"] == 2 && saved.1["overridden"] == true)
+
+            // A message from the template: rendered as plain text, sent even in quiet hours (exempt).
+            clock.advance(by: 13 * 3600)  // 22:00 in the tenant's zone
+            let sent = try await client.postJSON(seeded.adminKey, "/v1/messages", [
+                "channel": "sms", "to": "+33612345678", "template": "appointment_reminder",
+                "variables": ["first_name": "Ada", "when": "tomorrow 9:00"],
+            ], status: .accepted)
+            #expect(sent["text"] == "Ada: see you tomorrow 9:00 at Smith & Sons")
+            #expect(sent["send_at"]?.stringValue == Timestamps.format(clock.now()))
+            let wrongChannel = try await client.postJSON(seeded.adminKey, "/v1/messages", [
+                "channel": "email", "to": "ada@example.com", "template": "appointment_reminder", "variables": [:],
+            ], status: .badRequest)
+            #expect(wrongChannel["error"]?["code"] == "template_channel_mismatch")
+            let both = try await client.postJSON(seeded.adminKey, "/v1/messages", [
+                "channel": "sms", "to": "+33612345678", "text": "x", "template": "appointment_reminder",
+            ], status: .badRequest)
+            #expect(both["error"]?["code"] == "invalid_content")
+            let unknown = try await client.postJSON(seeded.adminKey, "/v1/messages", [
+                "channel": "sms", "to": "+33612345678", "template": "nope",
+            ], status: .notFound)
+            #expect(unknown["error"]?["code"] == "template_not_found")
+        }
+    }
+}

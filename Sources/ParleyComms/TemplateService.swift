@@ -1,0 +1,121 @@
+import Foundation
+import ParleyCore
+import ParleyStorage
+import SQLKit
+
+extension CommsSchema {
+    static let templatesMigration = Migration("0005_message_templates", [
+        """
+        CREATE TABLE message_templates (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            definition TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at %TIMESTAMP% NOT NULL,
+            UNIQUE (tenant_id, name, version)
+        )
+        """,
+    ])
+}
+
+/// Global default templates with per-tenant overrides. Every edit is a new version; the newest
+/// version of a tenant's override wins over the default of the same name.
+public struct TemplateService: Sendable {
+    let store: any Store
+    let clock: any Clock
+    let defaults: [MessageTemplate]
+
+    public init(store: any Store, clock: any Clock, defaults: [MessageTemplate] = DefaultTemplates.all) {
+        self.store = store
+        self.clock = clock
+        self.defaults = defaults
+    }
+
+    public struct Entry: Sendable, Equatable {
+        public var template: MessageTemplate
+        /// True when the tenant's own version is in use.
+        public var overridden: Bool
+    }
+
+    public func list(_ principal: Principal) async throws -> [Entry] {
+        try principal.require(.readTenant)
+        let overrides = try await latestOverrides(tenantID: principal.tenantID, name: nil)
+        var byName = Dictionary(uniqueKeysWithValues: defaults.map { ($0.name, Entry(template: $0, overridden: false)) })
+        for t in overrides { byName[t.name] = Entry(template: t, overridden: true) }
+        return byName.values.sorted { $0.template.name < $1.template.name }
+    }
+
+    public func template(tenantID: String, name: String) async throws -> MessageTemplate {
+        if let own = try await latestOverrides(tenantID: tenantID, name: name).first { return own }
+        if let global = defaults.first(where: { $0.name == name }) { return global }
+        throw ParleyError.notFound("there is no template named '\(name.prefix(64))'", code: "template_not_found")
+    }
+
+    /// Saves a new version of the tenant's template `name`.
+    public func save(_ ctx: ActionContext, _ proposed: MessageTemplate) async throws -> MessageTemplate {
+        try ctx.principal.require(.operate)
+        var template = proposed
+        template.version = 1
+        do {
+            try TemplateRenderer.validate(template)
+        } catch {
+            throw ParleyError.badRequest(error.description, code: Self.code(error))
+        }
+        let tenantID = ctx.principal.tenantID
+        let now = clock.now()
+        let floor = defaults.first { $0.name == template.name }?.version ?? 0
+        let actor = ctx.principal.actor
+        let draft = template
+        return try await store.transaction { db in
+            var saved = draft
+            let current = try await db.raw("""
+                SELECT MAX(version) AS v FROM message_templates WHERE tenant_id = \(bind: tenantID) AND name = \(bind: draft.name)
+                """).first()?.decode(column: "v", as: Int?.self) ?? 0
+            saved.version = max(current, floor) + 1
+            let definition = String(decoding: try JSONEncoder().encode(saved), as: UTF8.self)
+            try await db.raw("""
+                INSERT INTO message_templates (id, tenant_id, name, version, definition, created_by, created_at)
+                VALUES (\(bind: UUIDv7.make(at: now)), \(bind: tenantID), \(bind: saved.name), \(bind: saved.version),
+                        \(bind: definition), \(bind: actor), \(bind: now))
+                """).run()
+            return saved
+        }
+    }
+
+    /// Renders `name` (or `draft`, when given) with `variables`, as a message would be.
+    public func preview(_ principal: Principal, name: String, draft: MessageTemplate?, variables: [String: TemplateValue]) async throws -> RenderedMessage {
+        try principal.require(.readTenant)
+        let template: MessageTemplate
+        if let draft { template = draft } else { template = try await self.template(tenantID: principal.tenantID, name: name) }
+        do {
+            return try TemplateRenderer.render(template, variables: variables)
+        } catch {
+            throw ParleyError.badRequest(error.description, code: Self.code(error))
+        }
+    }
+
+    static func code(_ error: TemplateError) -> String {
+        switch error {
+        case .invalidName: "invalid_template_name"
+        case .syntax: "template_syntax_error"
+        case .missingVariables: "missing_variables"
+        case .invalid: "invalid_template"
+        }
+    }
+
+    private func latestOverrides(tenantID: String, name: String?) async throws -> [MessageTemplate] {
+        try await store.read { db in
+            var sql: SQLQueryString = """
+                SELECT t.definition FROM message_templates t
+                WHERE t.tenant_id = \(bind: tenantID)
+                  AND t.version = (SELECT MAX(v.version) FROM message_templates v WHERE v.tenant_id = t.tenant_id AND v.name = t.name)
+                """
+            if let name { sql += " AND t.name = \(bind: name)" }
+            return try await db.raw(sql).all().compactMap { row in
+                try? JSONDecoder().decode(MessageTemplate.self, from: Data(try row.decode(column: "definition", as: String.self).utf8))
+            }
+        }
+    }
+}
