@@ -45,6 +45,7 @@ public enum CommsSchema {
         ]),
         messagesMigration,
         templatesMigration,
+        consentMigration,
     ]
 }
 

@@ -58,6 +58,9 @@ public struct Message: Sendable, Equatable {
     public var recipient: String
     public var subject: String?
     public var bodyText: String
+    public var purpose: TemplatePurpose = .transactional
+    /// From the template: sent even inside quiet hours.
+    public var quietHoursExempt: Bool = false
     public var status: MessageStatus
     public var sendAt: Date
     public var jobID: String
@@ -80,9 +83,13 @@ public struct MessageRequest: Sendable, Equatable {
     public var variables: [String: TemplateValue]
     public var sendAt: Date?
     public var idempotencyKey: String?
+    /// Marketing needs the recipient's opt-in; a template's purpose wins over this.
+    public var purpose: TemplatePurpose
 
     public init(channel: Channel, to: String, subject: String? = nil, text: String = "", template: String? = nil,
-                variables: [String: TemplateValue] = [:], sendAt: Date? = nil, idempotencyKey: String? = nil) {
+                variables: [String: TemplateValue] = [:], sendAt: Date? = nil, idempotencyKey: String? = nil,
+                purpose: TemplatePurpose = .transactional) {
+        self.purpose = purpose
         self.channel = channel
         self.to = to
         self.subject = subject
@@ -96,7 +103,7 @@ public struct MessageRequest: Sendable, Equatable {
     /// Identifies the request's content, so a reused idempotency key with a different message is caught.
     var fingerprint: String {
         let vars = (try? JSONEncoder.sorted.encode(variables)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return APIKeySecret.hash([channel.rawValue, to, subject ?? "", text, template ?? "", vars,
+        return APIKeySecret.hash([channel.rawValue, to, subject ?? "", text, template ?? "", vars, purpose.rawValue,
                                   sendAt.map { String($0.timeIntervalSince1970) } ?? ""].joined(separator: "\u{1F}"))
     }
 }
@@ -123,9 +130,11 @@ public struct OutboxEntry: Sendable, Equatable {
 struct MessageRepository: Sendable {
     func insert(_ m: Message, requestHash: String, on db: any SQLDatabase) async throws {
         try await db.raw("""
-            INSERT INTO messages (id, tenant_id, idempotency_key, request_hash, channel, recipient, subject, body_text, status, send_at, job_id, created_at, updated_at)
+            INSERT INTO messages (id, tenant_id, idempotency_key, request_hash, channel, recipient, subject, body_text, purpose, quiet_hours_exempt,
+                                  status, send_at, job_id, created_at, updated_at)
             VALUES (\(bind: m.id), \(bind: m.tenantID), \(bind: m.idempotencyKey), \(bind: requestHash), \(bind: m.channel.rawValue), \(bind: m.recipient),
-                    \(bind: m.subject), \(bind: m.bodyText), \(bind: m.status.rawValue), \(bind: m.sendAt), \(bind: m.jobID), \(bind: m.createdAt), \(bind: m.updatedAt))
+                    \(bind: m.subject), \(bind: m.bodyText), \(bind: m.purpose.rawValue), \(bind: m.quietHoursExempt), \(bind: m.status.rawValue), \(bind: m.sendAt), \(bind: m.jobID),
+                    \(bind: m.createdAt), \(bind: m.updatedAt))
             """).run()
     }
 
@@ -169,6 +178,8 @@ struct MessageRepository: Sendable {
                 channel: Channel(rawValue: try row.decode(column: "channel", as: String.self)) ?? .email,
                 recipient: try row.decode(column: "recipient", as: String.self), subject: try row.decode(column: "subject", as: String?.self),
                 bodyText: try row.decode(column: "body_text", as: String.self),
+                purpose: TemplatePurpose(rawValue: try row.decode(column: "purpose", as: String.self)) ?? .transactional,
+                quietHoursExempt: try row.decode(column: "quiet_hours_exempt", as: Bool.self),
                 status: MessageStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .failed,
                 sendAt: try row.decode(column: "send_at", as: Date.self), jobID: try row.decode(column: "job_id", as: String.self),
                 provider: try row.decode(column: "provider", as: String?.self), error: try row.decode(column: "error", as: String?.self),
@@ -241,6 +252,7 @@ public struct MessageService: Sendable {
         var out = request
         out.subject = rendered.subject ?? request.subject
         out.text = rendered.text
+        out.purpose = template.purpose
         return (out, template.exemptFromQuietHours)
     }
 
@@ -262,6 +274,10 @@ public struct MessageService: Sendable {
             if let sendAt = request.sendAt, sendAt < now.addingTimeInterval(-60) {
                 throw ParleyError.badRequest("send_at is in the past; omit it to send now", code: "send_at_in_past")
             }
+            if let refusal = try await ConsentService(store: queue.store, clock: queue.clock)
+                .refusal(tenantID: tenantID, channel: request.channel, recipient: recipient, purpose: request.purpose, on: db) {
+                throw ParleyError(.conflict, code: refusal.code, refusal.message)
+            }
             let id = UUIDv7.make(at: now)
             // A message due inside the tenant's quiet hours waits for their end (in its zone).
             let due = max(request.sendAt ?? now, now)
@@ -270,8 +286,8 @@ public struct MessageService: Sendable {
             let job = try await queue.enqueue(NewJob(tenantID: tenantID, type: request.channel == .sms ? "send_sms" : "send_email",
                                                      payload: JobPayload(messageID: id).encoded, runAt: sendAt, maxAttempts: maxAttempts), on: db)
             let message = Message(id: id, tenantID: tenantID, idempotencyKey: key, channel: request.channel, recipient: recipient,
-                                  subject: request.subject, bodyText: request.text, status: .queued, sendAt: sendAt, jobID: job.id,
-                                  provider: nil, error: nil, createdAt: now, updatedAt: now, sentAt: nil)
+                                  subject: request.subject, bodyText: request.text, purpose: request.purpose, quietHoursExempt: exempt,
+                                  status: .queued, sendAt: sendAt, jobID: job.id, provider: nil, error: nil, createdAt: now, updatedAt: now, sentAt: nil)
             try await repo.insert(message, requestHash: fingerprint, on: db)
             return Accepted(message: message, created: true)
         }

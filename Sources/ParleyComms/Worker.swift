@@ -21,7 +21,10 @@ public protocol MessageChannel: Sendable {
 
 public enum DeliveryError: Error, Sendable, Equatable {
     case transient(String)
+    /// The channel cannot reach the recipient: the recipient is suppressed on that channel.
     case permanent(String)
+    /// Parley itself refuses to send (consent changed): fails without suppressing.
+    case refused(String)
 }
 
 /// The default channel: keeps the exact rendered message for viewing through the API.
@@ -146,6 +149,26 @@ public final class CommsWorker: Sendable {
 
     public func stop() { signal.finish() }
 
+    /// A permanent provider failure (invalid number, hard bounce, carrier opt-out) suppresses the
+    /// recipient on that channel, so nothing more is attempted.
+    private func suppressIfUndeliverable(_ job: Job, reason: String) async {
+        guard let payload = JobPayload.decode(job.payload) else { return }
+        let clock = queue.clock
+        do {
+            try await queue.store.transaction { db in
+                guard let message = try await MessageRepository().find(tenantID: job.tenantID, id: payload.messageID, on: db) else { return }
+                let consent = ConsentService(store: self.queue.store, clock: clock)
+                // An opt-out stays an opt-out; only unknown or opted-in recipients become suppressed.
+                let current = try await consent.status(tenantID: message.tenantID, channel: message.channel, recipient: message.recipient, on: db)
+                guard current?.status != .optedOut, current?.status != .suppressed else { return }
+                try await consent.record(tenantID: message.tenantID, channel: message.channel, recipient: message.recipient,
+                                         status: .suppressed, source: "delivery:\(self.channel.name)", reason: reason, on: db)
+            }
+        } catch {
+            logger.warning("could not record a suppression", metadata: ["job_id": "\(job.id)", "error": "\(error)"])
+        }
+    }
+
     private func execute(_ job: Job) async {
         let outcome: JobQueue.Outcome
         let repo = MessageRepository()
@@ -155,9 +178,12 @@ public final class CommsWorker: Sendable {
             guard let payload = JobPayload.decode(job.payload) else { throw DeliveryError.permanent("the job's payload is unreadable") }
             // Checked again at send time: a retry's backoff may have landed inside quiet hours.
             let tenantID = job.tenantID
-            let zone = try await queue.store.read { db in try await TenantRepository().find(id: tenantID, on: db) }
-                .flatMap { QuietHours.zone($0.timeZone) } ?? .gmt
-            if let until = settings.quietHours.deferral(for: clock.now(), in: zone) {
+            let (zone, exempt) = try await queue.store.read { db in
+                let zone = try await TenantRepository().find(id: tenantID, on: db).flatMap { QuietHours.zone($0.timeZone) } ?? .gmt
+                let exempt = try await repo.find(tenantID: tenantID, id: payload.messageID, on: db)?.quietHoursExempt ?? false
+                return (zone, exempt)
+            }
+            if !exempt, let until = settings.quietHours.deferral(for: clock.now(), in: zone) {
                 try await queue.postpone(job, worker: id, until: until)
                 return
             }
@@ -167,6 +193,11 @@ public final class CommsWorker: Sendable {
                 }
                 // Already sent by an earlier attempt whose outcome was lost: do not send again.
                 guard message.status == .queued else { return nil }
+                // Consent may have changed since the message was accepted (a STOP in between).
+                if let refusal = try await ConsentService(store: self.queue.store, clock: clock)
+                    .refusal(tenantID: message.tenantID, channel: message.channel, recipient: message.recipient, purpose: message.purpose, on: db) {
+                    throw DeliveryError.refused(refusal.message)
+                }
                 try await channel.deliver(message, on: db, clock: clock)
                 try await repo.markSent(id: message.id, provider: channel.name, at: clock.now(), on: db)
                 return message
@@ -179,6 +210,9 @@ public final class CommsWorker: Sendable {
                 logger.info("message already sent; job closed", metadata: ["job_id": "\(job.id)"])
             }
         } catch DeliveryError.permanent(let reason) {
+            outcome = .permanentFailure(reason)
+            await suppressIfUndeliverable(job, reason: reason)
+        } catch DeliveryError.refused(let reason) {
             outcome = .permanentFailure(reason)
         } catch DeliveryError.transient(let reason) {
             outcome = .transientFailure(reason)

@@ -92,6 +92,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
                       maxBodyBytes: maxBody)
         .register(v1Routes)
     TemplateController(templates: templates, maxBodyBytes: maxBody).register(v1Routes)
+    ConsentController(consent: ConsentService(store: deps.store, clock: deps.clock)).register(v1Routes, maxBodyBytes: maxBody)
     JobController(queue: queue, wake: { worker.wake() }).register(v1Routes)
     return AssembledServer(router: router, agent: agent, worker: worker)
 }

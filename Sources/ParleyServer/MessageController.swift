@@ -30,8 +30,9 @@ struct MessageController {
         var variables: [String: TemplateValue]?
         var sendAt: Date?
         var idempotencyKey: String?
+        var purpose: String?
         enum CodingKeys: String, CodingKey {
-            case channel, to, subject, text, template, variables, sendAt = "send_at", idempotencyKey = "idempotency_key"
+            case channel, to, subject, text, template, variables, purpose, sendAt = "send_at", idempotencyKey = "idempotency_key"
         }
     }
 
@@ -41,7 +42,7 @@ struct MessageController {
             "subject": AgentViews.text(m.subject), "text": .string(m.bodyText), "status": .string(m.status.rawValue),
             "idempotency_key": .string(m.idempotencyKey), "send_at": AgentViews.date(m.sendAt), "provider": AgentViews.text(m.provider),
             "error": AgentViews.text(m.error), "created_at": AgentViews.date(m.createdAt), "sent_at": AgentViews.date(m.sentAt),
-            "job_id": .string(m.jobID),
+            "job_id": .string(m.jobID), "purpose": .string(m.purpose.rawValue),
         ]
         if let job {
             out["job"] = ["state": .string(job.state.rawValue), "attempts": .number(Double(job.attempts)),
@@ -58,12 +59,18 @@ struct MessageController {
                 throw ParleyError.badRequest("channel must be email or sms", code: "invalid_channel")
             }
             let key = req.headers[.idempotencyKey] ?? body.idempotencyKey
+            let purpose = try body.purpose.map {
+                guard let p = TemplatePurpose(rawValue: $0) else {
+                    throw ParleyError.badRequest("purpose must be transactional or marketing", code: "invalid_purpose")
+                }
+                return p
+            } ?? .transactional
             guard (body.text == nil) != (body.template == nil) else {
                 throw ParleyError.badRequest("send either text or a template (with its variables), not both", code: "invalid_content")
             }
             let accepted = try await messages.send(try ctx.action(), MessageRequest(
                 channel: channel, to: body.to, subject: body.subject, text: body.text ?? "", template: body.template,
-                variables: body.variables ?? [:], sendAt: body.sendAt, idempotencyKey: key))
+                variables: body.variables ?? [:], sendAt: body.sendAt, idempotencyKey: key, purpose: purpose))
             return RawJSON(value: Self.view(accepted.message, job: nil), status: accepted.created ? .accepted : .ok)
         }
         r.on(.get, "/messages/:id") { _, ctx in
@@ -189,6 +196,50 @@ struct TemplateController {
             let draft = try body.template.map { try Self.template(name, $0) }
             let rendered = try await templates.preview(try ctx.caller(), name: name, draft: draft, variables: body.variables ?? [:])
             return RawJSON(value: ["subject": AgentViews.text(rendered.subject), "text": .string(rendered.text), "html": AgentViews.text(rendered.html)])
+        }
+    }
+}
+
+/// Consent per recipient and channel, and inbound SMS keywords.
+struct ConsentController {
+    let consent: ConsentService
+
+    struct SetBody: Decodable { var status: String; var reason: String? }
+    struct Inbound: Decodable { var from: String; var body: String }
+
+    static func view(_ r: ConsentRecord) -> JSONValue {
+        ["channel": .string(r.channel.rawValue), "recipient": .string(r.recipient), "status": .string(r.status.rawValue),
+         "source": .string(r.source), "reason": AgentViews.text(r.reason), "updated_at": AgentViews.date(r.updatedAt)]
+    }
+
+    static func channel(_ ctx: ParleyRequestContext) throws -> Channel {
+        guard let c = Channel(rawValue: try ctx.parameters.require("channel")) else {
+            throw ParleyError.badRequest("channel must be email or sms", code: "invalid_channel")
+        }
+        return c
+    }
+
+    func register(_ r: Routes<RouterGroup<ParleyRequestContext>>, maxBodyBytes: Int) {
+        r.on(.get, "/consent/:channel/:recipient") { _, ctx in
+            let (current, history) = try await consent.get(try ctx.caller(), channel: try Self.channel(ctx), recipient: try ctx.parameters.require("recipient"))
+            return RawJSON(value: ["current": current.map(Self.view) ?? .null, "history": .array(history.map(Self.view))])
+        }
+        r.on(.put, "/consent/:channel/:recipient") { req, ctx in
+            let body = try await req.decodeJSON(SetBody.self, limit: maxBodyBytes)
+            guard let status = ConsentStatus(rawValue: body.status) else {
+                throw ParleyError.badRequest("status must be one of \(ConsentStatus.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_status")
+            }
+            let saved = try await consent.set(try ctx.action(), channel: try Self.channel(ctx), recipient: try ctx.parameters.require("recipient"),
+                                              status: status, reason: body.reason)
+            return RawJSON(value: Self.view(saved))
+        }
+        // Inbound SMS from a provider integration (keywords: STOP, START, HELP, ...).
+        r.on(.post, "/inbound/sms") { req, ctx in
+            let principal = try ctx.caller()
+            try principal.require(.act)
+            let body = try await req.decodeJSON(Inbound.self, limit: maxBodyBytes)
+            let action = try await consent.inboundSMS(tenantID: principal.tenantID, from: body.from, body: body.body)
+            return RawJSON(value: ["action": .string(action.rawValue)])
         }
     }
 }

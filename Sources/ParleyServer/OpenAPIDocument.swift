@@ -12,7 +12,8 @@ info:
     - JSON bodies use snake_case field names. On the tenant, API key and audit routes,
       optional fields that have no value are omitted, never sent as null. The agent routes
       (chat, workflows, sessions, tools and the `/api` aliases) and the message routes
-      (messages, outbox) always send every field of their objects, with null for no value.
+      (messages, outbox, templates) always send every field of their objects, with null for
+      no value.
     - Timestamps are ISO 8601 in UTC with milliseconds, e.g. `2026-01-31T09:00:00.000Z`.
       Request timestamps may omit the fractional seconds.
     - Every response carries `X-Request-ID`: the client's own value when it sent a usable one
@@ -51,7 +52,9 @@ tags:
   - name: tools
     description: The tools the agent can call and each tenant's policy for them.
   - name: messages
-    description: Emails and SMS, queued for a worker to deliver, and the outbox they are delivered to.
+    description: |
+      Emails and SMS, queued for a worker to deliver, the outbox they are delivered to, and the
+      templates they can be written from.
   - name: seed-compatible
     description: Paths kept from seed 000 as aliases.
   - name: websocket
@@ -1112,6 +1115,18 @@ paths:
         transaction. The answer does not wait for delivery; follow the message with
         `GET /v1/messages/{id}`.
 
+        Content: either `text` (and, for an email, `subject`), or `template` with `variables`;
+        both or neither answers 400 `invalid_content`. A template (`GET /v1/templates`) is
+        looked up in the tenant (404 `template_not_found`), must be for the message's channel
+        (400 `template_channel_mismatch`) and is rendered as
+        `POST /v1/templates/{name}/preview` renders it (400 `missing_variables`, naming every
+        missing, null or blank required variable). Its rendered text becomes the message's
+        `text`; an email template's rendered subject becomes `subject`, and a `subject` in the
+        request is then ignored (an SMS template has no subject, so one sent with it is stored
+        as usual). The html part is not sent. The checks on `text` and `subject` below apply
+        to the rendered result.
+        The message keeps what was rendered; later template versions do not change it.
+
         Recipients (`to`, trimmed):
 
         - email: one `@`; before it 1 to 64 characters of letters, digits, dots and
@@ -1129,16 +1144,17 @@ paths:
         is due now; a later `send_at` schedules it; more than 60 s in the past answers 400
         `send_at_in_past`. Quiet hours: an email or SMS due from 21:00 until 08:00 in the
         tenant's `time_zone` (UTC if that is not an IANA name such as Europe/Paris) is deferred
-        to 08:00. The response's `send_at` is when the message is due, after any deferral. The
+        to 08:00, unless it comes from a template with `exempt_from_quiet_hours`. The
+        response's `send_at` is when the message is due, after any deferral. The
         worker checks again before each attempt: a job that comes due inside quiet hours (a
         retry, say) goes back to `queued` until they end, and that attempt is not counted.
 
         Idempotency: the key is the `Idempotency-Key` header or, without it, `idempotency_key`
         in the body; with neither, the server generates one (a UUIDv7), returned as
         `idempotency_key`. Keys are per tenant. A request with a key already used and the same
-        `channel`, `to`, `subject`, `text` and `send_at` (compared as sent, before
-        normalisation) queues nothing and answers 200 with the earlier message as it is now; if
-        any of them differs, 409 `idempotency_key_reused`.
+        `channel`, `to`, `subject`, `text`, `template`, `variables` and `send_at` (`to` compared
+        after normalisation, the others as sent) queues nothing and answers 200 with the
+        earlier message as it is now; if any of them differs, 409 `idempotency_key_reused`.
 
         Delivery: a worker in each `parley serve` process runs due jobs, at once for a message
         queued through the same process, otherwise within `POLL_INTERVAL_MS`. This version
@@ -1202,13 +1218,19 @@ paths:
           $ref: '#/components/responses/BadRequest'
           description: |
             `invalid_json` (also a `send_at` that is not ISO 8601), `invalid_channel`,
-            `empty_message`, `invalid_subject`, `invalid_email`, `message_too_long`,
-            `invalid_phone`, `invalid_idempotency_key`, `send_at_in_past`.
+            `invalid_content` (both `text` and `template`, or neither), `empty_message`,
+            `invalid_subject`, `invalid_email`, `message_too_long`, `invalid_phone`,
+            `invalid_idempotency_key`, `send_at_in_past`; with a template also
+            `template_channel_mismatch`, `missing_variables`, `template_syntax_error` and
+            `invalid_template` (e.g. the text or subject rendered empty).
         '401':
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
           description: '`forbidden`: viewer keys may not send messages.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`template_not_found`: no template of that name in this tenant.'
         '409':
           $ref: '#/components/responses/Conflict'
           description: '`idempotency_key_reused`: the key was used for a different message.'
@@ -1431,6 +1453,206 @@ paths:
           $ref: '#/components/responses/InternalError'
         '503':
           $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/templates:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [messages]
+      operationId: listTemplates
+      summary: The message templates the tenant can use, sorted by name. Any role.
+      description: |
+        The global default templates merged with the tenant's own: where the tenant has saved a
+        template of a default's name, its newest version replaces the default (`overridden`
+        true); templates the tenant saved under new names are listed too. Not paginated;
+        `next_cursor` is always null.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The templates.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/TemplateList'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/templates/{name}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/TemplateName'
+    get:
+      tags: [messages]
+      operationId: getTemplate
+      summary: One template, as `POST /v1/messages` would use it. Any role.
+      description: The tenant's newest version of the template if it has one, otherwise the global default.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The template.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Template'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`template_not_found`: neither a default nor a tenant template has this name.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    put:
+      tags: [messages]
+      operationId: saveTemplate
+      summary: Save a new version of the tenant's template. Admin or operator.
+      description: |
+        Creates the tenant's template `name`, or overrides the global default of that name for
+        this tenant, or replaces the tenant's earlier version. Every PUT stores a new version;
+        earlier versions are kept but no longer used. `version` is one more than the larger of
+        the tenant's newest version of `name` and the default's version (so the first override
+        of a default, version 1, is version 2; a new name starts at 1). The saved template is
+        used at once by `POST /v1/messages`; messages already queued keep the text they were
+        rendered with.
+
+        The template is checked before it is stored; the rules are on `TemplateDefinition`.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/TemplateDefinition'
+            example:
+              channel: sms
+              purpose: transactional
+              text: '{{first_name}}: see you {{when}} at Smith & Sons'
+              required_variables: [first_name, when]
+              exempt_from_quiet_hours: true
+      responses:
+        '200':
+          description: The saved template, with its new `version` and `overridden` true.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Template'
+              example:
+                name: appointment_reminder
+                channel: sms
+                purpose: transactional
+                subject: null
+                text: '{{first_name}}: see you {{when}} at Smith & Sons'
+                html: null
+                required_variables: [first_name, when]
+                exempt_from_quiet_hours: true
+                version: 2
+                overridden: true
+                variables: [first_name, when]
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: |
+            `invalid_json` (also a missing `channel`, `purpose` or `text`),
+            `invalid_template_name` (`name` is not a slug), `template_syntax_error` (a part does
+            not compile; the message names the part, line and column), `invalid_template` (any
+            other rule, e.g. an unknown `channel` or `purpose`, an email without a subject, an
+            SMS with a subject or html part, a partial, a marketing template exempt from quiet
+            hours).
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: viewer and service keys may not change templates.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/templates/{name}/preview:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/TemplateName'
+    post:
+      tags: [messages]
+      operationId: previewTemplate
+      summary: Render a template, or a draft of one, with variables. Any role.
+      description: |
+        Renders as `POST /v1/messages` would, and sends nothing. Without `template` the body
+        renders the template `name` as `GET /v1/templates/{name}` returns it; with `template`
+        it renders that draft under `name` instead, without saving it, so a change can be tried
+        before the PUT (the draft is checked by the same rules, and need not be for an
+        existing name).
+
+        Rendering: `subject` and `text` are rendered without HTML escaping; `html` escapes
+        each `{{variable}}` (`{{{variable}}}` and `{{&variable}}` do not). Line breaks and other
+        control characters in the rendered subject become single spaces. Every required
+        variable that is missing, null or blank (empty or only whitespace) is reported at
+        once, in one 400 `missing_variables`. The value rules are on `TemplateVariables`.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/PreviewTemplateRequest'
+            example:
+              variables:
+                first_name: Ada
+                business_name: Smith Dental
+                appointment_date: Tuesday 3 February
+                appointment_time: '9:00'
+      responses:
+        '200':
+          description: The rendered message.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/RenderedTemplate'
+              example:
+                subject: null
+                text: 'Hi Ada, Smith Dental here. Reminder: your appointment is Tuesday 3 February at 9:00. Reply C to confirm.'
+                html: null
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: |
+            `invalid_json` (also an empty body; send `{}` for no variables),
+            `missing_variables` (the message lists every one), `template_syntax_error`,
+            `invalid_template` (a rule of `TemplateDefinition` broken, or the text or subject
+            rendered empty), `invalid_template_name` (a draft whose `name` is not a slug).
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`template_not_found`: no template has this name and the body has no draft `template`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
   /api/workflows/{id}:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -1574,6 +1796,15 @@ components:
       in: path
       required: true
       description: The session's id (UUIDv7); anything else answers 400 `invalid_session_id`.
+      schema:
+        type: string
+    TemplateName:
+      name: name
+      in: path
+      required: true
+      description: |
+        The template's name: a slug of 1 to 64 lowercase letters, digits, `_` and `-`, e.g.
+        `appointment_reminder`.
       schema:
         type: string
     IdempotencyKey:
@@ -2203,7 +2434,11 @@ components:
           $ref: '#/components/schemas/ToolPolicyMode'
     SendMessageRequest:
       type: object
-      required: [channel, to, text]
+      description: Exactly one of `text` and `template`; both or neither answers 400 `invalid_content`.
+      required: [channel, to]
+      oneOf:
+        - required: [text]
+        - required: [template]
       properties:
         channel:
           type: string
@@ -2217,13 +2452,26 @@ components:
         subject:
           type: string
           description: |
-            Email: required, non-empty and on one line, otherwise 400 `invalid_subject`. SMS:
+            Email: required with `text`, non-empty and on one line, otherwise 400
+            `invalid_subject`; ignored with `template` (the template's subject is used). SMS:
             optional; stored and returned but not sent.
         text:
           type: string
           description: |
             The message body, stored as sent. Blank (empty or only whitespace) answers 400
             `empty_message`. SMS: at most 1,600 characters, otherwise 400 `message_too_long`.
+        template:
+          type: string
+          description: |
+            Instead of `text`: the name of a template for this channel, rendered with
+            `variables` (see `POST /v1/messages`). Unknown: 404 `template_not_found`; for the
+            other channel: 400 `template_channel_mismatch`.
+        variables:
+          allOf:
+            - $ref: '#/components/schemas/TemplateVariables'
+          description: |
+            With `template`: the values to render it with. Missing, null or blank required
+            variables answer 400 `missing_variables`, naming them all.
         send_at:
           type: string
           format: date-time
@@ -2402,6 +2650,157 @@ components:
         next_cursor:
           type: [string, 'null']
           description: Pass as `before` for the next page; null when there is none.
+    TemplateVariables:
+      type: object
+      additionalProperties:
+        type: [string, number, boolean, array, object, 'null']
+      description: |
+        The values a template is rendered with (Mustache), by name. Values may be strings,
+        numbers, booleans, arrays, objects or null. Integral numbers render without a
+        fractional part (`3`, not `3.0`). Null and the empty string render as nothing and are
+        false in sections (`{{#nickname}}...{{/nickname}}` is skipped); arrays repeat a
+        section once per item; objects open a scope in a section and can be read with dots
+        (`{{vehicle.model}}`). Variables the template does not use are ignored.
+    Template:
+      type: object
+      description: A message template. Every field is always present; those without a value are null.
+      required: [name, channel, purpose, subject, text, html, required_variables, exempt_from_quiet_hours,
+                 version, overridden, variables]
+      properties:
+        name:
+          type: string
+          pattern: '^[a-z0-9_-]{1,64}$'
+        channel:
+          type: string
+          enum: [email, sms]
+        purpose:
+          type: string
+          enum: [transactional, marketing]
+        subject:
+          type: [string, 'null']
+          description: Mustache source of the subject; email only (null for SMS).
+        text:
+          type: string
+          description: Mustache source of the SMS body or of the email's plain-text part.
+        html:
+          type: [string, 'null']
+          description: Mustache source of the email's HTML part; null when there is none (always for SMS).
+        required_variables:
+          type: array
+          items:
+            type: string
+          description: Variables that must be present and not null or blank when the template is rendered.
+        exempt_from_quiet_hours:
+          type: boolean
+          description: Messages from this template are not deferred to the end of quiet hours when queued.
+        version:
+          type: integer
+          minimum: 1
+          description: |
+            The version in use: 1 for a global default, otherwise the tenant's newest version
+            (see `PUT /v1/templates/{name}`).
+        overridden:
+          type: boolean
+          description: True when the tenant's own version is in use, false for a global default.
+        variables:
+          type: array
+          items:
+            type: string
+          description: |
+            The top-level variable names the template refers to, in order of first appearance
+            across subject, text and html (best effort): section names are included, a dotted
+            name gives its first part, and names inside sections are included as well.
+      example:
+        name: appointment_reminder
+        channel: sms
+        purpose: transactional
+        subject: null
+        text: 'Hi {{first_name}}, {{business_name}} here. Reminder: your {{#service}}{{service}} {{/service}}appointment is {{appointment_date}} at {{appointment_time}}.{{#location}} Where: {{location}}.{{/location}} Reply C to confirm{{#business_phone}} or call {{business_phone}} to reschedule{{/business_phone}}.'
+        html: null
+        required_variables: [first_name, business_name, appointment_date, appointment_time]
+        exempt_from_quiet_hours: false
+        version: 1
+        overridden: false
+        variables: [first_name, business_name, service, appointment_date, appointment_time, location, business_phone]
+    TemplateList:
+      type: object
+      required: [data, next_cursor]
+      properties:
+        data:
+          type: array
+          items:
+            $ref: '#/components/schemas/Template'
+        next_cursor:
+          type: 'null'
+          description: Always null; the list is not paginated.
+    TemplateDefinition:
+      type: object
+      required: [channel, purpose, text]
+      description: |
+        A template as saved by `PUT /v1/templates/{name}` (its name is the path's). `subject`,
+        `text` and `html` are Mustache sources; partials (`{{> name}}`) and empty tags are not
+        supported (400 `invalid_template`), and a part that does not compile answers 400
+        `template_syntax_error`. Each part is at most 100,000 bytes of UTF-8. Broken rules
+        answer 400 `invalid_template` unless said otherwise.
+      properties:
+        channel:
+          type: string
+          enum: [email, sms]
+        purpose:
+          type: string
+          enum: [transactional, marketing]
+          description: Why messages from it are sent.
+        subject:
+          type: string
+          description: |
+            Email: required and not blank; rendered on one line. SMS: not allowed (omit it).
+        text:
+          type: string
+          description: The SMS body or the email's plain-text part. Not blank.
+        html:
+          type: string
+          description: 'Email only, optional; not blank when given. SMS: not allowed (omit it).'
+        required_variables:
+          type: array
+          items:
+            type: string
+            pattern: '^[A-Za-z_][A-Za-z0-9_-]{0,63}$'
+          default: []
+          description: |
+            Variables that must be present and not null or blank when rendering. Plain names
+            (a letter or `_`, then letters, digits, `_` or `-`; at most 64 characters), each
+            listed once.
+        exempt_from_quiet_hours:
+          type: boolean
+          default: false
+          description: |
+            Queue messages from this template without deferring them to the end of the
+            tenant's quiet hours. Not allowed for `marketing` templates.
+    PreviewTemplateRequest:
+      type: object
+      properties:
+        variables:
+          allOf:
+            - $ref: '#/components/schemas/TemplateVariables'
+          description: Optional; none when omitted.
+        template:
+          allOf:
+            - $ref: '#/components/schemas/TemplateDefinition'
+          description: Optional; a draft to render instead of the stored template. Not saved.
+    RenderedTemplate:
+      type: object
+      description: A rendered template. Every field is always present.
+      required: [subject, text, html]
+      properties:
+        subject:
+          type: [string, 'null']
+          description: The rendered subject, on one line; null for SMS.
+        text:
+          type: string
+          description: The rendered SMS body or plain-text part.
+        html:
+          type: [string, 'null']
+          description: The rendered HTML part; null for SMS and for an email template without one.
   responses:
     BadRequest:
       description: |
@@ -2411,7 +2810,9 @@ components:
         `invalid_workflow_id`, `invalid_session_id`, `invalid_approval_id`,
         `invalid_last_event_id`, `invalid_decision`, `invalid_title`, `invalid_mode`,
         `invalid_channel`, `invalid_subject`, `invalid_email`, `invalid_phone`,
-        `invalid_idempotency_key`, `send_at_in_past`.
+        `invalid_idempotency_key`, `send_at_in_past`, `invalid_content`,
+        `template_channel_mismatch`, `invalid_template_name`, `invalid_template`,
+        `template_syntax_error`, `missing_variables`.
       headers:
         X-Request-ID:
           $ref: '#/components/headers/X-Request-ID'
@@ -2444,8 +2845,9 @@ components:
     NotFound:
       description: |
         Not found in the caller's tenant. Codes: `api_key_not_found`, `workflow_not_found`,
-        `session_not_found`, `approval_not_found`, `tool_not_found`, `message_not_found`;
-        `route_not_found` for a path the server does not have.
+        `session_not_found`, `approval_not_found`, `tool_not_found`, `message_not_found`,
+        `job_not_found`, `template_not_found`; `route_not_found` for a path the server does not
+        have.
       headers:
         X-Request-ID:
           $ref: '#/components/headers/X-Request-ID'

@@ -75,7 +75,7 @@ import Testing
     /// The seeded tenant is in Europe/Paris; the test clock starts at 2027-01-15 09:00 there.
     @Test(arguments: TestEnv.kinds)
     func quietHoursDeferAMessageAtEnqueueAndAgainAtSendTime(_ kind: DatabaseKind) async throws {
-        try await withMessages(kind) { messages, worker, seeded, _, clock in
+        try await withMessages(kind) { messages, worker, seeded, store, clock in
             let iso = Date.ISO8601FormatStyle()
             let evening = try iso.parse("2027-01-15T21:30:00+01:00")
             let deferred = try await messages.send(admin(seeded), MessageRequest(channel: .sms, to: "+33612345678", text: "Reminder", sendAt: evening))
@@ -89,9 +89,17 @@ import Testing
             let (waiting, job) = try await messages.message(admin(seeded).principal, id: now.message.id)
             #expect(waiting.status == .queued && job?.state == .queued && job?.attempts == 0)
             #expect(job?.runAt == (try iso.parse("2027-01-16T08:00:00+01:00")))
+            // A template exempt from quiet hours goes out at 22:00, at enqueue and at send time.
+            let templates = TemplateService(store: store, clock: clock)
+            _ = try await templates.save(admin(seeded), MessageTemplate(name: "urgent", channel: "sms", purpose: .transactional,
+                                                                        text: "Urgent: {{what}}", exemptFromQuietHours: true))
+            let urgent = try await messages.send(admin(seeded), MessageRequest(channel: .sms, to: "+33612345678", template: "urgent", variables: ["what": "call us"]))
+            #expect(urgent.message.sendAt == clock.now())
+            #expect(try await worker.runDueJobs() == 1)
+            #expect(try await messages.message(admin(seeded).principal, id: urgent.message.id).0.status == .sent)
             clock.advance(by: 10 * 3600)  // 08:00 the next morning
             #expect(try await worker.runDueJobs() == 2)
-            #expect(try await messages.outbox(admin(seeded).principal, before: nil, limit: 10).count == 2)
+            #expect(try await messages.outbox(admin(seeded).principal, before: nil, limit: 10).count == 3)
         }
     }
 
@@ -121,7 +129,9 @@ import Testing
             (message, job) = try await messages.message(admin(seeded).principal, id: m.message.id)
             #expect(job?.state == .dead && message.status == .failed && message.error == "21610 unsubscribed")
 
-            // Redriven by an operator: queued again with fresh attempts, sent once by a healthy worker.
+            // The permanent failure suppressed the number; an operator who knows better re-enables it
+            // and redrives the job: queued again with fresh attempts, sent once by a healthy worker.
+            _ = try await ConsentService(store: store, clock: clock).set(admin(seeded), channel: .sms, recipient: "+14155550100", status: .optedIn, reason: "number fixed")
             let retried = try await queue.retry(tenantID: seeded.tenant.id, id: m.message.jobID)
             #expect(retried.state == .queued && retried.attempts == 0)
             let healthy = CommsWorker(queue: queue, channel: OutboxChannel(), settings: settings, logger: logger)
@@ -250,6 +260,73 @@ import Testing
                 "channel": "sms", "to": "+33612345678", "template": "nope",
             ], status: .notFound)
             #expect(unknown["error"]?["code"] == "template_not_found")
+        }
+    }
+}
+
+@Suite struct CommsConsentTests {
+    @Test(arguments: TestEnv.kinds)
+    func stopWordsOptOutAndMarketingNeedsOptIn(_ kind: DatabaseKind) async throws {
+        try await withAgentServer(kind) { client, seeded, _, _ in
+            let phone = "+14155550100"
+            // Marketing without opt-in is refused; transactional goes.
+            let refused = try await client.postJSON(seeded.adminKey, "/v1/messages", [
+                "channel": "sms", "to": .string(phone), "text": "20% off this week", "purpose": "marketing",
+            ], status: .conflict)
+            #expect(refused["error"]?["code"] == "marketing_consent_missing")
+            _ = try await client.postJSON(seeded.adminKey, "/v1/messages", ["channel": "sms", "to": .string(phone), "text": "Your car is ready"], status: .accepted)
+
+            for (body, action) in [("  stop ", "opted_out"), ("Hello there", "none"), ("HELP", "help"), ("Unstop", "opted_in"), ("opt out", "opted_out")] {
+                let reply = try await client.postJSON(seeded.adminKey, "/v1/inbound/sms", ["from": "+1 415 555 0100", "body": .string(body)])
+                #expect(reply["action"]?.stringValue == action, "\(body)")
+            }
+            let blocked = try await client.postJSON(seeded.adminKey, "/v1/messages", ["channel": "sms", "to": .string(phone), "text": "Ready"], status: .conflict)
+            #expect(blocked["error"]?["code"] == "recipient_opted_out")
+
+            // Every change is kept with its source.
+            let consent = try await client.getJSON(seeded.adminKey, "/v1/consent/sms/\(phone)")
+            #expect(consent["current"]?["status"] == "opted_out")
+            #expect(consent["history"]?.arrayValue?.map { $0["status"]?.stringValue ?? "" } == ["opted_out", "opted_in", "opted_out"])
+            #expect(consent["history"]?[0]?["source"] == "inbound_sms")
+
+            // An operator records an opt-in (e.g. from a signed form): marketing may go.
+            var headers = auth(seeded.adminKey, json: true)
+            headers[.contentType] = "application/json"
+            try await client.execute(uri: "/v1/consent/sms/\(phone)", method: .put, headers: headers,
+                                     body: ByteBuffer(string: #"{"status":"opted_in","reason":"signed form 2027-01-15"}"#)) { #expect($0.status == .ok) }
+            _ = try await client.postJSON(seeded.adminKey, "/v1/messages", [
+                "channel": "sms", "to": .string(phone), "text": "20% off this week", "purpose": "marketing",
+            ], status: .accepted)
+            try await client.execute(uri: "/v1/consent/fax/x", method: .get, headers: auth(seeded.adminKey)) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/v1/consent/sms/12345", method: .get, headers: auth(seeded.adminKey)) { #expect($0.errorCode == "invalid_phone") }
+        }
+    }
+
+    @Test(arguments: TestEnv.kinds)
+    func aPermanentDeliveryFailureSuppressesTheRecipientAndAnOptOutStopsQueuedMessages(_ kind: DatabaseKind) async throws {
+        let clock = TestClock()
+        try await TestDatabases.withStore(kind, clock: clock) { store in
+            let seeded = try await Seeded.make(store, clock: clock)
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let queue = JobQueue(store: store, clock: clock)
+            let messages = MessageService(queue: queue)
+            let ctx = ActionContext(principal: Principal(tenantID: seeded.tenant.id, keyID: nil, role: .admin, actor: "test"), requestID: nil)
+            let bouncing = CommsWorker(queue: queue, channel: CommsMessageTests.FailingChannel(error: .permanent("21211 invalid number")),
+                                       settings: WorkerSettings(), logger: logger)
+            _ = try await messages.send(ctx, MessageRequest(channel: .sms, to: "+14155550199", text: "Hi"))
+            #expect(try await bouncing.runDueJobs() == 1)
+            await #expect(throws: ParleyError.self) { try await messages.send(ctx, MessageRequest(channel: .sms, to: "+14155550199", text: "Hi again")) }
+
+            // Accepted, then the recipient replies STOP before it goes out: it is not sent.
+            let later = try await messages.send(ctx, MessageRequest(channel: .sms, to: "+14155550100", text: "Later", sendAt: clock.now().addingTimeInterval(600)))
+            #expect(try await ConsentService(store: store, clock: clock).inboundSMS(tenantID: seeded.tenant.id, from: "+14155550100", body: "STOP") == .optedOut)
+            clock.advance(by: 600)
+            let healthy = CommsWorker(queue: queue, channel: OutboxChannel(), settings: WorkerSettings(), logger: logger)
+            #expect(try await healthy.runDueJobs() == 1)
+            let (message, job) = try await messages.message(ctx.principal, id: later.message.id)
+            #expect(message.status == .failed && job?.state == .dead && message.error?.contains("opted out") == true)
+            #expect(try await messages.outbox(ctx.principal, before: nil, limit: 10).isEmpty)
         }
     }
 }
