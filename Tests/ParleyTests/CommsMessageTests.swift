@@ -209,6 +209,9 @@ import Testing
             _ = try await client.postJSON(other.adminKey, "/v1/jobs/\(jobID)/cancel", [:], status: .notFound)
             let viewer = try #require(try await seeded.key(store, clock: clock, role: .viewer).secret)
             _ = try await client.postJSON(viewer, "/v1/jobs/\(jobID)/retry", [:], status: .forbidden)
+            let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            #expect(metrics.contains("parley_comms_jobs{state=\"queued\"}") && metrics.contains("parley_comms_oldest_due_job_age_seconds"))
+            try Promtool.check(metrics)
         }
     }
 }
