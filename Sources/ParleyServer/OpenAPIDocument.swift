@@ -12,8 +12,8 @@ info:
     - JSON bodies use snake_case field names. On the tenant, API key and audit routes,
       optional fields that have no value are omitted, never sent as null. The agent routes
       (chat, workflows, sessions, tools and the `/api` aliases) and the message routes
-      (messages, outbox, templates) always send every field of their objects, with null for
-      no value.
+      (messages, outbox, jobs, templates, consent, inbound SMS) always send every field of
+      their objects, with null for no value.
     - Timestamps are ISO 8601 in UTC with milliseconds, e.g. `2026-01-31T09:00:00.000Z`.
       Request timestamps may omit the fractional seconds.
     - Every response carries `X-Request-ID`: the client's own value when it sent a usable one
@@ -53,8 +53,8 @@ tags:
     description: The tools the agent can call and each tenant's policy for them.
   - name: messages
     description: |
-      Emails and SMS, queued for a worker to deliver, the outbox they are delivered to, and the
-      templates they can be written from.
+      Emails and SMS, queued for a worker to deliver, the outbox they are delivered to, the
+      templates they can be written from, and each recipient's consent to receive them.
   - name: seed-compatible
     description: Paths kept from seed 000 as aliases.
   - name: websocket
@@ -1127,6 +1127,17 @@ paths:
         to the rendered result.
         The message keeps what was rendered; later template versions do not change it.
 
+        Purpose and consent: `purpose` is `transactional` (the default) or `marketing`; anything
+        else answers 400 `invalid_purpose`. With a template the template's `purpose` is used and
+        the request's is ignored. Consent is kept per recipient and channel
+        (`GET /v1/consent/{channel}/{recipient}`): nothing is sent to a recipient who is
+        `opted_out` (409 `recipient_opted_out`) or `suppressed` (409 `recipient_suppressed`) on
+        the message's channel, and a marketing message needs the recipient to have `opted_in` on
+        it (409 `marketing_consent_missing`). Transactional messages need no opt-in. Consent is
+        checked again when the message is sent: if it no longer allows the message (say the
+        recipient replied STOP in between), the message is not sent and becomes `failed` at once,
+        without retries, with the reason in `error`.
+
         Recipients (`to`, trimmed):
 
         - email: one `@`; before it 1 to 64 characters of letters, digits, dots and
@@ -1152,9 +1163,11 @@ paths:
         Idempotency: the key is the `Idempotency-Key` header or, without it, `idempotency_key`
         in the body; with neither, the server generates one (a UUIDv7), returned as
         `idempotency_key`. Keys are per tenant. A request with a key already used and the same
-        `channel`, `to`, `subject`, `text`, `template`, `variables` and `send_at` (`to` compared
-        after normalisation, the others as sent) queues nothing and answers 200 with the
-        earlier message as it is now; if any of them differs, 409 `idempotency_key_reused`.
+        `channel`, `to`, `subject`, `text`, `template`, `variables`, `purpose` and `send_at`
+        (`to` compared after normalisation, `purpose` as sent with `transactional` when omitted,
+        the others as sent) queues nothing and answers 200 with the earlier message as it is
+        now, even if consent has changed since; if any of them differs, 409
+        `idempotency_key_reused`.
 
         Delivery: a worker in each `parley serve` process runs due jobs, at once for a message
         queued through the same process, otherwise within `POLL_INTERVAL_MS`. This version
@@ -1162,7 +1175,11 @@ paths:
         and listed by `GET /v1/outbox`; nothing leaves the server. A failed attempt that may
         succeed later is retried up to `MAX_RETRIES` times with exponential backoff from
         `RETRY_DELAY_MINUTES`; meanwhile `status` stays `queued` and `error` shows the last
-        failure. When the job gives up, `status` becomes `failed`. See docs/configuration.md.
+        failure. When the job gives up, `status` becomes `failed`. A permanent failure (the
+        provider reports the recipient unreachable, e.g. an invalid number or a hard bounce)
+        is not retried, and the recipient becomes `suppressed` on that channel with the
+        provider's reason, unless they had already opted out or been suppressed. See
+        docs/configuration.md.
       security:
         - bearerAuth: []
       parameters:
@@ -1214,13 +1231,14 @@ paths:
                 created_at: '2026-01-31T09:00:00.000Z'
                 sent_at: null
                 job_id: 019b2f72-3a4c-7d5e-8f60-717273747576
+                purpose: transactional
         '400':
           $ref: '#/components/responses/BadRequest'
           description: |
             `invalid_json` (also a `send_at` that is not ISO 8601), `invalid_channel`,
-            `invalid_content` (both `text` and `template`, or neither), `empty_message`,
-            `invalid_subject`, `invalid_email`, `message_too_long`, `invalid_phone`,
-            `invalid_idempotency_key`, `send_at_in_past`; with a template also
+            `invalid_purpose`, `invalid_content` (both `text` and `template`, or neither),
+            `empty_message`, `invalid_subject`, `invalid_email`, `message_too_long`,
+            `invalid_phone`, `invalid_idempotency_key`, `send_at_in_past`; with a template also
             `template_channel_mismatch`, `missing_variables`, `template_syntax_error` and
             `invalid_template` (e.g. the text or subject rendered empty).
         '401':
@@ -1233,7 +1251,12 @@ paths:
           description: '`template_not_found`: no template of that name in this tenant.'
         '409':
           $ref: '#/components/responses/Conflict'
-          description: '`idempotency_key_reused`: the key was used for a different message.'
+          description: |
+            `idempotency_key_reused`: the key was used for a different message.
+            `recipient_opted_out`: the recipient opted out of this channel.
+            `recipient_suppressed`: this channel cannot reach the recipient (the message gives
+            the reason). `marketing_consent_missing`: a marketing message to a recipient who has
+            not opted in on this channel.
         '413':
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
@@ -1645,6 +1668,205 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`template_not_found`: no template has this name and the body has no draft `template`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/consent/{channel}/{recipient}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: channel
+        in: path
+        required: true
+        description: Exactly `email` or `sms`; any other value answers 400 `invalid_channel`.
+        schema:
+          type: string
+          enum: [email, sms]
+      - name: recipient
+        in: path
+        required: true
+        description: |
+          An email address or a phone number with its country code, checked and normalised as
+          `to` is by `POST /v1/messages` (e.g. `0014155550100` and `+14155550100` are the same
+          recipient; an email's domain is lowercased). Invalid: 400 `invalid_email` or
+          `invalid_phone`.
+        schema:
+          type: string
+        example: '+14155550100'
+    get:
+      tags: [messages]
+      operationId: getConsent
+      summary: A recipient's consent on a channel, with every change. Any role.
+      description: |
+        `current` is the recipient's consent now, or null when nothing has been recorded (then
+        transactional messages may be sent and marketing may not). `history` lists every
+        change, oldest first, each with its source and time (`updated_at` is when that change
+        was made); it is empty when `current` is null. Not paginated.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The consent and its history.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/RecipientConsent'
+              example:
+                current:
+                  channel: sms
+                  recipient: '+14155550100'
+                  status: opted_out
+                  source: inbound_sms
+                  reason: replied STOP
+                  updated_at: '2026-01-31T09:05:00.000Z'
+                history:
+                  - channel: sms
+                    recipient: '+14155550100'
+                    status: opted_in
+                    source: api_key:019b2f6e-8a1c-7d3e-9f40-5b6c7d8e9f01
+                    reason: signed form 2026-01-15
+                    updated_at: '2026-01-15T10:00:00.000Z'
+                  - channel: sms
+                    recipient: '+14155550100'
+                    status: opted_out
+                    source: inbound_sms
+                    reason: replied STOP
+                    updated_at: '2026-01-31T09:05:00.000Z'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_channel`, `invalid_email`, `invalid_phone`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    put:
+      tags: [messages]
+      operationId: setConsent
+      summary: Record a recipient's consent on a channel. Admin or operator.
+      description: |
+        Replaces the recipient's current consent on the channel and adds the change to its
+        history, with the caller as `source` (`api_key:<key id>`) and `reason` as given (null
+        when omitted). Every PUT is recorded, even one that does not change `status`. Use it to
+        record an opt-in collected elsewhere (a signed form, a checkbox), an opt-out received
+        another way, or a suppression; there is no status for "nothing recorded", so lifting
+        a suppression means recording `opted_in`, which also allows marketing.
+        It takes effect at once, also for messages already queued (their consent is checked
+        again when they are sent).
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/SetConsentRequest'
+            example:
+              status: opted_in
+              reason: signed form 2026-01-15
+      responses:
+        '200':
+          description: The recipient's consent as now recorded.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Consent'
+              example:
+                channel: sms
+                recipient: '+14155550100'
+                status: opted_in
+                source: api_key:019b2f6e-8a1c-7d3e-9f40-5b6c7d8e9f01
+                reason: signed form 2026-01-15
+                updated_at: '2026-01-15T10:00:00.000Z'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: |
+            `invalid_json` (also a missing `status`), `invalid_status` (not `opted_in`,
+            `opted_out` or `suppressed`), `invalid_channel`, `invalid_email`, `invalid_phone`.
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: viewer and service keys may not change consent.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/inbound/sms:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [messages]
+      operationId: receiveInboundSMS
+      summary: Apply an inbound text's opt-out or opt-in keyword. Admin, operator or service.
+      description: |
+        For a provider integration to forward the texts recipients send back, so their STOP
+        and START replies are honoured (in the key's tenant). Signed provider webhooks come in
+        a later version; until then the integration calls this route with an API key.
+
+        The whole `body` is matched, ignoring case, whitespace and punctuation at either end,
+        with runs of spaces inside counted as one (`  stop! ` and `opt   out` match; `Please
+        stop` and `OPT-OUT` do not):
+
+        - `STOP`, `STOPALL`, `UNSUBSCRIBE`, `CANCEL`, `END`, `QUIT`, `REVOKE`, `OPTOUT`,
+          `OPT OUT`: the sender becomes `opted_out` on `sms` (`action` `opted_out`). Nothing more
+          is sent to them by SMS, including messages already queued.
+        - `START`, `UNSTOP`: the sender becomes `opted_in` on `sms` (`action` `opted_in`),
+          replacing an opt-out or a suppression; marketing by SMS may then be sent to them.
+        - `HELP`, `INFO`: `action` `help`; nothing is recorded. The integration should answer
+          with the sender's help text; Parley sends no reply.
+        - anything else: `action` `none`; nothing is recorded and the text is not stored.
+
+        A keyword is recorded each time it arrives, as a change in the sender's history with
+        `source` `inbound_sms` and `reason` `replied <KEYWORD>` (e.g. `replied STOP`).
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/InboundSMSRequest'
+            example:
+              from: '+1 415 555 0100'
+              body: Stop
+      responses:
+        '200':
+          description: What the text did.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/InboundSMSResult'
+              example:
+                action: opted_out
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: |
+            `invalid_json` (also a missing `from` or `body`), `invalid_phone` (`from` is not a
+            phone number with its country code).
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: viewer keys may not forward inbound texts.'
         '413':
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
@@ -2479,6 +2701,15 @@ components:
             Optional; when to send (ISO 8601, fractional seconds optional). More than 60 s in
             the past answers 400 `send_at_in_past`. Inside the tenant's quiet hours the
             message is deferred to their end.
+        purpose:
+          type: string
+          enum: [transactional, marketing]
+          default: transactional
+          description: |
+            Optional; why the message is sent. Any other value answers 400 `invalid_purpose`.
+            A marketing message needs the recipient's opt-in on the channel (409
+            `marketing_consent_missing`). With `template`, the template's purpose is used
+            instead.
         idempotency_key:
           type: string
           minLength: 1
@@ -2505,7 +2736,7 @@ components:
         An email or SMS and its delivery. Every field is always present; those without a value
         are null. `job` is only in `GET /v1/messages/{id}`.
       required: [message_id, channel, to, subject, text, status, idempotency_key, send_at, provider,
-                 error, created_at, sent_at, job_id]
+                 error, created_at, sent_at, job_id, purpose]
       properties:
         message_id:
           type: string
@@ -2544,6 +2775,12 @@ components:
         job_id:
           type: string
           description: The send job's id.
+        purpose:
+          type: string
+          enum: [transactional, marketing]
+          description: |
+            Why it is sent: the template's purpose for a message from a template, otherwise the
+            request's (`transactional` when it gave none).
         job:
           type: object
           description: The send job.
@@ -2577,6 +2814,7 @@ components:
         created_at: '2026-01-31T09:00:00.000Z'
         sent_at: '2026-01-31T09:00:00.021Z'
         job_id: 019b2f72-3a4c-7d5e-8f60-717273747576
+        purpose: transactional
         job:
           state: succeeded
           attempts: 1
@@ -2801,6 +3039,102 @@ components:
         html:
           type: [string, 'null']
           description: The rendered HTML part; null for SMS and for an email template without one.
+    ConsentStatus:
+      type: string
+      enum: [opted_in, opted_out, suppressed]
+      description: |
+        opted_in: agreed to receive marketing on this channel (transactional messages need no
+        opt-in). opted_out: asked to receive nothing more on this channel (a STOP reply, an
+        unsubscribe); nothing is sent. suppressed: the channel cannot reach them (a permanent
+        delivery failure such as an invalid number or a hard bounce); nothing is sent.
+    Consent:
+      type: object
+      description: |
+        A recipient's consent on one channel, or one change to it. Every field is always
+        present; `reason` is null when none was given.
+      required: [channel, recipient, status, source, reason, updated_at]
+      properties:
+        channel:
+          type: string
+          enum: [email, sms]
+        recipient:
+          type: string
+          description: |
+            Normalised as `POST /v1/messages` normalises `to`: E.164 for SMS (e.g.
+            `+14155550100`), and for email the address with its domain lowercased.
+        status:
+          $ref: '#/components/schemas/ConsentStatus'
+        source:
+          type: string
+          description: |
+            Who or what made the change: `api_key:<key id>` for `PUT
+            /v1/consent/{channel}/{recipient}`, `inbound_sms` for a keyword reply through
+            `POST /v1/inbound/sms`, `delivery:<provider>` for a suppression after a permanent
+            delivery failure (the delivering channel's name, as in a message's `provider`).
+          examples: [inbound_sms, 'api_key:019b2f6e-8a1c-7d3e-9f40-5b6c7d8e9f01', 'delivery:outbox']
+        reason:
+          type: [string, 'null']
+          description: |
+            The `reason` given to the PUT, `replied <KEYWORD>` for an inbound keyword, or the
+            provider's failure for a suppression.
+        updated_at:
+          allOf:
+            - $ref: '#/components/schemas/Timestamp'
+          description: When this change was made.
+      example:
+        channel: sms
+        recipient: '+14155550100'
+        status: opted_out
+        source: inbound_sms
+        reason: replied STOP
+        updated_at: '2026-01-31T09:05:00.000Z'
+    RecipientConsent:
+      type: object
+      required: [current, history]
+      properties:
+        current:
+          description: The consent now; null when nothing has been recorded.
+          oneOf:
+            - $ref: '#/components/schemas/Consent'
+            - type: 'null'
+        history:
+          type: array
+          description: Every change, oldest first; the last one is `current`.
+          items:
+            $ref: '#/components/schemas/Consent'
+    SetConsentRequest:
+      type: object
+      required: [status]
+      properties:
+        status:
+          allOf:
+            - $ref: '#/components/schemas/ConsentStatus'
+          description: Any other value answers 400 `invalid_status`.
+        reason:
+          type: string
+          description: Optional; why, e.g. where an opt-in was collected. Stored with the change.
+    InboundSMSRequest:
+      type: object
+      required: [from, body]
+      properties:
+        from:
+          type: string
+          description: |
+            The sender's number with its country code, as the provider reports it; normalised as
+            an SMS `to` of `POST /v1/messages`. Invalid: 400 `invalid_phone`.
+        body:
+          type: string
+          description: The text the sender wrote.
+    InboundSMSResult:
+      type: object
+      required: [action]
+      properties:
+        action:
+          type: string
+          enum: [opted_out, opted_in, help, none]
+          description: |
+            opted_out or opted_in: the sender's SMS consent was changed. help: the sender asked
+            for help (nothing recorded). none: not a keyword (nothing recorded).
   responses:
     BadRequest:
       description: |
@@ -2812,7 +3146,7 @@ components:
         `invalid_channel`, `invalid_subject`, `invalid_email`, `invalid_phone`,
         `invalid_idempotency_key`, `send_at_in_past`, `invalid_content`,
         `template_channel_mismatch`, `invalid_template_name`, `invalid_template`,
-        `template_syntax_error`, `missing_variables`.
+        `template_syntax_error`, `missing_variables`, `invalid_purpose`, `invalid_status`.
       headers:
         X-Request-ID:
           $ref: '#/components/headers/X-Request-ID'
@@ -2905,7 +3239,9 @@ components:
     Conflict:
       description: |
         The request conflicts with the resource's current state. Codes: `workflow_finished`,
-        `approval_already_resolved`, `workflow_not_waiting`, `idempotency_key_reused`.
+        `approval_already_resolved`, `workflow_not_waiting`, `idempotency_key_reused`,
+        `job_state_conflict`, `recipient_opted_out`, `recipient_suppressed`,
+        `marketing_consent_missing`.
       headers:
         X-Request-ID:
           $ref: '#/components/headers/X-Request-ID'
