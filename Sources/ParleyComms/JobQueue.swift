@@ -46,6 +46,7 @@ public enum CommsSchema {
         messagesMigration,
         templatesMigration,
         consentMigration,
+        schedulerMigration,
     ]
 }
 
