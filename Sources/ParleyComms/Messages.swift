@@ -47,7 +47,8 @@ public enum Channel: String, Sendable, Codable, CaseIterable {
 }
 
 public enum MessageStatus: String, Sendable, Codable {
-    case queued, sent, failed, cancelled
+    /// `sending`: handed to an external provider; the outcome is being recorded.
+    case queued, sending, sent, failed, cancelled
 }
 
 public struct Message: Sendable, Equatable {
@@ -147,8 +148,19 @@ struct MessageRepository: Sendable {
         return (try Self.decode(row), try row.decode(column: "request_hash", as: String.self))
     }
 
-    func markSent(id: String, provider: String, at: Date, on db: any SQLDatabase) async throws {
-        try await db.raw("UPDATE messages SET status = 'sent', provider = \(bind: provider), sent_at = \(bind: at), updated_at = \(bind: at), error = NULL WHERE id = \(bind: id)").run()
+    func markSent(id: String, provider: String, at: Date, note: String? = nil, on db: any SQLDatabase) async throws {
+        try await db.raw("""
+            UPDATE messages SET status = 'sent', provider = \(bind: provider), sent_at = \(bind: at), updated_at = \(bind: at), error = \(bind: note)
+            WHERE id = \(bind: id)
+            """).run()
+    }
+
+    func markSending(id: String, provider: String, at: Date, on db: any SQLDatabase) async throws {
+        try await db.raw("UPDATE messages SET status = 'sending', provider = \(bind: provider), updated_at = \(bind: at) WHERE id = \(bind: id)").run()
+    }
+
+    func backToQueued(id: String, error: String, at: Date, on db: any SQLDatabase) async throws {
+        try await db.raw("UPDATE messages SET status = 'queued', error = \(bind: error), updated_at = \(bind: at) WHERE id = \(bind: id) AND status = 'sending'").run()
     }
 
     func markFailed(id: String, error: String, at: Date, on db: any SQLDatabase) async throws {

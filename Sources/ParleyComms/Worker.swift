@@ -74,7 +74,7 @@ public struct WorkerSettings: Sendable {
 /// through the channel, records the outcome, and rescues jobs of workers that died.
 public final class CommsWorker: Sendable {
     let queue: JobQueue
-    let channel: any MessageChannel
+    let route: @Sendable (Channel) -> Route
     let settings: WorkerSettings
     let logger: Logger
     let metrics: (any CommsMetrics)?
@@ -83,9 +83,15 @@ public final class CommsWorker: Sendable {
     private let signals: AsyncStream<Void>
     private let running = Mutex<Set<String>>([])
 
-    public init(queue: JobQueue, channel: any MessageChannel, settings: WorkerSettings, logger: Logger, metrics: (any CommsMetrics)? = nil) {
+    /// Every message through `channel` (the outbox by default).
+    public convenience init(queue: JobQueue, channel: any MessageChannel, settings: WorkerSettings, logger: Logger, metrics: (any CommsMetrics)? = nil) {
+        self.init(queue: queue, routes: { _ in .local(channel) }, settings: settings, logger: logger, metrics: metrics)
+    }
+
+    public init(queue: JobQueue, routes: @escaping @Sendable (Channel) -> Route, settings: WorkerSettings, logger: Logger,
+                metrics: (any CommsMetrics)? = nil) {
         self.queue = queue
-        self.channel = channel
+        self.route = routes
         self.settings = settings
         self.logger = logger
         self.metrics = metrics
@@ -149,6 +155,74 @@ public final class CommsWorker: Sendable {
 
     public func stop() { signal.finish() }
 
+    static func name(of route: Route) -> String {
+        switch route {
+        case .local(let c): c.name
+        case .external(let c): c.name
+        }
+    }
+
+    private enum Step: Sendable { case done(Message), send(Message, any ExternalChannel), skip }
+
+    /// Delivers the message once. Local channels deliver inside the transaction that marks it
+    /// sent. External ones: the message is marked `sending` first, the provider is called outside
+    /// any transaction, then the outcome is recorded. An attempt interrupted after `sending` is
+    /// repeated only for providers that drop duplicates by idempotency key; otherwise it is
+    /// recorded as sent with a note, rather than risk a second copy.
+    private func deliver(_ messageID: String, job: Job) async throws -> (Message, String)? {
+        let repo = MessageRepository()
+        let clock = queue.clock
+        let consent = ConsentService(store: queue.store, clock: clock)
+        let route = self.route
+        let step: Step = try await queue.store.transaction { db in
+            guard let message = try await repo.find(tenantID: job.tenantID, id: messageID, on: db) else {
+                throw DeliveryError.permanent("message \(messageID) no longer exists")
+            }
+            let way = route(message.channel)
+            switch message.status {
+            case .queued:
+                // Consent may have changed since the message was accepted (a STOP in between).
+                if let refusal = try await consent.refusal(tenantID: message.tenantID, channel: message.channel, recipient: message.recipient,
+                                                           purpose: message.purpose, on: db) {
+                    throw DeliveryError.refused(refusal.message)
+                }
+                switch way {
+                case .local(let channel):
+                    try await channel.deliver(message, on: db, clock: clock)
+                    try await repo.markSent(id: message.id, provider: channel.name, at: clock.now(), on: db)
+                    return .done(message)
+                case .external(let channel):
+                    try await repo.markSending(id: message.id, provider: channel.name, at: clock.now(), on: db)
+                    return .send(message, channel)
+                }
+            case .sending:
+                if case .external(let channel) = way, channel.honoursIdempotencyKeys { return .send(message, channel) }
+                try await repo.markSent(id: message.id, provider: Self.name(of: way), at: clock.now(),
+                                        note: "an earlier attempt was interrupted after reaching the provider; not sent again to avoid a duplicate",
+                                        on: db)
+                return .skip
+            case .sent, .failed, .cancelled:
+                return .skip
+            }
+        }
+        switch step {
+        case .skip:
+            return nil
+        case .done(let message):
+            return (message, Self.name(of: route(message.channel)))
+        case .send(let message, let channel):
+            do {
+                _ = try await channel.send(message, idempotencyKey: message.id)
+            } catch {
+                let reason = (error as? DeliveryError).map { "\($0)" } ?? "\(error)"
+                try? await queue.store.transaction { db in try await repo.backToQueued(id: message.id, error: reason, at: clock.now(), on: db) }
+                throw error
+            }
+            try await queue.store.transaction { db in try await repo.markSent(id: message.id, provider: channel.name, at: clock.now(), on: db) }
+            return (message, channel.name)
+        }
+    }
+
     /// A permanent provider failure (invalid number, hard bounce, carrier opt-out) suppresses the
     /// recipient on that channel, so nothing more is attempted.
     private func suppressIfUndeliverable(_ job: Job, reason: String) async {
@@ -162,7 +236,7 @@ public final class CommsWorker: Sendable {
                 let current = try await consent.status(tenantID: message.tenantID, channel: message.channel, recipient: message.recipient, on: db)
                 guard current?.status != .optedOut, current?.status != .suppressed else { return }
                 try await consent.record(tenantID: message.tenantID, channel: message.channel, recipient: message.recipient,
-                                         status: .suppressed, source: "delivery:\(self.channel.name)", reason: reason, on: db)
+                                         status: .suppressed, source: "delivery:\(Self.name(of: self.route(message.channel)))", reason: reason, on: db)
             }
         } catch {
             logger.warning("could not record a suppression", metadata: ["job_id": "\(job.id)", "error": "\(error)"])
@@ -173,7 +247,6 @@ public final class CommsWorker: Sendable {
         let outcome: JobQueue.Outcome
         let repo = MessageRepository()
         let clock = queue.clock
-        let channel = self.channel
         do {
             guard let payload = JobPayload.decode(job.payload) else { throw DeliveryError.permanent("the job's payload is unreadable") }
             // Checked again at send time: a retry's backoff may have landed inside quiet hours.
@@ -187,27 +260,13 @@ public final class CommsWorker: Sendable {
                 try await queue.postpone(job, worker: id, until: until)
                 return
             }
-            let delivered: Message? = try await queue.store.transaction { db in
-                guard let message = try await repo.find(tenantID: job.tenantID, id: payload.messageID, on: db) else {
-                    throw DeliveryError.permanent("message \(payload.messageID) no longer exists")
-                }
-                // Already sent by an earlier attempt whose outcome was lost: do not send again.
-                guard message.status == .queued else { return nil }
-                // Consent may have changed since the message was accepted (a STOP in between).
-                if let refusal = try await ConsentService(store: self.queue.store, clock: clock)
-                    .refusal(tenantID: message.tenantID, channel: message.channel, recipient: message.recipient, purpose: message.purpose, on: db) {
-                    throw DeliveryError.refused(refusal.message)
-                }
-                try await channel.deliver(message, on: db, clock: clock)
-                try await repo.markSent(id: message.id, provider: channel.name, at: clock.now(), on: db)
-                return message
-            }
+            let delivered = try await deliver(payload.messageID, job: job)
             outcome = .succeeded
-            if let delivered {
-                metrics?.messageSent(channel: delivered.channel.rawValue, provider: channel.name,
-                                     enqueueToSend: .milliseconds(Int64(clock.now().timeIntervalSince(delivered.createdAt) * 1000)))
+            if let (message, provider) = delivered {
+                metrics?.messageSent(channel: message.channel.rawValue, provider: provider,
+                                     enqueueToSend: .milliseconds(Int64(clock.now().timeIntervalSince(message.createdAt) * 1000)))
             } else {
-                logger.info("message already sent; job closed", metadata: ["job_id": "\(job.id)"])
+                logger.info("message already handled; job closed", metadata: ["job_id": "\(job.id)"])
             }
         } catch DeliveryError.permanent(let reason) {
             outcome = .permanentFailure(reason)

@@ -42,6 +42,9 @@ public struct JobSettings: Sendable {
     public var maxConcurrentJobs: Int
     public var maxRetries: Int
     public var retryDelayMinutes: Int
+    /// Email over SMTP instead of the outbox; the URL carries credentials (never logged).
+    public var smtpURL: String?
+    public var emailFrom: String?
 }
 
 /// Which model providers to use, in failover order; the offline planner is always last.
@@ -166,9 +169,19 @@ extension ParleyConfig {
                 pollIntervalMilliseconds: try reader.int("POLL_INTERVAL_MS", default: 5000, range: 50...3_600_000),
                 maxConcurrentJobs: try reader.int("MAX_CONCURRENT_JOBS", default: 5, range: 1...1000),
                 maxRetries: try reader.int("MAX_RETRIES", default: 3, range: 0...100),
-                retryDelayMinutes: try reader.int("RETRY_DELAY_MINUTES", default: 5, range: 0...10_080)
+                retryDelayMinutes: try reader.int("RETRY_DELAY_MINUTES", default: 5, range: 0...10_080),
+                smtpURL: try reader.optional("PARLEY_SMTP_URL", accepts: "smtp://USER:PASSWORD@HOST:PORT, smtps://... or smtp+insecure://HOST:PORT") {
+                    guard let u = URLComponents(string: $0), let scheme = u.scheme?.lowercased(), let host = u.host, !host.isEmpty else { return false }
+                    return ["smtp", "smtps", "smtp+insecure"].contains(scheme)
+                },
+                emailFrom: try reader.optional("PARLEY_EMAIL_FROM", accepts: "a sender such as 'Acme <no-reply@acme.example>'") {
+                    $0.contains("@") && !$0.contains(where: \.isNewline)
+                }
             )
         )
+        if config.jobs.smtpURL != nil && config.jobs.emailFrom == nil {
+            throw .invalid(setting: "PARLEY_EMAIL_FROM", value: "", accepts: "a sender address, required when PARLEY_SMTP_URL is set")
+        }
         return config
     }
 

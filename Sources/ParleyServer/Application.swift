@@ -85,7 +85,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     WebSocketController(agent: agent, metrics: metrics).register(router, auth: auth)
 
     let workerSettings = CommsAssembly.workerSettings(deps.config.jobs)
-    let worker = CommsWorker(queue: queue, channel: OutboxChannel(), settings: workerSettings, logger: deps.logger,
+    let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(deps.config.jobs), settings: workerSettings, logger: deps.logger,
                              metrics: CommsPrometheusMetrics(registry: metrics.registry))
     let templates = TemplateService(store: deps.store, clock: deps.clock)
     MessageController(messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, templates: templates, wake: { worker.wake() }),
@@ -154,7 +154,7 @@ struct WorkerService: Service {
 /// `parley worker`: the communications worker without the HTTP API, until SIGTERM or SIGINT.
 public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger) async throws {
     let queue = JobQueue(store: store, clock: clock)
-    let worker = CommsWorker(queue: queue, channel: OutboxChannel(), settings: CommsAssembly.workerSettings(config.jobs), logger: logger)
+    let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(config.jobs), settings: CommsAssembly.workerSettings(config.jobs), logger: logger)
     let group = ServiceGroup(configuration: .init(
         services: [
             .init(service: WorkerService(worker: worker)),

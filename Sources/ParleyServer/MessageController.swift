@@ -6,6 +6,16 @@ import ParleyComms
 import ParleyCore
 
 enum CommsAssembly {
+    /// Email goes over SMTP when `PARLEY_SMTP_URL` is set; everything else to the outbox.
+    static func routes(_ jobs: JobSettings) -> @Sendable (Channel) -> Route {
+        let outbox = OutboxChannel()
+        let smtp: SMTPChannel? = jobs.smtpURL.flatMap(SMTPURL.parse).map { SMTPChannel(configuration: $0, from: jobs.emailFrom ?? "") }
+        return { channel in
+            if channel == .email, let smtp { return .external(smtp) }
+            return .local(outbox)
+        }
+    }
+
     static func workerSettings(_ jobs: JobSettings) -> WorkerSettings {
         var s = WorkerSettings()
         s.pollInterval = .milliseconds(jobs.pollIntervalMilliseconds)

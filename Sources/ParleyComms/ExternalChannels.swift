@@ -1,0 +1,66 @@
+import Foundation
+import Logging
+import ParleyCore
+
+/// A channel that talks to the outside world. It cannot join the database transaction, so the
+/// worker records the attempt first ("sending"), calls the provider, then records the outcome.
+public protocol ExternalChannel: Sendable {
+    var name: String { get }
+    /// True when the provider drops a second request carrying the same idempotency key, so an
+    /// attempt interrupted after the call may be repeated safely.
+    var honoursIdempotencyKeys: Bool { get }
+    /// Sends `message`; returns the provider's message id. Throws `DeliveryError`.
+    func send(_ message: Message, idempotencyKey: String) async throws -> String?
+}
+
+/// Which way out a message takes.
+public enum Route: Sendable {
+    case local(any MessageChannel)
+    case external(any ExternalChannel)
+}
+
+/// Email over SMTP with a fixed sender (per-tenant providers come with tenant channel settings).
+public struct SMTPChannel: ExternalChannel {
+    public let name = "smtp"
+    public let honoursIdempotencyKeys = false
+    let client: SMTPClient
+    let from: String
+
+    public init(configuration: SMTPConfiguration, from: String, logger: Logger = Logger(label: "parley.smtp")) {
+        self.client = SMTPClient(configuration: configuration, logger: logger)
+        self.from = from
+    }
+
+    public func send(_ message: Message, idempotencyKey: String) async throws -> String? {
+        let messageID = "\(message.id)@parley"
+        let raw = MIMEBuilder.build(from: from, to: [message.recipient], subject: message.subject ?? "", text: message.bodyText, html: nil,
+                                    messageID: messageID, date: Date(), extraHeaders: [("X-Parley-Message", message.id)])
+        do {
+            try await client.send(SMTPMessage(from: MIMEBuilder.address(of: from), to: [message.recipient], raw: raw))
+            return messageID
+        } catch let error as SMTPError {
+            // A refused recipient is permanent; everything else (network, TLS or credentials that
+            // an operator can fix) is retried, so the message is not lost.
+            if case .rejected = error { throw DeliveryError.permanent(error.description) }
+            throw DeliveryError.transient(error.description)
+        }
+    }
+}
+
+/// `PARLEY_SMTP_URL`: `smtp://USER:PASSWORD@HOST:PORT` (STARTTLS required), `smtps://...`
+/// (implicit TLS) or `smtp+insecure://HOST:PORT` (no TLS: local relays and tests only).
+public enum SMTPURL {
+    public static func parse(_ text: String) -> SMTPConfiguration? {
+        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else { return nil }
+        let security: SMTPConfiguration.Security
+        switch scheme {
+        case "smtp": security = .startTLS
+        case "smtps": security = .tls
+        case "smtp+insecure": security = .none
+        default: return nil
+        }
+        return SMTPConfiguration(host: host, port: url.port, security: security,
+                                 username: url.user?.removingPercentEncoding, password: url.password?.removingPercentEncoding,
+                                 allowPlaintextAuth: security == .none)
+    }
+}
