@@ -42,6 +42,8 @@ public struct JobSettings: Sendable {
     public var maxConcurrentJobs: Int
     public var maxRetries: Int
     public var retryDelayMinutes: Int
+    /// How long a claimed job is leased; a worker that stops heartbeating loses it after this.
+    public var leaseSeconds: Int
     /// Email over SMTP instead of the outbox; the URL carries credentials (never logged).
     public var smtpURL: String?
     public var emailFrom: String?
@@ -170,6 +172,7 @@ extension ParleyConfig {
                 maxConcurrentJobs: try reader.int("MAX_CONCURRENT_JOBS", default: 5, range: 1...1000),
                 maxRetries: try reader.int("MAX_RETRIES", default: 3, range: 0...100),
                 retryDelayMinutes: try reader.int("RETRY_DELAY_MINUTES", default: 5, range: 0...10_080),
+                leaseSeconds: try reader.int("PARLEY_JOB_LEASE_SECONDS", default: 30, range: 1...3600),
                 smtpURL: try reader.optional("PARLEY_SMTP_URL", accepts: "smtp://USER:PASSWORD@HOST:PORT, smtps://... or smtp+insecure://HOST:PORT") {
                     guard let u = URLComponents(string: $0), let scheme = u.scheme?.lowercased(), let host = u.host, !host.isEmpty else { return false }
                     return ["smtp", "smtps", "smtp+insecure"].contains(scheme)

@@ -22,6 +22,7 @@ enum CommsAssembly {
         s.maxConcurrentJobs = jobs.maxConcurrentJobs
         s.backoff = RetryBackoff(base: .seconds(jobs.retryDelayMinutes * 60))
         s.maxAttempts = jobs.maxRetries + 1
+        s.lease = .seconds(jobs.leaseSeconds)
         return s
     }
 }

@@ -1,0 +1,76 @@
+import Foundation
+import ParleyComms
+import ParleyCore
+import ParleyPlatform
+import ParleyServer
+import ParleyStorage
+import SQLKit
+import Testing
+
+/// The exactly-once promise under crashes: real `parley worker` processes, killed with SIGKILL at
+/// random moments and restarted until the queue drains.
+@Suite struct CommsCrashTests {
+    @Test(arguments: TestEnv.kinds)
+    func messagesAreSentExactlyOnceThroughRandomWorkerKills(_ kind: DatabaseKind) async throws {
+        try await TestDatabases.withFreshURL(kind) { url in
+            let clock = SystemClock()
+            let store = try await Stores.open(url, config: StoreOptions(maxConnections: 4))
+            do {
+                try await Migrator(store: store, migrations: ParleySchema.migrations).migrate(at: clock.now())
+                // A zone where it is now early afternoon, so quiet hours never defer these messages.
+                let hour = Calendar(identifier: .gregorian).dateComponents(in: .gmt, from: clock.now()).hour ?? 12
+                let offset = 14 - hour
+                let zone = offset == 0 ? "UTC" : offset > 0 ? "Etc/GMT-\(offset)" : "Etc/GMT+\(-offset)"
+                let tenant = try await TenantService(store: store, clock: clock).create(name: "Crash test", slug: "crash", timeZone: zone, actor: "test")
+                let ctx = ActionContext(principal: Principal(tenantID: tenant.id, keyID: nil, role: .admin, actor: "test"), requestID: nil)
+                let messages = MessageService(queue: JobQueue(store: store, clock: clock))
+                let total = 1000
+                for i in 0..<total {
+                    _ = try await messages.send(ctx, MessageRequest(channel: .sms, to: "+1415555\(String(format: "%04d", i))", text: "Message \(i)",
+                                                                    idempotencyKey: "crash-\(i)"))
+                }
+                let dir = try tempDirectory()
+                defer { try? FileManager.default.removeItem(at: dir) }
+                let env = ["DATABASE_URL": ProcessTests.urlString(url), "POLL_INTERVAL_MS": "50", "PARLEY_JOB_LEASE_SECONDS": "1",
+                           "MAX_CONCURRENT_JOBS": "8", "LOG_LEVEL": "error"]
+                func remaining() async throws -> Int {
+                    try await store.read { db in
+                        try await db.raw("SELECT COUNT(*) AS n FROM communication_jobs WHERE state <> 'succeeded'").first()?.decode(column: "n", as: Int.self) ?? -1
+                    }
+                }
+                var kills = 0
+                while try await remaining() > 0 {
+                    let worker = try ParleyProcess(["worker"], env: env, directory: dir)
+                    _ = try await worker.waitFor("worker running")
+                    if kills < 8 {
+                        // Chaos, not synchronisation: kill after a random stretch of work.
+                        try await Task.sleep(for: .milliseconds(Int.random(in: 50...400)))
+                        worker.signal(SIGKILL)
+                        _ = try await worker.waitForExit()
+                        kills += 1
+                    } else {
+                        // Let the last one drain the queue (expired leases come back within a second).
+                        var rounds = 0
+                        while try await remaining() > 0, rounds < 600 {
+                            try await Task.sleep(for: .milliseconds(100))
+                            rounds += 1
+                        }
+                        worker.signal(SIGTERM)
+                        #expect(try await worker.waitForExit() == 0)
+                    }
+                }
+                let (outbox, distinct, sent) = try await store.read { db in
+                    (try await db.raw("SELECT COUNT(*) AS n FROM outbox").first()?.decode(column: "n", as: Int.self) ?? -1,
+                     try await db.raw("SELECT COUNT(DISTINCT message_id) AS n FROM outbox").first()?.decode(column: "n", as: Int.self) ?? -1,
+                     try await db.raw("SELECT COUNT(*) AS n FROM messages WHERE status = 'sent'").first()?.decode(column: "n", as: Int.self) ?? -1)
+                }
+                #expect(kills == 8)
+                #expect(outbox == total && distinct == total && sent == total)
+                await store.shutdown()
+            } catch {
+                await store.shutdown()
+                throw error
+            }
+        }
+    }
+}
