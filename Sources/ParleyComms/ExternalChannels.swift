@@ -64,3 +64,49 @@ public enum SMTPURL {
                                  allowPlaintextAuth: security == .none)
     }
 }
+
+/// SMS through Twilio's Messages API.
+public struct TwilioChannel: ExternalChannel {
+    public let name = "twilio"
+    /// Twilio documents no idempotency key for sending: an interrupted attempt is not repeated.
+    public let honoursIdempotencyKeys = false
+    let client: TwilioClient
+    let statusCallback: String?
+
+    public init(client: TwilioClient, statusCallback: String? = nil) {
+        self.client = client
+        self.statusCallback = statusCallback
+    }
+
+    public func send(_ message: Message, idempotencyKey: String) async throws -> String? {
+        try await client.send(OutgoingSMS(to: message.recipient, body: message.bodyText, statusCallback: statusCallback,
+                                          idempotencyKey: idempotencyKey)).providerMessageID
+    }
+}
+
+/// Email through an HTTP provider (SendGrid or Resend).
+public struct HTTPEmailChannel: ExternalChannel {
+    public enum Provider: Sendable { case sendGrid(SendGridClient), resend(ResendClient) }
+    public let name: String
+    public let honoursIdempotencyKeys: Bool
+    let provider: Provider
+    let from: String
+
+    public init(_ provider: Provider, from: String) {
+        self.provider = provider
+        self.from = from
+        switch provider {
+        case .sendGrid: name = "sendgrid"; honoursIdempotencyKeys = false
+        case .resend: name = "resend"; honoursIdempotencyKeys = true
+        }
+    }
+
+    public func send(_ message: Message, idempotencyKey: String) async throws -> String? {
+        let email = OutgoingEmail(from: from, to: message.recipient, subject: message.subject ?? "", text: message.bodyText,
+                                  idempotencyKey: idempotencyKey)
+        switch provider {
+        case .sendGrid(let c): return try await c.send(email).providerMessageID
+        case .resend(let c): return try await c.send(email).providerMessageID
+        }
+    }
+}

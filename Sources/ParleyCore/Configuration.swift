@@ -47,6 +47,11 @@ public struct JobSettings: Sendable {
     /// Email over SMTP instead of the outbox; the URL carries credentials (never logged).
     public var smtpURL: String?
     public var emailFrom: String?
+    /// Which way out: `outbox`, `smtp`, `sendgrid`, `resend` for email; `outbox`, `twilio` for SMS.
+    public var emailProvider: String
+    public var smsProvider: String
+    /// Provider credentials and endpoints (secrets are never logged).
+    public var providerSettings: [String: String]
 }
 
 /// Which model providers to use, in failover order; the offline planner is always last.
@@ -179,11 +184,28 @@ extension ParleyConfig {
                 },
                 emailFrom: try reader.optional("PARLEY_EMAIL_FROM", accepts: "a sender such as 'Acme <no-reply@acme.example>'") {
                     $0.contains("@") && !$0.contains(where: \.isNewline)
-                }
+                },
+                emailProvider: try reader.string("PARLEY_EMAIL_PROVIDER", default: sources.value("PARLEY_SMTP_URL") != nil ? "smtp" : "outbox",
+                                                 accepts: "outbox, smtp, sendgrid or resend") { ["outbox", "smtp", "sendgrid", "resend"].contains($0) },
+                smsProvider: try reader.string("PARLEY_SMS_PROVIDER", default: sources.value("TWILIO_ACCOUNT_SID") != nil ? "twilio" : "outbox",
+                                               accepts: "outbox or twilio") { ["outbox", "twilio"].contains($0) },
+                providerSettings: Dictionary(uniqueKeysWithValues: [
+                    "SENDGRID_API_KEY", "RESEND_API_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM",
+                    "PARLEY_SENDGRID_BASE_URL", "PARLEY_RESEND_BASE_URL", "PARLEY_TWILIO_BASE_URL", "PARLEY_TWILIO_STATUS_CALLBACK",
+                ].compactMap { key in sources.value(key).map { (key, $0) } })
             )
         )
-        if config.jobs.smtpURL != nil && config.jobs.emailFrom == nil {
-            throw .invalid(setting: "PARLEY_EMAIL_FROM", value: "", accepts: "a sender address, required when PARLEY_SMTP_URL is set")
+        if config.jobs.emailProvider != "outbox" && config.jobs.emailFrom == nil {
+            throw .invalid(setting: "PARLEY_EMAIL_FROM", value: "", accepts: "a sender address, required when email goes to \(config.jobs.emailProvider)")
+        }
+        let needs: [String: [String]] = [
+            "smtp": ["PARLEY_SMTP_URL"], "sendgrid": ["SENDGRID_API_KEY"], "resend": ["RESEND_API_KEY"],
+            "twilio": ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"],
+        ]
+        for provider in [config.jobs.emailProvider, config.jobs.smsProvider] {
+            for key in needs[provider] ?? [] where sources.value(key) == nil {
+                throw .invalid(setting: key, value: "", accepts: "a value, required when \(provider) delivers messages")
+            }
         }
         return config
     }

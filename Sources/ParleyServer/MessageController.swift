@@ -5,18 +5,33 @@ import ParleyAgent
 import ParleyComms
 import ParleyCore
 
-enum CommsAssembly {
-    /// Email goes over SMTP when `PARLEY_SMTP_URL` is set; everything else to the outbox.
-    static func routes(_ jobs: JobSettings) -> @Sendable (Channel) -> Route {
-        let outbox = OutboxChannel()
-        let smtp: SMTPChannel? = jobs.smtpURL.flatMap(SMTPURL.parse).map { SMTPChannel(configuration: $0, from: jobs.emailFrom ?? "") }
-        return { channel in
-            if channel == .email, let smtp { return .external(smtp) }
-            return .local(outbox)
+public enum CommsAssembly {
+    /// The way out for each channel, from `PARLEY_EMAIL_PROVIDER` and `PARLEY_SMS_PROVIDER`
+    /// (configuration validation guarantees the credentials each one needs).
+    public static func routes(_ jobs: JobSettings) -> @Sendable (Channel) -> Route {
+        let outbox = Route.local(OutboxChannel())
+        let p = jobs.providerSettings
+        let from = jobs.emailFrom ?? ""
+        let email: Route = switch jobs.emailProvider {
+        case "smtp": jobs.smtpURL.flatMap(SMTPURL.parse).map { .external(SMTPChannel(configuration: $0, from: from)) } ?? outbox
+        case "sendgrid":
+            .external(HTTPEmailChannel(.sendGrid(SendGridClient(apiKey: p["SENDGRID_API_KEY"] ?? "",
+                                                                baseURL: p["PARLEY_SENDGRID_BASE_URL"] ?? "https://api.sendgrid.com")), from: from))
+        case "resend":
+            .external(HTTPEmailChannel(.resend(ResendClient(apiKey: p["RESEND_API_KEY"] ?? "",
+                                                            baseURL: p["PARLEY_RESEND_BASE_URL"] ?? "https://api.resend.com")), from: from))
+        default: outbox
         }
+        let sms: Route = jobs.smsProvider == "twilio"
+            ? .external(TwilioChannel(client: TwilioClient(accountSID: p["TWILIO_ACCOUNT_SID"] ?? "", authToken: p["TWILIO_AUTH_TOKEN"] ?? "",
+                                                           sender: .from(p["TWILIO_FROM"] ?? ""),
+                                                           baseURL: p["PARLEY_TWILIO_BASE_URL"] ?? "https://api.twilio.com"),
+                                      statusCallback: p["PARLEY_TWILIO_STATUS_CALLBACK"]))
+            : outbox
+        return { channel in channel == .email ? email : sms }
     }
 
-    static func workerSettings(_ jobs: JobSettings) -> WorkerSettings {
+    public static func workerSettings(_ jobs: JobSettings) -> WorkerSettings {
         var s = WorkerSettings()
         s.pollInterval = .milliseconds(jobs.pollIntervalMilliseconds)
         s.maxConcurrentJobs = jobs.maxConcurrentJobs

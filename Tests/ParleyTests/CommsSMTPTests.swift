@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ParleyComms
 import ParleyCore
+import ParleyServer
 import ParleyStorage
 import SQLKit
 import Testing
@@ -70,5 +71,51 @@ struct CommsSMTPTests {
             let (message, job) = try await messages.message(ctx.principal, id: m.message.id)
             #expect(job?.state == .retrying && message.status == .queued && message.error?.contains("SMTP") == true)
         }
+    }
+}
+
+/// SMS through the Twilio channel as configured by the environment: queue → worker → a local
+/// server speaking Twilio's Messages API; an unsubscribed recipient (21610) fails for good and is
+/// suppressed.
+@Suite struct CommsTwilioChannelTests {
+    @Test(arguments: TestEnv.kinds)
+    func configuredTwilioDeliversAndClassifiesItsAnswers(_ kind: DatabaseKind) async throws {
+        try await CommsFakeProviderServer.with(.json(201, TwilioClientTests.created),
+                                               .json(400, TwilioClientTests.error(code: 21610, message: "Attempt to send to unsubscribed recipient", status: 400)),
+                                               body: { baseURL, server in
+            let env = ["TWILIO_ACCOUNT_SID": TwilioClientTests.accountSID, "TWILIO_AUTH_TOKEN": TwilioClientTests.authToken,
+                       "TWILIO_FROM": "+15557122661", "PARLEY_TWILIO_BASE_URL": baseURL]
+            let config = try ParleyConfig.load(ConfigSources(environment: env))
+            #expect(config.jobs.smsProvider == "twilio", "Twilio credentials select it")
+            let clock = TestClock()
+            try await TestDatabases.withStore(kind, clock: clock) { store in
+                let seeded = try await Seeded.make(store, clock: clock)
+                var logger = Logger(label: "test")
+                logger.logLevel = .critical
+                let queue = JobQueue(store: store, clock: clock)
+                let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(config.jobs), settings: WorkerSettings(), logger: logger)
+                let messages = MessageService(queue: queue)
+                let ctx = ActionContext(principal: Principal(tenantID: seeded.tenant.id, keyID: nil, role: .admin, actor: "test"), requestID: nil)
+
+                let first = try await messages.send(ctx, MessageRequest(channel: .sms, to: "+15558675310", text: "Your car is ready"))
+                #expect(try await worker.runDueJobs() == 1)
+                #expect(try await messages.message(ctx.principal, id: first.message.id).0.status == .sent)
+                let request = try #require(server.requests.first)
+                #expect(request.form["To"] == "+15558675310" && request.form["Body"] == "Your car is ready" && request.form["From"] == "+15557122661")
+
+                let second = try await messages.send(ctx, MessageRequest(channel: .sms, to: "+15558675311", text: "Hello"))
+                #expect(try await worker.runDueJobs() == 1)
+                let (failed, job) = try await messages.message(ctx.principal, id: second.message.id)
+                #expect(failed.status == .failed && job?.state == .dead && job?.attempts == 1)
+                let (consent, _) = try await ConsentService(store: store, clock: clock).get(ctx.principal, channel: .sms, recipient: "+15558675311")
+                #expect(consent?.status == .suppressed && consent?.source == "delivery:twilio")
+            }
+        })
+    }
+
+    @Test func aProviderWithoutItsCredentialsStopsStartUp() throws {
+        #expect(throws: ConfigError.self) { try ParleyConfig.load(ConfigSources(environment: ["PARLEY_SMS_PROVIDER": "twilio"])) }
+        #expect(throws: ConfigError.self) { try ParleyConfig.load(ConfigSources(environment: ["PARLEY_EMAIL_PROVIDER": "resend", "RESEND_API_KEY": "re_x"])) }
+        #expect(throws: ConfigError.self) { try ParleyConfig.load(ConfigSources(environment: ["PARLEY_EMAIL_PROVIDER": "carrier-pigeon"])) }
     }
 }

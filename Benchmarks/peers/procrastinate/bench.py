@@ -114,6 +114,7 @@ async def run(a: argparse.Namespace) -> dict:
         #    a fetch finds nothing, after its running jobs finish). LISTEN/NOTIFY on, 50 ms polling.
         worker_start_wall = time.time()
         worker_start = time.perf_counter()
+        worker_cpu_start = time.process_time()
         await app.run_worker_async(
             queues=["outbox"],
             concurrency=a.concurrency,
@@ -124,6 +125,7 @@ async def run(a: argparse.Namespace) -> dict:
             delete_jobs="never",
         )
         worker_exit_seconds = time.perf_counter() - worker_start
+        worker_cpu_seconds = time.process_time() - worker_cpu_start
 
         async with connector.pool.connection() as conn:
             cur = await conn.execute("SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY 1")
@@ -160,6 +162,8 @@ async def run(a: argparse.Namespace) -> dict:
         "jobs_per_s": round(len(done) / to_last, 1),
         "worker_start_to_last_completion_s": round(to_last, 3),
         "worker_start_to_exit_s": round(worker_exit_seconds, 3),
+        # CPU this Python process used while the worker ran (the other side is PostgreSQL).
+        "worker_process_cpu_s": round(worker_cpu_seconds, 3),
         "enqueue_to_execute_ms": pcts(lat),
         "enqueue_to_execute_ms_from_worker_start": pcts(lat_ws),
         "enqueue_to_task_start_ms": pcts(lat_start),
@@ -181,7 +185,7 @@ def main() -> int:
         print(f"concurrency {r['concurrency']}  pool {r['pool_size']}  polling {r['polling_interval_s']} s  LISTEN/NOTIFY on")
         print(f"enqueue            {r['enqueue_per_s']:>10.1f} jobs/s")
         print(f"worker throughput  {r['jobs_per_s']:>10.1f} jobs/s  ({r['worker_start_to_last_completion_s']} s to last completion, "
-              f"{r['worker_start_to_exit_s']} s to worker exit)")
+              f"{r['worker_start_to_exit_s']} s to worker exit, {r['worker_process_cpu_s']} s Python CPU)")
         for key, label in (("enqueue_to_execute_ms", "enqueue -> executed"),
                            ("enqueue_to_execute_ms_from_worker_start", "max(enqueue, worker start) -> executed"),
                            ("enqueue_to_task_start_ms", "enqueue -> task start")):
