@@ -47,6 +47,11 @@ public enum CommsSchema {
         templatesMigration,
         consentMigration,
         schedulerMigration,
+        Migration("0008_sms_fallback", [
+            "ALTER TABLE messages ADD COLUMN fallback_email TEXT",
+            "ALTER TABLE messages ADD COLUMN fallback_subject TEXT",
+            "ALTER TABLE messages ADD COLUMN fallback_of TEXT",
+        ]),
     ]
 }
 

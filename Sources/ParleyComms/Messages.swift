@@ -62,6 +62,11 @@ public struct Message: Sendable, Equatable {
     public var purpose: TemplatePurpose = .transactional
     /// From the template: sent even inside quiet hours.
     public var quietHoursExempt: Bool = false
+    /// SMS only: where to send the text by email if the SMS cannot be delivered.
+    public var fallbackEmail: String?
+    public var fallbackSubject: String?
+    /// The SMS this email replaces, when it is a fallback.
+    public var fallbackOf: String?
     public var status: MessageStatus
     public var sendAt: Date
     public var jobID: String
@@ -86,11 +91,16 @@ public struct MessageRequest: Sendable, Equatable {
     public var idempotencyKey: String?
     /// Marketing needs the recipient's opt-in; a template's purpose wins over this.
     public var purpose: TemplatePurpose
+    /// SMS only: an email address (and subject) to fall back to when the SMS fails for good.
+    public var fallbackEmail: String?
+    public var fallbackSubject: String?
 
     public init(channel: Channel, to: String, subject: String? = nil, text: String = "", template: String? = nil,
                 variables: [String: TemplateValue] = [:], sendAt: Date? = nil, idempotencyKey: String? = nil,
-                purpose: TemplatePurpose = .transactional) {
+                purpose: TemplatePurpose = .transactional, fallbackEmail: String? = nil, fallbackSubject: String? = nil) {
         self.purpose = purpose
+        self.fallbackEmail = fallbackEmail
+        self.fallbackSubject = fallbackSubject
         self.channel = channel
         self.to = to
         self.subject = subject
@@ -104,7 +114,7 @@ public struct MessageRequest: Sendable, Equatable {
     /// Identifies the request's content, so a reused idempotency key with a different message is caught.
     var fingerprint: String {
         let vars = (try? JSONEncoder.sorted.encode(variables)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return APIKeySecret.hash([channel.rawValue, to, subject ?? "", text, template ?? "", vars, purpose.rawValue,
+        return APIKeySecret.hash([channel.rawValue, to, subject ?? "", text, template ?? "", vars, purpose.rawValue, fallbackEmail ?? "",
                                   sendAt.map { String($0.timeIntervalSince1970) } ?? ""].joined(separator: "\u{1F}"))
     }
 }
@@ -132,9 +142,10 @@ struct MessageRepository: Sendable {
     func insert(_ m: Message, requestHash: String, on db: any SQLDatabase) async throws {
         try await db.raw("""
             INSERT INTO messages (id, tenant_id, idempotency_key, request_hash, channel, recipient, subject, body_text, purpose, quiet_hours_exempt,
-                                  status, send_at, job_id, created_at, updated_at)
+                                  fallback_email, fallback_subject, fallback_of, status, send_at, job_id, created_at, updated_at)
             VALUES (\(bind: m.id), \(bind: m.tenantID), \(bind: m.idempotencyKey), \(bind: requestHash), \(bind: m.channel.rawValue), \(bind: m.recipient),
-                    \(bind: m.subject), \(bind: m.bodyText), \(bind: m.purpose.rawValue), \(bind: m.quietHoursExempt), \(bind: m.status.rawValue), \(bind: m.sendAt), \(bind: m.jobID),
+                    \(bind: m.subject), \(bind: m.bodyText), \(bind: m.purpose.rawValue), \(bind: m.quietHoursExempt),
+                    \(bind: m.fallbackEmail), \(bind: m.fallbackSubject), \(bind: m.fallbackOf), \(bind: m.status.rawValue), \(bind: m.sendAt), \(bind: m.jobID),
                     \(bind: m.createdAt), \(bind: m.updatedAt))
             """).run()
     }
@@ -161,6 +172,25 @@ struct MessageRepository: Sendable {
 
     func backToQueued(id: String, error: String, at: Date, on db: any SQLDatabase) async throws {
         try await db.raw("UPDATE messages SET status = 'queued', error = \(bind: error), updated_at = \(bind: at) WHERE id = \(bind: id) AND status = 'sending'").run()
+    }
+
+    /// Queues the email that replaces a failed SMS, once (its idempotency key derives from the
+    /// SMS's), if the address may receive it. Returns the new message, if any.
+    func queueFallback(for sms: Message, queue: JobQueue, maxAttempts: Int, at now: Date, on db: any SQLDatabase) async throws -> Message? {
+        guard sms.channel == .sms, let email = sms.fallbackEmail else { return nil }
+        let consent = ConsentService(store: queue.store, clock: queue.clock)
+        guard try await consent.refusal(tenantID: sms.tenantID, channel: .email, recipient: email, purpose: sms.purpose, on: db) == nil else { return nil }
+        let key = sms.idempotencyKey + ":email-fallback"
+        if try await find(tenantID: sms.tenantID, idempotencyKey: key, on: db) != nil { return nil }
+        let id = UUIDv7.make(at: now)
+        let job = try await queue.enqueue(NewJob(tenantID: sms.tenantID, type: "send_email", payload: JobPayload(messageID: id).encoded,
+                                                 runAt: now, maxAttempts: maxAttempts), on: db)
+        var message = Message(id: id, tenantID: sms.tenantID, idempotencyKey: key, channel: .email, recipient: email,
+                              subject: sms.fallbackSubject ?? "Message", bodyText: sms.bodyText, purpose: sms.purpose, quietHoursExempt: sms.quietHoursExempt,
+                              status: .queued, sendAt: now, jobID: job.id, provider: nil, error: nil, createdAt: now, updatedAt: now, sentAt: nil)
+        message.fallbackOf = sms.id
+        try await insert(message, requestHash: "fallback", on: db)
+        return message
     }
 
     func markFailed(id: String, error: String, at: Date, on db: any SQLDatabase) async throws {
@@ -192,6 +222,9 @@ struct MessageRepository: Sendable {
                 bodyText: try row.decode(column: "body_text", as: String.self),
                 purpose: TemplatePurpose(rawValue: try row.decode(column: "purpose", as: String.self)) ?? .transactional,
                 quietHoursExempt: try row.decode(column: "quiet_hours_exempt", as: Bool.self),
+                fallbackEmail: try row.decode(column: "fallback_email", as: String?.self),
+                fallbackSubject: try row.decode(column: "fallback_subject", as: String?.self),
+                fallbackOf: try row.decode(column: "fallback_of", as: String?.self),
                 status: MessageStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .failed,
                 sendAt: try row.decode(column: "send_at", as: Date.self), jobID: try row.decode(column: "job_id", as: String.self),
                 provider: try row.decode(column: "provider", as: String?.self), error: try row.decode(column: "error", as: String?.self),
@@ -229,8 +262,16 @@ public struct MessageService: Sendable {
     public func send(_ ctx: ActionContext, _ request: MessageRequest) async throws -> Accepted {
         try ctx.principal.require(.act)
         let now = queue.clock.now()
-        let (content, exempt) = try await resolve(ctx.principal.tenantID, request)
+        var (content, exempt) = try await resolve(ctx.principal.tenantID, request)
         let recipient = try Self.validate(content)
+        if let fallback = content.fallbackEmail {
+            guard content.channel == .sms else {
+                throw ParleyError.badRequest("an email fallback applies to SMS only", code: "invalid_fallback")
+            }
+            do { content.fallbackEmail = try Recipients.normalizeEmail(fallback) } catch {
+                throw ParleyError.badRequest(error.description, code: "invalid_email")
+            }
+        }
         let key = request.idempotencyKey ?? UUIDv7.make(at: now)
         guard (1...200).contains(key.count), !key.contains(where: { $0.isNewline }) else {
             throw ParleyError.badRequest("the idempotency key must be 1 to 200 characters on one line", code: "invalid_idempotency_key")
@@ -299,7 +340,7 @@ public struct MessageService: Sendable {
                                                      payload: JobPayload(messageID: id).encoded, runAt: sendAt, maxAttempts: maxAttempts), on: db)
             let message = Message(id: id, tenantID: tenantID, idempotencyKey: key, channel: request.channel, recipient: recipient,
                                   subject: request.subject, bodyText: request.text, purpose: request.purpose, quietHoursExempt: exempt,
-                                  status: .queued, sendAt: sendAt, jobID: job.id, provider: nil, error: nil, createdAt: now, updatedAt: now, sentAt: nil)
+                                  fallbackEmail: request.fallbackEmail, fallbackSubject: request.fallbackSubject, status: .queued, sendAt: sendAt, jobID: job.id, provider: nil, error: nil, createdAt: now, updatedAt: now, sentAt: nil)
             try await repo.insert(message, requestHash: fingerprint, on: db)
             return Accepted(message: message, created: true)
         }

@@ -283,7 +283,15 @@ public final class CommsWorker: Sendable {
             if let finished { metrics?.jobFinished(type: job.type, outcome: finished.state.rawValue) }
             if let finished, finished.state == .dead, let payload = JobPayload.decode(job.payload) {
                 let reason = finished.lastError ?? "failed"
-                try await queue.store.transaction { db in try await repo.markFailed(id: payload.messageID, error: reason, at: clock.now(), on: db) }
+                let queue = self.queue
+                let maxAttempts = settings.maxAttempts
+                let fallback = try await queue.store.transaction { db -> Message? in
+                    try await repo.markFailed(id: payload.messageID, error: reason, at: clock.now(), on: db)
+                    // An SMS that cannot be delivered goes by email when the request named an address.
+                    guard let sms = try await repo.find(tenantID: job.tenantID, id: payload.messageID, on: db) else { return nil }
+                    return try await repo.queueFallback(for: sms, queue: queue, maxAttempts: maxAttempts, at: clock.now(), on: db)
+                }
+                if fallback != nil { wake() }
             } else if let finished, finished.state == .retrying, let payload = JobPayload.decode(job.payload) {
                 let reason = finished.lastError ?? "retrying"
                 try await queue.store.transaction { db in try await repo.noteError(id: payload.messageID, error: reason, at: clock.now(), on: db) }

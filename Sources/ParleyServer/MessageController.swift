@@ -57,8 +57,11 @@ struct MessageController {
         var sendAt: Date?
         var idempotencyKey: String?
         var purpose: String?
+        var fallbackEmail: String?
+        var fallbackSubject: String?
         enum CodingKeys: String, CodingKey {
             case channel, to, subject, text, template, variables, purpose, sendAt = "send_at", idempotencyKey = "idempotency_key"
+            case fallbackEmail = "fallback_email", fallbackSubject = "fallback_subject"
         }
     }
 
@@ -69,6 +72,7 @@ struct MessageController {
             "idempotency_key": .string(m.idempotencyKey), "send_at": AgentViews.date(m.sendAt), "provider": AgentViews.text(m.provider),
             "error": AgentViews.text(m.error), "created_at": AgentViews.date(m.createdAt), "sent_at": AgentViews.date(m.sentAt),
             "job_id": .string(m.jobID), "purpose": .string(m.purpose.rawValue),
+            "fallback_email": AgentViews.text(m.fallbackEmail), "fallback_of": AgentViews.text(m.fallbackOf),
         ]
         if let job {
             out["job"] = ["state": .string(job.state.rawValue), "attempts": .number(Double(job.attempts)),
@@ -96,7 +100,8 @@ struct MessageController {
             }
             let accepted = try await messages.send(try ctx.action(), MessageRequest(
                 channel: channel, to: body.to, subject: body.subject, text: body.text ?? "", template: body.template,
-                variables: body.variables ?? [:], sendAt: body.sendAt, idempotencyKey: key, purpose: purpose))
+                variables: body.variables ?? [:], sendAt: body.sendAt, idempotencyKey: key, purpose: purpose,
+                fallbackEmail: body.fallbackEmail, fallbackSubject: body.fallbackSubject))
             return RawJSON(value: Self.view(accepted.message, job: nil), status: accepted.created ? .accepted : .ok)
         }
         r.on(.get, "/messages/:id") { _, ctx in

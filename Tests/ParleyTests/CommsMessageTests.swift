@@ -162,6 +162,32 @@ import Testing
         }
     }
 
+    @Test(arguments: TestEnv.kinds)
+    func anSMSThatCannotBeDeliveredFallsBackToEmailOnce(_ kind: DatabaseKind) async throws {
+        try await withMessages(kind) { messages, _, seeded, store, clock in
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let queue = JobQueue(store: store, clock: clock)
+            let failing = FailingChannel(error: .permanent("21614 not a mobile number"))
+            let worker = CommsWorker(queue: queue, routes: { $0 == .sms ? .local(failing) : .local(OutboxChannel()) },
+                                     settings: WorkerSettings(), logger: logger)
+            let sms = try await messages.send(admin(seeded), MessageRequest(channel: .sms, to: "+14155550100", text: "Your documents are due Friday",
+                                                                            fallbackEmail: "Client@Example.com", fallbackSubject: "Documents due"))
+            #expect(sms.message.fallbackEmail == "Client@example.com")
+            #expect(try await worker.runDueJobs() == 2, "the SMS, then its email fallback")
+            let outbox = try await messages.outbox(admin(seeded).principal, before: nil, limit: 10)
+            #expect(outbox.count == 1 && outbox.first?.channel == .email && outbox.first?.recipient == "Client@example.com")
+            #expect(outbox.first?.content.contains("Subject: Documents due") == true)
+            let email = try #require(outbox.first?.messageID)
+            #expect(try await messages.message(admin(seeded).principal, id: email).0.fallbackOf == sms.message.id)
+            #expect(try await messages.message(admin(seeded).principal, id: sms.message.id).0.status == .failed)
+
+            await #expect(throws: ParleyError.self) {
+                try await messages.send(admin(seeded), MessageRequest(channel: .email, to: "a@b.com", subject: "x", text: "y", fallbackEmail: "c@d.com"))
+            }
+        }
+    }
+
     @Test func badRequestsGetTypedErrors() async throws {
         try await withMessages(.sqlite) { messages, _, seeded, _, clock in
             func code(_ r: MessageRequest) async -> String? {
