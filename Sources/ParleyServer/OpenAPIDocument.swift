@@ -2717,12 +2717,23 @@ components:
           description: |
             Optional; ignored when the `Idempotency-Key` header is sent. 1 to 200 characters on
             one line, otherwise 400 `invalid_idempotency_key`.
+        fallback_email:
+          type: string
+          description: |
+            SMS only (otherwise 400 `invalid_fallback`): when the SMS fails for good (a permanent
+            provider error or no attempts left), the same text is queued once as an email to this
+            address, if the address may receive it. The email's `fallback_of` names the SMS.
+        fallback_subject:
+          type: string
+          description: The subject of the fallback email.
     MessageStatus:
       type: string
-      enum: [queued, sent, failed, cancelled]
+      enum: [queued, sending, sent, failed, cancelled]
       description: |
         A message is `queued` until its job delivers it (`sent`), gives up (`failed`) or is
         cancelled before it runs (`cancelled`); it stays `queued` while a retry is pending.
+        `sending`: handed to an external provider (SMTP, SendGrid, Resend, Twilio) and the
+        outcome not yet recorded.
     JobState:
       type: string
       enum: [queued, running, succeeded, retrying, dead, cancelled]
