@@ -211,27 +211,39 @@ public struct JobQueue: Sendable {
         case .transientFailure(let e):
             job.attempts >= job.maxAttempts ? (.dead, e, job.runAt) : (.retrying, e, now.addingTimeInterval(backoff.delay(afterAttempt: job.attempts).seconds))
         }
-        let finished: Date? = state.isFinal ? now : nil
         let outcomeLabel: String = switch outcome {
         case .succeeded: "succeeded"
         case .transientFailure: "transient_failure"
         case .permanentFailure: "permanent_failure"
         }
         return try await store.transaction { db in
-            let updated = try await db.raw("""
+            try await Self.finish(job, worker: worker, state: state, error: error, runAt: runAt, outcomeLabel: outcomeLabel, at: now, on: db)
+        }
+    }
+
+    /// Marks a leased job succeeded inside the caller's transaction (a local delivery records the
+    /// message and closes its job in one commit). Returns false when the lease was lost.
+    func succeed(_ job: Job, worker: String, on db: any SQLDatabase) async throws -> Bool {
+        try await Self.finish(job, worker: worker, state: .succeeded, error: nil, runAt: job.runAt, outcomeLabel: "succeeded",
+                              at: clock.now(), on: db) != nil
+    }
+
+    private static func finish(_ job: Job, worker: String, state: JobState, error: String?, runAt: Date, outcomeLabel: String,
+                               at now: Date, on db: any SQLDatabase) async throws -> Job? {
+        let finished: Date? = state.isFinal ? now : nil
+        let updated = try await db.raw("""
                 UPDATE communication_jobs
                 SET state = \(bind: state.rawValue), last_error = \(bind: error), run_at = \(bind: runAt), lease_owner = NULL,
                     lease_until = NULL, updated_at = \(bind: now), finished_at = \(bind: finished)
                 WHERE id = \(bind: job.id) AND state = 'running' AND lease_owner = \(bind: worker)
                 RETURNING *
                 """).first().map(Self.decode)
-            guard let updated else { return nil }
-            try await db.raw("""
-                UPDATE job_attempts SET finished_at = \(bind: now), outcome = \(bind: outcomeLabel), error = \(bind: error)
-                WHERE job_id = \(bind: job.id) AND attempt = \(bind: job.attempts)
-                """).run()
-            return updated
-        }
+        guard let updated else { return nil }
+        try await db.raw("""
+            UPDATE job_attempts SET finished_at = \(bind: now), outcome = \(bind: outcomeLabel), error = \(bind: error)
+            WHERE job_id = \(bind: job.id) AND attempt = \(bind: job.attempts)
+            """).run()
+        return updated
     }
 
     /// Gives a claimed job back without counting the attempt (it must not run now, e.g. inside

@@ -166,8 +166,20 @@ struct MessageRepository: Sendable {
             """).run()
     }
 
-    func markSending(id: String, provider: String, at: Date, on db: any SQLDatabase) async throws {
-        try await db.raw("UPDATE messages SET status = 'sending', provider = \(bind: provider), updated_at = \(bind: at) WHERE id = \(bind: id)").run()
+    /// Claims a queued message for an external send; false when another worker got there first.
+    func markSending(id: String, provider: String, at: Date, on db: any SQLDatabase) async throws -> Bool {
+        !(try await db.raw("""
+            UPDATE messages SET status = 'sending', provider = \(bind: provider), updated_at = \(bind: at)
+            WHERE id = \(bind: id) AND status = 'queued' RETURNING id
+            """).all()).isEmpty
+    }
+
+    /// Marks a queued message sent by a local channel; false when it was not queued any more.
+    func markDelivered(id: String, provider: String, at: Date, on db: any SQLDatabase) async throws -> Bool {
+        !(try await db.raw("""
+            UPDATE messages SET status = 'sent', provider = \(bind: provider), sent_at = \(bind: at), updated_at = \(bind: at), error = NULL
+            WHERE id = \(bind: id) AND status = 'queued' RETURNING id
+            """).all()).isEmpty
     }
 
     func backToQueued(id: String, error: String, at: Date, on db: any SQLDatabase) async throws {

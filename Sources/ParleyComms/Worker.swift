@@ -164,6 +164,38 @@ public final class CommsWorker: Sendable {
 
     private enum Step: Sendable { case done(Message), send(Message, any ExternalChannel), skip }
 
+    enum LocalOutcome: Sendable { case sent(Message) }
+    struct LeaseLost: Error {}
+
+    /// The common case in one transaction: quiet-hours check, consent, delivery to a local channel,
+    /// the message marked sent and the job closed. Returns nil when the general path must decide
+    /// (already handled, refused by consent, lease lost); throws when anything failed, and the
+    /// transaction rolls back.
+    private func deliverLocally(_ job: Job, messageID: String, channel: any MessageChannel) async throws -> LocalOutcome? {
+        let repo = MessageRepository()
+        let clock = queue.clock
+        let queue = self.queue
+        let worker = id
+        let quietHours = settings.quietHours
+        return try await queue.store.transaction { db -> LocalOutcome? in
+            guard let message = try await repo.find(tenantID: job.tenantID, id: messageID, on: db), message.status == .queued else { return nil }
+            if !message.quietHoursExempt {
+                let zone = try await TenantRepository().find(id: job.tenantID, on: db).flatMap { QuietHours.zone($0.timeZone) } ?? .gmt
+                if quietHours.deferral(for: clock.now(), in: zone) != nil { return nil }
+            }
+            guard try await ConsentService(store: queue.store, clock: clock)
+                .refusal(tenantID: message.tenantID, channel: message.channel, recipient: message.recipient, purpose: message.purpose, on: db) == nil
+            else { return nil }
+            guard try await repo.markDelivered(id: message.id, provider: channel.name, at: clock.now(), on: db),
+                  try await queue.succeed(job, worker: worker, on: db) else {
+                // Lost the lease (or the message) to another worker: roll back; it delivers.
+                throw LeaseLost()
+            }
+            try await channel.deliver(message, on: db, clock: clock)
+            return .sent(message)
+        }
+    }
+
     /// Delivers the message once. Local channels deliver inside the transaction that marks it
     /// sent. External ones: the message is marked `sending` first, the provider is called outside
     /// any transaction, then the outcome is recorded. An attempt interrupted after `sending` is
@@ -188,11 +220,12 @@ public final class CommsWorker: Sendable {
                 }
                 switch way {
                 case .local(let channel):
+                    // Conditional, so two workers racing for one message (a lost lease) record it once.
+                    guard try await repo.markDelivered(id: message.id, provider: channel.name, at: clock.now(), on: db) else { return .skip }
                     try await channel.deliver(message, on: db, clock: clock)
-                    try await repo.markSent(id: message.id, provider: channel.name, at: clock.now(), on: db)
                     return .done(message)
                 case .external(let channel):
-                    try await repo.markSending(id: message.id, provider: channel.name, at: clock.now(), on: db)
+                    guard try await repo.markSending(id: message.id, provider: channel.name, at: clock.now(), on: db) else { return .skip }
                     return .send(message, channel)
                 }
             case .sending:
@@ -247,6 +280,20 @@ public final class CommsWorker: Sendable {
         let outcome: JobQueue.Outcome
         let repo = MessageRepository()
         let clock = queue.clock
+        if let payload = JobPayload.decode(job.payload), case .local(let channel) = route(job.type == "send_sms" ? .sms : .email) {
+            do {
+                if case .sent(let message)? = try await deliverLocally(job, messageID: payload.messageID, channel: channel) {
+                    metrics?.jobFinished(type: job.type, outcome: JobState.succeeded.rawValue)
+                    metrics?.messageSent(channel: message.channel.rawValue, provider: channel.name,
+                                         enqueueToSend: .milliseconds(Int64(clock.now().timeIntervalSince(message.createdAt) * 1000)))
+                    return
+                }
+            } catch is LeaseLost {
+                return
+            } catch {
+                // Fall through: the general path below retries and classifies the failure.
+            }
+        }
         do {
             guard let payload = JobPayload.decode(job.payload) else { throw DeliveryError.permanent("the job's payload is unreadable") }
             // Checked again at send time: a retry's backoff may have landed inside quiet hours.
