@@ -87,17 +87,13 @@ final class CommsFakeProviderServer: Sendable {
             },
             logger: logger
         )
-        return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
-            group.addTask { try await app.run() }
-            defer {
-                // Let stalled handlers finish first, so the server's shutdown does not wait for them.
-                server.stopped.withLock { $0 = true }
-                group.cancelAll()
-            }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next(), port > 0 else { throw CommsTestFailure("the fake provider did not start") }
-            return try await body("http://127.0.0.1:\(port)", server)
-        }
+        // Never stopped, for the reason given in `ProviderTestServer.with`; stalled handlers are
+        // released when the test ends.
+        TestServers.keep(Task { try await app.run() })
+        defer { server.stopped.withLock { $0 = true } }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else { throw CommsTestFailure("the fake provider did not start") }
+        return try await body("http://127.0.0.1:\(port)", server)
     }
 
     private func waitUntilStopped() async {

@@ -92,13 +92,13 @@ final class ProviderTestServer: Sendable {
             },
             logger: logger
         )
-        return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
-            group.addTask { try await app.run() }
-            defer { group.cancelAll() }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next(), port > 0 else { throw TestFailure("the test server did not start") }
-            return try await body("http://127.0.0.1:\(port)", server)
-        }
+        // The server is never stopped: a client connection still in flight when a test ends (a
+        // request that timed out while connecting) would otherwise reach a server shutting down,
+        // which trips a precondition in NIO's async channel. The test process ends them all.
+        TestServers.keep(Task { try await app.run() })
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else { throw TestFailure("the test server did not start") }
+        return try await body("http://127.0.0.1:\(port)", server)
     }
 
     private func respond(to request: Request) async throws -> Response {
@@ -123,7 +123,7 @@ final class ProviderTestServer: Sendable {
                 case .text(let text): try await writer.write(ByteBuffer(string: text))
                 case .bytes(let bytes): try await writer.write(ByteBuffer(bytes: bytes))
                 case .drop: throw DropConnection()
-                case .stall: try await Task.sleep(for: .seconds(120))
+                case .stall: try await Task.sleep(for: .seconds(600))
                 }
             }
             try await writer.finish(nil)
@@ -149,3 +149,9 @@ func sse(_ event: String?, _ data: String, newline: String = "\n") -> String {
 
 /// A JSON string literal for `text` (for building chunks whose strings carry JSON text).
 func jsonString(_ text: String) -> String { JSONValue.string(text).serialized() }
+
+/// Test servers that live until the test process exits (see `ProviderTestServer.with`).
+enum TestServers {
+    private static let tasks = Mutex<[Task<Void, any Error>]>([])
+    static func keep(_ task: Task<Void, any Error>) { tasks.withLock { $0.append(task) } }
+}
