@@ -300,6 +300,14 @@ struct AgentRepository: Sendable {
         }
     }
 
+    /// The newest event's seq and type in one query (0 and nil when there is none).
+    func lastEvent(workflowID: String, on db: any SQLDatabase) async throws -> (seq: Int, type: String?) {
+        guard let row = try await db.raw("SELECT seq, type FROM workflow_events WHERE workflow_id = \(bind: workflowID) ORDER BY seq DESC LIMIT 1").first() else {
+            return (0, nil)
+        }
+        return (try row.decode(column: "seq", as: Int.self), try row.decode(column: "type", as: String.self))
+    }
+
     func lastSeq(workflowID: String, on db: any SQLDatabase) async throws -> Int {
         try await db.raw("SELECT MAX(seq) AS m FROM workflow_events WHERE workflow_id = \(bind: workflowID)").first()?.decode(column: "m", as: Int?.self) ?? 0
     }

@@ -142,11 +142,7 @@ public struct AgentService: Sendable {
         let tenantID = principal.tenantID
         // Subscribe before reading the store, so nothing published in between is missed.
         let subscription = runtime.hub.subscribe(workflowID)
-        let (last, lastType) = try await store.read { [repo] db in
-            let last = try await repo.lastSeq(workflowID: workflowID, on: db)
-            let type = try await repo.events(tenantID: tenantID, workflowID: workflowID, after: last - 1, limit: 1, on: db).first?.type
-            return (last, type)
-        }
+        let (last, lastType) = try await store.read { [repo] db in try await repo.lastEvent(workflowID: workflowID, on: db) }
         guard after <= last else {
             subscription.cancel()
             throw ParleyError.badRequest("Last-Event-ID \(after) is beyond the last event (\(last)) of workflow \(workflowID)", code: "invalid_last_event_id")

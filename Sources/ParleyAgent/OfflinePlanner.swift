@@ -116,7 +116,7 @@ public struct OfflinePlanner: ModelProvider {
         guard let userIndex = request.messages.lastIndex(where: { m in
             m.role == .user && m.content.contains { if case .text = $0 { true } else { false } }
         }) else {
-            return [.textDelta(fallback(tools: request.tools)), .stop(.endTurn)]
+            return [.textDelta(fallback()), .stop(.endTurn)]
         }
         let text = request.messages[userIndex].content.compactMap { if case .text(let t) = $0 { t } else { nil } }.joined(separator: "\n")
         let utterance = Utterance(text)
@@ -126,7 +126,7 @@ public struct OfflinePlanner: ModelProvider {
         let best = intents.compactMap { intent in intent.match(utterance).map { (intent, $0) } }
             .max { $0.1.score < $1.1.score }
         guard let (intent, match) = best else {
-            return [.textDelta(fallback(tools: request.tools)), .stop(.endTurn)]
+            return [.textDelta(fallback()), .stop(.endTurn)]
         }
         let turn = PlannerTurn(utterance: utterance.text, entities: match.entities, observations: observations,
                                availableTools: request.tools, intents: intents)
@@ -167,7 +167,7 @@ public struct OfflinePlanner: ModelProvider {
         return out
     }
 
-    func fallback(tools: [ToolDefinition]) -> String {
+    func fallback() -> String {
         Self.capabilityText(intents: intents, intro: "I'm running without an AI model, so I can only handle these requests:")
             + "\n\nTo let me answer anything else, configure a model: set ANTHROPIC_API_KEY, or OPENAI_API_KEY (with OPENAI_BASE_URL for any OpenAI-compatible server such as Ollama or vLLM), and restart Parley."
     }

@@ -250,19 +250,20 @@ public struct JobQueue: Sendable {
     /// quiet hours), due again at `until`. Returns false when the lease was lost.
     @discardableResult
     public func postpone(_ job: Job, worker: String, until: Date) async throws -> Bool {
-        let now = clock.now()
-        return try await store.transaction { db in
-            let rows = try await db.raw("""
-                UPDATE communication_jobs
-                SET state = 'queued', run_at = \(bind: until), attempts = attempts - 1, lease_owner = NULL, lease_until = NULL,
-                    updated_at = \(bind: now)
-                WHERE id = \(bind: job.id) AND state = 'running' AND lease_owner = \(bind: worker)
-                RETURNING id
-                """).all()
-            guard !rows.isEmpty else { return false }
-            try await db.raw("DELETE FROM job_attempts WHERE job_id = \(bind: job.id) AND attempt = \(bind: job.attempts)").run()
-            return true
-        }
+        try await store.transaction { db in try await self.postpone(job, worker: worker, until: until, on: db) }
+    }
+
+    func postpone(_ job: Job, worker: String, until: Date, on db: any SQLDatabase) async throws -> Bool {
+        let rows = try await db.raw("""
+            UPDATE communication_jobs
+            SET state = 'queued', run_at = \(bind: until), attempts = attempts - 1, lease_owner = NULL, lease_until = NULL,
+                updated_at = \(bind: clock.now())
+            WHERE id = \(bind: job.id) AND state = 'running' AND lease_owner = \(bind: worker)
+            RETURNING id
+            """).all()
+        guard !rows.isEmpty else { return false }
+        try await db.raw("DELETE FROM job_attempts WHERE job_id = \(bind: job.id) AND attempt = \(bind: job.attempts)").run()
+        return true
     }
 
     /// Puts jobs whose worker stopped heartbeating back in the queue (attempt counted); a job

@@ -346,7 +346,7 @@ public struct MessageService: Sendable {
             let id = UUIDv7.make(at: now)
             // A message due inside the tenant's quiet hours waits for their end (in its zone).
             let due = max(request.sendAt ?? now, now)
-            let zone = try await TenantRepository().find(id: tenantID, on: db).flatMap { QuietHours.zone($0.timeZone) } ?? .gmt
+            let zone = try await QuietHours.zone(ofTenant: tenantID, on: db)
             let sendAt = exempt ? due : quietHours.deferral(for: due, in: zone) ?? due
             let job = try await queue.enqueue(NewJob(tenantID: tenantID, type: request.channel == .sms ? "send_sms" : "send_email",
                                                      payload: JobPayload(messageID: id).encoded, runAt: sendAt, maxAttempts: maxAttempts), on: db)

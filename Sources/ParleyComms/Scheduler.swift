@@ -182,7 +182,7 @@ public final class Scheduler: Sendable {
         let now = clock.now()
         let spec = String(decoding: try JSONEncoder().encode(schedule), as: UTF8.self)
         return try await store.transaction { db in
-            let zone = try await Self.zone(tenantID: tenantID, on: db)
+            let zone = try await QuietHours.zone(ofTenant: tenantID, on: db)
             let next = schedule.next(after: now, in: zone)
             try await db.raw("""
                 INSERT INTO scheduled_tasks (id, tenant_id, name, trigger, schedule, enabled, next_run_at, created_at, updated_at)
@@ -236,7 +236,7 @@ public final class Scheduler: Sendable {
             }
             do {
                 let ran: Bool = try await store.transaction { db in
-                    let zone = try await Self.zone(tenantID: task.tenantID, on: db)
+                    let zone = try await QuietHours.zone(ofTenant: task.tenantID, on: db)
                     // Catch-up: one run for the latest missed occurrence, then back on schedule.
                     let next = task.schedule.next(after: now, in: zone)
                     let claimed = try await db.raw("""
@@ -253,10 +253,6 @@ public final class Scheduler: Sendable {
             }
         }
         return fired
-    }
-
-    static func zone(tenantID: String, on db: any SQLDatabase) async throws -> TimeZone {
-        try await TenantRepository().find(id: tenantID, on: db).flatMap { QuietHours.zone($0.timeZone) } ?? .gmt
     }
 
     static func decode(_ row: any SQLRow) throws -> Task {

@@ -162,50 +162,37 @@ public final class CommsWorker: Sendable {
         }
     }
 
-    private enum Step: Sendable { case done(Message), send(Message, any ExternalChannel), skip }
+    private enum Step: Sendable { case postponed, closed(Message, String), send(Message, any ExternalChannel), skip }
 
-    enum LocalOutcome: Sendable { case sent(Message) }
-    struct LeaseLost: Error {}
-
-    /// The common case in one transaction: quiet-hours check, consent, delivery to a local channel,
-    /// the message marked sent and the job closed. Returns nil when the general path must decide
-    /// (already handled, refused by consent, lease lost); throws when anything failed, and the
-    /// transaction rolls back.
-    private func deliverLocally(_ job: Job, messageID: String, channel: any MessageChannel) async throws -> LocalOutcome? {
-        let repo = MessageRepository()
-        let clock = queue.clock
-        let queue = self.queue
-        let worker = id
-        let quietHours = settings.quietHours
-        return try await queue.store.transaction { db -> LocalOutcome? in
-            guard let message = try await repo.find(tenantID: job.tenantID, id: messageID, on: db), message.status == .queued else { return nil }
-            if !message.quietHoursExempt {
-                let zone = try await TenantRepository().find(id: job.tenantID, on: db).flatMap { QuietHours.zone($0.timeZone) } ?? .gmt
-                if quietHours.deferral(for: clock.now(), in: zone) != nil { return nil }
-            }
-            guard try await ConsentService(store: queue.store, clock: clock)
-                .refusal(tenantID: message.tenantID, channel: message.channel, recipient: message.recipient, purpose: message.purpose, on: db) == nil
-            else { return nil }
-            guard try await repo.markDelivered(id: message.id, provider: channel.name, at: clock.now(), on: db),
-                  try await queue.succeed(job, worker: worker, on: db) else {
-                // Lost the lease (or the message) to another worker: roll back; it delivers.
-                throw LeaseLost()
-            }
-            try await channel.deliver(message, on: db, clock: clock)
-            return .sent(message)
-        }
+    /// What became of a job's message.
+    private enum Delivery: Sendable {
+        /// Inside quiet hours: the job went back to the queue without counting the attempt.
+        case postponed
+        /// Delivered by a local channel; the job was closed in the same transaction.
+        case closed(Message, provider: String)
+        /// Delivered by an external provider; the job is still to be closed.
+        case sent(Message, provider: String)
+        /// Already handled by an earlier attempt.
+        case skipped
     }
 
-    /// Delivers the message once. Local channels deliver inside the transaction that marks it
-    /// sent. External ones: the message is marked `sending` first, the provider is called outside
-    /// any transaction, then the outcome is recorded. An attempt interrupted after `sending` is
-    /// repeated only for providers that drop duplicates by idempotency key; otherwise it is
-    /// recorded as sent with a note, rather than risk a second copy.
-    private func deliver(_ messageID: String, job: Job) async throws -> (Message, String)? {
+    /// Another worker holds the job now: this attempt's transaction rolls back and records nothing.
+    struct LeaseLost: Error {}
+
+    /// Delivers the message once. A local channel checks quiet hours and consent, delivers, marks
+    /// the message sent and closes the job in one transaction. External ones: the message is
+    /// marked `sending` first, the provider is called outside any transaction, then the outcome is
+    /// recorded. An attempt interrupted after `sending` is repeated only for providers that drop
+    /// duplicates by idempotency key; otherwise it is recorded as sent with a note, rather than
+    /// risk a second copy.
+    private func deliver(_ messageID: String, job: Job) async throws -> Delivery {
         let repo = MessageRepository()
+        let queue = self.queue
         let clock = queue.clock
         let consent = ConsentService(store: queue.store, clock: clock)
         let route = self.route
+        let worker = id
+        let quietHours = settings.quietHours
         let step: Step = try await queue.store.transaction { db in
             guard let message = try await repo.find(tenantID: job.tenantID, id: messageID, on: db) else {
                 throw DeliveryError.permanent("message \(messageID) no longer exists")
@@ -213,6 +200,12 @@ public final class CommsWorker: Sendable {
             let way = route(message.channel)
             switch message.status {
             case .queued:
+                // Checked again at send time: a retry's backoff may have landed inside quiet hours.
+                if !message.quietHoursExempt,
+                   let until = quietHours.deferral(for: clock.now(), in: try await QuietHours.zone(ofTenant: message.tenantID, on: db)) {
+                    guard try await queue.postpone(job, worker: worker, until: until, on: db) else { throw LeaseLost() }
+                    return .postponed
+                }
                 // Consent may have changed since the message was accepted (a STOP in between).
                 if let refusal = try await consent.refusal(tenantID: message.tenantID, channel: message.channel, recipient: message.recipient,
                                                            purpose: message.purpose, on: db) {
@@ -220,12 +213,13 @@ public final class CommsWorker: Sendable {
                 }
                 switch way {
                 case .local(let channel):
-                    // Conditional, so two workers racing for one message (a lost lease) record it once.
-                    guard try await repo.markDelivered(id: message.id, provider: channel.name, at: clock.now(), on: db) else { return .skip }
+                    // Both conditional: a worker racing for the same message (a lost lease) records nothing.
+                    guard try await repo.markDelivered(id: message.id, provider: channel.name, at: clock.now(), on: db),
+                          try await queue.succeed(job, worker: worker, on: db) else { throw LeaseLost() }
                     try await channel.deliver(message, on: db, clock: clock)
-                    return .done(message)
+                    return .closed(message, channel.name)
                 case .external(let channel):
-                    guard try await repo.markSending(id: message.id, provider: channel.name, at: clock.now(), on: db) else { return .skip }
+                    guard try await repo.markSending(id: message.id, provider: channel.name, at: clock.now(), on: db) else { throw LeaseLost() }
                     return .send(message, channel)
                 }
             case .sending:
@@ -239,10 +233,12 @@ public final class CommsWorker: Sendable {
             }
         }
         switch step {
+        case .postponed:
+            return .postponed
         case .skip:
-            return nil
-        case .done(let message):
-            return (message, Self.name(of: route(message.channel)))
+            return .skipped
+        case .closed(let message, let provider):
+            return .closed(message, provider: provider)
         case .send(let message, let channel):
             do {
                 _ = try await channel.send(message, idempotencyKey: message.id)
@@ -252,7 +248,7 @@ public final class CommsWorker: Sendable {
                 throw error
             }
             try await queue.store.transaction { db in try await repo.markSent(id: message.id, provider: channel.name, at: clock.now(), on: db) }
-            return (message, channel.name)
+            return .sent(message, provider: channel.name)
         }
     }
 
@@ -280,41 +276,28 @@ public final class CommsWorker: Sendable {
         let outcome: JobQueue.Outcome
         let repo = MessageRepository()
         let clock = queue.clock
-        if let payload = JobPayload.decode(job.payload), case .local(let channel) = route(job.type == "send_sms" ? .sms : .email) {
-            do {
-                if case .sent(let message)? = try await deliverLocally(job, messageID: payload.messageID, channel: channel) {
-                    metrics?.jobFinished(type: job.type, outcome: JobState.succeeded.rawValue)
-                    metrics?.messageSent(channel: message.channel.rawValue, provider: channel.name,
-                                         enqueueToSend: .milliseconds(Int64(clock.now().timeIntervalSince(message.createdAt) * 1000)))
-                    return
-                }
-            } catch is LeaseLost {
-                return
-            } catch {
-                // Fall through: the general path below retries and classifies the failure.
-            }
+        func sent(_ message: Message, _ provider: String) {
+            metrics?.messageSent(channel: message.channel.rawValue, provider: provider,
+                                 enqueueToSend: .milliseconds(Int64(clock.now().timeIntervalSince(message.createdAt) * 1000)))
         }
         do {
             guard let payload = JobPayload.decode(job.payload) else { throw DeliveryError.permanent("the job's payload is unreadable") }
-            // Checked again at send time: a retry's backoff may have landed inside quiet hours.
-            let tenantID = job.tenantID
-            let (zone, exempt) = try await queue.store.read { db in
-                let zone = try await TenantRepository().find(id: tenantID, on: db).flatMap { QuietHours.zone($0.timeZone) } ?? .gmt
-                let exempt = try await repo.find(tenantID: tenantID, id: payload.messageID, on: db)?.quietHoursExempt ?? false
-                return (zone, exempt)
-            }
-            if !exempt, let until = settings.quietHours.deferral(for: clock.now(), in: zone) {
-                try await queue.postpone(job, worker: id, until: until)
+            switch try await deliver(payload.messageID, job: job) {
+            case .postponed:
                 return
-            }
-            let delivered = try await deliver(payload.messageID, job: job)
-            outcome = .succeeded
-            if let (message, provider) = delivered {
-                metrics?.messageSent(channel: message.channel.rawValue, provider: provider,
-                                     enqueueToSend: .milliseconds(Int64(clock.now().timeIntervalSince(message.createdAt) * 1000)))
-            } else {
+            case .closed(let message, let provider):
+                metrics?.jobFinished(type: job.type, outcome: JobState.succeeded.rawValue)
+                sent(message, provider)
+                return
+            case .sent(let message, let provider):
+                sent(message, provider)
+                outcome = .succeeded
+            case .skipped:
                 logger.info("message already handled; job closed", metadata: ["job_id": "\(job.id)"])
+                outcome = .succeeded
             }
+        } catch is LeaseLost {
+            return
         } catch DeliveryError.permanent(let reason) {
             outcome = .permanentFailure(reason)
             await suppressIfUndeliverable(job, reason: reason)

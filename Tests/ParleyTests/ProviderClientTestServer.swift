@@ -75,24 +75,9 @@ final class CommsFakeProviderServer: Sendable {
     static func with<T>(_ replies: CommsFakeReply...,
                         body: (_ baseURL: String, _ server: CommsFakeProviderServer) async throws -> T) async throws -> T {
         let server = CommsFakeProviderServer(replies: replies)
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        var logger = Logger(label: "comms-fake-provider")
-        logger.logLevel = .critical
-        let app = Application(
-            responder: CallbackResponder<BasicRequestContext> { request, _ in try await server.respond(to: request) },
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                portContinuation.yield(channel.localAddress?.port ?? 0)
-                portContinuation.finish()
-            },
-            logger: logger
-        )
-        // Never stopped, for the reason given in `ProviderTestServer.with`; stalled handlers are
-        // released when the test ends.
-        TestServers.keep(Task { try await app.run() })
+        // Stalled handlers are released when the test ends (the server itself lives on: see TestServers).
         defer { server.stopped.withLock { $0 = true } }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else { throw CommsTestFailure("the fake provider did not start") }
+        let port = try await TestServers.start { request in try await server.respond(to: request) }
         return try await body("http://127.0.0.1:\(port)", server)
     }
 

@@ -80,24 +80,7 @@ final class ProviderTestServer: Sendable {
     static func with<T>(script: [ReplayResponse], _ body: (_ baseURL: String, _ server: ProviderTestServer) async throws -> T)
         async throws -> T {
         let server = ProviderTestServer(responses: script)
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        var logger = Logger(label: "provider-test-server")
-        logger.logLevel = .critical
-        let app = Application(
-            responder: CallbackResponder<BasicRequestContext> { request, _ in try await server.respond(to: request) },
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                portContinuation.yield(channel.localAddress?.port ?? 0)
-                portContinuation.finish()
-            },
-            logger: logger
-        )
-        // The server is never stopped: a client connection still in flight when a test ends (a
-        // request that timed out while connecting) would otherwise reach a server shutting down,
-        // which trips a precondition in NIO's async channel. The test process ends them all.
-        TestServers.keep(Task { try await app.run() })
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else { throw TestFailure("the test server did not start") }
+        let port = try await TestServers.start { request in try await server.respond(to: request) }
         return try await body("http://127.0.0.1:\(port)", server)
     }
 
@@ -150,8 +133,32 @@ func sse(_ event: String?, _ data: String, newline: String = "\n") -> String {
 /// A JSON string literal for `text` (for building chunks whose strings carry JSON text).
 func jsonString(_ text: String) -> String { JSONValue.string(text).serialized() }
 
-/// Test servers that live until the test process exits (see `ProviderTestServer.with`).
+/// Local HTTP servers for tests, on 127.0.0.1 and a free port.
+///
+/// They are never stopped: a client connection still in flight when a test ends (a request that
+/// timed out while connecting) would otherwise reach a server shutting down, which trips a
+/// precondition in NIO's async channel. The test process ends them all.
 enum TestServers {
     private static let tasks = Mutex<[Task<Void, any Error>]>([])
-    static func keep(_ task: Task<Void, any Error>) { tasks.withLock { $0.append(task) } }
+
+    /// Starts a server answering every request with `respond`; returns its port.
+    static func start(_ respond: @escaping @Sendable (Request) async throws -> Response) async throws -> Int {
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        var logger = Logger(label: "test-server")
+        logger.logLevel = .critical
+        let app = Application(
+            responder: CallbackResponder<BasicRequestContext> { request, _ in try await respond(request) },
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                portContinuation.yield(channel.localAddress?.port ?? 0)
+                portContinuation.finish()
+            },
+            logger: logger
+        )
+        let task = Task { try await app.run() }
+        tasks.withLock { $0.append(task) }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else { throw TestFailure("the test server did not start") }
+        return port
+    }
 }
