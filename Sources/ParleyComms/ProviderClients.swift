@@ -655,7 +655,10 @@ struct CommsHTTP: Sendable {
         let provider = self.provider
         let deadline = NIODeadline.now() + Self.timeAmount(timeout)
         do {
-            return try await Self.withTimeout(timeout) {
+            // The client's own deadline fires first and says why (a refused connection, retried
+            // until the deadline, reads as such); this backstop, a little later, catches a body
+            // that stalls after the headers, which the client's deadline no longer covers.
+            return try await Self.withTimeout(timeout + timeout / 4 + .milliseconds(100)) {
                 let response = try await client.execute(prepared, deadline: deadline, logger: logger)
                 let body = try await response.body.collect(upTo: Self.maxBody)
                 return Reply(provider: provider, status: Int(response.status.code), headers: response.headers, body: body)

@@ -8,8 +8,9 @@ import SQLKit
 import Testing
 
 /// The exactly-once promise under crashes: real `parley worker` processes, killed with SIGKILL at
-/// random moments and restarted until the queue drains.
-@Suite struct CommsCrashTests {
+/// random moments and restarted until the queue drains. Serialized: many concurrent `Process`
+/// launches and SIGKILLs have crashed libdispatch on Linux.
+@Suite(.serialized) struct CommsCrashTests {
     @Test(arguments: TestEnv.kinds)
     func messagesAreSentExactlyOnceThroughRandomWorkerKills(_ kind: DatabaseKind) async throws {
         try await TestDatabases.withFreshURL(kind) { url in
