@@ -16,9 +16,10 @@ struct Worker: AsyncParsableCommand {
         let config = try common.load()
         let logger = Logger(label: "parley")
         let store = await openStore(config, logger: logger)
+        let keyring = await loadKeyring(config, store: store, logger: logger)
         FileHandle.standardOutput.write(Data("Parley \(ParleyVersion.current) worker running (database: \(config.databaseURL))\n".utf8))
         do {
-            try await runWorkerUntilSignalled(config: config, store: store, clock: SystemClock(), logger: logger)
+            try await runWorkerUntilSignalled(config: config, store: store, clock: SystemClock(), logger: logger, keyring: keyring)
         } catch {
             logger.error("worker stopped with an error", metadata: ["error": "\(error)"])
             await store.shutdown()

@@ -61,6 +61,19 @@ func fail(_ message: String, code: Int32 = 1) -> Never {
     Foundation.exit(code)
 }
 
+/// The installation key, checked against the one this database was set up with.
+func loadKeyring(_ config: ParleyConfig, store: any Store, logger: Logger) async -> Keyring {
+    do {
+        let (keyring, created) = try Keyring.load(configured: config.secretKey, file: config.secretKeyFile)
+        if created { logger.notice("created the secret key file", metadata: ["file": .string(config.secretKeyFile)]) }
+        _ = try await InstanceKeyCheck(store: store, clock: SystemClock()).verify(keyring)
+        return keyring
+    } catch {
+        await store.shutdown()
+        fail("\(error)")
+    }
+}
+
 /// Opens the configured store and applies pending migrations.
 func openStore(_ config: ParleyConfig, logger: Logger, migrate: Bool = true) async -> any Store {
     let store: any Store
@@ -102,7 +115,9 @@ struct Serve: AsyncParsableCommand {
             await store.shutdown()
             fail("first-start setup failed: \(error)")
         }
-        let deps = ServerDependencies(config: config, store: store, clock: clock, logger: logger, migrations: ParleySchema.migrations)
+        let keyring = await loadKeyring(config, store: store, logger: logger)
+        let deps = ServerDependencies(config: config, store: store, clock: clock, logger: logger, migrations: ParleySchema.migrations,
+                                      keyring: keyring)
         let databaseDescription = config.databaseURL.description
         let app = buildApplication(deps) { host, port in
             let url = config.publicURL ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"

@@ -272,6 +272,38 @@ public struct MessageService: Sendable {
     }
 
     public func send(_ ctx: ActionContext, _ request: MessageRequest) async throws -> Accepted {
+        let p = try await prepare(ctx, request)
+        let store = queue.store
+        do {
+            let result = try await store.transaction { db in try await self.accept(ctx, p, on: db) }
+            if result.created { wake() }
+            return result
+        } catch StoreError.uniqueViolation {
+            // The same key arrived twice at once and the other request won: answer as a replay.
+            return try await store.transaction { db in try await self.accept(ctx, p, on: db) }
+        }
+    }
+
+    /// Joins the caller's transaction, so a caller's own rows (a case's communication log, say)
+    /// and the message with its job commit together or not at all. Call `wakeWorkers()` after
+    /// the commit so a worker in this process starts at once instead of at its next poll.
+    public func send(_ ctx: ActionContext, _ request: MessageRequest, on db: any SQLDatabase) async throws -> Accepted {
+        try await accept(ctx, try await prepare(ctx, request), on: db)
+    }
+
+    public func wakeWorkers() { wake() }
+
+    /// A validated request: template rendered, recipient normalised, key and fingerprint fixed.
+    struct Prepared: Sendable {
+        var content: MessageRequest
+        var recipient: String
+        var key: String
+        var fingerprint: String
+        var exempt: Bool
+        var now: Date
+    }
+
+    private func prepare(_ ctx: ActionContext, _ request: MessageRequest) async throws -> Prepared {
         try ctx.principal.require(.act)
         let now = queue.clock.now()
         var (content, exempt) = try await resolve(ctx.principal.tenantID, request)
@@ -290,15 +322,7 @@ public struct MessageService: Sendable {
         }
         var normalized = request
         normalized.to = recipient
-        let fingerprint = normalized.fingerprint
-        do {
-            let result = try await accept(ctx, content, recipient: recipient, key: key, fingerprint: fingerprint, exempt: exempt, now: now)
-            if result.created { wake() }
-            return result
-        } catch StoreError.uniqueViolation {
-            // The same key arrived twice at once and the other request won: answer as a replay.
-            return try await accept(ctx, content, recipient: recipient, key: key, fingerprint: fingerprint, exempt: exempt, now: now)
-        }
+        return Prepared(content: content, recipient: recipient, key: key, fingerprint: normalized.fingerprint, exempt: exempt, now: now)
     }
 
     /// The request with its template rendered into subject and text; whether quiet hours apply.
@@ -321,41 +345,35 @@ public struct MessageService: Sendable {
         return (out, template.exemptFromQuietHours)
     }
 
-    private func accept(_ ctx: ActionContext, _ request: MessageRequest, recipient: String, key: String, fingerprint: String,
-                        exempt: Bool, now: Date) async throws -> Accepted {
+    private func accept(_ ctx: ActionContext, _ p: Prepared, on db: any SQLDatabase) async throws -> Accepted {
         let tenantID = ctx.principal.tenantID
-        let repo = self.repo
-        let queue = self.queue
-        let maxAttempts = self.maxAttempts
-        let quietHours = self.quietHours
-        return try await queue.store.transaction { db in
-            // A replay gets the first answer, even once its send_at has passed.
-            if let (existing, hash) = try await repo.find(tenantID: tenantID, idempotencyKey: key, on: db) {
-                guard hash == fingerprint else {
-                    throw ParleyError.conflict("idempotency key '\(key)' was used for a different message", code: "idempotency_key_reused")
-                }
-                return Accepted(message: existing, created: false)
+        let (request, recipient, key, fingerprint, exempt, now) = (p.content, p.recipient, p.key, p.fingerprint, p.exempt, p.now)
+        // A replay gets the first answer, even once its send_at has passed.
+        if let (existing, hash) = try await repo.find(tenantID: tenantID, idempotencyKey: key, on: db) {
+            guard hash == fingerprint else {
+                throw ParleyError.conflict("idempotency key '\(key)' was used for a different message", code: "idempotency_key_reused")
             }
-            if let sendAt = request.sendAt, sendAt < now.addingTimeInterval(-60) {
-                throw ParleyError.badRequest("send_at is in the past; omit it to send now", code: "send_at_in_past")
-            }
-            if let refusal = try await ConsentService(store: queue.store, clock: queue.clock)
-                .refusal(tenantID: tenantID, channel: request.channel, recipient: recipient, purpose: request.purpose, on: db) {
-                throw ParleyError(.conflict, code: refusal.code, refusal.message)
-            }
-            let id = UUIDv7.make(at: now)
-            // A message due inside the tenant's quiet hours waits for their end (in its zone).
-            let due = max(request.sendAt ?? now, now)
-            let zone = try await QuietHours.zone(ofTenant: tenantID, on: db)
-            let sendAt = exempt ? due : quietHours.deferral(for: due, in: zone) ?? due
-            let job = try await queue.enqueue(NewJob(tenantID: tenantID, type: request.channel == .sms ? "send_sms" : "send_email",
-                                                     payload: JobPayload(messageID: id).encoded, runAt: sendAt, maxAttempts: maxAttempts), on: db)
-            let message = Message(id: id, tenantID: tenantID, idempotencyKey: key, channel: request.channel, recipient: recipient,
-                                  subject: request.subject, bodyText: request.text, purpose: request.purpose, quietHoursExempt: exempt,
-                                  fallbackEmail: request.fallbackEmail, fallbackSubject: request.fallbackSubject, status: .queued, sendAt: sendAt, jobID: job.id, provider: nil, error: nil, createdAt: now, updatedAt: now, sentAt: nil)
-            try await repo.insert(message, requestHash: fingerprint, on: db)
-            return Accepted(message: message, created: true)
+            return Accepted(message: existing, created: false)
         }
+        if let sendAt = request.sendAt, sendAt < now.addingTimeInterval(-60) {
+            throw ParleyError.badRequest("send_at is in the past; omit it to send now", code: "send_at_in_past")
+        }
+        if let refusal = try await ConsentService(store: queue.store, clock: queue.clock)
+            .refusal(tenantID: tenantID, channel: request.channel, recipient: recipient, purpose: request.purpose, on: db) {
+            throw ParleyError(.conflict, code: refusal.code, refusal.message)
+        }
+        let id = UUIDv7.make(at: now)
+        // A message due inside the tenant's quiet hours waits for their end (in its zone).
+        let due = max(request.sendAt ?? now, now)
+        let zone = try await QuietHours.zone(ofTenant: tenantID, on: db)
+        let sendAt = exempt ? due : quietHours.deferral(for: due, in: zone) ?? due
+        let job = try await queue.enqueue(NewJob(tenantID: tenantID, type: request.channel == .sms ? "send_sms" : "send_email",
+                                                 payload: JobPayload(messageID: id).encoded, runAt: sendAt, maxAttempts: maxAttempts), on: db)
+        let message = Message(id: id, tenantID: tenantID, idempotencyKey: key, channel: request.channel, recipient: recipient,
+                              subject: request.subject, bodyText: request.text, purpose: request.purpose, quietHoursExempt: exempt,
+                              fallbackEmail: request.fallbackEmail, fallbackSubject: request.fallbackSubject, status: .queued, sendAt: sendAt, jobID: job.id, provider: nil, error: nil, createdAt: now, updatedAt: now, sentAt: nil)
+        try await repo.insert(message, requestHash: fingerprint, on: db)
+        return Accepted(message: message, created: true)
     }
 
     public func message(_ principal: Principal, id: String) async throws -> (Message, Job?) {

@@ -9,7 +9,9 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalid(let setting, let value, let accepts):
-            return "invalid \(setting)=\"\(value)\": accepts \(accepts)"
+            // A mistyped secret is still a secret: name the setting, not its value.
+            let secret = ["KEY", "TOKEN", "SECRET", "PASSWORD"].contains { setting.uppercased().contains($0) } && !value.isEmpty
+            return "invalid \(setting)=\"\(secret ? "(hidden, \(value.count) characters)" : value)\": accepts \(accepts)"
         case .unreadableFile(let path, let reason):
             return "cannot read configuration file \(path): \(reason)"
         }
@@ -31,6 +33,9 @@ public struct ParleyConfig: Sendable {
     public var dbTimeoutMilliseconds: Int
     public var sqliteBusyTimeoutMilliseconds: Int
     public var publicURL: String?
+    /// The installation key (base64, 32 bytes); when absent, `secretKeyFile` holds it.
+    public var secretKey: String?
+    public var secretKeyFile: String
     public var models: ModelSettings
     public var agent: AgentLimits
     public var jobs: JobSettings
@@ -154,6 +159,10 @@ extension ParleyConfig {
                 guard let u = URL(string: $0), let s = u.scheme else { return false }
                 return (s == "http" || s == "https") && u.host != nil
             },
+            secretKey: try reader.optional("PARLEY_SECRET_KEY", accepts: "32 random bytes in base64 (openssl rand -base64 32)") {
+                Keyring.parse($0) != nil
+            },
+            secretKeyFile: try reader.string("PARLEY_SECRET_KEY_FILE", default: Self.defaultKeyFile(databaseURL), accepts: "a file path") { !$0.isEmpty },
             models: ModelSettings(
                 anthropicAPIKey: sources.value("ANTHROPIC_API_KEY"),
                 anthropicModel: try reader.string("ANTHROPIC_MODEL", default: "claude-sonnet-4-5", accepts: "a model name") { !$0.contains(where: \.isWhitespace) },
@@ -208,6 +217,13 @@ extension ParleyConfig {
             }
         }
         return config
+    }
+
+    /// Beside the SQLite file, so the database and the key that opens its secrets travel together.
+    static func defaultKeyFile(_ url: DatabaseURL) -> String {
+        guard case .sqlite(let path) = url else { return "parley.key" }
+        let dir = (path as NSString).deletingLastPathComponent
+        return dir.isEmpty ? "parley.key" : dir + "/parley.key"
     }
 
     static func isHTTPURL(_ text: String) -> Bool {

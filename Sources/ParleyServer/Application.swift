@@ -17,11 +17,14 @@ public struct ServerDependencies: Sendable {
     public var logger: Logger
     public var migrations: [Migration]
     public var packs: [DomainPack]
+    /// Seals tenants' secrets and signs links; the same key on every replica.
+    public var keyring: Keyring
     /// The model chain; built from `config.models` when nil.
     public var provider: (any ModelProvider)?
 
-    public init(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, migrations: [Migration],
+    public init(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, migrations: [Migration], keyring: Keyring,
                 packs: [DomainPack] = ParleySchema.packs, provider: (any ModelProvider)? = nil) {
+        self.keyring = keyring
         self.config = config
         self.store = store
         self.clock = clock
@@ -152,7 +155,7 @@ struct WorkerService: Service {
 }
 
 /// `parley worker`: the communications worker without the HTTP API, until SIGTERM or SIGINT.
-public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger) async throws {
+public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, keyring: Keyring) async throws {
     let queue = JobQueue(store: store, clock: clock)
     let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(config.jobs), settings: CommsAssembly.workerSettings(config.jobs), logger: logger)
     let group = ServiceGroup(configuration: .init(

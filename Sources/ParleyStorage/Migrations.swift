@@ -140,5 +140,15 @@ public enum CoreSchema {
             """,
             "CREATE INDEX audit_log_tenant ON audit_log (tenant_id, id)",
         ]),
+        // Installation-wide facts, such as which secret key this database's secrets are sealed with.
+        Migration("0009_instance_settings", [
+            """
+            CREATE TABLE instance_settings (
+                name TEXT PRIMARY KEY,
+                value TEXT NOT NULL,
+                updated_at %TIMESTAMP% NOT NULL
+            )
+            """,
+        ]),
     ]
 }

@@ -96,7 +96,7 @@ func agentApp(store: any Store, clock: TestClock, env: [String: String] = [:], p
     var logger = Logger(label: "test")
     logger.logLevel = .critical
     return buildApplication(ServerDependencies(config: config, store: store, clock: clock, logger: logger,
-                                               migrations: ParleySchema.migrations, packs: TestPack.packs, provider: provider))
+                                               migrations: ParleySchema.migrations, keyring: .random(), packs: TestPack.packs, provider: provider))
 }
 
 extension TestClientProtocol {

@@ -18,7 +18,7 @@ func withServer(_ kind: DatabaseKind, env: [String: String] = [:], migrated: Boo
         let config = try ParleyConfig.load(ConfigSources(environment: ["PARLEY_MAX_BODY_BYTES": "4kb"].merging(env) { $1 }))
         var logger = Logger(label: "test")
         logger.logLevel = .warning  // access lines of hundreds of requests would drown the test report
-        let deps = ServerDependencies(config: config, store: store, clock: clock, logger: logger, migrations: ParleySchema.migrations)
+        let deps = ServerDependencies(config: config, store: store, clock: clock, logger: logger, migrations: ParleySchema.migrations, keyring: .random())
         try await buildApplication(deps).test(.router) { client in
             try await body(client, seeded, store, clock)
         }
@@ -123,7 +123,7 @@ func auth(_ key: String, json: Bool = false) -> HTTPFields {
         let clock = TestClock()
         try await TestDatabases.withStore(.sqlite, clock: clock) { store in
             let config = try ParleyConfig.load(ConfigSources())
-            _ = buildRouter(ServerDependencies(config: config, store: store, clock: clock, logger: Logger(label: "t"), migrations: []), routes: table)
+            _ = buildRouter(ServerDependencies(config: config, store: store, clock: clock, logger: Logger(label: "t"), migrations: [], keyring: .random()), routes: table)
         }
         for route in table.all {
             let path = route.path.split(separator: "/").map { seg -> String in seg.hasPrefix(":") ? "{" + seg.dropFirst() + "}" : String(seg) }.joined(separator: "/")
