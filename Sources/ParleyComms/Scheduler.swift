@@ -138,6 +138,24 @@ public struct Occurrence: Sendable {
 
 public typealias TriggerHandler = @Sendable (Occurrence) async throws -> Void
 
+/// A pack's recurring job. Every tenant gets a task of the same name running it on
+/// `defaultSchedule`; a tenant's own changes to that task are kept across restarts.
+public struct TriggerDefinition: Sendable {
+    public var name: String
+    public var summary: String
+    public var defaultSchedule: Schedule
+    public var enabledByDefault: Bool
+    public var handler: TriggerHandler
+
+    public init(name: String, summary: String, defaultSchedule: Schedule, enabledByDefault: Bool = true, handler: @escaping TriggerHandler) {
+        self.name = name
+        self.summary = summary
+        self.defaultSchedule = defaultSchedule
+        self.enabledByDefault = enabledByDefault
+        self.handler = handler
+    }
+}
+
 /// Recurring tasks, persisted with their last and next run. One runner at a time across replicas
 /// (a lease row); each occurrence fires once: claiming it moves `next_run_at` forward with a
 /// conditional update in the transaction that runs the trigger.
@@ -159,6 +177,36 @@ public final class Scheduler: Sendable {
         self.logger = logger
         self.lease = lease
         self.owner = "scheduler-" + UUIDv7.make(at: clock.now())
+    }
+
+    public convenience init(store: any Store, clock: any Clock, definitions: [TriggerDefinition], logger: Logger, lease: Duration = .seconds(30)) {
+        self.init(store: store, clock: clock, triggers: Dictionary(definitions.map { ($0.name, $0.handler) }) { first, _ in first },
+                  logger: logger, lease: lease)
+    }
+
+    /// Gives every tenant the definitions' tasks it does not have yet; never overwrites one.
+    @discardableResult
+    public func ensureDefaultTasks(_ definitions: [TriggerDefinition]) async throws -> Int {
+        guard !definitions.isEmpty else { return 0 }
+        let now = clock.now()
+        return try await store.transaction { db in
+            var created = 0
+            let tenants = try await db.raw("SELECT id FROM tenants").all().map { try $0.decode(column: "id", as: String.self) }
+            for tenantID in tenants {
+                let zone = try await QuietHours.zone(ofTenant: tenantID, on: db)
+                for d in definitions {
+                    let spec = String(decoding: try JSONEncoder().encode(d.defaultSchedule), as: UTF8.self)
+                    let rows = try await db.raw("""
+                        INSERT INTO scheduled_tasks (id, tenant_id, name, trigger, schedule, enabled, next_run_at, created_at, updated_at)
+                        VALUES (\(bind: UUIDv7.make(at: now)), \(bind: tenantID), \(bind: d.name), \(bind: d.name), \(bind: spec),
+                                \(bind: d.enabledByDefault), \(bind: d.defaultSchedule.next(after: now, in: zone)), \(bind: now), \(bind: now))
+                        ON CONFLICT (tenant_id, name) DO NOTHING RETURNING id
+                        """).all()
+                    created += rows.count
+                }
+            }
+            return created
+        }
     }
 
     public struct Task: Sendable, Equatable {
