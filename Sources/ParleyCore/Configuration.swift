@@ -49,6 +49,8 @@ public struct JobSettings: Sendable {
     public var retryDelayMinutes: Int
     /// How long a claimed job is leased; a worker that stops heartbeating loses it after this.
     public var leaseSeconds: Int
+    /// How often the scheduler looks for due recurring tasks.
+    public var schedulerTickSeconds: Int
     /// Email over SMTP instead of the outbox; the URL carries credentials (never logged).
     public var smtpURL: String?
     public var emailFrom: String?
@@ -187,6 +189,7 @@ extension ParleyConfig {
                 maxRetries: try reader.int("MAX_RETRIES", default: 3, range: 0...100),
                 retryDelayMinutes: try reader.int("RETRY_DELAY_MINUTES", default: 5, range: 0...10_080),
                 leaseSeconds: try reader.int("PARLEY_JOB_LEASE_SECONDS", default: 30, range: 1...3600),
+                schedulerTickSeconds: try reader.int("PARLEY_SCHEDULER_TICK_SECONDS", default: 5, range: 1...3600),
                 smtpURL: try reader.optional("PARLEY_SMTP_URL", accepts: "smtp://USER:PASSWORD@HOST:PORT, smtps://... or smtp+insecure://HOST:PORT") {
                     guard let u = URLComponents(string: $0), let scheme = u.scheme?.lowercased(), let host = u.host, !host.isEmpty else { return false }
                     return ["smtp", "smtps", "smtp+insecure"].contains(scheme)

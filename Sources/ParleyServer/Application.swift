@@ -17,13 +17,16 @@ public struct ServerDependencies: Sendable {
     public var logger: Logger
     public var migrations: [Migration]
     public var packs: [DomainPack]
+    public var triggers: [TriggerDefinition]
     /// Seals tenants' secrets and signs links; the same key on every replica.
     public var keyring: Keyring
     /// The model chain; built from `config.models` when nil.
     public var provider: (any ModelProvider)?
 
     public init(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, migrations: [Migration], keyring: Keyring,
-                packs: [DomainPack] = ParleySchema.packs, provider: (any ModelProvider)? = nil) {
+                packs: [DomainPack] = ParleySchema.packs, triggers: [TriggerDefinition] = ParleySchema.triggers,
+                provider: (any ModelProvider)? = nil) {
+        self.triggers = triggers
         self.keyring = keyring
         self.config = config
         self.store = store
@@ -40,6 +43,7 @@ struct AssembledServer {
     var router: Router<ParleyRequestContext>
     var agent: AgentService
     var worker: CommsWorker
+    var scheduler: Scheduler
 }
 
 public func buildRouter(_ deps: ServerDependencies, routes table: RouteTable = RouteTable()) -> Router<ParleyRequestContext> {
@@ -97,7 +101,9 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     TemplateController(templates: templates, maxBodyBytes: maxBody).register(v1Routes)
     ConsentController(consent: ConsentService(store: deps.store, clock: deps.clock)).register(v1Routes, maxBodyBytes: maxBody)
     JobController(queue: queue, wake: { worker.wake() }).register(v1Routes)
-    return AssembledServer(router: router, agent: agent, worker: worker)
+    let scheduler = Scheduler(store: deps.store, clock: deps.clock, definitions: deps.triggers, logger: deps.logger)
+    ScheduleController(scheduler: scheduler, definitions: deps.triggers, maxBodyBytes: maxBody).register(v1Routes)
+    return AssembledServer(router: router, agent: agent, worker: worker, scheduler: scheduler)
 }
 
 public func buildApplication(
@@ -125,7 +131,8 @@ public func buildApplication(
             logger.warning("could not check for interrupted agent runs: \(error)")
         }
     }
-    app.addServices(AgentLifecycle(agent: agent), WorkerService(worker: parts.worker))
+    app.addServices(AgentLifecycle(agent: agent), WorkerService(worker: parts.worker),
+                    SchedulerService(scheduler: parts.scheduler, definitions: deps.triggers, tick: .seconds(deps.config.jobs.schedulerTickSeconds)))
     return app
 }
 
@@ -154,13 +161,30 @@ struct WorkerService: Service {
     }
 }
 
-/// `parley worker`: the communications worker without the HTTP API, until SIGTERM or SIGINT.
-public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, keyring: Keyring) async throws {
+/// Fires the packs' recurring tasks; one runner across all processes holds the lease at a time.
+struct SchedulerService: Service {
+    let scheduler: Scheduler
+    let definitions: [TriggerDefinition]
+    let tick: Duration
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await scheduler.run(every: tick, definitions: definitions)
+        }
+    }
+}
+
+/// `parley worker`: the communications worker and the scheduler without the HTTP API, until
+/// SIGTERM or SIGINT.
+public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, keyring: Keyring,
+                                    triggers: [TriggerDefinition] = ParleySchema.triggers) async throws {
     let queue = JobQueue(store: store, clock: clock)
     let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(config.jobs), settings: CommsAssembly.workerSettings(config.jobs), logger: logger)
+    let scheduler = Scheduler(store: store, clock: clock, definitions: triggers, logger: logger)
     let group = ServiceGroup(configuration: .init(
         services: [
             .init(service: WorkerService(worker: worker)),
+            .init(service: SchedulerService(scheduler: scheduler, definitions: triggers, tick: .seconds(config.jobs.schedulerTickSeconds))),
             .init(service: ShutdownNotice(logger: logger), successTerminationBehavior: .ignore),
         ],
         gracefulShutdownSignals: [.sigterm, .sigint],

@@ -1476,6 +1476,95 @@ paths:
           $ref: '#/components/responses/InternalError'
         '503':
           $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/schedules:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [messages]
+      operationId: listSchedules
+      summary: The tenant's recurring tasks (the installed packs' triggers). Any role.
+      description: |
+        Every tenant gets each installed pack's tasks on their default schedule; the scheduler in
+        `parley serve` and `parley worker` fires each occurrence once across all replicas. After
+        downtime a task that missed occurrences runs once, then continues on schedule.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: All of the tenant's scheduled tasks, by name (one page).
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items: {$ref: '#/components/schemas/ScheduledTask'}
+                  next_cursor: {type: 'null'}
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/schedules/{name}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: name
+        in: path
+        required: true
+        description: The task's name, e.g. `legal.document_reminders`.
+        schema:
+          type: string
+    put:
+      tags: [messages]
+      operationId: updateSchedule
+      summary: Change when a task runs, or pause and resume it. Admin or operator.
+      description: |
+        A new schedule, or resuming a paused task, counts from now: occurrences missed while it
+        was paused are not caught up. The change survives restarts.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              minProperties: 1
+              properties:
+                schedule: {$ref: '#/components/schemas/Schedule'}
+                enabled: {type: boolean}
+      responses:
+        '200':
+          description: The task as changed.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/ScheduledTask'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json` (a malformed schedule), `invalid_schedule`, or `invalid_request` (nothing to change).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`task_not_found`: no task of that name in this tenant.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
   /v1/templates:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -2899,6 +2988,46 @@ components:
         next_cursor:
           type: [string, 'null']
           description: Pass as `before` for the next page; null when there is none.
+    Schedule:
+      description: |
+        When a task runs. Wall-clock times (`HH:MM`, 24-hour) are in the tenant's time zone and stay
+        on the wall clock across daylight-saving changes; a monthly day past the end of a short
+        month runs on its last day.
+      oneOf:
+        - type: object
+          required: [kind, seconds]
+          properties:
+            kind: {const: every}
+            seconds: {type: integer, minimum: 1}
+        - type: object
+          required: [kind, at]
+          properties:
+            kind: {const: daily}
+            at: {type: string, example: '09:00'}
+        - type: object
+          required: [kind, weekday, at]
+          properties:
+            kind: {const: weekly}
+            weekday: {type: integer, minimum: 1, maximum: 7, description: 1 = Sunday … 7 = Saturday.}
+            at: {type: string}
+        - type: object
+          required: [kind, day, at]
+          properties:
+            kind: {const: monthly}
+            day: {type: integer, minimum: 1, maximum: 31}
+            at: {type: string}
+    ScheduledTask:
+      type: object
+      required: [name, trigger, summary, schedule, enabled, last_run_at, next_run_at, runs]
+      properties:
+        name: {type: string}
+        trigger: {type: string}
+        summary: {type: [string, 'null'], description: What the trigger does; null when its pack is not installed.}
+        schedule: {$ref: '#/components/schemas/Schedule'}
+        enabled: {type: boolean}
+        last_run_at: {type: [string, 'null'], format: date-time}
+        next_run_at: {type: string, format: date-time}
+        runs: {type: integer, description: Occurrences fired so far.}
     TemplateVariables:
       type: object
       additionalProperties:

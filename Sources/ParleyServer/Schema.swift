@@ -6,6 +6,9 @@ public enum ParleySchema {
     /// The domain packs this binary ships.
     public static let packs: [DomainPack] = [WorkspacePack.pack]
 
+    /// The recurring jobs the installed packs contribute (run by the scheduler in `serve` and `worker`).
+    public static let triggers: [TriggerDefinition] = []
+
     /// Every migration this binary applies: core first, then the agent runtime and the
     /// communications engine, then each pack's.
     public static let migrations: [Migration] = CoreSchema.migrations + AgentSchema.migrations + CommsSchema.migrations + packs.flatMap(\.migrations)
