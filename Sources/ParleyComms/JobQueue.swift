@@ -121,8 +121,15 @@ public struct JobQueue: Sendable {
             VALUES (\(bind: job.id), \(bind: job.tenantID), \(bind: job.type), \(bind: job.state.rawValue), \(bind: job.priority),
                     \(bind: job.runAt), 0, \(bind: job.maxAttempts), \(bind: job.payload), \(bind: now), \(bind: now))
             """).run()
+        // Wakes workers in other processes when this transaction commits (never if it rolls back).
+        if store.kind == .postgres && job.runAt <= now {
+            try await db.raw("SELECT pg_notify(\(bind: Self.notifyChannel), \(bind: job.tenantID))").run()
+        }
         return job
     }
+
+    /// The PostgreSQL channel `enqueue` notifies on and workers listen to.
+    public static let notifyChannel = "parley_jobs"
 
     public func enqueue(_ new: NewJob) async throws -> Job {
         try await store.transaction { db in try await self.enqueue(new, on: db) }

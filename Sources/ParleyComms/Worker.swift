@@ -143,6 +143,21 @@ public final class CommsWorker: Sendable {
             }
         }
         defer { ticker.cancel() }
+        // Jobs queued by other processes (PostgreSQL); the poll is the backstop if this drops.
+        let store = queue.store
+        let logger = self.logger
+        let listener = Task {
+            while !Task.isCancelled {
+                do {
+                    try await store.listen(channel: JobQueue.notifyChannel) { [signal] _ in signal.yield() }
+                } catch {
+                    if Task.isCancelled { break }
+                    logger.debug("job notifications unavailable; polling meanwhile", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: .seconds(5))
+            }
+        }
+        defer { listener.cancel() }
         signal.yield()
         for await _ in signals {
             do {
