@@ -52,6 +52,14 @@ public enum CommsSchema {
             "ALTER TABLE messages ADD COLUMN fallback_subject TEXT",
             "ALTER TABLE messages ADD COLUMN fallback_of TEXT",
         ]),
+        Migration("0010_message_html_delivery_status", [
+            "ALTER TABLE messages ADD COLUMN body_html TEXT",
+            // The provider's id for the message, so its delivery-status webhooks find the row.
+            "ALTER TABLE messages ADD COLUMN provider_message_id TEXT",
+            "ALTER TABLE messages ADD COLUMN delivery_status TEXT",
+            "ALTER TABLE messages ADD COLUMN delivery_status_at %TIMESTAMP%",
+            "CREATE INDEX messages_provider_id ON messages (provider, provider_message_id)",
+        ]),
     ]
 }
 

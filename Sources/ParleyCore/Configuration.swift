@@ -51,6 +51,8 @@ public struct JobSettings: Sendable {
     public var leaseSeconds: Int
     /// How often the scheduler looks for due recurring tasks.
     public var schedulerTickSeconds: Int
+    /// Whether `serve` also runs the worker and the scheduler (off when `parley worker` processes do).
+    public var serveRunsWorker: Bool
     /// Email over SMTP instead of the outbox; the URL carries credentials (never logged).
     public var smtpURL: String?
     public var emailFrom: String?
@@ -190,6 +192,7 @@ extension ParleyConfig {
                 retryDelayMinutes: try reader.int("RETRY_DELAY_MINUTES", default: 5, range: 0...10_080),
                 leaseSeconds: try reader.int("PARLEY_JOB_LEASE_SECONDS", default: 30, range: 1...3600),
                 schedulerTickSeconds: try reader.int("PARLEY_SCHEDULER_TICK_SECONDS", default: 5, range: 1...3600),
+                serveRunsWorker: try reader.string("PARLEY_SERVE_WORKER", default: "true", accepts: "true or false") { ["true", "false"].contains($0) } == "true",
                 smtpURL: try reader.optional("PARLEY_SMTP_URL", accepts: "smtp://USER:PASSWORD@HOST:PORT, smtps://... or smtp+insecure://HOST:PORT") {
                     guard let u = URLComponents(string: $0), let scheme = u.scheme?.lowercased(), let host = u.host, !host.isEmpty else { return false }
                     return ["smtp", "smtps", "smtp+insecure"].contains(scheme)

@@ -91,7 +91,9 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     table.add("/ws", .get)
     WebSocketController(agent: agent, metrics: metrics).register(router, auth: auth)
 
-    let workerSettings = CommsAssembly.workerSettings(deps.config.jobs)
+    let unsubscribe = UnsubscribeLinks(keyring: deps.keyring, baseURL: CommsAssembly.baseURL(deps.config))
+    UnsubscribeController(links: unsubscribe, store: deps.store, clock: deps.clock).register(Routes(group: router, prefix: "", table: table))
+    let workerSettings = CommsAssembly.workerSettings(deps.config.jobs, unsubscribe: unsubscribe)
     let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(deps.config.jobs), settings: workerSettings, logger: deps.logger,
                              metrics: CommsPrometheusMetrics(registry: metrics.registry))
     let templates = TemplateService(store: deps.store, clock: deps.clock)
@@ -131,8 +133,11 @@ public func buildApplication(
             logger.warning("could not check for interrupted agent runs: \(error)")
         }
     }
-    app.addServices(AgentLifecycle(agent: agent), WorkerService(worker: parts.worker),
-                    SchedulerService(scheduler: parts.scheduler, definitions: deps.triggers, tick: .seconds(deps.config.jobs.schedulerTickSeconds)))
+    app.addServices(AgentLifecycle(agent: agent))
+    if deps.config.jobs.serveRunsWorker {
+        app.addServices(WorkerService(worker: parts.worker),
+                        SchedulerService(scheduler: parts.scheduler, definitions: deps.triggers, tick: .seconds(deps.config.jobs.schedulerTickSeconds)))
+    }
     return app
 }
 
@@ -179,7 +184,9 @@ struct SchedulerService: Service {
 public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, keyring: Keyring,
                                     triggers: [TriggerDefinition] = ParleySchema.triggers) async throws {
     let queue = JobQueue(store: store, clock: clock)
-    let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(config.jobs), settings: CommsAssembly.workerSettings(config.jobs), logger: logger)
+    let unsubscribe = UnsubscribeLinks(keyring: keyring, baseURL: CommsAssembly.baseURL(config))
+    let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(config.jobs), settings: CommsAssembly.workerSettings(config.jobs, unsubscribe: unsubscribe),
+                             logger: logger)
     let scheduler = Scheduler(store: store, clock: clock, definitions: triggers, logger: logger)
     let group = ServiceGroup(configuration: .init(
         services: [

@@ -1476,6 +1476,43 @@ paths:
           $ref: '#/components/responses/InternalError'
         '503':
           $ref: '#/components/responses/DatabaseUnavailable'
+  /unsubscribe/{token}:
+    parameters:
+      - name: token
+        in: path
+        required: true
+        description: The signed token from a marketing email's `List-Unsubscribe` link.
+        schema:
+          type: string
+    get:
+      tags: [messages]
+      operationId: showUnsubscribe
+      summary: A confirmation page for an unsubscribe link. No authentication; changes nothing.
+      description: Mail scanners open links, so looking at the page never unsubscribes anyone.
+      responses:
+        '200':
+          description: An HTML page with an Unsubscribe button.
+          content:
+            text/html: {}
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`invalid_unsubscribe_link`: edited, truncated or not from this installation.'
+    post:
+      tags: [messages]
+      operationId: unsubscribe
+      summary: Opt the link's recipient out of the tenant's marketing email. No authentication.
+      description: |
+        The page's button and mail clients' one-click unsubscribe (RFC 8058, body
+        `List-Unsubscribe=One-Click`) both post here. The opt-out is recorded once, with source
+        `list_unsubscribe`, however often the link is used; transactional email is unaffected.
+      responses:
+        '200':
+          description: An HTML confirmation.
+          content:
+            text/html: {}
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`invalid_unsubscribe_link`.'
   /v1/schedules:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -2771,6 +2808,11 @@ components:
           description: |
             The message body, stored as sent. Blank (empty or only whitespace) answers 400
             `empty_message`. SMS: at most 1,600 characters, otherwise 400 `message_too_long`.
+        html:
+          type: string
+          description: |
+            Email only, with `text`: an HTML alternative, sent as multipart/alternative with the
+            text (otherwise 400 `invalid_content`). With `template`, the template's HTML is used.
         template:
           type: string
           description: |
@@ -2835,8 +2877,8 @@ components:
       description: |
         An email or SMS and its delivery. Every field is always present; those without a value
         are null. `job` is only in `GET /v1/messages/{id}`.
-      required: [message_id, channel, to, subject, text, status, idempotency_key, send_at, provider,
-                 error, created_at, sent_at, job_id, purpose]
+      required: [message_id, channel, to, subject, text, html, status, provider_message_id, delivery_status,
+                 idempotency_key, send_at, provider, error, created_at, sent_at, job_id, purpose]
       properties:
         message_id:
           type: string
@@ -2851,8 +2893,19 @@ components:
           type: [string, 'null']
         text:
           type: string
+        html:
+          type: [string, 'null']
+          description: Email's HTML alternative; null for plain-text email and SMS.
         status:
           $ref: '#/components/schemas/MessageStatus'
+        provider_message_id:
+          type: [string, 'null']
+          description: The provider's id for the message (SMTP Message-ID, SendGrid, Resend or Twilio id).
+        delivery_status:
+          type: [string, 'null']
+          description: |
+            The latest status the provider reported through its webhook (`delivered`,
+            `bounced`, `undelivered`, ...); null until one arrives.
         idempotency_key:
           type: string
           description: The key given, or the one the server generated.
