@@ -31,6 +31,9 @@ public struct ParleyConfig: Sendable {
     public var dbTimeoutMilliseconds: Int
     public var sqliteBusyTimeoutMilliseconds: Int
     public var publicURL: String?
+    /// Web console sessions: signed out after this long without a request, and after the maximum in any case.
+    public var sessionIdleMinutes: Int
+    public var sessionMaxDays: Int
     public var models: ModelSettings
     public var agent: AgentLimits
     public var jobs: JobSettings
@@ -154,6 +157,8 @@ extension ParleyConfig {
                 guard let u = URL(string: $0), let s = u.scheme else { return false }
                 return (s == "http" || s == "https") && u.host != nil
             },
+            sessionIdleMinutes: try reader.int("PARLEY_SESSION_IDLE_MINUTES", default: 720, range: 1...525_600),
+            sessionMaxDays: try reader.int("PARLEY_SESSION_MAX_DAYS", default: 7, range: 1...365),
             models: ModelSettings(
                 anthropicAPIKey: sources.value("ANTHROPIC_API_KEY"),
                 anthropicModel: try reader.string("ANTHROPIC_MODEL", default: "claude-sonnet-4-5", accepts: "a model name") { !$0.contains(where: \.isWhitespace) },
