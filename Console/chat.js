@@ -139,7 +139,7 @@ export function chatView(container, params, ctx) {
   }
 
   function newRun(answer) {
-    return { workflowId: null, lastSeq: 0, done: false, stopped: false, text: '', answer, controller: new AbortController() };
+    return { workflowId: null, lastSeq: 0, done: false, stopped: false, text: '', status: 'Working…', answer, controller: new AbortController() };
   }
 
   function setRunning(on) {
@@ -161,7 +161,8 @@ export function chatView(container, params, ctx) {
     requestAnimationFrame(() => {
       paintPending = false;
       if (!run?.answer) return;
-      clear(run.answer.body).append(renderMarkdown(run.text));
+      if (run.text) clear(run.answer.body).append(renderMarkdown(run.text));
+      else clear(run.answer.body).append(h('p.bubble-status', run.status));
       if (!run.done) run.answer.el.classList.add('streaming');
       log.scrollTop = log.scrollHeight;
     });
@@ -183,8 +184,12 @@ export function chatView(container, params, ctx) {
       banner.hidden = false;
       banner.className = 'banner banner-info';
       banner.textContent = 'Waiting for approval: review the request in the timeline.';
+      run.status = 'Waiting for approval…';
+      paintAnswer();
     } else if (e.type === 'approval_resolved') {
       banner.hidden = true;
+      run.status = 'Working…';
+      paintAnswer();
     } else if (e.type === 'workflow_completed') {
       run.done = true;
       paintAnswer(e.final_response ?? run.text);
@@ -216,7 +221,7 @@ export function chatView(container, params, ctx) {
     bubble('user', text, { markdown: false });
     timeline.reset();
     run = newRun(bubble('assistant', ''));
-    run.answer.el.classList.add('streaming');
+    paintAnswer();
     setRunning(true);
     const current = run;
     try {

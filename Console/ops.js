@@ -329,8 +329,9 @@ function templateEditor(pane, t) {
     email ? field('HTML part (optional)', html) : null,
     field('Required variables', required, 'Comma-separated'),
     h('div.form-actions', h('button.btn.btn-primary', { type: 'submit' }, 'Save new version'))),
-  h('section.card', h('h2', 'Preview'), field('Sample values (JSON)', variables), preview),
-  h('section.card', h('h2', 'Version history'), versions));
+  h('div.template-side',
+    h('section.card', h('h2', 'Preview'), field('Sample values (JSON)', variables), preview),
+    h('section.card', h('h2', 'Version history'), versions)));
   refresh();
   loadVersions();
 }

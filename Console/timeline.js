@@ -17,6 +17,7 @@ export class Timeline {
     this.steps.clear();
     this.approvals.clear();
     this.thinking = null;
+    this.lastThought = null;
   }
 
   item(kind, title, ...body) {
@@ -24,7 +25,9 @@ export class Timeline {
       h('div.tl-marker', { 'aria-hidden': 'true' }),
       h('div.tl-body', h('div.tl-title', title), ...body));
     this.element.append(li);
-    li.scrollIntoView?.({ block: 'nearest' });
+    // Keep the newest step in view inside the pane only; never scroll the page (phones stack the panes).
+    const pane = this.element.closest('.chat-timeline');
+    if (pane && pane.scrollHeight > pane.clientHeight && getComputedStyle(pane).overflowY === 'auto') pane.scrollTop = pane.scrollHeight;
     return li;
   }
 
@@ -40,13 +43,16 @@ export class Timeline {
           this.thinking = this.item('thinking', 'Thinking', this.thinkingText);
         }
         this.thinkingText.append(e.thought ?? '');
+        this.lastThought = this.thinkingText.textContent;
         break;
       }
       case 'reasoning_step': {
         const status = h('span.tl-status', badge('planned', 'pending'));
         const li = this.item('step', h('span', `Step ${e.step_number} · `, h('code', e.action), ' ', status),
-          e.thought ? h('p.tl-thought', e.thought) : null,
+          // Every step of a turn carries the turn's thought: show it once.
+          e.thought && e.thought !== this.lastThought ? h('p.tl-thought', e.thought) : null,
           collapsible('Input', e.action_input));
+        this.lastThought = e.thought;
         this.steps.set(e.step_id, { li, status });
         break;
       }
@@ -96,6 +102,8 @@ export class Timeline {
         for (const card of this.approvals.values()) card.buttons?.forEach((b) => { b.disabled = true; });
         break;
       case 'heartbeat':
+      case 'text_delta':
+        // The answer streams into the conversation, not the timeline.
         break;
       default:
         // Events added later (citation, handoff, escalation, ...) still show, as data.

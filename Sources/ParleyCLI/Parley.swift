@@ -104,15 +104,16 @@ struct Serve: AsyncParsableCommand {
         }
         // First start: a one-time console sign-in link for the admin key (a fragment, so the token
         // never reaches an access log). Without it the admin can still sign in with the key.
-        var signInToken: String?
+        var token: String?
         if let boot {
             do {
-                signInToken = try await ConsoleSessionService(store: store, clock: clock, settings: .init(config))
+                token = try await ConsoleSessionService(store: store, clock: clock, settings: .init(config))
                     .issueSignInToken(tenantID: boot.tenant.id, keyID: boot.adminKeyID)
             } catch {
                 logger.warning("could not create the console sign-in link: \(error)")
             }
         }
+        let signInToken = token
         let deps = ServerDependencies(config: config, store: store, clock: clock, logger: logger, migrations: ParleySchema.migrations)
         let databaseDescription = config.databaseURL.description
         let app = buildApplication(deps) { host, port in

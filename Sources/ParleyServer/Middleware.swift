@@ -84,7 +84,7 @@ struct AuthMiddleware: RouterMiddleware {
                 throw ParleyError(.forbidden, code: "csrf_failed", "send the session's CSRF token in X-CSRF-Token (GET /v1/auth/session returns it)")
             }
             if request.headers[.upgrade] != nil || request.uri.path == "/ws",
-               !ConsoleOrigin.sameOrigin(request.headers[.origin], host: request.head.authority ?? request.headers[.host], publicURL: publicURL) {
+               !ConsoleOrigin.sameOrigin(request.headers[.origin], host: request.head.authority ?? request.headers[.hostHeader], publicURL: publicURL) {
                 throw ParleyError(.forbidden, code: "origin_not_allowed", "a WebSocket signed in with the console cookie must come from this server's own pages")
             }
             context.principal = match.principal
@@ -137,5 +137,5 @@ enum ConsoleCookie {
 extension HTTPField.Name {
     static let xRequestID = Self("X-Request-ID")!
     static let xCSRFToken = Self("X-CSRF-Token")!
-    static let host = Self("Host")!
+    static let hostHeader = Self("Host")!
 }
