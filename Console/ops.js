@@ -3,7 +3,7 @@
 import { api, get, post, query } from './api.js';
 import { renderMarkdown } from './markdown.js';
 import { Timeline } from './timeline.js';
-import { h, clear, badge, collapsible, empty, errorState, field, fmtDuration, load, loading, pageHeader, pager, timeEl, toast, zonedToISO, timeZone } from './ui.js';
+import { h, append, clear, badge, collapsible, empty, errorState, field, fmtDuration, load, loading, pageHeader, pager, timeEl, toast, zonedToISO, timeZone } from './ui.js';
 
 const WORKFLOW_STATUSES = ['PENDING', 'PROCESSING', 'WAITING_APPROVAL', 'COMPLETED', 'FAILED', 'CANCELLED'];
 const JOB_STATES = ['queued', 'running', 'retrying', 'succeeded', 'dead', 'cancelled'];
@@ -63,7 +63,7 @@ function workflowDetail(container, id) {
   load(body, () => Promise.all([get(`/api/workflows/${enc(id)}`), get(`/v1/workflows/${enc(id)}`), get(`/v1/workflows/${enc(id)}/events`)]),
     ([seed, wf, events]) => {
       const usage = wf.usage ?? {};
-      body.append(pageHeader('Workflow', wf.workflow_id, badge(wf.status)),
+      append(body, [pageHeader('Workflow', wf.workflow_id, badge(wf.status)),
         h('section.card', { 'aria-label': 'Summary' }, h('dl.facts',
           fact('Request', wf.initial_prompt), fact('Started', timeEl(wf.created_at)), fact('Finished', timeEl(wf.completed_at)),
           fact('Provider', wf.provider ?? '—'), fact('Tool calls', String(wf.total_steps)),
@@ -74,7 +74,7 @@ function workflowDetail(container, id) {
         wf.error_message ? h('section.card.card-error', { role: 'alert' }, h('h2', 'Error'), h('p', `${wf.error_type}: ${wf.error_message}`)) : null,
         h('section.card', h('h2', 'Reasoning chain'), reasoningChain(seed.reasoning_chain)),
         wf.approvals.length ? h('section.card', h('h2', 'Approvals'), approvalsList(wf.approvals)) : null,
-        h('section.card', h('h2', 'Event log'), eventLog(events.data, wf)));
+        h('section.card', h('h2', 'Event log'), eventLog(events.data, wf))]);
     });
 }
 
@@ -291,9 +291,9 @@ function templateEditor(pane, t) {
       try {
         const r = await post(`/v1/templates/${enc(t.name)}/preview`, { template: draft(), variables: vars });
         if (mine !== seq) return;
-        clear(preview).append(
+        append(clear(preview), [
           r.subject !== null ? h('p.preview-subject', h('strong', 'Subject: '), r.subject) : null,
-          h('div.message-text', r.text));
+          h('div.message-text', r.text)]);
         if (r.html) {
           const f = h('iframe.mail-frame', { sandbox: '', title: 'HTML preview' });
           f.srcdoc = r.html;

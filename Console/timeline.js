@@ -1,7 +1,7 @@
 // The reasoning timeline: one item per step of a run, built from its events (live or stored).
 
 import { post } from './api.js';
-import { h, clear, badge, collapsible, fmtDuration, timeEl, toast } from './ui.js';
+import { h, append, clear, badge, collapsible, fmtDuration, timeEl, toast } from './ui.js';
 
 export class Timeline {
   constructor({ canDecide = true } = {}) {
@@ -68,8 +68,8 @@ export class Timeline {
           const status = h('span.tl-status');
           step = { li: this.item('step', h('span', h('code', e.tool), ' ', status)), status };
         }
-        clear(step.status).append(badge(e.status ?? (e.success ? 'success' : 'error')),
-          e.duration_ms !== undefined && e.duration_ms !== null ? h('span.tl-duration', fmtDuration(e.duration_ms)) : null);
+        append(clear(step.status), [badge(e.status ?? (e.success ? 'success' : 'error')),
+          e.duration_ms !== undefined && e.duration_ms !== null ? h('span.tl-duration', fmtDuration(e.duration_ms)) : null]);
         step.li.classList.toggle('tl-failed', !e.success);
         step.li.querySelector('.tl-body').append(collapsible('Output', e.output));
         break;
@@ -138,8 +138,8 @@ export class Timeline {
   }
 
   resolveCard(card, decision, by) {
-    clear(card.actions).append(badge(decision === 'approve' ? 'approved' : 'denied'),
-      by ? h('span.muted.small', ` by ${by}`) : null);
+    append(clear(card.actions), [badge(decision === 'approve' ? 'approved' : 'denied'),
+      by ? h('span.muted.small', ` by ${by}`) : null]);
     card.li.classList.add('tl-resolved');
   }
 

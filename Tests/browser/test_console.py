@@ -124,6 +124,7 @@ def test_workflows_list_and_detail(server, browser):
     c.wait_css(".chain-step")
     text = c.find(".main").text.lower()
     assert "input tokens" in text and "output tokens" in text
+    assert "null" not in text.split("\n"), "an empty value was rendered as 'null'"
     assert c.find_all(".card .timeline .tl-done")
     c.shot("09-workflow-detail")
     # Filtering by a status with no runs shows the empty state.
