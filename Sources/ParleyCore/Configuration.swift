@@ -36,6 +36,9 @@ public struct ParleyConfig: Sendable {
     /// The installation key (base64, 32 bytes); when absent, `secretKeyFile` holds it.
     public var secretKey: String?
     public var secretKeyFile: String
+    /// Web console sessions: signed out after this long without a request, and after the maximum in any case.
+    public var sessionIdleMinutes: Int
+    public var sessionMaxDays: Int
     public var models: ModelSettings
     public var agent: AgentLimits
     public var jobs: JobSettings
@@ -167,6 +170,8 @@ extension ParleyConfig {
                 Keyring.parse($0) != nil
             },
             secretKeyFile: try reader.string("PARLEY_SECRET_KEY_FILE", default: Self.defaultKeyFile(databaseURL), accepts: "a file path") { !$0.isEmpty },
+            sessionIdleMinutes: try reader.int("PARLEY_SESSION_IDLE_MINUTES", default: 720, range: 1...525_600),
+            sessionMaxDays: try reader.int("PARLEY_SESSION_MAX_DAYS", default: 7, range: 1...365),
             models: ModelSettings(
                 anthropicAPIKey: sources.value("ANTHROPIC_API_KEY"),
                 anthropicModel: try reader.string("ANTHROPIC_MODEL", default: "claude-sonnet-4-5", accepts: "a model name") { !$0.contains(where: \.isWhitespace) },

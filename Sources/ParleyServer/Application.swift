@@ -61,7 +61,11 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
                          queried: { await CommsPrometheusMetrics.queueText(queue) })
         .register(Routes(group: router, prefix: "", table: table))
 
-    let auth = AuthMiddleware(keys: keys)
+    ConsoleWebController().register(Routes(group: router, prefix: "", table: table))
+    let sessions = ConsoleSessionService(store: deps.store, clock: deps.clock, settings: .init(deps.config))
+    AuthSessionController(sessions: sessions, secureCookie: deps.config.publicURL?.lowercased().hasPrefix("https://") == true)
+        .register(Routes(group: router.group("v1/auth"), prefix: "/v1/auth", table: table))
+    let auth = AuthMiddleware(keys: keys, sessions: sessions, publicURL: deps.config.publicURL)
     let v1 = router.group("v1").add(middleware: auth)
     let v1Routes = Routes(group: v1, prefix: "/v1", table: table)
     let maxBody = deps.config.maxBodyBytes

@@ -228,6 +228,19 @@ struct TemplateController {
             guard let entry else { throw ParleyError.notFound("there is no template named '\(name.prefix(64))'", code: "template_not_found") }
             return RawJSON(value: Self.view(entry.template, overridden: entry.overridden))
         }
+        r.on(.get, "/templates/:name/versions") { _, ctx in
+            let list = try await templates.versions(try ctx.caller(), name: try ctx.parameters.require("name"))
+            return RawJSON(value: ["data": .array(list.map { v -> JSONValue in
+                var o = Self.view(v.template, overridden: v.createdBy != nil)
+                if case .object(var fields) = o {
+                    fields["created_by"] = AgentViews.text(v.createdBy)
+                    fields["created_at"] = AgentViews.date(v.createdAt)
+                    fields["current"] = .bool(v.current)
+                    o = .object(fields)
+                }
+                return o
+            }), "next_cursor": .null])
+        }
         r.on(.put, "/templates/:name") { req, ctx in
             let body = try await req.decodeJSON(Body.self, limit: maxBodyBytes)
             let saved = try await templates.save(try ctx.action(), try Self.template(try ctx.parameters.require("name"), body))

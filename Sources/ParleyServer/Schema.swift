@@ -9,7 +9,7 @@ public enum ParleySchema {
     /// The recurring jobs the installed packs contribute (run by the scheduler in `serve` and `worker`).
     public static let triggers: [TriggerDefinition] = []
 
-    /// Every migration this binary applies: core first, then the agent runtime and the
-    /// communications engine, then each pack's.
-    public static let migrations: [Migration] = CoreSchema.migrations + AgentSchema.migrations + CommsSchema.migrations + packs.flatMap(\.migrations)
+    /// Every migration this binary applies: core first, then the agent runtime, the
+    /// communications engine and the web console's sign-in, then each pack's.
+    public static let migrations: [Migration] = CoreSchema.migrations + AgentSchema.migrations + CommsSchema.migrations + ConsoleSchema.migrations + packs.flatMap(\.migrations)
 }
