@@ -98,7 +98,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let unsubscribe = UnsubscribeLinks(keyring: deps.keyring, baseURL: CommsAssembly.baseURL(deps.config))
     UnsubscribeController(links: unsubscribe, store: deps.store, clock: deps.clock).register(Routes(group: router, prefix: "", table: table))
     let workerSettings = CommsAssembly.workerSettings(deps.config.jobs, unsubscribe: unsubscribe)
-    let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(deps.config.jobs), settings: workerSettings, logger: deps.logger,
+    let worker = CommsWorker(queue: queue, router: CommsAssembly.router(deps.config.jobs, keyring: deps.keyring), settings: workerSettings, logger: deps.logger,
                              metrics: CommsPrometheusMetrics(registry: metrics.registry))
     let templates = TemplateService(store: deps.store, clock: deps.clock)
     MessageController(messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, templates: templates, wake: { worker.wake() }),
@@ -107,6 +107,8 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     TemplateController(templates: templates, maxBodyBytes: maxBody).register(v1Routes)
     ConsentController(consent: ConsentService(store: deps.store, clock: deps.clock)).register(v1Routes, maxBodyBytes: maxBody)
     JobController(queue: queue, wake: { worker.wake() }).register(v1Routes)
+    ChannelController(channels: TenantChannelService(store: deps.store, clock: deps.clock, keyring: deps.keyring, installation: deps.config.jobs),
+                      maxBodyBytes: maxBody).register(v1Routes)
     let scheduler = Scheduler(store: deps.store, clock: deps.clock, definitions: deps.triggers, logger: deps.logger)
     ScheduleController(scheduler: scheduler, definitions: deps.triggers, maxBodyBytes: maxBody).register(v1Routes)
     return AssembledServer(router: router, agent: agent, worker: worker, scheduler: scheduler)
@@ -189,7 +191,8 @@ public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, cloc
                                     triggers: [TriggerDefinition] = ParleySchema.triggers) async throws {
     let queue = JobQueue(store: store, clock: clock)
     let unsubscribe = UnsubscribeLinks(keyring: keyring, baseURL: CommsAssembly.baseURL(config))
-    let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(config.jobs), settings: CommsAssembly.workerSettings(config.jobs, unsubscribe: unsubscribe),
+    let worker = CommsWorker(queue: queue, router: CommsAssembly.router(config.jobs, keyring: keyring),
+                             settings: CommsAssembly.workerSettings(config.jobs, unsubscribe: unsubscribe),
                              logger: logger)
     let scheduler = Scheduler(store: store, clock: clock, definitions: triggers, logger: logger)
     let group = ServiceGroup(configuration: .init(

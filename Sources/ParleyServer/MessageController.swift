@@ -4,31 +4,21 @@ import Hummingbird
 import ParleyAgent
 import ParleyComms
 import ParleyCore
+import SQLKit
 
 public enum CommsAssembly {
     /// The way out for each channel, from `PARLEY_EMAIL_PROVIDER` and `PARLEY_SMS_PROVIDER`
     /// (configuration validation guarantees the credentials each one needs).
     public static func routes(_ jobs: JobSettings) -> @Sendable (Channel) -> Route {
-        let outbox = Route.local(jobs.emailFrom.map { OutboxChannel(from: $0) } ?? OutboxChannel())
-        let p = jobs.providerSettings
-        let from = jobs.emailFrom ?? ""
-        let email: Route = switch jobs.emailProvider {
-        case "smtp": jobs.smtpURL.flatMap(SMTPURL.parse).map { .external(SMTPChannel(configuration: $0, from: from)) } ?? outbox
-        case "sendgrid":
-            .external(HTTPEmailChannel(.sendGrid(SendGridClient(apiKey: p["SENDGRID_API_KEY"] ?? "",
-                                                                baseURL: p["PARLEY_SENDGRID_BASE_URL"] ?? "https://api.sendgrid.com")), from: from))
-        case "resend":
-            .external(HTTPEmailChannel(.resend(ResendClient(apiKey: p["RESEND_API_KEY"] ?? "",
-                                                            baseURL: p["PARLEY_RESEND_BASE_URL"] ?? "https://api.resend.com")), from: from))
-        default: outbox
-        }
-        let sms: Route = jobs.smsProvider == "twilio"
-            ? .external(TwilioChannel(client: TwilioClient(accountSID: p["TWILIO_ACCOUNT_SID"] ?? "", authToken: p["TWILIO_AUTH_TOKEN"] ?? "",
-                                                           sender: .from(p["TWILIO_FROM"] ?? ""),
-                                                           baseURL: p["PARLEY_TWILIO_BASE_URL"] ?? "https://api.twilio.com"),
-                                      statusCallback: p["PARLEY_TWILIO_STATUS_CALLBACK"]))
-            : outbox
+        let email = ChannelSettings.installation(jobs, channel: .email).route(for: .email)
+        let sms = ChannelSettings.installation(jobs, channel: .sms).route(for: .sms)
         return { channel in channel == .email ? email : sms }
+    }
+
+    /// Each tenant's own providers (sealed in `tenant_channels`), else the installation's.
+    public static func router(_ jobs: JobSettings, keyring: Keyring) -> @Sendable (String, Channel, any SQLDatabase) async throws -> Route {
+        let router = ChannelRouter(keyring: keyring, installation: routes(jobs))
+        return { tenantID, channel, db in try await router.route(tenantID: tenantID, channel: channel, on: db) }
     }
 
     public static func workerSettings(_ jobs: JobSettings, unsubscribe: UnsubscribeLinks? = nil) -> WorkerSettings {
@@ -296,6 +286,37 @@ struct ConsentController {
             let body = try await req.decodeJSON(Inbound.self, limit: maxBodyBytes)
             let action = try await consent.inboundSMS(tenantID: principal.tenantID, from: body.from, body: body.body)
             return RawJSON(value: ["action": .string(action.rawValue)])
+        }
+    }
+}
+
+/// Which provider each channel of the tenant uses, with its credentials (sealed at rest).
+struct ChannelController {
+    let channels: TenantChannelService
+    let maxBodyBytes: Int
+
+    static func view(_ v: ChannelView) -> JSONValue {
+        ["channel": .string(v.channel.rawValue), "provider": .string(v.provider), "from": AgentViews.text(v.from), "source": .string(v.source),
+         "secrets": .object(v.secrets.mapValues { .string($0) }), "updated_at": AgentViews.date(v.updatedAt)]
+    }
+
+    static func channel(_ ctx: ParleyRequestContext) throws -> Channel {
+        let raw = try ctx.parameters.require("channel")
+        guard let channel = Channel(rawValue: raw) else { throw ParleyError.notFound("there is no channel '\(raw.prefix(20))'", code: "unknown_channel") }
+        return channel
+    }
+
+    func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
+        r.on(.get, "/channels") { _, ctx in
+            RawJSON(value: ["data": .array(try await channels.list(try ctx.caller()).map(Self.view)), "next_cursor": .null])
+        }
+        r.on(.put, "/channels/:channel") { req, ctx in
+            let settings = try await req.decodeJSON(ChannelSettings.self, limit: maxBodyBytes)
+            return RawJSON(value: Self.view(try await channels.set(try ctx.action(), channel: try Self.channel(ctx), settings)))
+        }
+        r.on(.delete, "/channels/:channel") { _, ctx in
+            try await channels.remove(try ctx.action(), channel: try Self.channel(ctx))
+            return Response(status: .noContent)
         }
     }
 }

@@ -1751,6 +1751,129 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`invalid_unsubscribe_link`.'
+  /v1/channels:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [messages]
+      operationId: listChannels
+      summary: Which provider each channel (email, SMS) of the tenant uses. Any role.
+      description: |
+        A channel the tenant has not configured uses the installation's settings
+        (`PARLEY_EMAIL_PROVIDER`, `PARLEY_SMS_PROVIDER`, ...; `source` is `installation`). Secrets
+        are never returned: `secrets` shows which are set, by their last four characters.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: Both channels.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items: {$ref: '#/components/schemas/ChannelView'}
+                  next_cursor: {type: 'null'}
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/channels/{channel}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: channel
+        in: path
+        required: true
+        description: '`email` or `sms`; anything else answers 404 `unknown_channel`.'
+        schema:
+          type: string
+          enum: [email, sms]
+    put:
+      tags: [messages]
+      operationId: setChannel
+      summary: Send this channel through the tenant's own provider account. Admin only.
+      description: |
+        The settings, credentials included, are stored encrypted with a key derived from the
+        installation key (AES-GCM, bound to the tenant and channel) and used by every worker from
+        the next message on. The change is recorded in the audit log (without secrets).
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [provider]
+              properties:
+                provider:
+                  type: string
+                  description: 'Email: `outbox`, `smtp`, `sendgrid`, `resend`. SMS: `outbox`, `twilio`.'
+                from: {type: string, description: "Email: the sender mailbox (required except for outbox). SMS: Twilio's From number."}
+                smtp_url: {type: string, description: 'smtp: `smtp://USER:PASSWORD@HOST:PORT`, `smtps://...` or `smtp+insecure://HOST:PORT`.'}
+                api_key: {type: string, description: sendgrid and resend.}
+                account_sid: {type: string, description: twilio.}
+                auth_token: {type: string, description: twilio.}
+                messaging_service_sid: {type: string, description: 'twilio: instead of `from`.'}
+                base_url: {type: string, description: The provider's API base URL (proxies, tests).}
+                status_callback: {type: string, description: "twilio: where Twilio posts delivery statuses."}
+      responses:
+        '200':
+          description: The channel as now configured (secrets redacted).
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/ChannelView'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, or `invalid_channel_settings` naming what is wrong or missing.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`unknown_channel`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    delete:
+      tags: [messages]
+      operationId: removeChannel
+      summary: Go back to the installation's settings for this channel. Admin only.
+      security:
+        - bearerAuth: []
+      responses:
+        '204':
+          description: Removed; the tenant's credentials are deleted.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`unknown_channel`, or `channel_not_configured` (it already uses the installation settings).'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
   /v1/schedules:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -3363,6 +3486,19 @@ components:
         next_cursor:
           type: [string, 'null']
           description: Pass as `before` for the next page; null when there is none.
+    ChannelView:
+      type: object
+      required: [channel, provider, from, source, secrets, updated_at]
+      properties:
+        channel: {type: string, enum: [email, sms]}
+        provider: {type: string}
+        from: {type: [string, 'null']}
+        source: {type: string, enum: [tenant, installation]}
+        secrets:
+          type: object
+          additionalProperties: {type: string}
+          description: 'Which secrets are set, redacted: e.g. `{"api_key": "••••mnop"}`.'
+        updated_at: {type: [string, 'null'], format: date-time}
     Schedule:
       description: |
         When a task runs. Wall-clock times (`HH:MM`, 24-hour) are in the tenant's time zone and stay

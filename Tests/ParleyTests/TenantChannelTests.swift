@@ -1,0 +1,93 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import NIOCore
+import ParleyAgent
+import ParleyComms
+import ParleyCore
+import ParleyServer
+import ParleyStorage
+import SQLKit
+import Testing
+
+@Suite struct TenantChannelTests {
+    @Test(arguments: TestEnv.kinds)
+    func eachTenantSendsThroughItsOwnProviderWithCredentialsSealedAtRest(_ kind: DatabaseKind) async throws {
+        let keyring = Keyring.random()
+        try await CommsFakeProviderServer.with(SendGridClientTests.accepted) { baseURL, sendgrid in
+            try await withAgentServer(kind, env: ["PARLEY_SERVE_WORKER": "false"], keyring: keyring) { client, seeded, store, clock in
+                let other = try await Seeded.make(store, clock: clock, slug: "globex")
+                let apiKey = "SG.acme-own-key.abcdefghijklmnop"
+                let set = try await client.putJSON(seeded.adminKey, "/v1/channels/email", [
+                    "provider": "sendgrid", "from": "Acme <hello@acme.example>", "api_key": .string(apiKey), "base_url": .string(baseURL),
+                ])
+                #expect(set["source"] == "tenant" && set["secrets"]?["api_key"] == "••••mnop")
+                let listed = try await client.getJSON(seeded.adminKey, "/v1/channels")
+                #expect(listed.serialized().contains("sendgrid") && !listed.serialized().contains(apiKey))
+                #expect(try await client.getJSON(other.adminKey, "/v1/channels")["data"]?[0]?["source"] == "installation")
+                let row = try await store.read { db in
+                    try await db.raw("SELECT settings_sealed FROM tenant_channels").first()?.decode(column: "settings_sealed", as: String.self)
+                }
+                #expect(row.map { !$0.contains("acme-own-key") } == true, "the key is not stored in clear")
+
+                for key in [seeded.adminKey, other.adminKey] {
+                    _ = try await client.postJSON(key, "/v1/messages", ["channel": "email", "to": "ada@example.com", "subject": "Hi", "text": "Hello"],
+                                                  status: .accepted)
+                }
+                let queue = JobQueue(store: store, clock: clock)
+                let worker = CommsWorker(queue: queue, router: CommsAssembly.router(try ParleyConfig.load(ConfigSources(environment: [:])).jobs, keyring: keyring),
+                                         settings: WorkerSettings(), logger: Logger(label: "t"))
+                #expect(try await worker.runDueJobs() == 2)
+                let request = try sendgrid.onlyRequest()
+                #expect(request.headers["authorization"] == "Bearer \(apiKey)", "acme's own key")
+                #expect(try await client.getJSON(seeded.adminKey, "/v1/outbox")["data"]?.arrayValue?.isEmpty == true)
+                #expect(try await client.getJSON(other.adminKey, "/v1/outbox")["data"]?.arrayValue?.count == 1, "globex uses the installation's outbox")
+
+                // Back to the installation's settings.
+                try await client.execute(uri: "/v1/channels/email", method: .delete, headers: auth(seeded.adminKey)) { #expect($0.status == .noContent) }
+                try await client.execute(uri: "/v1/channels/email", method: .delete, headers: auth(seeded.adminKey)) { #expect($0.status == .notFound) }
+                #expect(try await client.getJSON(seeded.adminKey, "/v1/channels")["data"]?[0]?["source"] == "installation")
+            }
+        }
+    }
+
+    @Test func badChannelSettingsAndNonAdminsAreRefused() async throws {
+        try await withAgentServer(.sqlite) { client, seeded, store, clock in
+            let cases: [(String, JSONValue, String)] = [
+                ("email", ["provider": "twilio", "account_sid": "AC1", "auth_token": "t", "from": "+1555"], "invalid_channel_settings"),
+                ("sms", ["provider": "sendgrid", "api_key": "k", "from": "a@b.c"], "invalid_channel_settings"),
+                ("email", ["provider": "sendgrid", "from": "a@b.c"], "invalid_channel_settings"),
+                ("email", ["provider": "smtp", "smtp_url": "http://x", "from": "a@b.c"], "invalid_channel_settings"),
+                ("email", ["provider": "resend", "api_key": "k", "from": "not an address"], "invalid_channel_settings"),
+                ("sms", ["provider": "twilio", "account_sid": "AC1", "auth_token": "t"], "invalid_channel_settings"),
+                ("email", ["provider": "sendgrid", "api_key": "k", "from": "a@b.c", "base_url": "ftp://x"], "invalid_channel_settings"),
+            ]
+            for (channel, body, code) in cases {
+                let answer = try await client.putJSON(seeded.adminKey, "/v1/channels/\(channel)", body, status: .badRequest)
+                #expect(answer["error"]?["code"]?.stringValue == code, "\(body.serialized())")
+            }
+            _ = try await client.putJSON(seeded.adminKey, "/v1/channels/fax", ["provider": "outbox"], status: .notFound)
+            _ = try await client.putJSON(seeded.adminKey, "/v1/channels/email", ["from": "x"], status: .badRequest)
+            let operatorKey = try #require(try await seeded.key(store, clock: clock, role: .operator).secret)
+            _ = try await client.putJSON(operatorKey, "/v1/channels/sms",
+                                         ["provider": "twilio", "account_sid": "AC1", "auth_token": "t", "from": "+15550100"], status: .forbidden)
+        }
+    }
+
+    @Test(arguments: TestEnv.kinds)
+    func settingsSealedUnderAnotherKeyAreRetriedNotSentElsewhere(_ kind: DatabaseKind) async throws {
+        try await withAgentServer(kind, env: ["PARLEY_SERVE_WORKER": "false"]) { client, seeded, store, clock in
+            _ = try await client.putJSON(seeded.adminKey, "/v1/channels/email", ["provider": "resend", "api_key": "re_123456789", "from": "a@acme.example"])
+            _ = try await client.postJSON(seeded.adminKey, "/v1/messages", ["channel": "email", "to": "ada@example.com", "subject": "Hi", "text": "Hello"],
+                                          status: .accepted)
+            // A worker with a different key cannot read the tenant's settings: the job waits for a retry.
+            let worker = CommsWorker(queue: JobQueue(store: store, clock: clock), router: CommsAssembly.router(
+                try ParleyConfig.load(ConfigSources(environment: [:])).jobs, keyring: .random()), settings: WorkerSettings(), logger: Logger(label: "t"))
+            #expect(try await worker.runDueJobs() == 1)
+            let jobs = try await client.getJSON(seeded.adminKey, "/v1/jobs")
+            #expect(jobs["data"]?[0]?["state"] == "retrying")
+            #expect(try await client.getJSON(seeded.adminKey, "/v1/outbox")["data"]?.arrayValue?.isEmpty == true)
+        }
+    }
+}
