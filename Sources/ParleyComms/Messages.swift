@@ -129,6 +129,37 @@ public struct MessageRequest: Sendable, Equatable {
     }
 }
 
+/// A message for a customer on whichever channel suits them (see `MessageService.notify`).
+public struct NotifyRequest: Sendable {
+    public var email: String?
+    public var phone: String?
+    /// The customer's preference; SMS when they have a phone, otherwise email.
+    public var prefer: Channel?
+    public var subject: String?
+    public var text: String
+    /// A template per channel, instead of `text`.
+    public var templates: [Channel: String]
+    public var variables: [String: TemplateValue]
+    public var sendAt: Date?
+    public var idempotencyKey: String?
+    public var purpose: TemplatePurpose
+
+    public init(email: String?, phone: String?, prefer: Channel? = nil, subject: String? = nil, text: String = "",
+                templates: [Channel: String] = [:], variables: [String: TemplateValue] = [:], sendAt: Date? = nil,
+                idempotencyKey: String? = nil, purpose: TemplatePurpose = .transactional) {
+        self.email = email
+        self.phone = phone
+        self.prefer = prefer
+        self.subject = subject
+        self.text = text
+        self.templates = templates
+        self.variables = variables
+        self.sendAt = sendAt
+        self.idempotencyKey = idempotencyKey
+        self.purpose = purpose
+    }
+}
+
 extension JSONEncoder {
     static var sorted: JSONEncoder {
         let e = JSONEncoder()
@@ -307,6 +338,66 @@ public struct MessageService: Sendable {
 
     public func wakeWorkers() { wake() }
 
+    /// Notifies a customer on the channel that suits them: their preferred one when it has an
+    /// address and consent allows, otherwise the other. An SMS carries the email as its fallback
+    /// when email is allowed too. The job is a `notify_customer` job.
+    public func notify(_ ctx: ActionContext, _ request: NotifyRequest) async throws -> (accepted: Accepted, reason: String) {
+        try ctx.principal.require(.act)
+        let addresses: [Channel: String] = [.email: request.email, .sms: request.phone].compactMapValues { $0 }
+        guard !addresses.isEmpty else {
+            throw ParleyError.badRequest("give the customer's email, phone, or both", code: "missing_recipient")
+        }
+        let preferred = request.prefer ?? (addresses[.sms] != nil ? .sms : .email)
+        let order = [preferred, preferred == .sms ? .email : .sms].filter { addresses[$0] != nil }
+        let tenantID = ctx.principal.tenantID
+        let repo = self.repo
+        // A replay answers with the first choice, even if consent has changed since.
+        if let key = request.idempotencyKey,
+           let (existing, _) = try await queue.store.read({ db in try await repo.find(tenantID: tenantID, idempotencyKey: key, on: db) }) {
+            return (Accepted(message: existing, created: false), "\(existing.channel.rawValue): chosen when first requested")
+        }
+        let consent = ConsentService(store: queue.store, clock: queue.clock)
+        var allowed: [Channel] = []
+        var refusals: [String] = []
+        for channel in order {
+            guard let raw = addresses[channel] else { continue }
+            let recipient: String
+            do { recipient = channel == .email ? try Recipients.normalizeEmail(raw) : try Recipients.normalizePhone(raw) } catch {
+                throw ParleyError.badRequest(error.description, code: channel == .email ? "invalid_email" : "invalid_phone")
+            }
+            let purpose = request.purpose
+            if let refusal = try await queue.store.read({ db in
+                try await consent.refusal(tenantID: tenantID, channel: channel, recipient: recipient, purpose: purpose, on: db)
+            }) {
+                refusals.append("\(channel.rawValue): \(refusal.message)")
+            } else {
+                allowed.append(channel)
+            }
+        }
+        guard let chosen = allowed.first, let to = addresses[chosen] else {
+            throw ParleyError(.conflict, code: "no_channel_allowed", "no channel may reach this customer (\(refusals.joined(separator: "; ")))")
+        }
+        let template = request.templates[chosen]
+        if !request.templates.isEmpty && template == nil {
+            throw ParleyError.badRequest("give a template for \(chosen.rawValue), the channel chosen for this customer", code: "missing_template")
+        }
+        var message = MessageRequest(channel: chosen, to: to, subject: request.subject, text: template == nil ? request.text : "",
+                                     template: template, variables: request.variables, sendAt: request.sendAt,
+                                     idempotencyKey: request.idempotencyKey, purpose: request.purpose)
+        if chosen == .sms, allowed.contains(.email), let email = addresses[.email] {
+            message.fallbackEmail = email
+            message.fallbackSubject = request.subject
+        }
+        var p = try await prepare(ctx, message)
+        p.jobType = "notify_customer"
+        let prepared = p
+        let accepted = try await queue.store.transaction { db in try await self.accept(ctx, prepared, on: db) }
+        if accepted.created { wake() }
+        let reason = chosen == preferred ? "\(chosen.rawValue): the customer's preferred channel"
+            : "\(chosen.rawValue): \(refusals.first ?? "no \(preferred.rawValue) address")"
+        return (accepted, reason)
+    }
+
     /// A validated request: template rendered, recipient normalised, key and fingerprint fixed.
     struct Prepared: Sendable {
         var content: MessageRequest
@@ -315,6 +406,8 @@ public struct MessageService: Sendable {
         var fingerprint: String
         var exempt: Bool
         var now: Date
+        /// `send_email` / `send_sms`, or `notify_customer` when Parley chose the channel.
+        var jobType: String? = nil
     }
 
     private func prepare(_ ctx: ActionContext, _ request: MessageRequest) async throws -> Prepared {
@@ -382,7 +475,7 @@ public struct MessageService: Sendable {
         let due = max(request.sendAt ?? now, now)
         let zone = try await QuietHours.zone(ofTenant: tenantID, on: db)
         let sendAt = exempt ? due : quietHours.deferral(for: due, in: zone) ?? due
-        let job = try await queue.enqueue(NewJob(tenantID: tenantID, type: request.channel == .sms ? "send_sms" : "send_email",
+        let job = try await queue.enqueue(NewJob(tenantID: tenantID, type: p.jobType ?? (request.channel == .sms ? "send_sms" : "send_email"),
                                                  payload: JobPayload(messageID: id).encoded, runAt: sendAt, maxAttempts: maxAttempts), on: db)
         let message = Message(id: id, tenantID: tenantID, idempotencyKey: key, channel: request.channel, recipient: recipient,
                               subject: request.subject, bodyText: request.text, bodyHTML: request.channel == .email ? request.html : nil,

@@ -45,7 +45,7 @@ struct MessageController {
 
     struct SendBody: Decodable {
         var channel: String
-        var to: String
+        var to: String?
         var subject: String?
         var text: String?
         var html: String?
@@ -56,9 +56,14 @@ struct MessageController {
         var purpose: String?
         var fallbackEmail: String?
         var fallbackSubject: String?
+        // channel "auto" (notify a customer): their addresses, preference, and a template per channel.
+        var email: String?
+        var phone: String?
+        var prefer: String?
+        var templates: [String: String]?
         enum CodingKeys: String, CodingKey {
             case channel, to, subject, text, html, template, variables, purpose, sendAt = "send_at", idempotencyKey = "idempotency_key"
-            case fallbackEmail = "fallback_email", fallbackSubject = "fallback_subject"
+            case fallbackEmail = "fallback_email", fallbackSubject = "fallback_subject", email, phone, prefer, templates
         }
     }
 
@@ -81,12 +86,34 @@ struct MessageController {
         return .object(out)
     }
 
+    /// `channel: "auto"`: Parley picks email or SMS from the customer's preference and consent.
+    func notify(_ body: SendBody, key: String?, purpose: TemplatePurpose, _ ctx: ParleyRequestContext) async throws -> RawJSON {
+        guard body.to == nil, body.template == nil, body.html == nil, body.fallbackEmail == nil else {
+            throw ParleyError.badRequest("with channel auto, give email and/or phone (not to), and templates per channel (not template)", code: "invalid_content")
+        }
+        guard (body.text == nil) != (body.templates == nil) else {
+            throw ParleyError.badRequest("send either text or templates (with their variables), not both", code: "invalid_content")
+        }
+        let prefer = try body.prefer.map {
+            guard let c = Channel(rawValue: $0) else { throw ParleyError.badRequest("prefer must be email or sms", code: "invalid_channel") }
+            return c
+        }
+        var templates: [Channel: String] = [:]
+        for (name, template) in body.templates ?? [:] {
+            guard let c = Channel(rawValue: name) else { throw ParleyError.badRequest("templates are keyed by email and sms", code: "invalid_content") }
+            templates[c] = template
+        }
+        let (accepted, reason) = try await messages.notify(try ctx.action(), NotifyRequest(
+            email: body.email, phone: body.phone, prefer: prefer, subject: body.subject, text: body.text ?? "", templates: templates,
+            variables: body.variables ?? [:], sendAt: body.sendAt, idempotencyKey: key, purpose: purpose))
+        guard case .object(var view) = Self.view(accepted.message, job: nil) else { return RawJSON(value: Self.view(accepted.message, job: nil)) }
+        view["channel_reason"] = .string(reason)
+        return RawJSON(value: .object(view), status: accepted.created ? .accepted : .ok)
+    }
+
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.post, "/messages") { req, ctx in
             let body = try await req.decodeJSON(SendBody.self, limit: maxBodyBytes)
-            guard let channel = Channel(rawValue: body.channel) else {
-                throw ParleyError.badRequest("channel must be email or sms", code: "invalid_channel")
-            }
             let key = req.headers[.idempotencyKey] ?? body.idempotencyKey
             let purpose = try body.purpose.map {
                 guard let p = TemplatePurpose(rawValue: $0) else {
@@ -94,6 +121,10 @@ struct MessageController {
                 }
                 return p
             } ?? .transactional
+            if body.channel == "auto" { return try await notify(body, key: key, purpose: purpose, ctx) }
+            guard let channel = Channel(rawValue: body.channel) else {
+                throw ParleyError.badRequest("channel must be email, sms or auto", code: "invalid_channel")
+            }
             guard (body.text == nil) != (body.template == nil) else {
                 throw ParleyError.badRequest("send either text or a template (with its variables), not both", code: "invalid_content")
             }
@@ -101,7 +132,7 @@ struct MessageController {
                 throw ParleyError.badRequest("html goes with text, on email only", code: "invalid_content")
             }
             let accepted = try await messages.send(try ctx.action(), MessageRequest(
-                channel: channel, to: body.to, subject: body.subject, text: body.text ?? "", html: body.html, template: body.template,
+                channel: channel, to: body.to ?? "", subject: body.subject, text: body.text ?? "", html: body.html, template: body.template,
                 variables: body.variables ?? [:], sendAt: body.sendAt, idempotencyKey: key, purpose: purpose,
                 fallbackEmail: body.fallbackEmail, fallbackSubject: body.fallbackSubject))
             return RawJSON(value: Self.view(accepted.message, job: nil), status: accepted.created ? .accepted : .ok)

@@ -3227,16 +3227,37 @@ components:
           $ref: '#/components/schemas/ToolPolicyMode'
     SendMessageRequest:
       type: object
-      description: Exactly one of `text` and `template`; both or neither answers 400 `invalid_content`.
-      required: [channel, to]
-      oneOf:
-        - required: [text]
-        - required: [template]
+      description: |
+        Exactly one of `text` and `template` (with `channel: auto`: `text` or `templates`); both
+        or neither answers 400 `invalid_content`.
+      required: [channel]
       properties:
         channel:
           type: string
+          enum: [email, sms, auto]
+          description: |
+            `email` or `sms` (then `to` is required), or `auto` to notify a customer on the channel
+            that suits them (a `notify_customer` job): their preferred channel (`prefer`; SMS when
+            they have a phone) when it has an address and consent allows, otherwise the other. An
+            SMS then carries the email as its fallback. The answer's `channel_reason` says why.
+            Nothing allowed: 409 `no_channel_allowed`. Any other value: 400 `invalid_channel`.
+        email:
+          type: string
+          description: '`auto` only: the customer''s email address.'
+        phone:
+          type: string
+          description: '`auto` only: the customer''s phone number. One of `email` and `phone` is required (400 `missing_recipient`).'
+        prefer:
+          type: string
           enum: [email, sms]
-          description: Exactly `email` or `sms`; any other value answers 400 `invalid_channel`.
+          description: '`auto` only: the customer''s preferred channel.'
+        templates:
+          type: object
+          description: |
+            `auto` only, instead of `text`: a template name per channel, e.g.
+            `{"sms": "pickup_sms", "email": "pickup_email"}`; the chosen channel must have one
+            (400 `missing_template`).
+          additionalProperties: {type: string}
         to:
           type: string
           description: |

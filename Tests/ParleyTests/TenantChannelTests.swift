@@ -91,3 +91,51 @@ import Testing
         }
     }
 }
+
+@Suite struct NotifyCustomerTests {
+    @Test(arguments: TestEnv.kinds)
+    func theChannelFollowsThePreferenceAndConsent(_ kind: DatabaseKind) async throws {
+        try await withAgentServer(kind, env: ["PARLEY_SERVE_WORKER": "false"]) { client, seeded, store, clock in
+            let customer: [String: JSONValue] = ["channel": "auto", "email": "ada@example.com", "phone": "+14155550100",
+                                                 "subject": "Your car is ready", "text": "Your car is ready for pickup."]
+            let first = try await client.postJSON(seeded.adminKey, "/v1/messages", .object(customer.merging(["idempotency_key": "ready-1"]) { $1 }),
+                                                  status: .accepted)
+            #expect(first["channel"] == "sms" && first["fallback_email"] == "ada@example.com")
+            #expect(first["channel_reason"]?.stringValue?.contains("preferred") == true)
+            let jobs = try await client.getJSON(seeded.adminKey, "/v1/jobs")
+            #expect(jobs["data"]?[0]?["type"] == "notify_customer")
+
+            // The customer texts STOP: the next notification goes by email, and says why.
+            _ = try await client.postJSON(seeded.adminKey, "/v1/inbound/sms", ["from": "+14155550100", "body": "STOP"])
+            let second = try await client.postJSON(seeded.adminKey, "/v1/messages", .object(customer), status: .accepted)
+            #expect(second["channel"] == "email" && second["to"] == "ada@example.com")
+            #expect(second["channel_reason"]?.stringValue?.contains("opted out") == true)
+            // A replay answers with the first choice.
+            let replay = try await client.postJSON(seeded.adminKey, "/v1/messages", .object(customer.merging(["idempotency_key": "ready-1"]) { $1 }))
+            #expect(replay["message_id"] == first["message_id"] && replay["channel"] == "sms")
+            // Preferring email, with only a phone the SMS route is refused: nothing may reach them.
+            let nowhere = try await client.postJSON(seeded.adminKey, "/v1/messages", [
+                "channel": "auto", "phone": "+14155550100", "prefer": "email", "text": "hi",
+            ], status: .conflict)
+            #expect(nowhere["error"]?["code"] == "no_channel_allowed")
+        }
+    }
+
+    @Test func badNotificationsAreRefused() async throws {
+        try await withAgentServer(.sqlite, env: ["PARLEY_SERVE_WORKER": "false"]) { client, seeded, _, _ in
+            let cases: [(JSONValue, String)] = [
+                (["channel": "auto", "text": "hi"], "missing_recipient"),
+                (["channel": "auto", "email": "ada@example.com", "prefer": "fax", "subject": "s", "text": "hi"], "invalid_channel"),
+                (["channel": "auto", "email": "ada@example.com", "to": "ada@example.com", "subject": "s", "text": "hi"], "invalid_content"),
+                (["channel": "auto", "email": "ada@example.com", "templates": ["fax": "x"]], "invalid_content"),
+                (["channel": "auto", "email": "not-an-email", "subject": "s", "text": "hi"], "invalid_email"),
+                (["channel": "auto", "phone": "+1415", "text": "hi"], "invalid_phone"),
+                (["channel": "auto", "email": "ada@example.com", "templates": ["sms": "appointment_reminder"]], "missing_template"),
+            ]
+            for (body, code) in cases {
+                let answer = try await client.postJSON(seeded.adminKey, "/v1/messages", body, status: .badRequest)
+                #expect(answer["error"]?["code"]?.stringValue == code, "\(body.serialized())")
+            }
+        }
+    }
+}
