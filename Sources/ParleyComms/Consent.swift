@@ -130,6 +130,29 @@ public struct ConsentService: Sendable {
         }
     }
 
+    /// The tenant's recipients with a recorded status (e.g. every suppression), by channel and
+    /// recipient; `after` is the last row of the previous page.
+    public func list(_ principal: Principal, status: ConsentStatus?, channel: Channel?, after: (Channel, String)?, limit: Int) async throws -> [ConsentRecord] {
+        try principal.require(.readTenant)
+        let tenantID = principal.tenantID
+        return try await store.read { db in
+            var sql = SQLQueryString("SELECT channel, recipient, status, source, reason, updated_at FROM recipient_consent WHERE tenant_id = \(bind: tenantID)")
+            if let status { sql.appendInterpolation(unsafeRaw: " AND status = "); sql.appendInterpolation(bind: status.rawValue) }
+            if let channel { sql.appendInterpolation(unsafeRaw: " AND channel = "); sql.appendInterpolation(bind: channel.rawValue) }
+            if let (c, r) = after {
+                sql.appendInterpolation(unsafeRaw: " AND (channel > ")
+                sql.appendInterpolation(bind: c.rawValue)
+                sql.appendInterpolation(unsafeRaw: " OR (channel = ")
+                sql.appendInterpolation(bind: c.rawValue)
+                sql.appendInterpolation(unsafeRaw: " AND recipient > ")
+                sql.appendInterpolation(bind: r)
+                sql.appendInterpolation(unsafeRaw: "))")
+            }
+            sql.appendInterpolation(unsafeRaw: " ORDER BY channel, recipient LIMIT \(max(1, limit))")
+            return try await db.raw(sql).all().map(Self.decode)
+        }
+    }
+
     /// Keywords carriers and regulators expect an SMS sender to honour.
     public static let stopWords: Set<String> = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT"]
     public static let startWords: Set<String> = ["START", "UNSTOP"]

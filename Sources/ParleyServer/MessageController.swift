@@ -297,6 +297,31 @@ struct ConsentController {
     }
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>, maxBodyBytes: Int) {
+        // Everyone with a recorded status, e.g. `?status=suppressed` for the suppression list.
+        r.on(.get, "/consent") { req, ctx in
+            let limit = try req.queryInt("limit", default: 100, range: 1...500)
+            let status = try req.queryString("status").map {
+                guard let s = ConsentStatus(rawValue: $0) else {
+                    throw ParleyError.badRequest("status must be one of \(ConsentStatus.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_query")
+                }
+                return s
+            }
+            let channel = try req.queryString("channel").map {
+                guard let c = Channel(rawValue: $0) else { throw ParleyError.badRequest("channel must be email or sms", code: "invalid_query") }
+                return c
+            }
+            let after = try req.queryString("after").map { cursor -> (Channel, String) in
+                let parts = cursor.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2, let c = Channel(rawValue: String(parts[0])) else {
+                    throw ParleyError.badRequest("after must be a next_cursor from the previous page", code: "invalid_query")
+                }
+                return (c, String(parts[1]))
+            }
+            let rows = try await consent.list(try ctx.caller(), status: status, channel: channel, after: after, limit: limit + 1)
+            let page = Array(rows.prefix(limit))
+            let next: JSONValue = rows.count > limit ? page.last.map { .string("\($0.channel.rawValue):\($0.recipient)") } ?? .null : .null
+            return RawJSON(value: ["data": .array(page.map(Self.view)), "next_cursor": next])
+        }
         r.on(.get, "/consent/:channel/:recipient") { _, ctx in
             let (current, history) = try await consent.get(try ctx.caller(), channel: try Self.channel(ctx), recipient: try ctx.parameters.require("recipient"))
             return RawJSON(value: ["current": current.map(Self.view) ?? .null, "history": .array(history.map(Self.view))])

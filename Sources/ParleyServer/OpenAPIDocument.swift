@@ -2215,6 +2215,67 @@ paths:
           $ref: '#/components/responses/InternalError'
         '503':
           $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/consent:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [messages]
+      operationId: listConsent
+      summary: Recipients with a recorded consent status — e.g. the suppression list. Any role.
+      description: |
+        Ordered by channel, then recipient. `?status=suppressed` lists addresses and numbers that
+        bounced or were refused for good; `?status=opted_out` those who unsubscribed (STOP, an
+        unsubscribe link, an operator). Change one with `PUT /v1/consent/{channel}/{recipient}`.
+      security:
+        - bearerAuth: []
+      parameters:
+        - name: status
+          in: query
+          schema: {type: string, enum: [opted_in, opted_out, suppressed]}
+        - name: channel
+          in: query
+          schema: {type: string, enum: [email, sms]}
+        - name: limit
+          in: query
+          schema: {type: integer, minimum: 1, maximum: 500, default: 100}
+        - name: after
+          in: query
+          description: The previous page's `next_cursor`.
+          schema: {type: string}
+      responses:
+        '200':
+          description: One page.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      type: object
+                      required: [channel, recipient, status, source, reason, updated_at]
+                      properties:
+                        channel: {type: string, enum: [email, sms]}
+                        recipient: {type: string}
+                        status: {type: string, enum: [opted_in, opted_out, suppressed]}
+                        source: {type: string}
+                        reason: {type: [string, 'null']}
+                        updated_at: {type: string, format: date-time}
+                  next_cursor: {type: [string, 'null']}
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_query`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
   /v1/consent/{channel}/{recipient}:
     parameters:
       - $ref: '#/components/parameters/RequestID'

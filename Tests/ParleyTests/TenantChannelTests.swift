@@ -139,3 +139,27 @@ import Testing
         }
     }
 }
+
+@Suite struct SuppressionListTests {
+    @Test(arguments: TestEnv.kinds)
+    func theSuppressionListPagesAndStaysInTheTenant(_ kind: DatabaseKind) async throws {
+        try await withAgentServer(kind, env: ["PARLEY_SERVE_WORKER": "false"]) { client, seeded, store, clock in
+            let other = try await Seeded.make(store, clock: clock, slug: "globex")
+            for (i, status) in ["suppressed", "opted_out", "suppressed", "opted_in", "suppressed"].enumerated() {
+                _ = try await client.putJSON(seeded.adminKey, "/v1/consent/email/user\(i)@example.com", ["status": .string(status), "reason": "test"])
+            }
+            _ = try await client.postJSON(seeded.adminKey, "/v1/inbound/sms", ["from": "+14155550100", "body": "STOP"])
+            let first = try await client.getJSON(seeded.adminKey, "/v1/consent?status=suppressed&limit=2")
+            #expect(first["data"]?.arrayValue?.map { $0["recipient"]?.stringValue ?? "" } == ["user0@example.com", "user2@example.com"])
+            let cursor = try #require(first["next_cursor"]?.stringValue)
+            let second = try await client.getJSON(seeded.adminKey, "/v1/consent?status=suppressed&limit=2&after=\(cursor)")
+            #expect(second["data"]?.arrayValue?.map { $0["recipient"]?.stringValue ?? "" } == ["user4@example.com"] && second["next_cursor"] == .null)
+            let optedOut = try await client.getJSON(seeded.adminKey, "/v1/consent?status=opted_out")
+            #expect(optedOut["data"]?.arrayValue?.map { $0["channel"]?.stringValue ?? "" } == ["email", "sms"])
+            #expect(try await client.getJSON(other.adminKey, "/v1/consent")["data"]?.arrayValue?.isEmpty == true)
+            _ = try await client.getJSON(seeded.adminKey, "/v1/consent?status=gone", status: .badRequest)
+            _ = try await client.getJSON(seeded.adminKey, "/v1/consent?after=nonsense", status: .badRequest)
+            _ = try await client.getJSON(seeded.adminKey, "/v1/consent?limit=0", status: .badRequest)
+        }
+    }
+}
