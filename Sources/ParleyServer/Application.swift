@@ -22,10 +22,13 @@ public struct ServerDependencies: Sendable {
     public var keyring: Keyring
     /// The model chain; built from `config.models` when nil.
     public var provider: (any ModelProvider)?
+    /// Verifies providers' webhooks; from the installation's settings when nil.
+    public var webhookSecrets: WebhookSecretLookup?
 
     public init(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, migrations: [Migration], keyring: Keyring,
                 packs: [DomainPack] = ParleySchema.packs, triggers: [TriggerDefinition] = ParleySchema.triggers,
-                provider: (any ModelProvider)? = nil) {
+                provider: (any ModelProvider)? = nil, webhookSecrets: WebhookSecretLookup? = nil) {
+        self.webhookSecrets = webhookSecrets
         self.triggers = triggers
         self.keyring = keyring
         self.config = config
@@ -97,6 +100,10 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
 
     let unsubscribe = UnsubscribeLinks(keyring: deps.keyring, baseURL: CommsAssembly.baseURL(deps.config))
     UnsubscribeController(links: unsubscribe, store: deps.store, clock: deps.clock).register(Routes(group: router, prefix: "", table: table))
+    WebhookController(webhooks: WebhookService(store: deps.store, clock: deps.clock, secrets: deps.webhookSecrets ?? CommsAssembly.webhookSecrets(deps.config.jobs),
+                                               logger: deps.logger),
+                      store: deps.store, baseURL: CommsAssembly.baseURL(deps.config), maxBodyBytes: maxBody)
+        .register(Routes(group: router, prefix: "", table: table))
     let workerSettings = CommsAssembly.workerSettings(deps.config.jobs, unsubscribe: unsubscribe)
     let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(deps.config.jobs), settings: workerSettings, logger: deps.logger,
                              metrics: CommsPrometheusMetrics(registry: metrics.registry))
