@@ -14,10 +14,11 @@ public enum WebhookProvider: String, Sendable, CaseIterable {
 public enum WebhookSecret: Sendable {
     /// Twilio signs with the account's auth token (HMAC-SHA1).
     case twilioAuthToken(String)
-    /// SendGrid's Signed Event Webhook: ECDSA P-256 verification key.
-    case sendGridPublicKey(P256.Signing.PublicKey)
+    /// SendGrid's Signed Event Webhook: the ECDSA P-256 verification key (DER, checked when built;
+    /// bytes because swift-crypto's key types are not `Sendable`).
+    case sendGridPublicKey(derRepresentation: Data)
     /// Resend signs through Svix: the decoded HMAC-SHA256 key of a `whsec_...` secret.
-    case svix(SymmetricKey)
+    case svix(key: Data)
 
     public enum ParseError: Error, CustomStringConvertible {
         case invalid(String)
@@ -27,10 +28,10 @@ public enum WebhookSecret: Sendable {
     /// The verification key as SendGrid shows it: base64 DER SubjectPublicKeyInfo.
     public static func sendGrid(publicKey text: String) throws -> WebhookSecret {
         guard let der = Data(base64Encoded: text.trimmingCharacters(in: .whitespaces)),
-              let key = try? P256.Signing.PublicKey(derRepresentation: der) else {
+              (try? P256.Signing.PublicKey(derRepresentation: der)) != nil else {
             throw ParseError.invalid("not a base64 DER P-256 public key")
         }
-        return .sendGridPublicKey(key)
+        return .sendGridPublicKey(derRepresentation: der)
     }
 
     /// A Svix signing secret, `whsec_<base64>` (the prefix is optional, as in Svix's libraries).
@@ -38,7 +39,7 @@ public enum WebhookSecret: Sendable {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let encoded = trimmed.hasPrefix("whsec_") ? String(trimmed.dropFirst(6)) : trimmed
         guard let raw = Data(base64Encoded: encoded), !raw.isEmpty else { throw ParseError.invalid("not a whsec_<base64> secret") }
-        return .svix(SymmetricKey(data: raw))
+        return .svix(key: raw)
     }
 
     public static func twilio(authToken: String) throws -> WebhookSecret {
@@ -73,27 +74,29 @@ public enum WebhookSignatures {
 
     /// SendGrid: `X-Twilio-Email-Event-Webhook-Signature` is base64 DER ECDSA (SHA-256) over
     /// `X-Twilio-Email-Event-Webhook-Timestamp` followed by the raw body.
-    public static func verifySendGrid(key: P256.Signing.PublicKey, body: Data, signature: String?, timestamp: String?,
+    public static func verifySendGrid(key der: Data, body: Data, signature: String?, timestamp: String?,
                                       now: Date) throws(Failure) {
         guard let timestamp, let seconds = TimeInterval(timestamp.trimmingCharacters(in: .whitespaces)) else {
             throw .missing("X-Twilio-Email-Event-Webhook-Timestamp")
         }
-        guard let signature, let der = Data(base64Encoded: signature.trimmingCharacters(in: .whitespaces)) else {
+        guard let signature, let signatureDER = Data(base64Encoded: signature.trimmingCharacters(in: .whitespaces)) else {
             throw .missing("X-Twilio-Email-Event-Webhook-Signature")
         }
-        guard let parsed = try? P256.Signing.ECDSASignature(derRepresentation: der),
+        guard let key = try? P256.Signing.PublicKey(derRepresentation: der),
+              let parsed = try? P256.Signing.ECDSASignature(derRepresentation: signatureDER),
               key.isValidSignature(parsed, for: Data(timestamp.utf8) + body) else { throw .mismatch }
         try fresh(seconds, now: now)
     }
 
     /// Svix (Resend): `svix-signature` holds space-separated `v1,<base64 HMAC-SHA256>` entries over
     /// `svix-id.svix-timestamp.body`; any one matching is enough.
-    public static func verifySvix(key: SymmetricKey, body: Data, id: String?, timestamp: String?, signature: String?,
+    public static func verifySvix(key raw: Data, body: Data, id: String?, timestamp: String?, signature: String?,
                                   now: Date) throws(Failure) {
         guard let id, !id.isEmpty, id.utf8.count <= 256 else { throw .missing("svix-id") }
         guard let timestamp, let seconds = TimeInterval(timestamp) else { throw .missing("svix-timestamp") }
         guard let signature, !signature.isEmpty else { throw .missing("svix-signature") }
         let signed = Data("\(id).\(timestamp).".utf8) + body
+        let key = SymmetricKey(data: raw)
         var valid = false
         for entry in signature.split(separator: " ") {
             let parts = entry.split(separator: ",", maxSplits: 1)

@@ -15,7 +15,8 @@ import Testing
 @Suite struct WebhookTests {
     static let base = "https://parley.example"
     static let twilioToken = "twilio-auth-token-for-tests"
-    static let sendGridKey = P256.Signing.PrivateKey()
+    // Immutable once made; swift-crypto does not mark its key types Sendable.
+    nonisolated(unsafe) static let sendGridKey = P256.Signing.PrivateKey()
     static let svixKey = Data((0..<24).map { UInt8($0 * 7 + 3) })
 
     static var env: [String: String] {
