@@ -161,20 +161,32 @@ public struct ConsentService: Sendable {
 
     /// Applies an inbound SMS: a stop word opts the sender out, a start word back in; `HELP` asks
     /// for the help reply. Anything else is left to the conversation (returns `.none`).
-    public func inboundSMS(tenantID: String, from raw: String, body: String) async throws -> InboundAction {
+    public func inboundSMS(tenantID: String, from raw: String, body: String, source: String = "inbound_sms") async throws -> InboundAction {
         let from = try Self.normalize(.sms, raw)
+        let action = Self.classify(body).0
+        guard action == .optedOut || action == .optedIn else { return action }
+        return try await store.transaction { db in
+            try await inboundSMS(tenantID: tenantID, from: from, body: body, source: source, on: db)
+        }
+    }
+
+    /// The same in the caller's transaction; `from` must already be normalised (E.164).
+    public func inboundSMS(tenantID: String, from: String, body: String, source: String, on db: any SQLDatabase) async throws -> InboundAction {
+        let (action, word) = Self.classify(body)
+        guard action == .optedOut || action == .optedIn else { return action }
+        try await record(tenantID: tenantID, channel: .sms, recipient: from, status: action == .optedOut ? .optedOut : .optedIn,
+                         source: source, reason: "replied \(word)", on: db)
+        return action
+    }
+
+    /// What an inbound SMS asks for, and its keyword (upper-cased, single-spaced).
+    public static func classify(_ body: String) -> (InboundAction, String) {
         let word = body.trimmingCharacters(in: .whitespacesAndNewlines.union(.punctuationCharacters)).uppercased()
             .split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        let action: InboundAction
-        if Self.stopWords.contains(word) { action = .optedOut }
-        else if Self.startWords.contains(word) { action = .optedIn }
-        else if word == "HELP" || word == "INFO" { return .help }
-        else { return .none }
-        try await store.transaction { db in
-            try await record(tenantID: tenantID, channel: .sms, recipient: from, status: action == .optedOut ? .optedOut : .optedIn,
-                             source: "inbound_sms", reason: "replied \(word)", on: db)
-        }
-        return action
+        if stopWords.contains(word) { return (.optedOut, word) }
+        if startWords.contains(word) { return (.optedIn, word) }
+        if word == "HELP" || word == "INFO" { return (.help, word) }
+        return (.none, word)
     }
 
     static func normalize(_ channel: Channel, _ raw: String) throws -> String {

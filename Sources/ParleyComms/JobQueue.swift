@@ -61,6 +61,7 @@ public enum CommsSchema {
             "CREATE INDEX messages_provider_id ON messages (provider, provider_message_id)",
         ]),
         tenantChannelsMigration,
+        webhookReceiptsMigration,
     ]
 }
 

@@ -80,6 +80,7 @@ public struct Message: Sendable, Equatable {
     /// The provider's id for it, and the last delivery status its webhooks reported.
     public var providerMessageID: String?
     public var deliveryStatus: String?
+    public var deliveryStatusAt: Date?
     /// Not stored: the worker sets it on marketing email just before sending (RFC 8058 headers).
     public var listUnsubscribeURL: String?
 }
@@ -286,7 +287,8 @@ struct MessageRepository: Sendable {
                 createdAt: try row.decode(column: "created_at", as: Date.self), updatedAt: try row.decode(column: "updated_at", as: Date.self),
                 sentAt: try row.decode(column: "sent_at", as: Date?.self),
                 providerMessageID: try row.decode(column: "provider_message_id", as: String?.self),
-                deliveryStatus: try row.decode(column: "delivery_status", as: String?.self))
+                deliveryStatus: try row.decode(column: "delivery_status", as: String?.self),
+                deliveryStatusAt: try row.decode(column: "delivery_status_at", as: Date?.self))
     }
 }
 

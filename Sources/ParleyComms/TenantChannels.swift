@@ -34,14 +34,20 @@ public struct ChannelSettings: Sendable, Equatable, Codable {
     public var messagingServiceSID: String?
     public var baseURL: String?
     public var statusCallback: String?
+    /// SendGrid: the Event Webhook's verification key; Resend: the webhook's `whsec_` secret.
+    /// (Twilio signs its webhooks with `auth_token`.)
+    public var webhookSecret: String?
 
     enum CodingKeys: String, CodingKey {
         case provider, from, smtpURL = "smtp_url", apiKey = "api_key", accountSID = "account_sid", authToken = "auth_token"
         case messagingServiceSID = "messaging_service_sid", baseURL = "base_url", statusCallback = "status_callback"
+        case webhookSecret = "webhook_secret"
     }
 
     public init(provider: String, from: String? = nil, smtpURL: String? = nil, apiKey: String? = nil, accountSID: String? = nil,
-                authToken: String? = nil, messagingServiceSID: String? = nil, baseURL: String? = nil, statusCallback: String? = nil) {
+                authToken: String? = nil, messagingServiceSID: String? = nil, baseURL: String? = nil, statusCallback: String? = nil,
+                webhookSecret: String? = nil) {
+        self.webhookSecret = webhookSecret
         self.provider = provider
         self.from = from
         self.smtpURL = smtpURL
@@ -108,6 +114,19 @@ public struct ChannelSettings: Sendable, Equatable, Codable {
         default:
             break
         }
+        if let webhookSecret {
+            do {
+                switch provider {
+                case "sendgrid": _ = try WebhookSecret.sendGrid(publicKey: webhookSecret)
+                case "resend": _ = try WebhookSecret.svix(secret: webhookSecret)
+                default: throw ParleyError.badRequest("webhook_secret applies to sendgrid and resend", code: "invalid_channel_settings")
+                }
+            } catch let e as ParleyError {
+                throw e
+            } catch {
+                throw .badRequest("webhook_secret: \(error)", code: "invalid_channel_settings")
+            }
+        }
         if channel == .email, provider != "outbox", let from, !from.contains("@") {
             throw .badRequest("from must be an email address such as 'Acme <no-reply@acme.example>'", code: "invalid_channel_settings")
         }
@@ -137,7 +156,8 @@ public struct ChannelSettings: Sendable, Equatable, Codable {
     public var redacted: [String: String] {
         var out: [String: String] = [:]
         for (name, value) in [("smtp_url", smtpURL.map(Self.redactURL)), ("api_key", apiKey.map(Self.hint)),
-                              ("account_sid", accountSID), ("auth_token", authToken.map(Self.hint))] {
+                              ("account_sid", accountSID), ("auth_token", authToken.map(Self.hint)),
+                              ("webhook_secret", webhookSecret.map(Self.hint))] {
             if let value { out[name] = value }
         }
         return out
@@ -229,6 +249,20 @@ public struct TenantChannelService: Sendable {
             }
         }
         return out
+    }
+
+    /// The secret a provider signs this tenant's webhooks with, from the tenant's own settings;
+    /// nil when the tenant has none for that provider (the installation's then apply).
+    public func webhookSecret(tenantID: String, provider: WebhookProvider) async throws -> WebhookSecret? {
+        let channel: Channel = provider == .twilio ? .sms : .email
+        guard let (settings, _) = try await store.read({ db in try await self.stored(tenantID: tenantID, channel: channel, on: db) }) else {
+            return nil
+        }
+        switch provider {
+        case .twilio: return settings.provider == "twilio" ? try settings.authToken.map { try WebhookSecret.twilio(authToken: $0) } : nil
+        case .sendgrid: return settings.provider == "sendgrid" ? try settings.webhookSecret.map { try WebhookSecret.sendGrid(publicKey: $0) } : nil
+        case .resend: return settings.provider == "resend" ? try settings.webhookSecret.map { try WebhookSecret.svix(secret: $0) } : nil
+        }
     }
 
     func stored(tenantID: String, channel: Channel, on db: any SQLDatabase) async throws -> (ChannelSettings, Date)? {

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 
@@ -212,9 +213,17 @@ extension ParleyConfig {
                 providerSettings: Dictionary(uniqueKeysWithValues: [
                     "SENDGRID_API_KEY", "RESEND_API_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM",
                     "PARLEY_SENDGRID_BASE_URL", "PARLEY_RESEND_BASE_URL", "PARLEY_TWILIO_BASE_URL", "PARLEY_TWILIO_STATUS_CALLBACK",
+                    "PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY", "PARLEY_RESEND_WEBHOOK_SECRET",
                 ].compactMap { key in sources.value(key).map { (key, $0) } })
             )
         )
+        // Webhook verification keys: a malformed one would refuse every webhook, so it stops start-up instead.
+        _ = try reader.optional("PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY", accepts: "SendGrid's verification key: a base64 DER P-256 public key") {
+            Data(base64Encoded: $0.trimmingCharacters(in: .whitespaces)).flatMap { try? P256.Signing.PublicKey(derRepresentation: $0) } != nil
+        }
+        _ = try reader.optional("PARLEY_RESEND_WEBHOOK_SECRET", accepts: "Resend's signing secret, whsec_ followed by base64") {
+            $0.hasPrefix("whsec_") && Data(base64Encoded: String($0.dropFirst(6))).map { !$0.isEmpty } == true
+        }
         if config.jobs.emailProvider != "outbox" && config.jobs.emailFrom == nil {
             throw .invalid(setting: "PARLEY_EMAIL_FROM", value: "", accepts: "a sender address, required when email goes to \(config.jobs.emailProvider)")
         }

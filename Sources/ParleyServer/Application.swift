@@ -22,10 +22,13 @@ public struct ServerDependencies: Sendable {
     public var keyring: Keyring
     /// The model chain; built from `config.models` when nil.
     public var provider: (any ModelProvider)?
+    /// Verifies providers' webhooks; from the installation's settings when nil.
+    public var webhookSecrets: WebhookSecretLookup?
 
     public init(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, migrations: [Migration], keyring: Keyring,
                 packs: [DomainPack] = ParleySchema.packs, triggers: [TriggerDefinition] = ParleySchema.triggers,
-                provider: (any ModelProvider)? = nil) {
+                provider: (any ModelProvider)? = nil, webhookSecrets: WebhookSecretLookup? = nil) {
+        self.webhookSecrets = webhookSecrets
         self.triggers = triggers
         self.keyring = keyring
         self.config = config
@@ -97,6 +100,17 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
 
     let unsubscribe = UnsubscribeLinks(keyring: deps.keyring, baseURL: CommsAssembly.baseURL(deps.config))
     UnsubscribeController(links: unsubscribe, store: deps.store, clock: deps.clock).register(Routes(group: router, prefix: "", table: table))
+    let channels = TenantChannelService(store: deps.store, clock: deps.clock, keyring: deps.keyring, installation: deps.config.jobs)
+    let installationSecrets = CommsAssembly.webhookSecrets(deps.config.jobs)
+    // A tenant's own provider account signs its webhooks; otherwise the installation's does.
+    let webhookSecrets: WebhookSecretLookup = deps.webhookSecrets ?? { tenantID, provider in
+        if let own = try await channels.webhookSecret(tenantID: tenantID, provider: provider) { return own }
+        return try await installationSecrets(tenantID, provider)
+    }
+    WebhookController(webhooks: WebhookService(store: deps.store, clock: deps.clock, secrets: webhookSecrets,
+                                               logger: deps.logger),
+                      store: deps.store, baseURL: CommsAssembly.baseURL(deps.config), maxBodyBytes: maxBody)
+        .register(Routes(group: router, prefix: "", table: table))
     let workerSettings = CommsAssembly.workerSettings(deps.config.jobs, unsubscribe: unsubscribe)
     let worker = CommsWorker(queue: queue, router: CommsAssembly.router(deps.config.jobs, keyring: deps.keyring), settings: workerSettings, logger: deps.logger,
                              metrics: CommsPrometheusMetrics(registry: metrics.registry))
@@ -107,8 +121,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     TemplateController(templates: templates, maxBodyBytes: maxBody).register(v1Routes)
     ConsentController(consent: ConsentService(store: deps.store, clock: deps.clock)).register(v1Routes, maxBodyBytes: maxBody)
     JobController(queue: queue, wake: { worker.wake() }).register(v1Routes)
-    ChannelController(channels: TenantChannelService(store: deps.store, clock: deps.clock, keyring: deps.keyring, installation: deps.config.jobs),
-                      maxBodyBytes: maxBody).register(v1Routes)
+    ChannelController(channels: channels, maxBodyBytes: maxBody).register(v1Routes)
     let scheduler = Scheduler(store: deps.store, clock: deps.clock, definitions: deps.triggers, logger: deps.logger)
     ScheduleController(scheduler: scheduler, definitions: deps.triggers, maxBodyBytes: maxBody).register(v1Routes)
     return AssembledServer(router: router, agent: agent, worker: worker, scheduler: scheduler)

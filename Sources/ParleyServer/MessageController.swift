@@ -72,7 +72,7 @@ struct MessageController {
             "message_id": .string(m.id), "channel": .string(m.channel.rawValue), "to": .string(m.recipient),
             "subject": AgentViews.text(m.subject), "text": .string(m.bodyText), "html": AgentViews.text(m.bodyHTML),
             "status": .string(m.status.rawValue), "provider_message_id": AgentViews.text(m.providerMessageID),
-            "delivery_status": AgentViews.text(m.deliveryStatus),
+            "delivery_status": AgentViews.text(m.deliveryStatus), "delivery_status_at": AgentViews.date(m.deliveryStatusAt),
             "idempotency_key": .string(m.idempotencyKey), "send_at": AgentViews.date(m.sendAt), "provider": AgentViews.text(m.provider),
             "error": AgentViews.text(m.error), "created_at": AgentViews.date(m.createdAt), "sent_at": AgentViews.date(m.sentAt),
             "job_id": .string(m.jobID), "purpose": .string(m.purpose.rawValue),

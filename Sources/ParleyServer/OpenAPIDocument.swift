@@ -58,6 +58,12 @@ tags:
     description: |
       Emails and SMS, queued for a worker to deliver, the outbox they are delivered to, the
       templates they can be written from, and each recipient's consent to receive them.
+  - name: webhooks
+    description: |
+      Delivery statuses and inbound texts from the messaging providers, at
+      `/webhooks/{tenant_slug}/...`. No API key: each request must carry the provider's
+      signature, checked with the tenant's secret for that provider; without a configured
+      secret the route answers 404 `webhook_not_configured` and accepts nothing.
   - name: seed-compatible
     description: Paths kept from seed 000 as aliases.
   - name: websocket
@@ -1751,6 +1757,183 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`invalid_unsubscribe_link`.'
+  /webhooks/{tenant_slug}/twilio/status:
+    parameters:
+      - $ref: '#/components/parameters/TenantSlug'
+    post:
+      tags: [webhooks]
+      operationId: twilioStatusCallback
+      summary: Twilio's SMS status callback. No API key; signed by Twilio.
+      description: |
+        Point a message's `StatusCallback` (or `PARLEY_TWILIO_STATUS_CALLBACK`) here. The
+        `X-Twilio-Signature` is checked with the tenant's Twilio auth token over the public URL
+        (`PARLEY_PUBLIC_URL`, else `http://HOST:PORT`, then this path and query) and the sorted
+        form fields. The message sent through Twilio with this `MessageSid` gets
+        `delivery_status` `queued`, `sending`, `sent`, `delivered`, `undelivered` or `failed`
+        (`accepted`/`scheduled` read as `queued`, `read` as `delivered`; other statuses are
+        ignored). A status never goes back: `delivered` is not overwritten by a late `sent`,
+        and a repeated callback changes nothing.
+
+        `undelivered` or `failed` with an error code that says the number can never be reached
+        (21211 invalid number, 21614 not a mobile number, 21635 landline, 30005 unknown handset,
+        30006 landline or unreachable carrier) suppresses the number on `sms`; 21610 (the
+        recipient texted STOP to the carrier) opts it out. Either is recorded with source
+        `webhook:twilio`, once, and not over an existing opt-out or suppression. Error 30003
+        (handset unreachable: off or out of coverage) and content errors such as 30007 change
+        no consent. An unknown `MessageSid`, or another tenant's, is accepted and changes
+        nothing, since Twilio retries failed callbacks.
+      requestBody:
+        required: true
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              $ref: '#/components/schemas/TwilioStatusCallback'
+      responses:
+        '200':
+          $ref: '#/components/responses/EmptyTwiML'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_webhook`: the form is malformed (a field twice, bad encoding) or lacks `MessageSid` or `MessageStatus`.'
+        '401':
+          $ref: '#/components/responses/InvalidSignature'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`tenant_not_found` (no tenant with this slug), `webhook_not_configured` (no Twilio auth token).'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+          description: '`unsupported_media_type`: the body must be `application/x-www-form-urlencoded`.'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /webhooks/{tenant_slug}/twilio/inbound:
+    parameters:
+      - $ref: '#/components/parameters/TenantSlug'
+    post:
+      tags: [webhooks]
+      operationId: twilioInboundSMS
+      summary: Twilio's incoming-message webhook. No API key; signed by Twilio.
+      description: |
+        Set as the number's (or Messaging Service's) incoming-message URL. Verified as the
+        status callback is. The `Body` is matched against the keywords of
+        `POST /v1/inbound/sms` (STOP, START, HELP and the rest); an opt-out or opt-in is
+        recorded for the `From` number with source `webhook:twilio`. A message whose
+        `MessageSid` was already applied (a replay or a retry) records nothing more. The answer
+        is TwiML: `<Response/>` (Twilio itself confirms STOP and START on standard numbers), or
+        for HELP a `<Message>` naming the tenant and the keywords.
+      requestBody:
+        required: true
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              $ref: '#/components/schemas/TwilioInboundSMS'
+      responses:
+        '200':
+          description: TwiML, `<Response/>` or a HELP reply.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            text/xml:
+              example: '<?xml version="1.0" encoding="UTF-8"?><Response><Message>Acme: reply STOP to unsubscribe, START to subscribe again.</Message></Response>'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_webhook` (malformed form, no `From` or `Body`), `invalid_phone` (`From` is not a phone number).'
+        '401':
+          $ref: '#/components/responses/InvalidSignature'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`tenant_not_found`, `webhook_not_configured`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /webhooks/{tenant_slug}/sendgrid/events:
+    parameters:
+      - $ref: '#/components/parameters/TenantSlug'
+    post:
+      tags: [webhooks]
+      operationId: sendGridEvents
+      summary: SendGrid's Signed Event Webhook. No API key; signed by SendGrid.
+      description: |
+        `X-Twilio-Email-Event-Webhook-Signature` (base64 DER ECDSA P-256 with SHA-256) must
+        verify over `X-Twilio-Email-Event-Webhook-Timestamp` followed by the raw body, with the
+        tenant's verification key (`PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY`), and the timestamp must
+        be within 5 minutes of the server's time. Each event's `sg_message_id`, up to its first
+        `.`, is the `X-Message-Id` the message was sent with. Applied, in one transaction:
+        `processed` → `sent`, `deferred` → `delayed`, `delivered` → `delivered`; `bounce` →
+        `bounced` and the address suppressed on `email` (a `bounce` of `type` `blocked` →
+        `undelivered`, suppressing no one); `dropped` → `dropped`; `spamreport` → `complained`
+        and the address opted out; `unsubscribe` and `group_unsubscribe` → opted out. Consent
+        changes have source `webhook:sendgrid`. Other events are ignored; an event whose
+        `sg_event_id` was already applied is skipped; statuses only move forward.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: array
+              items:
+                $ref: '#/components/schemas/SendGridEvent'
+      responses:
+        '200':
+          $ref: '#/components/responses/WebhookOutcome'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_webhook`: not a JSON array of objects with an `event`.'
+        '401':
+          $ref: '#/components/responses/InvalidSignature'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`tenant_not_found`, `webhook_not_configured` (no verification key).'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /webhooks/{tenant_slug}/resend/events:
+    parameters:
+      - $ref: '#/components/parameters/TenantSlug'
+    post:
+      tags: [webhooks]
+      operationId: resendEvents
+      summary: Resend's webhook, signed with Svix. No API key.
+      description: |
+        `svix-signature` holds one or more space-separated `v1,<base64>` signatures; one must be
+        the HMAC-SHA256 of `svix-id.svix-timestamp.body` under the tenant's signing secret
+        (`PARLEY_RESEND_WEBHOOK_SECRET`, `whsec_...`), and `svix-timestamp` must be within 5
+        minutes of the server's time. `data.email_id` is the id Resend gave the message.
+        Applied: `email.sent` → `sent`, `email.delivery_delayed` → `delayed`,
+        `email.delivered` → `delivered`, `email.bounced` → `bounced` and the address suppressed
+        on `email` (unless Resend types the bounce `Transient`), `email.complained` →
+        `complained` and the address opted out, `email.failed` → `failed`. Consent changes have
+        source `webhook:resend`. Other events are ignored; a repeated `svix-id` is skipped.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/ResendEvent'
+      responses:
+        '200':
+          $ref: '#/components/responses/WebhookOutcome'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_webhook`: not a JSON object with a `type`.'
+        '401':
+          $ref: '#/components/responses/InvalidSignature'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`tenant_not_found`, `webhook_not_configured` (no signing secret).'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
   /v1/channels:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -2416,8 +2599,8 @@ paths:
       summary: Apply an inbound text's opt-out or opt-in keyword. Admin, operator or service.
       description: |
         For a provider integration to forward the texts recipients send back, so their STOP
-        and START replies are honoured (in the key's tenant). Signed provider webhooks come in
-        a later version; until then the integration calls this route with an API key.
+        and START replies are honoured (in the key's tenant). Twilio can post to the signed
+        webhook `POST /webhooks/{tenant_slug}/twilio/inbound` instead, which needs no API key.
 
         The whole `body` is matched, ignoring case, whitespace and punctuation at either end,
         with runs of spaces inside counted as one (`  stop! ` and `opt   out` match; `Please
@@ -2596,6 +2779,13 @@ components:
         for the first-start admin key. Created by `POST /v1/api-keys`, `parley apikey create`
         or the first start of `parley serve`.
   parameters:
+    TenantSlug:
+      name: tenant_slug
+      in: path
+      required: true
+      description: The tenant's slug (as in `GET /v1/tenant`).
+      schema:
+        type: string
     RequestID:
       name: X-Request-ID
       in: header
@@ -2655,6 +2845,63 @@ components:
       schema:
         type: string
   schemas:
+    TwilioStatusCallback:
+      type: object
+      description: The fields Parley reads; Twilio sends more, and all are covered by the signature.
+      required: [MessageSid, MessageStatus]
+      properties:
+        MessageSid:
+          type: string
+        MessageStatus:
+          type: string
+          description: queued, sending, sent, delivered, undelivered, failed (and others, ignored).
+        ErrorCode:
+          type: string
+    TwilioInboundSMS:
+      type: object
+      required: [From, Body]
+      properties:
+        MessageSid:
+          type: string
+        From:
+          type: string
+        Body:
+          type: string
+    SendGridEvent:
+      type: object
+      required: [event]
+      properties:
+        event:
+          type: string
+        sg_message_id:
+          type: string
+        sg_event_id:
+          type: string
+        type:
+          type: string
+          description: For `bounce`, `bounce` or `blocked`.
+        reason:
+          type: string
+    ResendEvent:
+      type: object
+      required: [type]
+      properties:
+        type:
+          type: string
+        created_at:
+          type: string
+        data:
+          type: object
+          properties:
+            email_id:
+              type: string
+            bounce:
+              type: object
+              properties:
+                type:
+                  type: string
+                message:
+                  type: string
     Error:
       type: object
       required: [error]
@@ -3405,7 +3652,7 @@ components:
         An email or SMS and its delivery. Every field is always present; those without a value
         are null. `job` is only in `GET /v1/messages/{id}`.
       required: [message_id, channel, to, subject, text, html, status, provider_message_id, delivery_status,
-                 idempotency_key, send_at, provider, error, created_at, sent_at, job_id, purpose]
+                 delivery_status_at, idempotency_key, send_at, provider, error, created_at, sent_at, job_id, purpose]
       properties:
         message_id:
           type: string
@@ -3430,9 +3677,15 @@ components:
           description: The provider's id for the message (SMTP Message-ID, SendGrid, Resend or Twilio id).
         delivery_status:
           type: [string, 'null']
+          enum: [queued, sending, sent, delayed, delivered, undelivered, failed, bounced, dropped, complained, null]
           description: |
-            The latest status the provider reported through its webhook (`delivered`,
-            `bounced`, `undelivered`, ...); null until one arrives.
+            The furthest status the provider reported through its webhook; null until one
+            arrives. Statuses only move forward (`queued`, `sending`, `sent`, `delayed`,
+            `delivered`, then `undelivered`/`failed`/`bounced`/`dropped`, then `complained`).
+        delivery_status_at:
+          type: [string, 'null']
+          format: date-time
+          description: When Parley received that status.
         idempotency_key:
           type: string
           description: The key given, or the one the server generated.
@@ -3879,7 +4132,8 @@ components:
         `invalid_channel`, `invalid_subject`, `invalid_email`, `invalid_phone`,
         `invalid_idempotency_key`, `send_at_in_past`, `invalid_content`,
         `template_channel_mismatch`, `invalid_template_name`, `invalid_template`,
-        `template_syntax_error`, `missing_variables`, `invalid_purpose`, `invalid_status`.
+        `template_syntax_error`, `missing_variables`, `invalid_purpose`, `invalid_status`,
+        `invalid_webhook`.
       headers:
         X-Request-ID:
           $ref: '#/components/headers/X-Request-ID'
@@ -3913,8 +4167,8 @@ components:
       description: |
         Not found in the caller's tenant. Codes: `api_key_not_found`, `workflow_not_found`,
         `session_not_found`, `approval_not_found`, `tool_not_found`, `message_not_found`,
-        `job_not_found`, `template_not_found`; `route_not_found` for a path the server does not
-        have.
+        `job_not_found`, `template_not_found`; on the webhooks `tenant_not_found` and
+        `webhook_not_configured`; `route_not_found` for a path the server does not have.
       headers:
         X-Request-ID:
           $ref: '#/components/headers/X-Request-ID'
@@ -3942,6 +4196,47 @@ components:
         application/json:
           schema:
             $ref: '#/components/schemas/Error'
+    InvalidSignature:
+      description: |
+        `invalid_signature`: a signature header is missing or malformed, the signature does not
+        match the request under the tenant's secret, or the signed timestamp is more than 5
+        minutes from the server's time. Nothing was applied.
+      headers:
+        X-Request-ID:
+          $ref: '#/components/headers/X-Request-ID'
+      content:
+        application/json:
+          schema:
+            $ref: '#/components/schemas/Error'
+    EmptyTwiML:
+      description: Applied (or ignored); an empty TwiML document.
+      headers:
+        X-Request-ID:
+          $ref: '#/components/headers/X-Request-ID'
+      content:
+        text/xml:
+          example: '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+    WebhookOutcome:
+      description: |
+        Applied. `received` counts the events about delivery or consent that named a message
+        id; `applied` those that changed something (unknown ids, other tenants' messages,
+        repeats and statuses behind the current one change nothing).
+      headers:
+        X-Request-ID:
+          $ref: '#/components/headers/X-Request-ID'
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [received, applied]
+            properties:
+              received:
+                type: integer
+              applied:
+                type: integer
+          example:
+            received: 3
+            applied: 2
     UnsupportedMediaType:
       description: The body is not sent as `application/json` (or `*+json`). Code `unsupported_media_type`.
       headers:

@@ -163,3 +163,31 @@ import Testing
         }
     }
 }
+
+@Suite struct TenantWebhookSecretTests {
+    /// A tenant with its own Resend account verifies its webhooks with its own secret, even when
+    /// the installation has none; the installation's secret does not open another tenant's.
+    @Test(arguments: TestEnv.kinds)
+    func aTenantsOwnProviderSignsItsWebhooks(_ kind: DatabaseKind) async throws {
+        try await withAgentServer(kind, env: ["PARLEY_SERVE_WORKER": "false", "PARLEY_PUBLIC_URL": "https://parley.example"]) { client, seeded, store, clock in
+            let own = Data((0..<24).map { UInt8($0 * 5 + 1) })
+            let body = #"{"type":"email.delivered","created_at":"2026-01-01T00:00:00.000Z","data":{"email_id":"re_unknown"}}"#
+            let ts = WebhookTests.unix(clock)
+            let headers = ["svix-id": "msg_1", "svix-timestamp": ts, "svix-signature": WebhookTests.svixSignature(body, id: "msg_1", timestamp: ts, key: own)]
+            let (before, _) = try await WebhookTests.postJSON(client, "/webhooks/acme/resend/events", body, headers)
+            #expect(before == .notFound, "no secret anywhere yet: no webhook")
+            _ = try await client.putJSON(seeded.adminKey, "/v1/channels/email", [
+                "provider": "resend", "api_key": "re_123456789", "from": "a@acme.example", "webhook_secret": .string("whsec_" + own.base64EncodedString()),
+            ])
+            let (after, answer) = try await WebhookTests.postJSON(client, "/webhooks/acme/resend/events", body, headers)
+            #expect(after == .ok, "\(answer?.serialized() ?? "")")
+            let forged = ["svix-id": "msg_2", "svix-timestamp": ts,
+                          "svix-signature": WebhookTests.svixSignature(body, id: "msg_2", timestamp: ts, key: Data(repeating: 9, count: 24))]
+            let (bad, _) = try await WebhookTests.postJSON(client, "/webhooks/acme/resend/events", body, forged)
+            #expect(bad == .unauthorized)
+            _ = try await client.putJSON(seeded.adminKey, "/v1/channels/email", [
+                "provider": "resend", "api_key": "re_123456789", "from": "a@acme.example", "webhook_secret": "not-a-secret",
+            ], status: .badRequest)
+        }
+    }
+}
