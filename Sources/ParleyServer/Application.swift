@@ -22,10 +22,14 @@ public struct ServerDependencies: Sendable {
     public var keyring: Keyring
     /// The model chain; built from `config.models` when nil.
     public var provider: (any ModelProvider)?
+    /// Rewrites templates marked `personalize`; built from `config.models` when nil (and then
+    /// absent when no language model is configured or `PARLEY_PERSONALIZE` is off).
+    public var personalizer: (any MessagePersonalizer)?
 
     public init(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, migrations: [Migration], keyring: Keyring,
                 packs: [DomainPack] = ParleySchema.packs, triggers: [TriggerDefinition] = ParleySchema.triggers,
-                provider: (any ModelProvider)? = nil) {
+                provider: (any ModelProvider)? = nil, personalizer: (any MessagePersonalizer)? = nil) {
+        self.personalizer = personalizer
         self.triggers = triggers
         self.keyring = keyring
         self.config = config
@@ -98,13 +102,19 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let unsubscribe = UnsubscribeLinks(keyring: deps.keyring, baseURL: CommsAssembly.baseURL(deps.config))
     UnsubscribeController(links: unsubscribe, store: deps.store, clock: deps.clock).register(Routes(group: router, prefix: "", table: table))
     let workerSettings = CommsAssembly.workerSettings(deps.config.jobs, unsubscribe: unsubscribe)
+    let commsMetrics = CommsPrometheusMetrics(registry: metrics.registry)
     let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(deps.config.jobs), settings: workerSettings, logger: deps.logger,
-                             metrics: CommsPrometheusMetrics(registry: metrics.registry))
+                             metrics: commsMetrics)
     let templates = TemplateService(store: deps.store, clock: deps.clock)
-    MessageController(messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, templates: templates, wake: { worker.wake() }),
+    let personalizer = deps.config.models.personalize
+        ? deps.personalizer ?? PersonalizationAssembly.personalizer(deps.config.models, clock: deps.clock) : nil
+    let personalization = PersonalizationAssembly.settings(deps.config.models)
+    MessageController(messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, templates: templates,
+                                               personalizer: personalizer, personalization: personalization, metrics: commsMetrics,
+                                               wake: { worker.wake() }),
                       maxBodyBytes: maxBody)
         .register(v1Routes)
-    TemplateController(templates: templates, maxBodyBytes: maxBody).register(v1Routes)
+    TemplateController(templates: templates, maxBodyBytes: maxBody, personalizer: personalizer, personalization: personalization).register(v1Routes)
     ConsentController(consent: ConsentService(store: deps.store, clock: deps.clock)).register(v1Routes, maxBodyBytes: maxBody)
     JobController(queue: queue, wake: { worker.wake() }).register(v1Routes)
     let scheduler = Scheduler(store: deps.store, clock: deps.clock, definitions: deps.triggers, logger: deps.logger)
