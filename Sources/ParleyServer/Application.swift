@@ -107,7 +107,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
                              metrics: commsMetrics)
     let templates = TemplateService(store: deps.store, clock: deps.clock)
     let personalizer = deps.config.models.personalize
-        ? deps.personalizer ?? PersonalizationAssembly.personalizer(deps.config.models, clock: deps.clock) : nil
+        ? deps.personalizer ?? PersonalizationAssembly.personalizer(deps.config.models, clock: deps.clock, logger: deps.logger) : nil
     let personalization = PersonalizationAssembly.settings(deps.config.models)
     MessageController(messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, templates: templates,
                                                personalizer: personalizer, personalization: personalization, metrics: commsMetrics,

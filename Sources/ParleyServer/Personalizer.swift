@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Logging
 import ParleyAgent
 import ParleyComms
 import ParleyCore
@@ -114,13 +115,15 @@ public struct ModelPersonalizer: MessagePersonalizer {
 /// Personalisation from configuration: on when `PARLEY_PERSONALIZE` allows it and a language
 /// model is configured (the offline planner is not a writer).
 public enum PersonalizationAssembly {
-    public static func personalizer(_ settings: ModelSettings, clock: any Clock, httpClient: HTTPClient = .shared) -> (any MessagePersonalizer)? {
+    public static func personalizer(_ settings: ModelSettings, clock: any Clock, logger: Logger,
+                                    httpClient: HTTPClient = .shared) -> (any MessagePersonalizer)? {
         guard settings.personalize else { return nil }
         let chain = AgentAssembly.languageModels(settings, httpClient: httpClient)
         guard !chain.isEmpty else { return nil }
         // One attempt per provider: the deadline is seconds, not a backoff schedule. The breakers
         // skip a provider that keeps failing, so its messages fall back at once.
-        return ModelPersonalizer(provider: FailoverProvider(name: "personalize", providers: chain, retry: RetryPolicy(maxAttempts: 1), clock: clock))
+        return ModelPersonalizer(provider: FailoverProvider(name: "personalize", providers: chain, retry: RetryPolicy(maxAttempts: 1),
+                                                           clock: clock, logger: logger))
     }
 
     public static func settings(_ settings: ModelSettings) -> PersonalizationSettings {

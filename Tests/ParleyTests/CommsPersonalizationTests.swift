@@ -41,7 +41,8 @@ enum PersonalizationFixtures {
         """
 
     static func env(_ baseURL: String, _ extra: [String: String] = [:]) -> [String: String] {
-        ["OPENAI_BASE_URL": baseURL + "/v1", "OPENAI_API_KEY": "sk-test-0123456789"].merging(extra) { $1 }
+        // A deadline no loaded test machine reaches, unless a test sets its own.
+        ["OPENAI_BASE_URL": baseURL + "/v1", "OPENAI_API_KEY": "sk-test-0123456789", "PARLEY_PERSONALIZE_TIMEOUT_MS": "60000"].merging(extra) { $1 }
     }
 
     static func sms(key: String? = nil) -> JSONValue {
@@ -186,13 +187,17 @@ enum PersonalizationFixtures {
     func aFailedPersonalisationSendsTheTemplate(_ kind: DatabaseKind, _ index: Int) async throws {
         let failure = Self.failures[index]
         try await ProviderTestServer.with(failure.response) { baseURL, server in
-            try await withAgentServer(kind, env: F.env(baseURL, ["PARLEY_PERSONALIZE_TIMEOUT_MS": "300"])) { client, seeded, _, _ in
+            // Only the stalled model meets the deadline; the others answer well within it, however loaded the machine.
+            let timeout = failure.outcome == "fallback_timeout" ? "300" : "60000"
+            try await withAgentServer(kind, env: F.env(baseURL, ["PARLEY_PERSONALIZE_TIMEOUT_MS": timeout])) { client, seeded, _, _ in
                 _ = try await client.putJSON(seeded.adminKey, "/v1/templates/visit_reminder", F.smsTemplate)
                 let started = ContinuousClock.now
                 let sent = try await client.postJSON(seeded.adminKey, "/v1/messages", F.sms(), status: .accepted)
                 #expect(sent["text"]?.stringValue == F.smsPlain, "\(failure.name)")
                 #expect(sent["content_source"] == "template" && sent["personalization"]?.stringValue == failure.outcome, "\(failure.name)")
-                #expect(ContinuousClock.now - started < .seconds(5), "\(failure.name): the deadline holds")
+                if failure.outcome == "fallback_timeout" {
+                    #expect(ContinuousClock.now - started < .seconds(10), "the deadline holds")
+                }
                 #expect(server.requests.count == 1)
             }
         }
@@ -297,7 +302,8 @@ enum PersonalizationFixtures {
                     text: "Hi {{first_name}}, see you on {{appointment_date}} at {{appointment_time}}. Reply C to confirm.",
                     requiredVariables: ["first_name", "appointment_date", "appointment_time"], personalize: true))
                 let messages = MessageService(queue: queue, templates: templates,
-                                              personalizer: ModelPersonalizer(provider: ScriptedTurn.provider(baseURL)))
+                                              personalizer: ModelPersonalizer(provider: ScriptedTurn.provider(baseURL)),
+                                              personalization: PersonalizationSettings(timeout: .seconds(60)))
                 let request = MessageRequest(channel: .sms, to: "+33612345678", template: "visit_reminder",
                                              variables: ["first_name": "Ada", "appointment_date": "Tuesday 3 March", "appointment_time": "10:30"],
                                              idempotencyKey: "visit-7")
@@ -334,5 +340,28 @@ enum PersonalizationFixtures {
                 #expect(server.requests.count == 2)
             }
         }
+    }
+}
+
+@Suite struct PersonalizationConfigTests {
+    @Test func settingsHaveDefaultsAndBadValuesStopStartUpNamingThem() throws {
+        let defaults = try ParleyConfig.load(ConfigSources())
+        #expect(defaults.models.personalize && defaults.models.personalizeTimeoutMilliseconds == 4000)
+        #expect(PersonalizationAssembly.settings(defaults.models).timeout == .milliseconds(4000))
+        let off = try ParleyConfig.load(ConfigSources(environment: ["PARLEY_PERSONALIZE": "OFF", "PARLEY_PERSONALIZE_TIMEOUT_MS": "1500"]))
+        #expect(!off.models.personalize && off.models.personalizeTimeoutMilliseconds == 1500)
+        for (key, value) in [("PARLEY_PERSONALIZE", "maybe"), ("PARLEY_PERSONALIZE_TIMEOUT_MS", "10"), ("PARLEY_PERSONALIZE_TIMEOUT_MS", "4s")] {
+            #expect { try ParleyConfig.load(ConfigSources(environment: [key: value])) } throws: { error in
+                (error as? ConfigError)?.description.contains(key) == true
+            }
+        }
+        // No language model configured: nothing to personalise with, whatever the setting.
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        #expect(PersonalizationAssembly.personalizer(defaults.models, clock: SystemClock(), logger: logger) == nil)
+        let configured = try ParleyConfig.load(ConfigSources(environment: ["OPENAI_BASE_URL": "http://127.0.0.1:9/v1"]))
+        #expect(PersonalizationAssembly.personalizer(configured.models, clock: SystemClock(), logger: logger) != nil)
+        let switchedOff = try ParleyConfig.load(ConfigSources(environment: ["OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "PARLEY_PERSONALIZE": "off"]))
+        #expect(PersonalizationAssembly.personalizer(switchedOff.models, clock: SystemClock(), logger: logger) == nil)
     }
 }
