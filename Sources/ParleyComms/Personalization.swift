@@ -16,10 +16,17 @@ extension CommsSchema {
 ///
 /// Only the returned `text` is used: the subject stays the template's, and the HTML part is
 /// derived from the text (`Personalization.html`), so a model never writes markup or headers.
-/// Returning nil means "not now" (no model available): the plain rendering is sent.
+/// Returning nil means "not now" (no model available): the plain rendering is sent. It runs
+/// under a deadline that cancels it, so it must honour cancellation; a model's own timeout is
+/// best thrown as `PersonalizationTimedOut`.
 public protocol MessagePersonalizer: Sendable {
     func personalize(_ rendered: RenderedMessage, template: MessageTemplate, variables: [String: TemplateValue],
                      channel: Channel) async throws -> RenderedMessage?
+}
+
+/// Thrown by a personalizer whose model did not answer in time (counted as `fallback_timeout`).
+public struct PersonalizationTimedOut: Error, Sendable {
+    public init() {}
 }
 
 /// Where a message's text came from.
@@ -90,6 +97,8 @@ public enum Personalization {
             answer = try await race(settings.timeout) {
                 try await personalizer.personalize(plain, template: template, variables: variables, channel: channel)
             }
+        } catch is PersonalizationTimedOut {
+            return fallback(.fallbackTimeout)
         } catch {
             return fallback(.fallbackError)
         }

@@ -15,9 +15,10 @@ public enum AgentAssembly {
         return FailoverProvider(providers: chain + [offline])
     }
 
-    /// The configured language-model providers in failover order (no offline planner).
-    public static func languageModels(_ settings: ModelSettings, httpClient: HTTPClient = .shared) -> [any ModelProvider] {
-        let timeout = Duration.seconds(settings.timeoutSeconds)
+    /// The configured language-model providers in failover order (no offline planner). Each call
+    /// times out after `timeout`, or `PARLEY_MODEL_TIMEOUT_SECONDS`.
+    public static func languageModels(_ settings: ModelSettings, timeout: Duration? = nil, httpClient: HTTPClient = .shared) -> [any ModelProvider] {
+        let timeout = timeout ?? Duration.seconds(settings.timeoutSeconds)
         var chain: [any ModelProvider] = []
         let wanted = settings.order.isEmpty ? ["anthropic", "openai"] : settings.order
         for name in wanted {

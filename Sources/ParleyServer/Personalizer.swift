@@ -32,6 +32,15 @@ public struct ModelPersonalizer: MessagePersonalizer {
         // Far past any size the checks accept: stop reading and let them refuse it.
         let cap = 4 * max(rendered.text.count, channel == .sms ? 1600 : 4000)
         var text = ""
+        do {
+            try await read(request, into: &text, cap: cap)
+        } catch ProviderError.timeout {
+            throw PersonalizationTimedOut()
+        }
+        return RenderedMessage(subject: rendered.subject, text: Self.clean(text), html: nil)
+    }
+
+    private func read(_ request: ModelRequest, into text: inout String, cap: Int) async throws {
         stream: for try await event in provider.stream(request) {
             switch event {
             case .textDelta(let delta):
@@ -45,7 +54,6 @@ public struct ModelPersonalizer: MessagePersonalizer {
                 break
             }
         }
-        return RenderedMessage(subject: rendered.subject, text: Self.clean(text), html: nil)
     }
 
     static let systemPrompt = """
@@ -118,7 +126,10 @@ public enum PersonalizationAssembly {
     public static func personalizer(_ settings: ModelSettings, clock: any Clock, logger: Logger,
                                     httpClient: HTTPClient = .shared) -> (any MessagePersonalizer)? {
         guard settings.personalize else { return nil }
-        let chain = AgentAssembly.languageModels(settings, httpClient: httpClient)
+        // Each provider gives up a little before the deadline, so a dead or hanging one counts as
+        // a failure: its circuit opens and later messages fall back at once instead of waiting.
+        let deadline = settings.personalizeTimeoutMilliseconds
+        let chain = AgentAssembly.languageModels(settings, timeout: .milliseconds(max(deadline * 9 / 10, deadline - 500)), httpClient: httpClient)
         guard !chain.isEmpty else { return nil }
         // One attempt per provider: the deadline is seconds, not a backoff schedule. The breakers
         // skip a provider that keeps failing, so its messages fall back at once.

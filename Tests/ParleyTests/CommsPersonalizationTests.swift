@@ -204,6 +204,24 @@ enum PersonalizationFixtures {
     }
 
     @Test(arguments: TestEnv.kinds)
+    func aModelThatKeepsFailingIsSkippedUntilItsCircuitCoolsDown(_ kind: DatabaseKind) async throws {
+        try await ProviderTestServer.with(.error(503, body: #"{"error":{"message":"down"}}"#)) { baseURL, server in
+            try await withAgentServer(kind, env: F.env(baseURL)) { client, seeded, _, clock in
+                _ = try await client.putJSON(seeded.adminKey, "/v1/templates/visit_reminder", F.smsTemplate)
+                for expectedCalls in [1, 2, 3, 3, 3] {
+                    let sent = try await client.postJSON(seeded.adminKey, "/v1/messages", F.sms(), status: .accepted)
+                    #expect(sent["text"]?.stringValue == F.smsPlain && sent["personalization"] == "fallback_error")
+                    #expect(server.requests.count == expectedCalls)
+                }
+                // After the cool-down one trial call goes through again.
+                clock.advance(by: 31)
+                _ = try await client.postJSON(seeded.adminKey, "/v1/messages", F.sms(), status: .accepted)
+                #expect(server.requests.count == 4)
+            }
+        }
+    }
+
+    @Test(arguments: TestEnv.kinds)
     func withoutAModelOrWhenSwitchedOffTheTemplateIsSentAndNothingIsAsked(_ kind: DatabaseKind) async throws {
         // No provider configured: the offline planner is not a writer.
         try await withAgentServer(kind) { client, seeded, _, _ in
