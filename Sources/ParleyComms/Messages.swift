@@ -83,6 +83,10 @@ public struct Message: Sendable, Equatable {
     public var deliveryStatusAt: Date?
     /// Not stored: the worker sets it on marketing email just before sending (RFC 8058 headers).
     public var listUnsubscribeURL: String?
+    /// `template` or `ai` for a message from a template; nil when the caller wrote the text.
+    public var contentSource: ContentSource?
+    /// How personalisation ended, when the template asked for it and a model was configured.
+    public var personalization: PersonalizationOutcome?
 }
 
 /// What a caller asks to send.
@@ -184,11 +188,11 @@ struct MessageRepository: Sendable {
     func insert(_ m: Message, requestHash: String, on db: any SQLDatabase) async throws {
         try await db.raw("""
             INSERT INTO messages (id, tenant_id, idempotency_key, request_hash, channel, recipient, subject, body_text, body_html, purpose, quiet_hours_exempt,
-                                  fallback_email, fallback_subject, fallback_of, status, send_at, job_id, created_at, updated_at)
+                                  fallback_email, fallback_subject, fallback_of, status, send_at, job_id, created_at, updated_at, content_source, personalization)
             VALUES (\(bind: m.id), \(bind: m.tenantID), \(bind: m.idempotencyKey), \(bind: requestHash), \(bind: m.channel.rawValue), \(bind: m.recipient),
                     \(bind: m.subject), \(bind: m.bodyText), \(bind: m.bodyHTML), \(bind: m.purpose.rawValue), \(bind: m.quietHoursExempt),
                     \(bind: m.fallbackEmail), \(bind: m.fallbackSubject), \(bind: m.fallbackOf), \(bind: m.status.rawValue), \(bind: m.sendAt), \(bind: m.jobID),
-                    \(bind: m.createdAt), \(bind: m.updatedAt))
+                    \(bind: m.createdAt), \(bind: m.updatedAt), \(bind: m.contentSource?.rawValue), \(bind: m.personalization?.rawValue))
             """).run()
     }
 
@@ -244,6 +248,8 @@ struct MessageRepository: Sendable {
                               subject: sms.fallbackSubject ?? "Message", bodyText: sms.bodyText, purpose: sms.purpose, quietHoursExempt: sms.quietHoursExempt,
                               status: .queued, sendAt: now, jobID: job.id, provider: nil, error: nil, createdAt: now, updatedAt: now, sentAt: nil)
         message.fallbackOf = sms.id
+        message.contentSource = sms.contentSource
+        message.personalization = sms.personalization
         try await insert(message, requestHash: "fallback", on: db)
         return message
     }
@@ -288,12 +294,18 @@ struct MessageRepository: Sendable {
                 sentAt: try row.decode(column: "sent_at", as: Date?.self),
                 providerMessageID: try row.decode(column: "provider_message_id", as: String?.self),
                 deliveryStatus: try row.decode(column: "delivery_status", as: String?.self),
-                deliveryStatusAt: try row.decode(column: "delivery_status_at", as: Date?.self))
+                deliveryStatusAt: try row.decode(column: "delivery_status_at", as: Date?.self),
+                contentSource: try row.decode(column: "content_source", as: String?.self).flatMap(ContentSource.init(rawValue:)),
+                personalization: try row.decode(column: "personalization", as: String?.self).flatMap(PersonalizationOutcome.init(rawValue:)))
     }
 }
 
 /// Accepts messages: validates, dedupes by idempotency key, records the message and its job in
 /// one transaction.
+///
+/// A template with `personalize` is rewritten by the `personalizer` (when there is one) once,
+/// here, before the message row is written: retries and replays send the stored text, so the
+/// recipient never gets two versions and an idempotent replay never asks the model again.
 public struct MessageService: Sendable {
     let queue: JobQueue
     let repo = MessageRepository()
@@ -302,13 +314,20 @@ public struct MessageService: Sendable {
     let maxAttempts: Int
     let quietHours: QuietHours
     let templates: TemplateService
+    let personalizer: (any MessagePersonalizer)?
+    let personalization: PersonalizationSettings
+    let metrics: (any CommsMetrics)?
 
     public init(queue: JobQueue, maxAttempts: Int = 4, quietHours: QuietHours = .default, templates: TemplateService? = nil,
-                wake: @escaping @Sendable () -> Void = {}) {
+                personalizer: (any MessagePersonalizer)? = nil, personalization: PersonalizationSettings = PersonalizationSettings(),
+                metrics: (any CommsMetrics)? = nil, wake: @escaping @Sendable () -> Void = {}) {
         self.queue = queue
         self.maxAttempts = maxAttempts
         self.quietHours = quietHours
         self.templates = templates ?? TemplateService(store: queue.store, clock: queue.clock)
+        self.personalizer = personalizer
+        self.personalization = personalization
+        self.metrics = metrics
         self.wake = wake
     }
 
@@ -334,8 +353,16 @@ public struct MessageService: Sendable {
     /// Joins the caller's transaction, so a caller's own rows (a case's communication log, say)
     /// and the message with its job commit together or not at all. Call `wakeWorkers()` after
     /// the commit so a worker in this process starts at once instead of at its next poll.
+    ///
+    /// A model call must not hold a transaction open, so this sends the plain rendering of a
+    /// personalised template; to personalise, `prepare` before the transaction and pass its result.
     public func send(_ ctx: ActionContext, _ request: MessageRequest, on db: any SQLDatabase) async throws -> Accepted {
-        try await accept(ctx, try await prepare(ctx, request), on: db)
+        try await accept(ctx, try await prepare(ctx, request, personalizing: false), on: db)
+    }
+
+    /// Sends a message `prepare` made (outside the transaction), in the caller's transaction.
+    public func send(_ ctx: ActionContext, _ prepared: PreparedMessage, on db: any SQLDatabase) async throws -> Accepted {
+        try await accept(ctx, prepared, on: db)
     }
 
     public func wakeWorkers() { wake() }
@@ -400,22 +427,32 @@ public struct MessageService: Sendable {
         return (accepted, reason)
     }
 
-    /// A validated request: template rendered, recipient normalised, key and fingerprint fixed.
-    struct Prepared: Sendable {
+    /// A validated request: template rendered (and personalised), recipient normalised, key and
+    /// fingerprint fixed. Made by `prepare`, consumed by `send(_:_:on:)`.
+    public struct PreparedMessage: Sendable {
         var content: MessageRequest
         var recipient: String
         var key: String
         var fingerprint: String
         var exempt: Bool
         var now: Date
+        var contentSource: ContentSource?
+        var personalization: PersonalizationOutcome?
         /// `send_email` / `send_sms`, or `notify_customer` when Parley chose the channel.
         var jobType: String? = nil
     }
 
-    private func prepare(_ ctx: ActionContext, _ request: MessageRequest) async throws -> Prepared {
+    /// Validates and renders `request` and, if its template asks for it, personalises it (which
+    /// may take up to the personalisation timeout). Call it outside any transaction.
+    public func prepare(_ ctx: ActionContext, _ request: MessageRequest) async throws -> PreparedMessage {
+        try await prepare(ctx, request, personalizing: true)
+    }
+
+    private func prepare(_ ctx: ActionContext, _ request: MessageRequest, personalizing: Bool) async throws -> PreparedMessage {
         try ctx.principal.require(.act)
         let now = queue.clock.now()
-        var (content, exempt) = try await resolve(ctx.principal.tenantID, request)
+        let resolved = try await resolve(ctx.principal.tenantID, request)
+        var content = resolved.request
         let recipient = try Self.validate(content)
         if let fallback = content.fallbackEmail {
             guard content.channel == .sms else {
@@ -431,12 +468,39 @@ public struct MessageService: Sendable {
         }
         var normalized = request
         normalized.to = recipient
-        return Prepared(content: content, recipient: recipient, key: key, fingerprint: normalized.fingerprint, exempt: exempt, now: now)
+        var prepared = PreparedMessage(content: content, recipient: recipient, key: key, fingerprint: normalized.fingerprint,
+                                       exempt: resolved.exempt, now: now, contentSource: resolved.template == nil ? nil : .template)
+        if personalizing, let template = resolved.template, template.personalize, let personalizer,
+           try await worthPersonalizing(ctx.principal.tenantID, prepared) {
+            let plain = RenderedMessage(subject: content.subject, text: content.text, html: content.html)
+            let result = await Personalization.run(personalizer, plain: plain, template: template, variables: request.variables,
+                                                   channel: request.channel, settings: personalization)
+            metrics?.personalized(channel: request.channel.rawValue, outcome: result.outcome.rawValue)
+            prepared.content.text = result.rendered.text
+            prepared.content.html = result.rendered.html
+            prepared.contentSource = result.source
+            prepared.personalization = result.outcome
+        }
+        return prepared
+    }
+
+    /// False when `accept` will not write a new message anyway (a replay of the key, a send_at
+    /// in the past, a refused recipient): no model call is spent on it.
+    private func worthPersonalizing(_ tenantID: String, _ p: PreparedMessage) async throws -> Bool {
+        let repo = self.repo
+        let consent = ConsentService(store: queue.store, clock: queue.clock)
+        return try await queue.store.read { db in
+            if try await repo.find(tenantID: tenantID, idempotencyKey: p.key, on: db) != nil { return false }
+            if let sendAt = p.content.sendAt, sendAt < p.now.addingTimeInterval(-60) { return false }
+            return try await consent.refusal(tenantID: tenantID, channel: p.content.channel, recipient: p.recipient,
+                                             purpose: p.content.purpose, on: db) == nil
+        }
     }
 
     /// The request with its template rendered into subject and text; whether quiet hours apply.
-    private func resolve(_ tenantID: String, _ request: MessageRequest) async throws -> (MessageRequest, exemptFromQuietHours: Bool) {
-        guard let name = request.template else { return (request, false) }
+    private func resolve(_ tenantID: String, _ request: MessageRequest) async throws
+        -> (request: MessageRequest, exempt: Bool, template: MessageTemplate?) {
+        guard let name = request.template else { return (request, false, nil) }
         let template = try await templates.template(tenantID: tenantID, name: name)
         guard template.channel == request.channel.rawValue else {
             throw ParleyError.badRequest("template '\(name)' is for \(template.channel), not \(request.channel.rawValue)", code: "template_channel_mismatch")
@@ -452,10 +516,10 @@ public struct MessageService: Sendable {
         out.text = rendered.text
         out.html = request.channel == .email ? rendered.html : nil
         out.purpose = template.purpose
-        return (out, template.exemptFromQuietHours)
+        return (out, template.exemptFromQuietHours, template)
     }
 
-    private func accept(_ ctx: ActionContext, _ p: Prepared, on db: any SQLDatabase) async throws -> Accepted {
+    private func accept(_ ctx: ActionContext, _ p: PreparedMessage, on db: any SQLDatabase) async throws -> Accepted {
         let tenantID = ctx.principal.tenantID
         let (request, recipient, key, fingerprint, exempt, now) = (p.content, p.recipient, p.key, p.fingerprint, p.exempt, p.now)
         // A replay gets the first answer, even once its send_at has passed.
@@ -479,10 +543,12 @@ public struct MessageService: Sendable {
         let sendAt = exempt ? due : quietHours.deferral(for: due, in: zone) ?? due
         let job = try await queue.enqueue(NewJob(tenantID: tenantID, type: p.jobType ?? (request.channel == .sms ? "send_sms" : "send_email"),
                                                  payload: JobPayload(messageID: id).encoded, runAt: sendAt, maxAttempts: maxAttempts), on: db)
-        let message = Message(id: id, tenantID: tenantID, idempotencyKey: key, channel: request.channel, recipient: recipient,
+        var message = Message(id: id, tenantID: tenantID, idempotencyKey: key, channel: request.channel, recipient: recipient,
                               subject: request.subject, bodyText: request.text, bodyHTML: request.channel == .email ? request.html : nil,
                               purpose: request.purpose, quietHoursExempt: exempt,
                               fallbackEmail: request.fallbackEmail, fallbackSubject: request.fallbackSubject, status: .queued, sendAt: sendAt, jobID: job.id, provider: nil, error: nil, createdAt: now, updatedAt: now, sentAt: nil)
+        message.contentSource = p.contentSource
+        message.personalization = p.personalization
         try await repo.insert(message, requestHash: fingerprint, on: db)
         return Accepted(message: message, created: true)
     }

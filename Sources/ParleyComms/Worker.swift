@@ -9,6 +9,12 @@ import Synchronization
 public protocol CommsMetrics: Sendable {
     func jobFinished(type: String, outcome: String)
     func messageSent(channel: String, provider: String, enqueueToSend: Duration)
+    /// One personalisation attempt at acceptance, by channel and `PersonalizationOutcome`.
+    func personalized(channel: String, outcome: String)
+}
+
+extension CommsMetrics {
+    public func personalized(channel: String, outcome: String) {}
 }
 
 /// A way out for a rendered message. Throws `DeliveryError` so the worker knows whether to retry.

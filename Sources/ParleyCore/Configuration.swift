@@ -79,6 +79,11 @@ public struct ModelSettings: Sendable {
     public var timeoutSeconds: Int
     /// Providers to try, e.g. ["anthropic", "openai"]; empty means every configured one.
     public var order: [String]
+    /// Whether templates marked `personalize` are rewritten by the model (only when a provider is
+    /// configured: the offline planner does not write).
+    public var personalize: Bool
+    /// The deadline of one personalisation; past it the template's plain rendering is sent.
+    public var personalizeTimeoutMilliseconds: Int
 }
 
 /// Bounds on agent runs and their streams.
@@ -181,7 +186,11 @@ extension ParleyConfig {
                 openAIBaseURL: try reader.optional("OPENAI_BASE_URL", accepts: "an absolute http(s) URL such as http://127.0.0.1:11434/v1", valid: Self.isHTTPURL),
                 openAIModel: try reader.string("OPENAI_MODEL", default: "gpt-4o-mini", accepts: "a model name") { !$0.contains(where: \.isWhitespace) },
                 timeoutSeconds: try reader.int("PARLEY_MODEL_TIMEOUT_SECONDS", default: 120, range: 1...3600),
-                order: try reader.list("PARLEY_MODEL_PROVIDERS", allowed: ["anthropic", "openai"])
+                order: try reader.list("PARLEY_MODEL_PROVIDERS", allowed: ["anthropic", "openai"]),
+                personalize: ["on", "true"].contains(try reader.string("PARLEY_PERSONALIZE", default: "on", accepts: "on or off (true or false)") {
+                    ["on", "off", "true", "false"].contains($0.lowercased())
+                }.lowercased()),
+                personalizeTimeoutMilliseconds: try reader.int("PARLEY_PERSONALIZE_TIMEOUT_MS", default: 4000, range: 50...120_000)
             ),
             agent: AgentLimits(
                 maxIterations: try reader.int("PARLEY_AGENT_MAX_ITERATIONS", default: 10, range: 1...100),

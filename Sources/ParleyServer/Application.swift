@@ -22,13 +22,17 @@ public struct ServerDependencies: Sendable {
     public var keyring: Keyring
     /// The model chain; built from `config.models` when nil.
     public var provider: (any ModelProvider)?
-    /// Verifies providers' webhooks; from the installation's settings when nil.
+    /// Verifies providers' webhooks; from the tenants' and the installation's settings when nil.
     public var webhookSecrets: WebhookSecretLookup?
+    /// Rewrites templates marked `personalize`; built from `config.models` when nil (and then
+    /// absent when no language model is configured or `PARLEY_PERSONALIZE` is off).
+    public var personalizer: (any MessagePersonalizer)?
 
     public init(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, migrations: [Migration], keyring: Keyring,
                 packs: [DomainPack] = ParleySchema.packs, triggers: [TriggerDefinition] = ParleySchema.triggers,
-                provider: (any ModelProvider)? = nil, webhookSecrets: WebhookSecretLookup? = nil) {
+                provider: (any ModelProvider)? = nil, webhookSecrets: WebhookSecretLookup? = nil, personalizer: (any MessagePersonalizer)? = nil) {
         self.webhookSecrets = webhookSecrets
+        self.personalizer = personalizer
         self.triggers = triggers
         self.keyring = keyring
         self.config = config
@@ -112,13 +116,19 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
                       store: deps.store, baseURL: CommsAssembly.baseURL(deps.config), maxBodyBytes: maxBody)
         .register(Routes(group: router, prefix: "", table: table))
     let workerSettings = CommsAssembly.workerSettings(deps.config.jobs, unsubscribe: unsubscribe)
-    let worker = CommsWorker(queue: queue, router: CommsAssembly.router(deps.config.jobs, keyring: deps.keyring), settings: workerSettings, logger: deps.logger,
-                             metrics: CommsPrometheusMetrics(registry: metrics.registry))
+    let commsMetrics = CommsPrometheusMetrics(registry: metrics.registry)
+    let worker = CommsWorker(queue: queue, router: CommsAssembly.router(deps.config.jobs, keyring: deps.keyring), settings: workerSettings,
+                             logger: deps.logger, metrics: commsMetrics)
     let templates = TemplateService(store: deps.store, clock: deps.clock)
-    MessageController(messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, templates: templates, wake: { worker.wake() }),
+    let personalizer = deps.config.models.personalize
+        ? deps.personalizer ?? PersonalizationAssembly.personalizer(deps.config.models, clock: deps.clock, logger: deps.logger) : nil
+    let personalization = PersonalizationAssembly.settings(deps.config.models)
+    MessageController(messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, templates: templates,
+                                               personalizer: personalizer, personalization: personalization, metrics: commsMetrics,
+                                               wake: { worker.wake() }),
                       maxBodyBytes: maxBody)
         .register(v1Routes)
-    TemplateController(templates: templates, maxBodyBytes: maxBody).register(v1Routes)
+    TemplateController(templates: templates, maxBodyBytes: maxBody, personalizer: personalizer, personalization: personalization).register(v1Routes)
     ConsentController(consent: ConsentService(store: deps.store, clock: deps.clock)).register(v1Routes, maxBodyBytes: maxBody)
     JobController(queue: queue, wake: { worker.wake() }).register(v1Routes)
     ChannelController(channels: channels, maxBodyBytes: maxBody).register(v1Routes)

@@ -77,6 +77,7 @@ struct MessageController {
             "error": AgentViews.text(m.error), "created_at": AgentViews.date(m.createdAt), "sent_at": AgentViews.date(m.sentAt),
             "job_id": .string(m.jobID), "purpose": .string(m.purpose.rawValue),
             "fallback_email": AgentViews.text(m.fallbackEmail), "fallback_of": AgentViews.text(m.fallbackOf),
+            "content_source": AgentViews.text(m.contentSource?.rawValue), "personalization": AgentViews.text(m.personalization?.rawValue),
         ]
         if let job {
             out["job"] = ["state": .string(job.state.rawValue), "attempts": .number(Double(job.attempts)),
@@ -204,6 +205,9 @@ struct JobController {
 struct TemplateController {
     let templates: TemplateService
     let maxBodyBytes: Int
+    /// For a preview that asks to try personalisation; nil when no model is configured.
+    var personalizer: (any MessagePersonalizer)?
+    var personalization = PersonalizationSettings()
 
     struct Body: Decodable {
         var channel: String
@@ -213,20 +217,29 @@ struct TemplateController {
         var html: String?
         var requiredVariables: [String]?
         var exemptFromQuietHours: Bool?
+        var personalize: Bool?
+        var personalizationPrompt: String?
         enum CodingKeys: String, CodingKey {
             case channel, purpose, subject, text, html, requiredVariables = "required_variables", exemptFromQuietHours = "exempt_from_quiet_hours"
+            case personalize, personalizationPrompt = "personalization_prompt"
         }
     }
 
     struct Preview: Decodable {
         var variables: [String: TemplateValue]?
         var template: Body?
+        /// Also rewrite the rendering with the model, as a message would be (one model call).
+        var tryPersonalization: Bool?
+        enum CodingKeys: String, CodingKey {
+            case variables, template, tryPersonalization = "try_personalization"
+        }
     }
 
     static func view(_ t: MessageTemplate, overridden: Bool) -> JSONValue {
         ["name": .string(t.name), "channel": .string(t.channel), "purpose": .string(t.purpose.rawValue), "subject": AgentViews.text(t.subject),
          "text": .string(t.text), "html": AgentViews.text(t.html), "required_variables": .array(t.requiredVariables.map { .string($0) }),
          "exempt_from_quiet_hours": .bool(t.exemptFromQuietHours), "version": .number(Double(t.version)), "overridden": .bool(overridden),
+         "personalize": .bool(t.personalize), "personalization_prompt": AgentViews.text(t.personalizationPrompt),
          "variables": .array(TemplateRenderer.variables(in: t).map { .string($0) })]
     }
 
@@ -235,7 +248,8 @@ struct TemplateController {
             throw ParleyError.badRequest("purpose must be transactional or marketing", code: "invalid_template")
         }
         return MessageTemplate(name: name, channel: b.channel, purpose: purpose, subject: b.subject, text: b.text, html: b.html,
-                               requiredVariables: b.requiredVariables ?? [], exemptFromQuietHours: b.exemptFromQuietHours ?? false)
+                               requiredVariables: b.requiredVariables ?? [], exemptFromQuietHours: b.exemptFromQuietHours ?? false,
+                               personalize: b.personalize ?? false, personalizationPrompt: b.personalizationPrompt)
     }
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
@@ -271,8 +285,27 @@ struct TemplateController {
             let body = try await req.decodeJSON(Preview.self, limit: maxBodyBytes)
             let name = try ctx.parameters.require("name")
             let draft = try body.template.map { try Self.template(name, $0) }
-            let rendered = try await templates.preview(try ctx.caller(), name: name, draft: draft, variables: body.variables ?? [:])
-            return RawJSON(value: ["subject": AgentViews.text(rendered.subject), "text": .string(rendered.text), "html": AgentViews.text(rendered.html)])
+            let principal = try ctx.caller()
+            let variables = body.variables ?? [:]
+            let (template, rendered) = try await templates.preview(principal, name: name, draft: draft, variables: variables)
+            var out: [String: JSONValue] = [
+                "subject": AgentViews.text(rendered.subject), "text": .string(rendered.text), "html": AgentViews.text(rendered.html),
+                "personalize": .bool(template.personalize), "personalization_prompt": AgentViews.text(template.personalizationPrompt),
+                "personalized": .null,
+            ]
+            if body.tryPersonalization == true, let channel = Channel(rawValue: template.channel) {
+                // It spends a model call: allowed to those who may send.
+                try principal.require(.act)
+                let result: Personalization.Result = if let personalizer {
+                    await Personalization.run(personalizer, plain: rendered, template: template, variables: variables,
+                                              channel: channel, settings: personalization)
+                } else {
+                    Personalization.Result(rendered: rendered, outcome: .fallbackUnavailable)
+                }
+                out["personalized"] = ["text": .string(result.rendered.text), "html": AgentViews.text(result.rendered.html),
+                                       "content_source": .string(result.source.rawValue), "personalization": .string(result.outcome.rawValue)]
+            }
+            return RawJSON(value: .object(out))
         }
     }
 }

@@ -1367,9 +1367,23 @@ paths:
         missing, null or blank required variable). Its rendered text becomes the message's
         `text`; an email template's rendered subject becomes `subject`, and a `subject` in the
         request is then ignored (an SMS template has no subject, so one sent with it is stored
-        as usual). The html part is not sent. The checks on `text` and `subject` below apply
-        to the rendered result.
+        as usual). An email template's rendered html part becomes the message's `html`. The
+        checks on `text` and `subject` below apply to the rendered result.
         The message keeps what was rendered; later template versions do not change it.
+
+        Personalisation: a template with `personalize` is rewritten for the recipient by the
+        configured language model (Anthropic or OpenAI-compatible; never the offline planner),
+        once, here, with the template's `personalization_prompt` as guidance. The rewrite must
+        arrive within `PARLEY_PERSONALIZE_TIMEOUT_MS` and pass checks, else the plain rendering
+        is sent: not empty; an SMS at most 1,600 characters, an email text at most 20,000
+        characters and three times the plain text plus 400; every required variable's string or
+        number value that is in the plain text still in it; no number or link (URL, email
+        address) that the plain text and subject lack. Only the text is rewritten: the subject
+        stays the template's and, when the template has an html part, the html becomes the
+        rewrite as escaped paragraphs (its links, all from the plain text, clickable).
+        `content_source` tells which was sent and `personalization` why. A replay of the
+        idempotency key answers the stored message without asking the model again, and
+        retries deliver the stored text.
 
         Purpose and consent: `purpose` is `transactional` (the default) or `marketing`; anything
         else answers 400 `invalid_purpose`. With a template the template's `purpose` is used and
@@ -2350,6 +2364,12 @@ paths:
         control characters in the rendered subject become single spaces. Every required
         variable that is missing, null or blank (empty or only whitespace) is reported at
         once, in one 400 `missing_variables`. The value rules are on `TemplateVariables`.
+
+        With `try_personalization: true`, the rendering is also rewritten by the model and
+        checked as for a message (`personalized`; one model call, made even when the template
+        does not have `personalize`); this needs a role that may send messages (403 otherwise).
+        Without a configured model, `personalized` is the plain rendering with
+        `personalization: fallback_unavailable`.
       security:
         - bearerAuth: []
       requestBody:
@@ -2378,6 +2398,9 @@ paths:
                 subject: null
                 text: 'Hi Ada, Smith Dental here. Reminder: your appointment is Tuesday 3 February at 9:00. Reply C to confirm.'
                 html: null
+                personalize: false
+                personalization_prompt: null
+                personalized: null
         '400':
           $ref: '#/components/responses/BadRequest'
           description: |
@@ -3652,7 +3675,8 @@ components:
         An email or SMS and its delivery. Every field is always present; those without a value
         are null. `job` is only in `GET /v1/messages/{id}`.
       required: [message_id, channel, to, subject, text, html, status, provider_message_id, delivery_status,
-                 delivery_status_at, idempotency_key, send_at, provider, error, created_at, sent_at, job_id, purpose]
+                 delivery_status_at, idempotency_key, send_at, provider, error, created_at, sent_at, job_id, purpose,
+                 content_source, personalization]
       properties:
         message_id:
           type: string
@@ -3714,6 +3738,14 @@ components:
           description: |
             Why it is sent: the template's purpose for a message from a template, otherwise the
             request's (`transactional` when it gave none).
+        content_source:
+          type: [string, 'null']
+          enum: [template, ai, null]
+          description: |
+            For a message from a template: `template` when its plain rendering was sent, `ai`
+            when the model's checked rewrite was. Null when the request gave the text.
+        personalization:
+          $ref: '#/components/schemas/PersonalizationOutcome'
         job:
           type: object
           description: The send job.
@@ -3748,6 +3780,8 @@ components:
         sent_at: '2026-01-31T09:00:00.021Z'
         job_id: 019b2f72-3a4c-7d5e-8f60-717273747576
         purpose: transactional
+        content_source: null
+        personalization: null
         job:
           state: succeeded
           attempts: 1
@@ -3889,7 +3923,7 @@ components:
       type: object
       description: A message template. Every field is always present; those without a value are null.
       required: [name, channel, purpose, subject, text, html, required_variables, exempt_from_quiet_hours,
-                 version, overridden, variables]
+                 personalize, personalization_prompt, version, overridden, variables]
       properties:
         name:
           type: string
@@ -3917,6 +3951,12 @@ components:
         exempt_from_quiet_hours:
           type: boolean
           description: Messages from this template are not deferred to the end of quiet hours when queued.
+        personalize:
+          type: boolean
+          description: Messages from this template are rewritten for the recipient by the model (see `POST /v1/messages`).
+        personalization_prompt:
+          type: [string, 'null']
+          description: Guidance for that rewrite (tone, what to emphasise); null when none.
         version:
           type: integer
           minimum: 1
@@ -3943,6 +3983,8 @@ components:
         html: null
         required_variables: [first_name, business_name, appointment_date, appointment_time]
         exempt_from_quiet_hours: false
+        personalize: false
+        personalization_prompt: null
         version: 1
         overridden: false
         variables: [first_name, business_name, service, appointment_date, appointment_time, location, business_phone]
@@ -4000,6 +4042,19 @@ components:
           description: |
             Queue messages from this template without deferring them to the end of the
             tenant's quiet hours. Not allowed for `marketing` templates.
+        personalize:
+          type: boolean
+          default: false
+          description: |
+            Rewrite each message from this version for its recipient with the configured model,
+            falling back to the plain rendering (see `POST /v1/messages`). Without a configured
+            model, or with `PARLEY_PERSONALIZE=off`, the plain rendering is always sent.
+        personalization_prompt:
+          type: string
+          maxLength: 2000
+          description: |
+            Optional guidance for the rewrite (tone, what to emphasise), at most 2,000
+            characters, not blank. It cannot relax the checks: facts are kept, none added.
     PreviewTemplateRequest:
       type: object
       properties:
@@ -4011,10 +4066,23 @@ components:
           allOf:
             - $ref: '#/components/schemas/TemplateDefinition'
           description: Optional; a draft to render instead of the stored template. Not saved.
+        try_personalization:
+          type: boolean
+          default: false
+          description: Also rewrite the rendering with the model (one call); the answer's `personalized`.
+    PersonalizationOutcome:
+      type: [string, 'null']
+      enum: [ai, fallback_timeout, fallback_error, fallback_validation, fallback_unavailable, null]
+      description: |
+        How personalisation ended: `ai` (the rewrite was used); `fallback_timeout` (no answer
+        within `PARLEY_PERSONALIZE_TIMEOUT_MS`); `fallback_error` (the model failed, or its
+        answer was cut off); `fallback_validation` (empty, too long, or a fact lost or added);
+        `fallback_unavailable` (no model to ask). Null when it was not attempted (the template
+        does not ask for it, no model is configured, or a replay).
     RenderedTemplate:
       type: object
       description: A rendered template. Every field is always present.
-      required: [subject, text, html]
+      required: [subject, text, html, personalize, personalization_prompt, personalized]
       properties:
         subject:
           type: [string, 'null']
@@ -4025,6 +4093,25 @@ components:
         html:
           type: [string, 'null']
           description: The rendered HTML part; null for SMS and for an email template without one.
+        personalize:
+          type: boolean
+          description: The rendered template's `personalize`.
+        personalization_prompt:
+          type: [string, 'null']
+        personalized:
+          type: [object, 'null']
+          description: With `try_personalization`, what a message would get; otherwise null.
+          required: [text, html, content_source, personalization]
+          properties:
+            text:
+              type: string
+            html:
+              type: [string, 'null']
+            content_source:
+              type: string
+              enum: [template, ai]
+            personalization:
+              $ref: '#/components/schemas/PersonalizationOutcome'
     ConsentStatus:
       type: string
       enum: [opted_in, opted_out, suppressed]
