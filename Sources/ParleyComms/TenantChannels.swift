@@ -276,22 +276,34 @@ public struct TenantChannelService: Sendable {
 
 /// Picks each message's way out: the tenant's own provider when it set one, else the
 /// installation's. Routes are cached per tenant and channel until the tenant's settings change.
+/// Twilio SMS without an explicit status callback report to the tenant's own signed webhook
+/// (`/webhooks/{slug}/twilio/status`), so delivery statuses arrive without extra set-up.
 public final class ChannelRouter: Sendable {
     let keyring: Keyring
     let installation: @Sendable (Channel) -> Route
+    let installationSMS: ChannelSettings?
+    let baseURL: String?
     private let cache = Mutex<[String: (sealed: String, route: Route)]>([:])
 
-    public init(keyring: Keyring, installation: @escaping @Sendable (Channel) -> Route) {
+    public init(keyring: Keyring, installation: @escaping @Sendable (Channel) -> Route, installationSMS: ChannelSettings? = nil, baseURL: String? = nil) {
         self.keyring = keyring
         self.installation = installation
+        self.installationSMS = installationSMS
+        self.baseURL = baseURL
     }
 
     public func route(tenantID: String, channel: Channel, on db: any SQLDatabase) async throws -> Route {
+        let key = TenantChannelService.context(tenantID, channel)
         guard let row = try await db.raw("""
             SELECT settings_sealed FROM tenant_channels WHERE tenant_id = \(bind: tenantID) AND channel = \(bind: channel.rawValue)
-            """).first() else { return installation(channel) }
+            """).first() else {
+            // The installation's Twilio account, with this tenant's callback.
+            guard channel == .sms, let sms = installationSMS, sms.provider == "twilio", sms.statusCallback == nil, baseURL != nil else {
+                return installation(channel)
+            }
+            return try await build(sms, channel: channel, tenantID: tenantID, cacheKey: key + "#installation", version: "installation", on: db)
+        }
         let sealed = try row.decode(column: "settings_sealed", as: String.self)
-        let key = TenantChannelService.context(tenantID, channel)
         if let hit = cache.withLock({ $0[key] }), hit.sealed == sealed { return hit.route }
         let plain: Data
         do {
@@ -300,8 +312,20 @@ public final class ChannelRouter: Sendable {
             // Retried: an operator can fix the key without losing the message.
             throw DeliveryError.transient("the tenant's \(channel.rawValue) settings cannot be decrypted with this installation's key")
         }
-        let route = try JSONDecoder().decode(ChannelSettings.self, from: plain).route(for: channel)
-        cache.withLock { $0[key] = (sealed, route) }
+        return try await build(try JSONDecoder().decode(ChannelSettings.self, from: plain), channel: channel, tenantID: tenantID,
+                               cacheKey: key, version: sealed, on: db)
+    }
+
+    private func build(_ settings: ChannelSettings, channel: Channel, tenantID: String, cacheKey: String, version: String,
+                       on db: any SQLDatabase) async throws -> Route {
+        if let hit = cache.withLock({ $0[cacheKey] }), hit.sealed == version { return hit.route }
+        var settings = settings
+        if settings.provider == "twilio", settings.statusCallback == nil, let baseURL,
+           let slug = try await db.raw("SELECT slug FROM tenants WHERE id = \(bind: tenantID)").first()?.decode(column: "slug", as: String.self) {
+            settings.statusCallback = "\(baseURL)/webhooks/\(slug)/twilio/status"
+        }
+        let route = settings.route(for: channel)
+        cache.withLock { $0[cacheKey] = (version, route) }
         return route
     }
 }

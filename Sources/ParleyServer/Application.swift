@@ -117,7 +117,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
         .register(Routes(group: router, prefix: "", table: table))
     let workerSettings = CommsAssembly.workerSettings(deps.config.jobs, unsubscribe: unsubscribe)
     let commsMetrics = CommsPrometheusMetrics(registry: metrics.registry)
-    let worker = CommsWorker(queue: queue, router: CommsAssembly.router(deps.config.jobs, keyring: deps.keyring), settings: workerSettings,
+    let worker = CommsWorker(queue: queue, router: CommsAssembly.router(deps.config.jobs, keyring: deps.keyring, baseURL: CommsAssembly.baseURL(deps.config)), settings: workerSettings,
                              logger: deps.logger, metrics: commsMetrics)
     let templates = TemplateService(store: deps.store, clock: deps.clock)
     let personalizer = deps.config.models.personalize
@@ -214,7 +214,7 @@ public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, cloc
                                     triggers: [TriggerDefinition] = ParleySchema.triggers) async throws {
     let queue = JobQueue(store: store, clock: clock)
     let unsubscribe = UnsubscribeLinks(keyring: keyring, baseURL: CommsAssembly.baseURL(config))
-    let worker = CommsWorker(queue: queue, router: CommsAssembly.router(config.jobs, keyring: keyring),
+    let worker = CommsWorker(queue: queue, router: CommsAssembly.router(config.jobs, keyring: keyring, baseURL: CommsAssembly.baseURL(config)),
                              settings: CommsAssembly.workerSettings(config.jobs, unsubscribe: unsubscribe),
                              logger: logger)
     let scheduler = Scheduler(store: store, clock: clock, definitions: triggers, logger: logger)

@@ -14,7 +14,15 @@ final class ParleyProcess: Sendable {
         var output = ""
         var waiters: [(needle: String, lineComplete: Bool, continuation: CheckedContinuation<Void, Never>)] = []
         var exitCode: Int32?
+        /// The pipe reached end of file: all the output is in `output`.
+        var eof = false
         var exitWaiters: [CheckedContinuation<Int32, Never>] = []
+        /// The exit, once both the process has ended and its output has been read to the end.
+        mutating func finished() -> (Int32, [CheckedContinuation<Int32, Never>])? {
+            guard let code = exitCode, eof, !exitWaiters.isEmpty else { return nil }
+            defer { exitWaiters = [] }
+            return (code, exitWaiters)
+        }
     }
     /// Shared with the pipe and exit handlers (a `Mutex` itself cannot be captured).
     private final class Box: Sendable {
@@ -47,7 +55,13 @@ final class ParleyProcess: Sendable {
         let state = self.state
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
-            guard !data.isEmpty else { handle.readabilityHandler = nil; return }
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                if let (code, waiters) = state.withLock({ s -> (Int32, [CheckedContinuation<Int32, Never>])? in s.eof = true; return s.finished() }) {
+                    waiters.forEach { $0.resume(returning: code) }
+                }
+                return
+            }
             let ready = state.withLock { s -> [CheckedContinuation<Void, Never>] in
                 s.output += String(decoding: data, as: UTF8.self)
                 let text = s.output
@@ -59,15 +73,17 @@ final class ParleyProcess: Sendable {
         }
         process.terminationHandler = { p in
             let code = p.terminationStatus
-            let (waiters, lineWaiters) = state.withLock { s in
+            let (finished, lineWaiters) = state.withLock { s in
                 s.exitCode = code
-                defer { s.exitWaiters = []; s.waiters = [] }
-                return (s.exitWaiters, s.waiters.map(\.continuation))
+                defer { s.waiters = [] }
+                return (s.finished(), s.waiters.map(\.continuation))
             }
-            waiters.forEach { $0.resume(returning: code) }
+            finished?.1.forEach { $0.resume(returning: code) }
             lineWaiters.forEach { $0.resume() }  // wake line waiters: they will find the text missing
         }
         try process.run()
+        // The child has its own copy; ours would keep the pipe from ever reaching end of file.
+        try? pipe.fileHandleForWriting.close()
     }
 
     var output: String { state.withLock { $0.output } }
@@ -100,7 +116,7 @@ final class ParleyProcess: Sendable {
         try await withDeadline(timeout, what: "process exit") {
             await withCheckedContinuation { (c: CheckedContinuation<Int32, Never>) in
                 let code = self.state.withLock { s -> Int32? in
-                    if let code = s.exitCode { return code }
+                    if let code = s.exitCode, s.eof { return code }
                     s.exitWaiters.append(c)
                     return nil
                 }

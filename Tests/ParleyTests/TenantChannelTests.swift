@@ -191,3 +191,29 @@ import Testing
         }
     }
 }
+
+@Suite struct TwilioStatusCallbackTests {
+    /// Without an explicit status callback, Twilio is told to report to the tenant's own signed
+    /// webhook, so delivery statuses arrive with no further set-up.
+    @Test(arguments: TestEnv.kinds)
+    func smsAskTwilioToReportToTheTenantsWebhook(_ kind: DatabaseKind) async throws {
+        let keyring = Keyring.random()
+        try await CommsFakeProviderServer.with(.json(201, TwilioClientTests.created)) { baseURL, twilio in
+            try await withAgentServer(kind, env: ["PARLEY_SERVE_WORKER": "false"], keyring: keyring) { client, seeded, store, clock in
+                _ = try await client.putJSON(seeded.adminKey, "/v1/channels/sms", [
+                    "provider": "twilio", "account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "tok_secret_value",
+                    "from": "+15557122661", "base_url": .string(baseURL),
+                ])
+                _ = try await client.postJSON(seeded.adminKey, "/v1/messages", ["channel": "sms", "to": "+14155550100", "text": "Hi"], status: .accepted)
+                let worker = CommsWorker(queue: JobQueue(store: store, clock: clock),
+                                         router: CommsAssembly.router(try ParleyConfig.load(ConfigSources(environment: [:])).jobs, keyring: keyring,
+                                                                      baseURL: "https://parley.example"),
+                                         settings: WorkerSettings(), logger: Logger(label: "t"))
+                #expect(try await worker.runDueJobs() == 1)
+                #expect(try twilio.onlyRequest().form["StatusCallback"] == "https://parley.example/webhooks/acme/twilio/status")
+                let sent = try await client.getJSON(seeded.adminKey, "/v1/jobs")
+                #expect(sent["data"]?[0]?["state"] == "succeeded")
+            }
+        }
+    }
+}
