@@ -94,6 +94,7 @@ public final class AgentRuntime: Sendable {
     let writer: EventWriter
     let provider: any ModelProvider
     let tools: ToolRegistry
+    let services: ToolServices
     let settings: AgentSettings
     let metrics: any AgentMetrics
     let logger: Logger
@@ -102,7 +103,8 @@ public final class AgentRuntime: Sendable {
     private let active = Mutex<[String: ActiveRun]>([:])
 
     public init(store: any Store, clock: any Clock, hub: EventHub, provider: any ModelProvider, tools: ToolRegistry,
-                settings: AgentSettings, metrics: any AgentMetrics, logger: Logger) {
+                settings: AgentSettings, metrics: any AgentMetrics, logger: Logger, services: ToolServices = ToolServices()) {
+        self.services = services
         self.store = store
         self.clock = clock
         self.hub = hub
@@ -357,7 +359,7 @@ public final class AgentRuntime: Sendable {
                                           "input": (try? JSONValue.parse(call.arguments)) ?? .string(call.arguments)])
         })
         let context = ToolContext(action: ActionContext(principal: run.principal, requestID: run.owner.requestID), workflowID: run.workflowID,
-                                  store: store, clock: clock)
+                                  store: store, clock: clock, services: services)
         let calls = todo.map { state.pending[$0] }
         let results = try await withThrowingTaskGroup(of: (Int, ToolOutcome).self) { group in
             for (n, call) in calls.enumerated() {

@@ -96,7 +96,7 @@ public enum TemplateError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalidName(let name):
-            return "invalid template name \"\(name)\": use 1–64 lowercase letters, digits, '_' or '-'"
+            return "invalid template name \"\(name)\": use 1–64 lowercase letters, digits, '_', '-' or '.'"
         case .syntax(let field, let message):
             return "template \(field) does not compile: \(message)"
         case .missingVariables(let names):
@@ -407,7 +407,8 @@ public enum TemplateRenderer {
 
     // MARK: Rules
 
-    private static let nameCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789_-")
+    // '.' lets packs namespace their templates ("legal.initial_reminder").
+    private static let nameCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789_-.")
     private static let variableCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
     private static let variableFirstCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 

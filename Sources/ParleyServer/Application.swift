@@ -4,6 +4,7 @@ import HummingbirdWebSocket
 import Logging
 import ParleyAgent
 import ParleyComms
+import ParleyLegal
 import ServiceLifecycle
 import ParleyCore
 import ParleyPlatform
@@ -49,7 +50,8 @@ public func buildRouter(_ deps: ServerDependencies, routes table: RouteTable = R
 func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable()) -> AssembledServer {
     let metrics = HTTPMetrics()
     let router = Router(context: ParleyRequestContext.self)
-    router.add(middleware: RequestMiddleware(metrics: metrics, routes: table, maxBodyBytes: deps.config.maxBodyBytes))
+    router.add(middleware: RequestMiddleware(metrics: metrics, routes: table, maxBodyBytes: deps.config.maxBodyBytes,
+                                             uploadMaxBytes: deps.config.legal.uploadMaxBytes))
 
     let keys = APIKeyService(store: deps.store, clock: deps.clock)
     let queue = JobQueue(store: deps.store, clock: deps.clock)
@@ -65,6 +67,15 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     APIKeyController(keys: keys, maxBodyBytes: maxBody).register(v1Routes)
     AuditController(audit: AuditService(store: deps.store)).register(v1Routes)
 
+    let workerSettings = CommsAssembly.workerSettings(deps.config.jobs)
+    let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(deps.config.jobs), settings: workerSettings, logger: deps.logger,
+                             metrics: CommsPrometheusMetrics(registry: metrics.registry))
+    let legal = LegalEnvironment(keyring: deps.keyring, publicBaseURL: deps.config.publicURL ?? "http://\(deps.config.host):\(deps.config.port)",
+                                 settings: deps.config.legal, maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() })
+    // The daily reminder trigger finds its dependencies here (see LegalRuntime).
+    LegalRuntime.install(LegalRuntime(store: deps.store, clock: deps.clock, environment: legal))
+    let cases = CaseService(store: deps.store, clock: deps.clock, environment: legal)
+
     let settings = AgentAssembly.settings(deps.config.agent)
     let hub = EventHub(bufferLimit: settings.streamBuffer)
     var registry = ToolRegistry()
@@ -72,7 +83,8 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let runtime = AgentRuntime(
         store: deps.store, clock: deps.clock, hub: hub,
         provider: deps.provider ?? AgentAssembly.provider(deps.config.models, packs: deps.packs), tools: registry,
-        settings: settings, metrics: AgentPrometheusMetrics(registry: metrics.registry), logger: deps.logger)
+        settings: settings, metrics: AgentPrometheusMetrics(registry: metrics.registry), logger: deps.logger,
+        services: ToolServices([legal]))
     let agent = AgentService(runtime: runtime)
     metrics.liveAgent.withLock { $0 = { (runtime.activeRuns, hub.subscriberCount) } }
 
@@ -87,16 +99,16 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     table.add("/ws", .get)
     WebSocketController(agent: agent, metrics: metrics).register(router, auth: auth)
 
-    let workerSettings = CommsAssembly.workerSettings(deps.config.jobs)
-    let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(deps.config.jobs), settings: workerSettings, logger: deps.logger,
-                             metrics: CommsPrometheusMetrics(registry: metrics.registry))
-    let templates = TemplateService(store: deps.store, clock: deps.clock)
+    let templates = TemplateService(store: deps.store, clock: deps.clock, defaults: ParleySchema.templates)
     MessageController(messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, templates: templates, wake: { worker.wake() }),
                       maxBodyBytes: maxBody)
         .register(v1Routes)
     TemplateController(templates: templates, maxBodyBytes: maxBody).register(v1Routes)
     ConsentController(consent: ConsentService(store: deps.store, clock: deps.clock)).register(v1Routes, maxBodyBytes: maxBody)
     JobController(queue: queue, wake: { worker.wake() }).register(v1Routes)
+    let legalController = LegalController(cases: cases, maxBodyBytes: maxBody)
+    legalController.register(v1Routes)
+    legalController.registerPublic(Routes(group: router.group("upload"), prefix: "/upload", table: table))
     return AssembledServer(router: router, agent: agent, worker: worker)
 }
 
