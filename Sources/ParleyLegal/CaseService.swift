@@ -538,7 +538,7 @@ public struct CaseService: Sendable {
         guard let c = try await repo.find(tenantID: tenantID, id: r.caseID, on: db) else { throw Self.caseNotFound(r.caseID) }
         if let asked = r.recipient?.trimmingCharacters(in: .whitespaces), !asked.isEmpty {
             let normalized = (try? Recipients.normalizeEmail(asked)) ?? asked.lowercased()
-            guard normalized == c.clientEmail.lowercased() else {
+            guard normalized.lowercased() == c.clientEmail.lowercased() else {
                 throw ParleyError(.unprocessable, code: "recipient_not_on_record",
                                   "emails for case \(c.caseNumber) go only to the client's address on record (\(Self.mask(c.clientEmail))), not to \(asked.prefix(100))")
             }
