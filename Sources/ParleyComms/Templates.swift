@@ -414,6 +414,7 @@ public enum TemplateRenderer {
 
     static func isValidName(_ name: String) -> Bool {
         (1...64).contains(name.count) && name.allSatisfy(nameCharacters.contains)
+            && !name.hasPrefix(".") && !name.hasSuffix(".") && !name.contains("..")
     }
 
     static func isPlainVariableName(_ name: String) -> Bool {

@@ -302,7 +302,7 @@ extension TestClientProtocol {
             #expect(try await types() == ["initial_reminder", "follow_up_reminder", "urgent_reminder"])
             let outbox = try await client.outbox(key, count: 3, store: store, clock: clock)
             #expect(outbox.count == 3 && outbox.allSatisfy { $0["to"] == "maria@example.com" })
-            #expect(outbox.first?["content"]?.stringValue?.contains("URGENT") == true)
+            #expect(outbox.contains { $0["content"]?.stringValue?.contains("URGENT: documents overdue") == true })
         }
     }
 
