@@ -128,11 +128,28 @@ struct AgentRepository: Sendable {
     }
 
     func findSession(tenantID: String, id: String, on db: any SQLDatabase) async throws -> Session? {
-        try await db.raw("SELECT * FROM agent_sessions WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)").first().map { row in
-            Session(id: try row.decode(column: "id", as: String.self), tenantID: try row.decode(column: "tenant_id", as: String.self),
-                    title: try row.decode(column: "title", as: String?.self),
-                    createdAt: try row.decode(column: "created_at", as: Date.self), updatedAt: try row.decode(column: "updated_at", as: Date.self))
-        }
+        try await db.raw("SELECT * FROM agent_sessions WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)").first().map(Self.decodeSession)
+    }
+
+    /// Newest first; `before` is the last id of the previous page.
+    func listSessions(tenantID: String, before: String?, limit: Int, on db: any SQLDatabase) async throws -> [Session] {
+        var sql: SQLQueryString = "SELECT * FROM agent_sessions WHERE tenant_id = \(bind: tenantID)"
+        if let before { sql += " AND id < \(bind: before)" }
+        sql += " ORDER BY id DESC LIMIT \(bind: limit)"
+        return try await db.raw(sql).all().map(Self.decodeSession)
+    }
+
+    func renameSession(tenantID: String, id: String, title: String?, at: Date, on db: any SQLDatabase) async throws -> Session? {
+        try await db.raw("""
+            UPDATE agent_sessions SET title = \(bind: title), updated_at = \(bind: at)
+            WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id) RETURNING *
+            """).first().map(Self.decodeSession)
+    }
+
+    static func decodeSession(_ row: any SQLRow) throws -> Session {
+        Session(id: try row.decode(column: "id", as: String.self), tenantID: try row.decode(column: "tenant_id", as: String.self),
+                title: try row.decode(column: "title", as: String?.self),
+                createdAt: try row.decode(column: "created_at", as: Date.self), updatedAt: try row.decode(column: "updated_at", as: Date.self))
     }
 
     func appendMessage(_ m: SessionMessage, on db: any SQLDatabase) async throws {

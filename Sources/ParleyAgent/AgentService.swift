@@ -364,6 +364,30 @@ public struct AgentService: Sendable {
         return s
     }
 
+    public func sessions(_ principal: Principal, before: String?, limit: Int) async throws -> [Session] {
+        try principal.require(.readTenant)
+        if let before { try Self.validateID(before, what: "session") }
+        return try await store.read { [repo] db in
+            try await repo.listSessions(tenantID: principal.tenantID, before: before, limit: limit, on: db)
+        }
+    }
+
+    /// A blank title clears it (the console then shows the first message instead).
+    public func renameSession(_ ctx: ActionContext, id: String, title: String?) async throws -> Session {
+        try ctx.principal.require(.act)
+        try Self.validateID(id, what: "session")
+        let title = title?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let title, title.count > 200 { throw ParleyError.badRequest("title must be at most 200 characters", code: "invalid_title") }
+        let now = clock.now()
+        let tenantID = ctx.principal.tenantID
+        guard let s = try await store.transaction({ [repo] db in
+            try await repo.renameSession(tenantID: tenantID, id: id, title: title?.isEmpty == true ? nil : title, at: now, on: db)
+        }) else {
+            throw ParleyError.notFound("session \(id) not found", code: "session_not_found")
+        }
+        return s
+    }
+
     public func messages(_ principal: Principal, sessionID: String, after: String?, limit: Int) async throws -> [SessionMessage] {
         _ = try await session(principal, id: sessionID)
         return try await store.read { [repo] db in

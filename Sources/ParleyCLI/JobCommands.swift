@@ -83,3 +83,24 @@ struct JobsCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct SchedulesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "schedules", abstract: "Show the recurring tasks the scheduler runs.",
+                                                    subcommands: [List.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List every tenant's scheduled tasks with their last and next run.")
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await withStore(common) { store in
+                let tasks = try await Scheduler(store: store, clock: SystemClock(), definitions: ParleySchema.triggers, logger: Logger(label: "parley"))
+                    .tasks(tenantID: nil)
+                let iso = ISO8601DateFormatter()
+                print(table(["NAME", "TENANT", "ENABLED", "NEXT RUN", "LAST RUN", "RUNS"], tasks.map {
+                    [$0.name, $0.tenantID, $0.enabled ? "yes" : "no", iso.string(from: $0.nextRunAt), $0.lastRunAt.map(iso.string) ?? "-", "\($0.runs)"]
+                }))
+            }
+        }
+    }
+}

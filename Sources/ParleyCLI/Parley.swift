@@ -11,7 +11,8 @@ struct Parley: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley",
         abstract: "Parley: a self-hosted AI communications agent server.",
-        subcommands: [Serve.self, Worker.self, Migrate.self, TenantCommand.self, APIKeyCommand.self, JobsCommand.self, BenchQueue.self, SeedCommand.self, BenchLegalSearch.self, Version.self],
+        subcommands: [Serve.self, Worker.self, Migrate.self, TenantCommand.self, APIKeyCommand.self, JobsCommand.self, SchedulesCommand.self, BenchQueue.self,
+                      SeedCommand.self, BenchLegalSearch.self, Version.self],
         defaultSubcommand: nil
     )
 }
@@ -115,6 +116,18 @@ struct Serve: AsyncParsableCommand {
             await store.shutdown()
             fail("first-start setup failed: \(error)")
         }
+        // First start: a one-time console sign-in link for the admin key (a fragment, so the token
+        // never reaches an access log). Without it the admin can still sign in with the key.
+        var token: String?
+        if let boot {
+            do {
+                token = try await ConsoleSessionService(store: store, clock: clock, settings: .init(config))
+                    .issueSignInToken(tenantID: boot.tenant.id, keyID: boot.adminKeyID)
+            } catch {
+                logger.warning("could not create the console sign-in link: \(error)")
+            }
+        }
+        let signInToken = token
         let keyring = await loadKeyring(config, store: store, logger: logger)
         let deps = ServerDependencies(config: config, store: store, clock: clock, logger: logger, migrations: ParleySchema.migrations,
                                       keyring: keyring)
@@ -129,6 +142,9 @@ struct Serve: AsyncParsableCommand {
                     lines.append("Try: curl -H 'Authorization: Bearer \(secret)' \(url)/v1/tenant")
                 } else {
                     lines.append("Admin API key: the value of PARLEY_ADMIN_KEY.")
+                }
+                if let signInToken {
+                    lines.append("Sign in to the console: \(url.hasSuffix("/") ? url : url + "/")#signin=\(signInToken)")
                 }
             }
             // Written unbuffered: scripts and tests wait for this line.

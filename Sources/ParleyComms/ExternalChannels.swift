@@ -33,8 +33,8 @@ public struct SMTPChannel: ExternalChannel {
 
     public func send(_ message: Message, idempotencyKey: String) async throws -> String? {
         let messageID = "\(message.id)@parley"
-        let raw = MIMEBuilder.build(from: from, to: [message.recipient], subject: message.subject ?? "", text: message.bodyText, html: nil,
-                                    messageID: messageID, date: Date(), extraHeaders: [("X-Parley-Message", message.id)])
+        let raw = MIMEBuilder.build(from: from, to: [message.recipient], subject: message.subject ?? "", text: message.bodyText, html: message.bodyHTML,
+                                    messageID: messageID, date: Date(), extraHeaders: [("X-Parley-Message", message.id)] + message.listUnsubscribeHeaders)
         do {
             try await client.send(SMTPMessage(from: MIMEBuilder.address(of: from), to: [message.recipient], raw: raw))
             return messageID
@@ -103,7 +103,7 @@ public struct HTTPEmailChannel: ExternalChannel {
 
     public func send(_ message: Message, idempotencyKey: String) async throws -> String? {
         let email = OutgoingEmail(from: from, to: message.recipient, subject: message.subject ?? "", text: message.bodyText,
-                                  idempotencyKey: idempotencyKey)
+                                  html: message.bodyHTML, headers: message.listUnsubscribeHeaders, idempotencyKey: idempotencyKey)
         switch provider {
         case .sendGrid(let c): return try await c.send(email).providerMessageID
         case .resend(let c): return try await c.send(email).providerMessageID

@@ -52,6 +52,14 @@ public enum CommsSchema {
             "ALTER TABLE messages ADD COLUMN fallback_subject TEXT",
             "ALTER TABLE messages ADD COLUMN fallback_of TEXT",
         ]),
+        Migration("0010_message_html_delivery_status", [
+            "ALTER TABLE messages ADD COLUMN body_html TEXT",
+            // The provider's id for the message, so its delivery-status webhooks find the row.
+            "ALTER TABLE messages ADD COLUMN provider_message_id TEXT",
+            "ALTER TABLE messages ADD COLUMN delivery_status TEXT",
+            "ALTER TABLE messages ADD COLUMN delivery_status_at %TIMESTAMP%",
+            "CREATE INDEX messages_provider_id ON messages (provider, provider_message_id)",
+        ]),
     ]
 }
 
@@ -121,8 +129,15 @@ public struct JobQueue: Sendable {
             VALUES (\(bind: job.id), \(bind: job.tenantID), \(bind: job.type), \(bind: job.state.rawValue), \(bind: job.priority),
                     \(bind: job.runAt), 0, \(bind: job.maxAttempts), \(bind: job.payload), \(bind: now), \(bind: now))
             """).run()
+        // Wakes workers in other processes when this transaction commits (never if it rolls back).
+        if store.kind == .postgres && job.runAt <= now {
+            try await db.raw("SELECT pg_notify(\(bind: Self.notifyChannel), \(bind: job.tenantID))").run()
+        }
         return job
     }
+
+    /// The PostgreSQL channel `enqueue` notifies on and workers listen to.
+    public static let notifyChannel = "parley_jobs"
 
     public func enqueue(_ new: NewJob) async throws -> Job {
         try await store.transaction { db in try await self.enqueue(new, on: db) }

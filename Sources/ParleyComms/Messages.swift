@@ -59,6 +59,8 @@ public struct Message: Sendable, Equatable {
     public var recipient: String
     public var subject: String?
     public var bodyText: String
+    /// Email only: the HTML alternative (sent as multipart/alternative with the text).
+    public var bodyHTML: String?
     public var purpose: TemplatePurpose = .transactional
     /// From the template: sent even inside quiet hours.
     public var quietHoursExempt: Bool = false
@@ -75,6 +77,11 @@ public struct Message: Sendable, Equatable {
     public var createdAt: Date
     public var updatedAt: Date
     public var sentAt: Date?
+    /// The provider's id for it, and the last delivery status its webhooks reported.
+    public var providerMessageID: String?
+    public var deliveryStatus: String?
+    /// Not stored: the worker sets it on marketing email just before sending (RFC 8058 headers).
+    public var listUnsubscribeURL: String?
 }
 
 /// What a caller asks to send.
@@ -84,6 +91,8 @@ public struct MessageRequest: Sendable, Equatable {
     public var subject: String?
     /// The content, or empty when `template` is given.
     public var text: String
+    /// Email only: an HTML alternative of `text`.
+    public var html: String?
     /// A template name: its rendering with `variables` becomes the subject and text.
     public var template: String?
     public var variables: [String: TemplateValue]
@@ -95,9 +104,10 @@ public struct MessageRequest: Sendable, Equatable {
     public var fallbackEmail: String?
     public var fallbackSubject: String?
 
-    public init(channel: Channel, to: String, subject: String? = nil, text: String = "", template: String? = nil,
+    public init(channel: Channel, to: String, subject: String? = nil, text: String = "", html: String? = nil, template: String? = nil,
                 variables: [String: TemplateValue] = [:], sendAt: Date? = nil, idempotencyKey: String? = nil,
                 purpose: TemplatePurpose = .transactional, fallbackEmail: String? = nil, fallbackSubject: String? = nil) {
+        self.html = html
         self.purpose = purpose
         self.fallbackEmail = fallbackEmail
         self.fallbackSubject = fallbackSubject
@@ -114,7 +124,7 @@ public struct MessageRequest: Sendable, Equatable {
     /// Identifies the request's content, so a reused idempotency key with a different message is caught.
     var fingerprint: String {
         let vars = (try? JSONEncoder.sorted.encode(variables)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return APIKeySecret.hash([channel.rawValue, to, subject ?? "", text, template ?? "", vars, purpose.rawValue, fallbackEmail ?? "",
+        return APIKeySecret.hash([channel.rawValue, to, subject ?? "", text, html ?? "", template ?? "", vars, purpose.rawValue, fallbackEmail ?? "",
                                   sendAt.map { String($0.timeIntervalSince1970) } ?? ""].joined(separator: "\u{1F}"))
     }
 }
@@ -141,10 +151,10 @@ public struct OutboxEntry: Sendable, Equatable {
 struct MessageRepository: Sendable {
     func insert(_ m: Message, requestHash: String, on db: any SQLDatabase) async throws {
         try await db.raw("""
-            INSERT INTO messages (id, tenant_id, idempotency_key, request_hash, channel, recipient, subject, body_text, purpose, quiet_hours_exempt,
+            INSERT INTO messages (id, tenant_id, idempotency_key, request_hash, channel, recipient, subject, body_text, body_html, purpose, quiet_hours_exempt,
                                   fallback_email, fallback_subject, fallback_of, status, send_at, job_id, created_at, updated_at)
             VALUES (\(bind: m.id), \(bind: m.tenantID), \(bind: m.idempotencyKey), \(bind: requestHash), \(bind: m.channel.rawValue), \(bind: m.recipient),
-                    \(bind: m.subject), \(bind: m.bodyText), \(bind: m.purpose.rawValue), \(bind: m.quietHoursExempt),
+                    \(bind: m.subject), \(bind: m.bodyText), \(bind: m.bodyHTML), \(bind: m.purpose.rawValue), \(bind: m.quietHoursExempt),
                     \(bind: m.fallbackEmail), \(bind: m.fallbackSubject), \(bind: m.fallbackOf), \(bind: m.status.rawValue), \(bind: m.sendAt), \(bind: m.jobID),
                     \(bind: m.createdAt), \(bind: m.updatedAt))
             """).run()
@@ -159,9 +169,10 @@ struct MessageRepository: Sendable {
         return (try Self.decode(row), try row.decode(column: "request_hash", as: String.self))
     }
 
-    func markSent(id: String, provider: String, at: Date, note: String? = nil, on db: any SQLDatabase) async throws {
+    func markSent(id: String, provider: String, providerMessageID: String? = nil, at: Date, note: String? = nil, on db: any SQLDatabase) async throws {
         try await db.raw("""
-            UPDATE messages SET status = 'sent', provider = \(bind: provider), sent_at = \(bind: at), updated_at = \(bind: at), error = \(bind: note)
+            UPDATE messages SET status = 'sent', provider = \(bind: provider), provider_message_id = \(bind: providerMessageID), sent_at = \(bind: at),
+                updated_at = \(bind: at), error = \(bind: note)
             WHERE id = \(bind: id)
             """).run()
     }
@@ -232,6 +243,7 @@ struct MessageRepository: Sendable {
                 channel: Channel(rawValue: try row.decode(column: "channel", as: String.self)) ?? .email,
                 recipient: try row.decode(column: "recipient", as: String.self), subject: try row.decode(column: "subject", as: String?.self),
                 bodyText: try row.decode(column: "body_text", as: String.self),
+                bodyHTML: try row.decode(column: "body_html", as: String?.self),
                 purpose: TemplatePurpose(rawValue: try row.decode(column: "purpose", as: String.self)) ?? .transactional,
                 quietHoursExempt: try row.decode(column: "quiet_hours_exempt", as: Bool.self),
                 fallbackEmail: try row.decode(column: "fallback_email", as: String?.self),
@@ -241,7 +253,9 @@ struct MessageRepository: Sendable {
                 sendAt: try row.decode(column: "send_at", as: Date.self), jobID: try row.decode(column: "job_id", as: String.self),
                 provider: try row.decode(column: "provider", as: String?.self), error: try row.decode(column: "error", as: String?.self),
                 createdAt: try row.decode(column: "created_at", as: Date.self), updatedAt: try row.decode(column: "updated_at", as: Date.self),
-                sentAt: try row.decode(column: "sent_at", as: Date?.self))
+                sentAt: try row.decode(column: "sent_at", as: Date?.self),
+                providerMessageID: try row.decode(column: "provider_message_id", as: String?.self),
+                deliveryStatus: try row.decode(column: "delivery_status", as: String?.self))
     }
 }
 
@@ -341,6 +355,7 @@ public struct MessageService: Sendable {
         var out = request
         out.subject = rendered.subject ?? request.subject
         out.text = rendered.text
+        out.html = request.channel == .email ? rendered.html : nil
         out.purpose = template.purpose
         return (out, template.exemptFromQuietHours)
     }
@@ -370,7 +385,8 @@ public struct MessageService: Sendable {
         let job = try await queue.enqueue(NewJob(tenantID: tenantID, type: request.channel == .sms ? "send_sms" : "send_email",
                                                  payload: JobPayload(messageID: id).encoded, runAt: sendAt, maxAttempts: maxAttempts), on: db)
         let message = Message(id: id, tenantID: tenantID, idempotencyKey: key, channel: request.channel, recipient: recipient,
-                              subject: request.subject, bodyText: request.text, purpose: request.purpose, quietHoursExempt: exempt,
+                              subject: request.subject, bodyText: request.text, bodyHTML: request.channel == .email ? request.html : nil,
+                              purpose: request.purpose, quietHoursExempt: exempt,
                               fallbackEmail: request.fallbackEmail, fallbackSubject: request.fallbackSubject, status: .queued, sendAt: sendAt, jobID: job.id, provider: nil, error: nil, createdAt: now, updatedAt: now, sentAt: nil)
         try await repo.insert(message, requestHash: fingerprint, on: db)
         return Accepted(message: message, created: true)

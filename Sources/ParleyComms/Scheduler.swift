@@ -245,9 +245,53 @@ public final class Scheduler: Sendable {
         }
     }
 
-    public func tasks(tenantID: String) async throws -> [Task] {
+    /// Changes a tenant's task; a new schedule takes effect from now (no catch-up for it).
+    public func update(tenantID: String, name: String, schedule: Schedule?, enabled: Bool?) async throws -> Task {
+        try schedule?.validate()
+        let now = clock.now()
+        return try await store.transaction { db in
+            guard var task = try await db.raw("SELECT * FROM scheduled_tasks WHERE tenant_id = \(bind: tenantID) AND name = \(bind: name)")
+                .first().map(Self.decode) else {
+                throw ParleyError.notFound("there is no scheduled task named '\(name)'", code: "task_not_found")
+            }
+            if let schedule { task.schedule = schedule }
+            if let enabled { task.enabled = enabled }
+            let zone = try await QuietHours.zone(ofTenant: tenantID, on: db)
+            // Re-enabling or rescheduling starts from now, so a paused task does not fire for the time it was off.
+            if schedule != nil || enabled == true { task.nextRunAt = task.schedule.next(after: now, in: zone) }
+            let spec = String(decoding: try JSONEncoder().encode(task.schedule), as: UTF8.self)
+            try await db.raw("""
+                UPDATE scheduled_tasks SET schedule = \(bind: spec), enabled = \(bind: task.enabled), next_run_at = \(bind: task.nextRunAt),
+                    updated_at = \(bind: now) WHERE id = \(bind: task.id)
+                """).run()
+            return task
+        }
+    }
+
+    /// Runs until cancelled: gives tenants their pack tasks (again every few minutes, for new
+    /// tenants), then fires due occurrences every `interval`. Errors are logged and retried.
+    public func run(every interval: Duration, definitions: [TriggerDefinition]) async {
+        var ticks = 0
+        while !Swift.Task.isCancelled {
+            do {
+                if ticks % 60 == 0 { try await ensureDefaultTasks(definitions) }
+                let fired = try await tick()
+                if fired > 0 { logger.debug("scheduled tasks fired", metadata: ["count": "\(fired)"]) }
+            } catch {
+                logger.warning("scheduler tick failed; retrying", metadata: ["error": "\(error)"])
+            }
+            ticks += 1
+            try? await Swift.Task.sleep(for: interval)
+        }
+    }
+
+    /// One tenant's tasks, or every tenant's (for the CLI) when `tenantID` is nil.
+    public func tasks(tenantID: String?) async throws -> [Task] {
         try await store.read { db in
-            try await db.raw("SELECT * FROM scheduled_tasks WHERE tenant_id = \(bind: tenantID) ORDER BY name").all().map(Self.decode)
+            if let tenantID {
+                return try await db.raw("SELECT * FROM scheduled_tasks WHERE tenant_id = \(bind: tenantID) ORDER BY name").all().map(Self.decode)
+            }
+            return try await db.raw("SELECT * FROM scheduled_tasks ORDER BY tenant_id, name").all().map(Self.decode)
         }
     }
 

@@ -84,6 +84,35 @@ public struct TemplateService: Sendable {
         }
     }
 
+    public struct Version: Sendable, Equatable {
+        public var template: MessageTemplate
+        public var createdBy: String?
+        public var createdAt: Date?
+        /// The one `POST /v1/messages` uses now.
+        public var current: Bool
+    }
+
+    /// Every saved version of `name`, newest first, then the global default it overrides (if any).
+    public func versions(_ principal: Principal, name: String) async throws -> [Version] {
+        try principal.require(.readTenant)
+        let tenantID = principal.tenantID
+        let rows = try await store.read { db in
+            try await db.raw("""
+                SELECT definition, created_by, created_at FROM message_templates
+                WHERE tenant_id = \(bind: tenantID) AND name = \(bind: name) ORDER BY version DESC
+                """).all()
+        }
+        var out: [Version] = try rows.compactMap { row in
+            guard let t = try? JSONDecoder().decode(MessageTemplate.self, from: Data(try row.decode(column: "definition", as: String.self).utf8)) else { return nil }
+            return Version(template: t, createdBy: try row.decode(column: "created_by", as: String.self),
+                           createdAt: try row.decode(column: "created_at", as: Date.self), current: false)
+        }
+        if let global = defaults.first(where: { $0.name == name }) { out.append(Version(template: global, createdBy: nil, createdAt: nil, current: false)) }
+        guard !out.isEmpty else { throw ParleyError.notFound("there is no template named '\(name.prefix(64))'", code: "template_not_found") }
+        out[0].current = true
+        return out
+    }
+
     /// Renders `name` (or `draft`, when given) with `variables`, as a message would be.
     public func preview(_ principal: Principal, name: String, draft: MessageTemplate?, variables: [String: TemplateValue]) async throws -> RenderedMessage {
         try principal.require(.readTenant)

@@ -30,11 +30,20 @@ public enum DeliveryError: Error, Sendable, Equatable {
 /// The default channel: keeps the exact rendered message for viewing through the API.
 public struct OutboxChannel: MessageChannel {
     public let name = "outbox"
-    public init() {}
+    /// The `From:` the stored email shows (`PARLEY_EMAIL_FROM` when set).
+    let from: String
+
+    public init(from: String = "Parley <no-reply@parley.invalid>") {
+        self.from = from
+    }
 
     public func deliver(_ message: Message, on db: any SQLDatabase, clock: any Clock) async throws {
         let now = clock.now()
-        let content = message.channel == .email ? Self.rfc5322(message, at: now) : message.bodyText
+        // The email exactly as SMTP would carry it (multipart when there is HTML); SMS as its body.
+        let content = message.channel == .email
+            ? MIMEBuilder.build(from: from, to: [message.recipient], subject: message.subject ?? "", text: message.bodyText, html: message.bodyHTML,
+                                messageID: "\(message.id)@parley", date: now, extraHeaders: message.listUnsubscribeHeaders)
+            : message.bodyText
         // `message_id` is unique: a retried job cannot leave a second copy.
         try await db.raw("""
             INSERT INTO outbox (id, tenant_id, message_id, channel, recipient, content, created_at)
@@ -42,20 +51,6 @@ public struct OutboxChannel: MessageChannel {
                     \(bind: message.recipient), \(bind: content), \(bind: now))
             ON CONFLICT (message_id) DO NOTHING
             """).run()
-    }
-
-    static func rfc5322(_ m: Message, at date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
-        let subject = m.subject ?? ""
-        let encodedSubject = subject.allSatisfy(\.isASCII) ? subject : "=?UTF-8?B?\(Data(subject.utf8).base64EncodedString())?="
-        let body = m.bodyText.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")
-        return [
-            "Message-ID: <\(m.id)@parley>", "Date: \(formatter.string(from: date))", "To: \(m.recipient)", "Subject: \(encodedSubject)",
-            "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "", body,
-        ].joined(separator: "\r\n")
     }
 }
 
@@ -67,6 +62,8 @@ public struct WorkerSettings: Sendable {
     /// Attempts per job: `MAX_RETRIES` + 1.
     public var maxAttempts: Int = 4
     public var quietHours: QuietHours = .default
+    /// Signs the List-Unsubscribe link of marketing email; without it none is added.
+    public var unsubscribe: UnsubscribeLinks?
     public init() {}
 }
 
@@ -143,6 +140,21 @@ public final class CommsWorker: Sendable {
             }
         }
         defer { ticker.cancel() }
+        // Jobs queued by other processes (PostgreSQL); the poll is the backstop if this drops.
+        let store = queue.store
+        let logger = self.logger
+        let listener = Task {
+            while !Task.isCancelled {
+                do {
+                    try await store.listen(channel: JobQueue.notifyChannel) { [signal] _ in signal.yield() }
+                } catch {
+                    if Task.isCancelled { break }
+                    logger.debug("job notifications unavailable; polling meanwhile", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: .seconds(5))
+            }
+        }
+        defer { listener.cancel() }
         signal.yield()
         for await _ in signals {
             do {
@@ -193,9 +205,13 @@ public final class CommsWorker: Sendable {
         let route = self.route
         let worker = id
         let quietHours = settings.quietHours
+        let unsubscribe = settings.unsubscribe
         let step: Step = try await queue.store.transaction { db in
-            guard let message = try await repo.find(tenantID: job.tenantID, id: messageID, on: db) else {
+            guard var message = try await repo.find(tenantID: job.tenantID, id: messageID, on: db) else {
                 throw DeliveryError.permanent("message \(messageID) no longer exists")
+            }
+            if message.channel == .email, message.purpose == .marketing, let links = unsubscribe {
+                message.listUnsubscribeURL = links.url(tenantID: message.tenantID, recipient: message.recipient)
             }
             let way = route(message.channel)
             switch message.status {
@@ -240,14 +256,17 @@ public final class CommsWorker: Sendable {
         case .closed(let message, let provider):
             return .closed(message, provider: provider)
         case .send(let message, let channel):
+            let providerID: String?
             do {
-                _ = try await channel.send(message, idempotencyKey: message.id)
+                providerID = try await channel.send(message, idempotencyKey: message.id)
             } catch {
                 let reason = (error as? DeliveryError).map { "\($0)" } ?? "\(error)"
                 try? await queue.store.transaction { db in try await repo.backToQueued(id: message.id, error: reason, at: clock.now(), on: db) }
                 throw error
             }
-            try await queue.store.transaction { db in try await repo.markSent(id: message.id, provider: channel.name, at: clock.now(), on: db) }
+            try await queue.store.transaction { db in
+                try await repo.markSent(id: message.id, provider: channel.name, providerMessageID: providerID, at: clock.now(), on: db)
+            }
             return .sent(message, provider: channel.name)
         }
     }

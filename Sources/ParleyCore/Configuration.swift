@@ -36,6 +36,9 @@ public struct ParleyConfig: Sendable {
     /// The installation key (base64, 32 bytes); when absent, `secretKeyFile` holds it.
     public var secretKey: String?
     public var secretKeyFile: String
+    /// Web console sessions: signed out after this long without a request, and after the maximum in any case.
+    public var sessionIdleMinutes: Int
+    public var sessionMaxDays: Int
     public var models: ModelSettings
     public var agent: AgentLimits
     public var jobs: JobSettings
@@ -69,6 +72,10 @@ public struct JobSettings: Sendable {
     public var retryDelayMinutes: Int
     /// How long a claimed job is leased; a worker that stops heartbeating loses it after this.
     public var leaseSeconds: Int
+    /// How often the scheduler looks for due recurring tasks.
+    public var schedulerTickSeconds: Int
+    /// Whether `serve` also runs the worker and the scheduler (off when `parley worker` processes do).
+    public var serveRunsWorker: Bool
     /// Email over SMTP instead of the outbox; the URL carries credentials (never logged).
     public var smtpURL: String?
     public var emailFrom: String?
@@ -183,6 +190,8 @@ extension ParleyConfig {
                 Keyring.parse($0) != nil
             },
             secretKeyFile: try reader.string("PARLEY_SECRET_KEY_FILE", default: Self.defaultKeyFile(databaseURL), accepts: "a file path") { !$0.isEmpty },
+            sessionIdleMinutes: try reader.int("PARLEY_SESSION_IDLE_MINUTES", default: 720, range: 1...525_600),
+            sessionMaxDays: try reader.int("PARLEY_SESSION_MAX_DAYS", default: 7, range: 1...365),
             models: ModelSettings(
                 anthropicAPIKey: sources.value("ANTHROPIC_API_KEY"),
                 anthropicModel: try reader.string("ANTHROPIC_MODEL", default: "claude-sonnet-4-5", accepts: "a model name") { !$0.contains(where: \.isWhitespace) },
@@ -207,6 +216,8 @@ extension ParleyConfig {
                 maxRetries: try reader.int("MAX_RETRIES", default: 3, range: 0...100),
                 retryDelayMinutes: try reader.int("RETRY_DELAY_MINUTES", default: 5, range: 0...10_080),
                 leaseSeconds: try reader.int("PARLEY_JOB_LEASE_SECONDS", default: 30, range: 1...3600),
+                schedulerTickSeconds: try reader.int("PARLEY_SCHEDULER_TICK_SECONDS", default: 5, range: 1...3600),
+                serveRunsWorker: try reader.string("PARLEY_SERVE_WORKER", default: "true", accepts: "true or false") { ["true", "false"].contains($0) } == "true",
                 smtpURL: try reader.optional("PARLEY_SMTP_URL", accepts: "smtp://USER:PASSWORD@HOST:PORT, smtps://... or smtp+insecure://HOST:PORT") {
                     guard let u = URLComponents(string: $0), let scheme = u.scheme?.lowercased(), let host = u.host, !host.isEmpty else { return false }
                     return ["smtp", "smtps", "smtp+insecure"].contains(scheme)

@@ -30,19 +30,32 @@ public struct Keyring: Sendable {
             guard let ring = parse(configured) else { throw .invalid("PARLEY_SECRET_KEY must be 32 bytes in base64") }
             return (ring, false)
         }
-        if FileManager.default.fileExists(atPath: file) {
-            guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
-                throw .invalid("cannot read the secret key file \(file)")
-            }
-            guard let ring = parse(text) else { throw .invalid("the secret key file \(file) must hold 32 bytes in base64") }
-            return (ring, false)
-        }
+        if let existing = try read(file) { return (existing, false) }
+        // Two processes starting at once must end up with one key: write a private temp file,
+        // then hard-link it into place, which fails if another process got there first.
         let key = SymmetricKey(size: .bits256)
         let text = key.withUnsafeBytes { Data($0).base64EncodedString() } + "\n"
-        guard FileManager.default.createFile(atPath: file, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+        let temp = "\(file).\(UUID().uuidString).tmp"
+        guard FileManager.default.createFile(atPath: temp, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw .invalid("cannot create the secret key file \(file); set PARLEY_SECRET_KEY or PARLEY_SECRET_KEY_FILE")
         }
-        return (Keyring(key: key), true)
+        defer { try? FileManager.default.removeItem(atPath: temp) }
+        do {
+            try FileManager.default.linkItem(atPath: temp, toPath: file)
+            return (Keyring(key: key), true)
+        } catch {
+            if let existing = try read(file) { return (existing, false) }
+            throw .invalid("cannot create the secret key file \(file): \(error)")
+        }
+    }
+
+    private static func read(_ file: String) throws(KeyringError) -> Keyring? {
+        guard FileManager.default.fileExists(atPath: file) else { return nil }
+        guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
+            throw .invalid("cannot read the secret key file \(file)")
+        }
+        guard let ring = parse(text) else { throw .invalid("the secret key file \(file) must hold 32 bytes in base64") }
+        return ring
     }
 
     func subkey(_ purpose: String) -> SymmetricKey {

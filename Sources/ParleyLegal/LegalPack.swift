@@ -50,8 +50,13 @@ public enum LegalPack {
         permission: .readTenant
     ) { input, ctx in
         let status: CaseStatus? = input["status"]?.stringValue == "ANY" ? nil : CaseStatus(rawValue: input["status"]?.stringValue ?? "OPEN")
-        let found = try await service(ctx).search(ctx.action.principal, CaseSearch(clientName: input["client_name"]?.stringValue ?? "",
-                                                                                  threshold: 0.6, limit: 5, status: status))
+        let name = input["client_name"]?.stringValue ?? ""
+        let s = try service(ctx)
+        var found = try await s.search(ctx.action.principal, CaseSearch(clientName: name, threshold: NameMatcher.defaultThreshold, limit: 5, status: status))
+        // "Maria" alone: a first (or last) name agreeing scores 0.5; every such client is a candidate.
+        if found.cases.isEmpty, NameNormalizer.tokens(name).count == 1 {
+            found = try await s.search(ctx.action.principal, CaseSearch(clientName: name, threshold: 0.5, limit: 5, status: status))
+        }
         let matches = found.cases
         // Close scores on different people cannot be told apart by name: the user must choose.
         let top = matches.first?.matchScore ?? 0

@@ -6,6 +6,8 @@ public struct BootstrapResult: Sendable {
     public var tenant: Tenant
     /// The new admin key's secret, to print once; nil when it was preset by PARLEY_ADMIN_KEY.
     public var adminSecret: String?
+    /// The admin key's id (the console's first sign-in link signs in as this key).
+    public var adminKeyID: String
 }
 
 /// First start against an empty database: a default tenant and an admin key. Runs under the
@@ -36,6 +38,6 @@ public struct Bootstrap: Sendable {
             return true
         }
         guard created else { return nil }
-        return BootstrapResult(tenant: tenant, adminSecret: presetAdminKey == nil ? secret : nil)
+        return BootstrapResult(tenant: tenant, adminSecret: presetAdminKey == nil ? secret : nil, adminKeyID: key.id)
     }
 }

@@ -21,18 +21,19 @@ public struct InstanceKeyCheck: Sendable {
         let check = keyring.checkValue
         let now = clock.now()
         return try await store.transaction { db in
-            if let row = try await db.raw("SELECT value FROM instance_settings WHERE name = 'secret_key_check'").first() {
-                let stored = try row.decode(column: "value", as: String.self)
-                guard stored == check else {
-                    throw ParleyError(.conflict, code: "secret_key_mismatch",
-                                      "this database's secrets were sealed with another key; start with the same PARLEY_SECRET_KEY (or key file) as the other replicas")
-                }
-                return .matches
-            }
-            try await db.raw("""
+            // Two processes starting at once: the first insert wins, the other compares with it.
+            let inserted = try await db.raw("""
                 INSERT INTO instance_settings (name, value, updated_at) VALUES ('secret_key_check', \(bind: check), \(bind: now))
-                """).run()
-            return .recorded
+                ON CONFLICT (name) DO NOTHING RETURNING name
+                """).all()
+            if !inserted.isEmpty { return .recorded }
+            let stored = try await db.raw("SELECT value FROM instance_settings WHERE name = 'secret_key_check'").first()?
+                .decode(column: "value", as: String.self)
+            guard stored == check else {
+                throw ParleyError(.conflict, code: "secret_key_mismatch",
+                                  "this database's secrets were sealed with another key; start with the same PARLEY_SECRET_KEY (or key file) as the other replicas")
+            }
+            return .matches
         }
     }
 }

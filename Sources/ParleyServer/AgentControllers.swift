@@ -235,6 +235,16 @@ struct SessionController {
             let session = try await agent.createSession(try ctx.action(), title: body.title)
             return RawJSON(value: AgentViews.session(session), status: .created)
         }
+        r.on(.get, "/sessions") { req, ctx in
+            let limit = try req.queryInt("limit", default: 50, range: 1...200)
+            let list = try await agent.sessions(try ctx.caller(), before: req.queryString("before"), limit: limit + 1)
+            let page = Array(list.prefix(limit))
+            return RawJSON(value: ["data": .array(page.map(AgentViews.session)), "next_cursor": list.count > limit ? AgentViews.text(page.last?.id) : .null])
+        }
+        r.on(.patch, "/sessions/:id") { req, ctx in
+            let body = try await req.decodeJSON(CreateSession.self, limit: maxBodyBytes)
+            return RawJSON(value: AgentViews.session(try await agent.renameSession(try ctx.action(), id: try ctx.parameters.require("id"), title: body.title)))
+        }
         r.on(.get, "/sessions/:id") { _, ctx in
             RawJSON(value: AgentViews.session(try await agent.session(try ctx.caller(), id: try ctx.parameters.require("id"))))
         }

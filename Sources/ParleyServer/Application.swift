@@ -18,13 +18,16 @@ public struct ServerDependencies: Sendable {
     public var logger: Logger
     public var migrations: [Migration]
     public var packs: [DomainPack]
+    public var triggers: [TriggerDefinition]
     /// Seals tenants' secrets and signs links; the same key on every replica.
     public var keyring: Keyring
     /// The model chain; built from `config.models` when nil.
     public var provider: (any ModelProvider)?
 
     public init(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, migrations: [Migration], keyring: Keyring,
-                packs: [DomainPack] = ParleySchema.packs, provider: (any ModelProvider)? = nil) {
+                packs: [DomainPack] = ParleySchema.packs, triggers: [TriggerDefinition] = ParleySchema.triggers,
+                provider: (any ModelProvider)? = nil) {
+        self.triggers = triggers
         self.keyring = keyring
         self.config = config
         self.store = store
@@ -41,6 +44,7 @@ struct AssembledServer {
     var router: Router<ParleyRequestContext>
     var agent: AgentService
     var worker: CommsWorker
+    var scheduler: Scheduler
 }
 
 public func buildRouter(_ deps: ServerDependencies, routes table: RouteTable = RouteTable()) -> Router<ParleyRequestContext> {
@@ -59,7 +63,11 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
                          queried: { await CommsPrometheusMetrics.queueText(queue) })
         .register(Routes(group: router, prefix: "", table: table))
 
-    let auth = AuthMiddleware(keys: keys)
+    ConsoleWebController().register(Routes(group: router, prefix: "", table: table))
+    let sessions = ConsoleSessionService(store: deps.store, clock: deps.clock, settings: .init(deps.config))
+    AuthSessionController(sessions: sessions, secureCookie: deps.config.publicURL?.lowercased().hasPrefix("https://") == true)
+        .register(Routes(group: router.group("v1/auth"), prefix: "/v1/auth", table: table))
+    let auth = AuthMiddleware(keys: keys, sessions: sessions, publicURL: deps.config.publicURL)
     let v1 = router.group("v1").add(middleware: auth)
     let v1Routes = Routes(group: v1, prefix: "/v1", table: table)
     let maxBody = deps.config.maxBodyBytes
@@ -67,11 +75,12 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     APIKeyController(keys: keys, maxBodyBytes: maxBody).register(v1Routes)
     AuditController(audit: AuditService(store: deps.store)).register(v1Routes)
 
-    let workerSettings = CommsAssembly.workerSettings(deps.config.jobs)
+    let unsubscribe = UnsubscribeLinks(keyring: deps.keyring, baseURL: CommsAssembly.baseURL(deps.config))
+    UnsubscribeController(links: unsubscribe, store: deps.store, clock: deps.clock).register(Routes(group: router, prefix: "", table: table))
+    let workerSettings = CommsAssembly.workerSettings(deps.config.jobs, unsubscribe: unsubscribe)
     let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(deps.config.jobs), settings: workerSettings, logger: deps.logger,
                              metrics: CommsPrometheusMetrics(registry: metrics.registry))
-    let legal = LegalEnvironment(keyring: deps.keyring, publicBaseURL: deps.config.publicURL ?? "http://\(deps.config.host):\(deps.config.port)",
-                                 settings: deps.config.legal, maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() })
+    let legal = LegalAssembly.environment(deps.config, keyring: deps.keyring, maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() })
     // The daily reminder trigger finds its dependencies here (see LegalRuntime).
     LegalRuntime.install(LegalRuntime(store: deps.store, clock: deps.clock, environment: legal))
     let cases = CaseService(store: deps.store, clock: deps.clock, environment: legal)
@@ -106,10 +115,12 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     TemplateController(templates: templates, maxBodyBytes: maxBody).register(v1Routes)
     ConsentController(consent: ConsentService(store: deps.store, clock: deps.clock)).register(v1Routes, maxBodyBytes: maxBody)
     JobController(queue: queue, wake: { worker.wake() }).register(v1Routes)
+    let scheduler = Scheduler(store: deps.store, clock: deps.clock, definitions: deps.triggers, logger: deps.logger)
+    ScheduleController(scheduler: scheduler, definitions: deps.triggers, maxBodyBytes: maxBody).register(v1Routes)
     let legalController = LegalController(cases: cases, maxBodyBytes: maxBody)
     legalController.register(v1Routes)
     legalController.registerPublic(Routes(group: router.group("upload"), prefix: "/upload", table: table))
-    return AssembledServer(router: router, agent: agent, worker: worker)
+    return AssembledServer(router: router, agent: agent, worker: worker, scheduler: scheduler)
 }
 
 public func buildApplication(
@@ -137,7 +148,11 @@ public func buildApplication(
             logger.warning("could not check for interrupted agent runs: \(error)")
         }
     }
-    app.addServices(AgentLifecycle(agent: agent), WorkerService(worker: parts.worker))
+    app.addServices(AgentLifecycle(agent: agent))
+    if deps.config.jobs.serveRunsWorker {
+        app.addServices(WorkerService(worker: parts.worker),
+                        SchedulerService(scheduler: parts.scheduler, definitions: deps.triggers, tick: .seconds(deps.config.jobs.schedulerTickSeconds)))
+    }
     return app
 }
 
@@ -166,13 +181,35 @@ struct WorkerService: Service {
     }
 }
 
-/// `parley worker`: the communications worker without the HTTP API, until SIGTERM or SIGINT.
-public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, keyring: Keyring) async throws {
+/// Fires the packs' recurring tasks; one runner across all processes holds the lease at a time.
+struct SchedulerService: Service {
+    let scheduler: Scheduler
+    let definitions: [TriggerDefinition]
+    let tick: Duration
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await scheduler.run(every: tick, definitions: definitions)
+        }
+    }
+}
+
+/// `parley worker`: the communications worker and the scheduler without the HTTP API, until
+/// SIGTERM or SIGINT.
+public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, keyring: Keyring,
+                                    triggers: [TriggerDefinition] = ParleySchema.triggers) async throws {
     let queue = JobQueue(store: store, clock: clock)
-    let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(config.jobs), settings: CommsAssembly.workerSettings(config.jobs), logger: logger)
+    let unsubscribe = UnsubscribeLinks(keyring: keyring, baseURL: CommsAssembly.baseURL(config))
+    let workerSettings = CommsAssembly.workerSettings(config.jobs, unsubscribe: unsubscribe)
+    let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(config.jobs), settings: workerSettings, logger: logger)
+    LegalRuntime.install(LegalRuntime(store: store, clock: clock,
+                                      environment: LegalAssembly.environment(config, keyring: keyring, maxAttempts: workerSettings.maxAttempts,
+                                                                             wake: { worker.wake() })))
+    let scheduler = Scheduler(store: store, clock: clock, definitions: triggers, logger: logger)
     let group = ServiceGroup(configuration: .init(
         services: [
             .init(service: WorkerService(worker: worker)),
+            .init(service: SchedulerService(scheduler: scheduler, definitions: triggers, tick: .seconds(config.jobs.schedulerTickSeconds))),
             .init(service: ShutdownNotice(logger: logger), successTerminationBehavior: .ignore),
         ],
         gracefulShutdownSignals: [.sigterm, .sigint],

@@ -25,13 +25,14 @@ struct OperationsController {
         r.on(.get, "/status") { _, _ in
             JSON(Status(status: "running", service: "parley", version: ParleyVersion.current))
         }
-        // Non-browser clients get health JSON at the root (seed 000's contract).
-        r.on(.get, "/") { _, _ in
+        // Browsers get the web console at the root; other clients health JSON (seed 000's contract).
+        r.on(.get, "/") { req, ctx in
+            if ConsoleWebController.wantsHTML(req) { return ConsoleWebController.index(req) }
             do {
                 try await store.ping()
-                return JSON(Status(status: "operational", database: "connected"))
+                return try JSON(Status(status: "operational", database: "connected")).response(from: req, context: ctx)
             } catch {
-                return JSON(Status(status: "degraded", database: "unavailable"), status: .serviceUnavailable)
+                return try JSON(Status(status: "degraded", database: "unavailable"), status: .serviceUnavailable).response(from: req, context: ctx)
             }
         }
         r.on(.get, "/metrics") { _, _ in

@@ -226,3 +226,10 @@ enum UploadPage {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 }
+
+/// The legal pack's process-wide dependencies, from configuration.
+enum LegalAssembly {
+    static func environment(_ config: ParleyConfig, keyring: Keyring, maxAttempts: Int, wake: @escaping @Sendable () -> Void) -> LegalEnvironment {
+        LegalEnvironment(keyring: keyring, publicBaseURL: CommsAssembly.baseURL(config), settings: config.legal, maxAttempts: maxAttempts, wake: wake)
+    }
+}

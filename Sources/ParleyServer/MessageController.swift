@@ -9,7 +9,7 @@ public enum CommsAssembly {
     /// The way out for each channel, from `PARLEY_EMAIL_PROVIDER` and `PARLEY_SMS_PROVIDER`
     /// (configuration validation guarantees the credentials each one needs).
     public static func routes(_ jobs: JobSettings) -> @Sendable (Channel) -> Route {
-        let outbox = Route.local(OutboxChannel())
+        let outbox = Route.local(jobs.emailFrom.map { OutboxChannel(from: $0) } ?? OutboxChannel())
         let p = jobs.providerSettings
         let from = jobs.emailFrom ?? ""
         let email: Route = switch jobs.emailProvider {
@@ -31,14 +31,20 @@ public enum CommsAssembly {
         return { channel in channel == .email ? email : sms }
     }
 
-    public static func workerSettings(_ jobs: JobSettings) -> WorkerSettings {
+    public static func workerSettings(_ jobs: JobSettings, unsubscribe: UnsubscribeLinks? = nil) -> WorkerSettings {
         var s = WorkerSettings()
+        s.unsubscribe = unsubscribe
         s.pollInterval = .milliseconds(jobs.pollIntervalMilliseconds)
         s.maxConcurrentJobs = jobs.maxConcurrentJobs
         s.backoff = RetryBackoff(base: .seconds(jobs.retryDelayMinutes * 60))
         s.maxAttempts = jobs.maxRetries + 1
         s.lease = .seconds(jobs.leaseSeconds)
         return s
+    }
+
+    /// Where links in messages point: `PARLEY_PUBLIC_URL`, else the listening address.
+    public static func baseURL(_ config: ParleyConfig) -> String {
+        config.publicURL ?? "http://\(config.host.contains(":") ? "[\(config.host)]" : config.host):\(config.port)"
     }
 }
 
@@ -52,6 +58,7 @@ struct MessageController {
         var to: String
         var subject: String?
         var text: String?
+        var html: String?
         var template: String?
         var variables: [String: TemplateValue]?
         var sendAt: Date?
@@ -60,7 +67,7 @@ struct MessageController {
         var fallbackEmail: String?
         var fallbackSubject: String?
         enum CodingKeys: String, CodingKey {
-            case channel, to, subject, text, template, variables, purpose, sendAt = "send_at", idempotencyKey = "idempotency_key"
+            case channel, to, subject, text, html, template, variables, purpose, sendAt = "send_at", idempotencyKey = "idempotency_key"
             case fallbackEmail = "fallback_email", fallbackSubject = "fallback_subject"
         }
     }
@@ -68,7 +75,9 @@ struct MessageController {
     static func view(_ m: Message, job: Job?) -> JSONValue {
         var out: [String: JSONValue] = [
             "message_id": .string(m.id), "channel": .string(m.channel.rawValue), "to": .string(m.recipient),
-            "subject": AgentViews.text(m.subject), "text": .string(m.bodyText), "status": .string(m.status.rawValue),
+            "subject": AgentViews.text(m.subject), "text": .string(m.bodyText), "html": AgentViews.text(m.bodyHTML),
+            "status": .string(m.status.rawValue), "provider_message_id": AgentViews.text(m.providerMessageID),
+            "delivery_status": AgentViews.text(m.deliveryStatus),
             "idempotency_key": .string(m.idempotencyKey), "send_at": AgentViews.date(m.sendAt), "provider": AgentViews.text(m.provider),
             "error": AgentViews.text(m.error), "created_at": AgentViews.date(m.createdAt), "sent_at": AgentViews.date(m.sentAt),
             "job_id": .string(m.jobID), "purpose": .string(m.purpose.rawValue),
@@ -98,8 +107,11 @@ struct MessageController {
             guard (body.text == nil) != (body.template == nil) else {
                 throw ParleyError.badRequest("send either text or a template (with its variables), not both", code: "invalid_content")
             }
+            guard body.html == nil || (channel == .email && body.text != nil) else {
+                throw ParleyError.badRequest("html goes with text, on email only", code: "invalid_content")
+            }
             let accepted = try await messages.send(try ctx.action(), MessageRequest(
-                channel: channel, to: body.to, subject: body.subject, text: body.text ?? "", template: body.template,
+                channel: channel, to: body.to, subject: body.subject, text: body.text ?? "", html: body.html, template: body.template,
                 variables: body.variables ?? [:], sendAt: body.sendAt, idempotencyKey: key, purpose: purpose,
                 fallbackEmail: body.fallbackEmail, fallbackSubject: body.fallbackSubject))
             return RawJSON(value: Self.view(accepted.message, job: nil), status: accepted.created ? .accepted : .ok)
@@ -215,6 +227,19 @@ struct TemplateController {
             let entry = try await templates.list(try ctx.caller()).first { $0.template.name == name }
             guard let entry else { throw ParleyError.notFound("there is no template named '\(name.prefix(64))'", code: "template_not_found") }
             return RawJSON(value: Self.view(entry.template, overridden: entry.overridden))
+        }
+        r.on(.get, "/templates/:name/versions") { _, ctx in
+            let list = try await templates.versions(try ctx.caller(), name: try ctx.parameters.require("name"))
+            return RawJSON(value: ["data": .array(list.map { v -> JSONValue in
+                var o = Self.view(v.template, overridden: v.createdBy != nil)
+                if case .object(var fields) = o {
+                    fields["created_by"] = AgentViews.text(v.createdBy)
+                    fields["created_at"] = AgentViews.date(v.createdAt)
+                    fields["current"] = .bool(v.current)
+                    o = .object(fields)
+                }
+                return o
+            }), "next_cursor": .null])
         }
         r.on(.put, "/templates/:name") { req, ctx in
             let body = try await req.decodeJSON(Body.self, limit: maxBodyBytes)

@@ -62,27 +62,83 @@ struct RequestMiddleware: RouterMiddleware {
     }
 }
 
-/// Resolves `Authorization: Bearer <key>` to the caller; 401 when missing or not valid.
+/// Resolves the caller: `Authorization: Bearer <key>`, or the console's session cookie; 401 when
+/// neither is usable. A cookie-authenticated request that changes something must carry the
+/// session's `X-CSRF-Token`, and a WebSocket upgrade with a cookie must come from this server's own
+/// origin, since browsers attach cookies to requests other sites make them send.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = ParleyRequestContext
     let keys: APIKeyService
+    let sessions: ConsoleSessionService
+    let publicURL: String?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization] else {
+        var context = context
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+                throw ParleyError(.unauthorized, code: "invalid_authorization", "the Authorization header must be 'Bearer <key>'")
+            }
+            context.principal = try await keys.authenticate(String(parts[1]).trimmingCharacters(in: .whitespaces))
+        } else if let secret = ConsoleCookie.session(in: request.headers) {
+            let match = try await sessions.authenticate(secret: secret)
+            if !Self.safeMethods.contains(request.method),
+               !ConsoleSessionService.csrfMatches(secret: secret, header: request.headers[.xCSRFToken]) {
+                throw ParleyError(.forbidden, code: "csrf_failed", "send the session's CSRF token in X-CSRF-Token (GET /v1/auth/session returns it)")
+            }
+            if request.headers[.upgrade] != nil || request.uri.path == "/ws",
+               !ConsoleOrigin.sameOrigin(request.headers[.origin], host: request.head.authority ?? request.headers[.hostHeader], publicURL: publicURL) {
+                throw ParleyError(.forbidden, code: "origin_not_allowed", "a WebSocket signed in with the console cookie must come from this server's own pages")
+            }
+            context.principal = match.principal
+        } else {
             throw ParleyError(.unauthorized, code: "missing_api_key", "send an API key as 'Authorization: Bearer <key>'")
         }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            throw ParleyError(.unauthorized, code: "invalid_authorization", "the Authorization header must be 'Bearer <key>'")
+        if let principal = context.principal {
+            context.logger[metadataKey: "tenant_id"] = .string(principal.tenantID)
         }
-        var context = context
-        let principal = try await keys.authenticate(String(parts[1]).trimmingCharacters(in: .whitespaces))
-        context.principal = principal
-        context.logger[metadataKey: "tenant_id"] = .string(principal.tenantID)
         return try await next(request, context)
     }
+
+    static let safeMethods: Set<HTTPRequest.Method> = [.get, .head, .options]
+}
+
+public enum ConsoleOrigin {
+    /// `Origin` is `scheme://host[:port]`; it must name the host the request was sent to, or
+    /// the configured public URL's origin.
+    public static func sameOrigin(_ origin: String?, host: String?, publicURL: String?) -> Bool {
+        guard let origin = origin?.lowercased(), let schemeEnd = origin.range(of: "://") else { return false }
+        if let host, origin[schemeEnd.upperBound...] == host.lowercased()[...] { return true }
+        if let publicURL, let u = URLComponents(string: publicURL.lowercased()), let scheme = u.scheme, let h = u.host {
+            return origin == "\(scheme)://\(h)" + (u.port.map { ":\($0)" } ?? "")
+        }
+        return false
+    }
+}
+
+/// The console's session cookie.
+enum ConsoleCookie {
+    static func session(in headers: HTTPFields) -> String? {
+        for header in headers[values: .cookie] {
+            for pair in header.split(separator: ";") {
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                if kv.count == 2, kv[0].trimmingCharacters(in: .whitespaces) == ConsoleSessionService.cookieName {
+                    return kv[1].trimmingCharacters(in: .whitespaces)
+                }
+            }
+        }
+        return nil
+    }
+
+    static func set(_ secret: String, maxAge: Int, secure: Bool) -> String {
+        "\(ConsoleSessionService.cookieName)=\(secret); HttpOnly; SameSite=Strict; Path=/; Max-Age=\(maxAge)" + (secure ? "; Secure" : "")
+    }
+
+    static func clear(secure: Bool) -> String { set("", maxAge: 0, secure: secure) }
 }
 
 extension HTTPField.Name {
     static let xRequestID = Self("X-Request-ID")!
+    static let xCSRFToken = Self("X-CSRF-Token")!
+    static let hostHeader = Self("Host")!
 }

@@ -23,7 +23,8 @@ info:
     - Routes under `/v1`, and `/chat`, `/api/workflows/...` and `/ws`, need
       `Authorization: Bearer <api key>`; the key fixes the tenant and the role (admin,
       operator, viewer, service). Everything such a route reads or changes belongs to the
-      key's tenant.
+      key's tenant. The web console uses a session cookie instead, which acts as the key it
+      was opened with (see `POST /v1/auth/session`).
     - Any path below with a method it does not list answers 405 `method_not_allowed` with an
       `Allow` header; a path that is not below answers 404 `route_not_found`. Neither needs
       authentication.
@@ -40,6 +41,8 @@ servers:
 tags:
   - name: operations
     description: Health, readiness, status, metrics and this document. No authentication.
+  - name: console
+    description: The web console's files and its cookie sign-in.
   - name: tenant
   - name: api-keys
   - name: audit
@@ -142,14 +145,24 @@ paths:
     get:
       tags: [operations]
       operationId: getRoot
-      summary: Health JSON with a database check (seed 000 compatible).
+      summary: The web console for browsers; health JSON with a database check for other clients (seed 000 compatible).
+      description: |
+        A request whose `Accept` header includes `text/html` (what browsers send) gets the web
+        console's page, with `Content-Security-Policy` (scripts, styles and connections from
+        this server only, no inline script, no eval, never framed), `X-Frame-Options: DENY`,
+        `Referrer-Policy: no-referrer`, `X-Content-Type-Options: nosniff`, an `ETag` and
+        `Cache-Control: no-cache` (a matching `If-None-Match` answers 304). Any other request
+        gets the health JSON below.
       responses:
         '200':
-          description: The database answers.
+          description: The database answers (or, for a browser, the console page).
           headers:
             X-Request-ID:
               $ref: '#/components/headers/X-Request-ID'
           content:
+            text/html:
+              schema:
+                type: string
             application/json:
               schema:
                 $ref: '#/components/schemas/RootStatus'
@@ -217,6 +230,142 @@ paths:
             application/yaml; charset=utf-8:
               schema:
                 type: string
+  /console/{name}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: name
+        in: path
+        required: true
+        description: A file of the web console (`app.js`, `app.css`, ...), built into the binary from `Console/`.
+        schema:
+          type: string
+    get:
+      tags: [console]
+      operationId: getConsoleFile
+      summary: A web console file. No authentication.
+      description: |
+        Served with its content type, `X-Content-Type-Options: nosniff`, an `ETag` (from the
+        file's SHA-256) and `Cache-Control: no-cache`, so browsers revalidate and a matching
+        `If-None-Match` answers 304 with no body.
+      responses:
+        '200':
+          description: The file.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            text/javascript:
+              schema:
+                type: string
+            text/css:
+              schema:
+                type: string
+            image/svg+xml:
+              schema:
+                type: string
+        '304':
+          description: The browser's copy is current.
+        '404':
+          $ref: '#/components/responses/NotFound'
+  /v1/auth/session:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [console]
+      operationId: signIn
+      summary: Sign the web console in, with an API key or a one-time sign-in link. No authentication.
+      description: |
+        Send exactly one of `api_key` or `token` (the `#signin=` token `parley serve` prints at
+        first start: single use, valid for 24 hours). The answer sets the session cookie
+        `parley_session` (`HttpOnly; SameSite=Strict; Path=/; Max-Age=...`, plus `Secure` when
+        `PARLEY_PUBLIC_URL` is https). The session acts as the API key: same tenant, role and
+        audit actor. It ends after `PARLEY_SESSION_IDLE_MINUTES` without a request, after
+        `PARLEY_SESSION_MAX_DAYS` in any case, and as soon as the key is revoked or expires.
+
+        With the cookie, every route that accepts `Authorization: Bearer` accepts the session
+        instead (a Bearer header, when present, is used and the cookie ignored). Requests with
+        the cookie and a method other than GET, HEAD or OPTIONS must send the session's
+        `csrf_token` as `X-CSRF-Token`, or get 403 `csrf_failed`. A WebSocket upgrade on `/ws`
+        with the cookie must carry an `Origin` of this server (its `Host`, or
+        `PARLEY_PUBLIC_URL`), or get 403 `origin_not_allowed`. Cookie failures answer 401
+        `invalid_session` (unknown or malformed), `session_expired` or `session_revoked` (its
+        key was revoked or expired). Sign-ins and sign-outs are in the audit log
+        (`console.sign_in`, `console.sign_out`).
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/SignInRequest'
+            example:
+              api_key: prk_7Hq2LmN9xR4sT0uVwXyZ1a2B3c4D5e6F7g8H9i0J1k2
+      responses:
+        '200':
+          description: Signed in; the cookie is set.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+            Set-Cookie:
+              description: '`parley_session=<secret>; HttpOnly; SameSite=Strict; Path=/; Max-Age=<seconds>`'
+              schema:
+                type: string
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/ConsoleSession'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `invalid_sign_in` (neither or both of `api_key` and `token`).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+          description: '`invalid_api_key`, `api_key_revoked`, `api_key_expired`, `invalid_signin_token` (unknown, used or expired).'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+          description: '`payload_too_large`: sign-in bodies are limited to 4 KiB.'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    get:
+      tags: [console]
+      operationId: getConsoleSession
+      summary: The signed-in console session (so a reloaded page recovers its CSRF token). Session cookie.
+      responses:
+        '200':
+          description: The session.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/ConsoleSession'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+          description: '`not_signed_in` (no cookie), `invalid_session`, `session_expired`, `session_revoked`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    delete:
+      tags: [console]
+      operationId: signOut
+      summary: Sign the console out. Session cookie and X-CSRF-Token.
+      description: |
+        Deletes the session and clears the cookie. Without a cookie, or with one that no longer
+        works, the cookie is cleared all the same.
+      responses:
+        '204':
+          description: Signed out; `Set-Cookie` clears the cookie.
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`csrf_failed`: a live session is only ended with its CSRF token.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
   /v1/tenant:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -835,6 +984,52 @@ paths:
   /v1/sessions:
     parameters:
       - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [sessions]
+      operationId: listSessions
+      summary: The tenant's sessions, newest first. Any role.
+      description: To page, pass the previous page's `next_cursor` as `before`; `next_cursor` is null on the last page.
+      security:
+        - bearerAuth: []
+      parameters:
+        - name: limit
+          in: query
+          schema:
+            type: integer
+            minimum: 1
+            maximum: 200
+            default: 50
+        - name: before
+          in: query
+          schema:
+            type: string
+      responses:
+        '200':
+          description: A page of sessions.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: '#/components/schemas/Session'
+                  next_cursor:
+                    type: [string, 'null']
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_query`, `invalid_session_id` (`before`).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
     post:
       tags: [sessions]
       operationId: createSession
@@ -906,6 +1101,49 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`session_not_found`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    patch:
+      tags: [sessions]
+      operationId: renameSession
+      summary: Rename a session. Admin, operator or service.
+      description: The title is trimmed; an empty or null title clears it.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/CreateSessionRequest'
+            example:
+              title: Smyth intake
+      responses:
+        '200':
+          description: The renamed session.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Session'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `invalid_session_id`, `invalid_title` (over 200 characters).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`session_not_found`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1482,6 +1720,132 @@ paths:
           $ref: '#/components/responses/InternalError'
         '503':
           $ref: '#/components/responses/DatabaseUnavailable'
+  /unsubscribe/{token}:
+    parameters:
+      - name: token
+        in: path
+        required: true
+        description: The signed token from a marketing email's `List-Unsubscribe` link.
+        schema:
+          type: string
+    get:
+      tags: [messages]
+      operationId: showUnsubscribe
+      summary: A confirmation page for an unsubscribe link. No authentication; changes nothing.
+      description: Mail scanners open links, so looking at the page never unsubscribes anyone.
+      responses:
+        '200':
+          description: An HTML page with an Unsubscribe button.
+          content:
+            text/html: {}
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`invalid_unsubscribe_link`: edited, truncated or not from this installation.'
+    post:
+      tags: [messages]
+      operationId: unsubscribe
+      summary: Opt the link's recipient out of the tenant's marketing email. No authentication.
+      description: |
+        The page's button and mail clients' one-click unsubscribe (RFC 8058, body
+        `List-Unsubscribe=One-Click`) both post here. The opt-out is recorded once, with source
+        `list_unsubscribe`, however often the link is used; transactional email is unaffected.
+      responses:
+        '200':
+          description: An HTML confirmation.
+          content:
+            text/html: {}
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`invalid_unsubscribe_link`.'
+  /v1/schedules:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [messages]
+      operationId: listSchedules
+      summary: The tenant's recurring tasks (the installed packs' triggers). Any role.
+      description: |
+        Every tenant gets each installed pack's tasks on their default schedule; the scheduler in
+        `parley serve` and `parley worker` fires each occurrence once across all replicas. After
+        downtime a task that missed occurrences runs once, then continues on schedule.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: All of the tenant's scheduled tasks, by name (one page).
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items: {$ref: '#/components/schemas/ScheduledTask'}
+                  next_cursor: {type: 'null'}
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/schedules/{name}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: name
+        in: path
+        required: true
+        description: The task's name, e.g. `legal.document_reminders`.
+        schema:
+          type: string
+    put:
+      tags: [messages]
+      operationId: updateSchedule
+      summary: Change when a task runs, or pause and resume it. Admin or operator.
+      description: |
+        A new schedule, or resuming a paused task, counts from now: occurrences missed while it
+        was paused are not caught up. The change survives restarts.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              minProperties: 1
+              properties:
+                schedule: {$ref: '#/components/schemas/Schedule'}
+                enabled: {type: boolean}
+      responses:
+        '200':
+          description: The task as changed.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/ScheduledTask'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json` (a malformed schedule), `invalid_schedule`, or `invalid_request` (nothing to change).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`task_not_found`: no task of that name in this tenant.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
   /v1/templates:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -1610,6 +1974,58 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/templates/{name}/versions:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/TemplateName'
+    get:
+      tags: [messages]
+      operationId: listTemplateVersions
+      summary: Every saved version of a template, newest first, then the global default (if any). Any role.
+      description: |
+        Each entry is a `Template` plus `created_by` and `created_at` (null for the built-in
+        default) and `current` (true for the one `POST /v1/messages` uses: the first).
+        Not paginated; `next_cursor` is always null.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The versions.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      allOf:
+                        - $ref: '#/components/schemas/Template'
+                        - type: object
+                          required: [created_by, created_at, current]
+                          properties:
+                            created_by:
+                              type: [string, 'null']
+                            created_at:
+                              type: [string, 'null']
+                              format: date-time
+                            current:
+                              type: boolean
+                  next_cursor:
+                    type: 'null'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`template_not_found`.'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3129,6 +3545,38 @@ components:
         comment:
           type: string
           description: Optional; trimmed and cut to 2,000 characters.
+    SignInRequest:
+      type: object
+      description: Exactly one of the two.
+      properties:
+        api_key:
+          type: string
+        token:
+          type: string
+          description: The one-time token from a `#signin=` link.
+    ConsoleSession:
+      type: object
+      required: [csrf_token, tenant, role, key_name, expires_at]
+      properties:
+        csrf_token:
+          type: string
+          description: Send as `X-CSRF-Token` on every request that changes something.
+        tenant:
+          type: object
+          required: [id, name, slug, time_zone]
+          properties:
+            id: {type: string}
+            name: {type: string}
+            slug: {type: string}
+            time_zone: {type: string, description: IANA zone; the console shows times in it.}
+        role:
+          type: string
+          enum: [admin, operator, viewer, service]
+        key_name:
+          type: string
+          description: The name of the API key the session acts as.
+        expires_at:
+          $ref: '#/components/schemas/Timestamp'
     Session:
       type: object
       description: A conversation whose messages give later runs their context.
@@ -3279,6 +3727,11 @@ components:
           description: |
             The message body, stored as sent. Blank (empty or only whitespace) answers 400
             `empty_message`. SMS: at most 1,600 characters, otherwise 400 `message_too_long`.
+        html:
+          type: string
+          description: |
+            Email only, with `text`: an HTML alternative, sent as multipart/alternative with the
+            text (otherwise 400 `invalid_content`). With `template`, the template's HTML is used.
         template:
           type: string
           description: |
@@ -3343,8 +3796,8 @@ components:
       description: |
         An email or SMS and its delivery. Every field is always present; those without a value
         are null. `job` is only in `GET /v1/messages/{id}`.
-      required: [message_id, channel, to, subject, text, status, idempotency_key, send_at, provider,
-                 error, created_at, sent_at, job_id, purpose]
+      required: [message_id, channel, to, subject, text, html, status, provider_message_id, delivery_status,
+                 idempotency_key, send_at, provider, error, created_at, sent_at, job_id, purpose]
       properties:
         message_id:
           type: string
@@ -3359,8 +3812,19 @@ components:
           type: [string, 'null']
         text:
           type: string
+        html:
+          type: [string, 'null']
+          description: Email's HTML alternative; null for plain-text email and SMS.
         status:
           $ref: '#/components/schemas/MessageStatus'
+        provider_message_id:
+          type: [string, 'null']
+          description: The provider's id for the message (SMTP Message-ID, SendGrid, Resend or Twilio id).
+        delivery_status:
+          type: [string, 'null']
+          description: |
+            The latest status the provider reported through its webhook (`delivered`,
+            `bounced`, `undelivered`, ...); null until one arrives.
         idempotency_key:
           type: string
           description: The key given, or the one the server generated.
@@ -3496,6 +3960,46 @@ components:
         next_cursor:
           type: [string, 'null']
           description: Pass as `before` for the next page; null when there is none.
+    Schedule:
+      description: |
+        When a task runs. Wall-clock times (`HH:MM`, 24-hour) are in the tenant's time zone and stay
+        on the wall clock across daylight-saving changes; a monthly day past the end of a short
+        month runs on its last day.
+      oneOf:
+        - type: object
+          required: [kind, seconds]
+          properties:
+            kind: {const: every}
+            seconds: {type: integer, minimum: 1}
+        - type: object
+          required: [kind, at]
+          properties:
+            kind: {const: daily}
+            at: {type: string, example: '09:00'}
+        - type: object
+          required: [kind, weekday, at]
+          properties:
+            kind: {const: weekly}
+            weekday: {type: integer, minimum: 1, maximum: 7, description: 1 = Sunday … 7 = Saturday.}
+            at: {type: string}
+        - type: object
+          required: [kind, day, at]
+          properties:
+            kind: {const: monthly}
+            day: {type: integer, minimum: 1, maximum: 31}
+            at: {type: string}
+    ScheduledTask:
+      type: object
+      required: [name, trigger, summary, schedule, enabled, last_run_at, next_run_at, runs]
+      properties:
+        name: {type: string}
+        trigger: {type: string}
+        summary: {type: [string, 'null'], description: What the trigger does; null when its pack is not installed.}
+        schedule: {$ref: '#/components/schemas/Schedule'}
+        enabled: {type: boolean}
+        last_run_at: {type: [string, 'null'], format: date-time}
+        next_run_at: {type: string, format: date-time}
+        runs: {type: integer, description: Occurrences fired so far.}
     TemplateVariables:
       type: object
       additionalProperties:

@@ -115,6 +115,14 @@ public final class PostgresStore: Store {
         }
     }
 
+    public func listen(channel: String, _ onNotify: @escaping @Sendable (String) -> Void) async throws {
+        try await client.withConnection { conn in
+            try await conn.listen(on: channel) { notifications in
+                for try await n in notifications { onNotify(n.payload) }
+            }
+        }
+    }
+
     public func ping() async throws {
         _ = try await leased(bounded: true) { conn in try await conn.sql(queryLogLevel: nil).raw("SELECT 1 AS one").first() }
     }

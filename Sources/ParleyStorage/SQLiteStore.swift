@@ -137,6 +137,10 @@ public final class SQLiteStore: Store {
         }
     }
 
+    public func listen(channel: String, _ onNotify: @escaping @Sendable (String) -> Void) async throws {
+        while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
+    }
+
     public func ping() async throws {
         _ = try await read { db in try await db.raw("SELECT 1 AS one").first() }
     }

@@ -22,6 +22,12 @@ public protocol Store: Sendable {
     /// `lockKey`, concurrent callers holding the same key (in any process) run one after the other.
     func transaction<T: Sendable>(lockKey: Int64?, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
 
+    /// Calls `onNotify` with each notification's payload on `channel` until the task is cancelled.
+    /// PostgreSQL: LISTEN on a connection of its own (a `NOTIFY` is delivered when its
+    /// transaction commits). SQLite has no such thing: this just waits to be cancelled, and
+    /// in-process wake-ups do the job.
+    func listen(channel: String, _ onNotify: @escaping @Sendable (String) -> Void) async throws
+
     func ping() async throws
     func poolStats() -> PoolStats
     func shutdown() async

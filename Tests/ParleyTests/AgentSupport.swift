@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ParleyAgent
+import ParleyComms
 import ParleyCore
 import ParleyServer
 import ParleyStorage
@@ -80,23 +81,24 @@ enum ScriptedTurn {
 
 /// An application with the agent on a fresh database and a seeded tenant.
 func withAgentServer(_ kind: DatabaseKind, env: [String: String] = [:], provider: (any ModelProvider)? = nil,
-                     testing: TestingSetup = .router,
+                     triggers: [TriggerDefinition] = [], keyring: Keyring = .random(), testing: TestingSetup = .router,
                      _ body: @escaping @Sendable (any TestClientProtocol, Seeded, any Store, TestClock) async throws -> Void) async throws {
     let clock = TestClock()
     try await TestDatabases.withStore(kind, clock: clock) { store in
         let seeded = try await Seeded.make(store, clock: clock)
-        try await agentApp(store: store, clock: clock, env: env, provider: provider).test(testing) { client in
+        try await agentApp(store: store, clock: clock, env: env, provider: provider, triggers: triggers, keyring: keyring).test(testing) { client in
             try await body(client, seeded, store, clock)
         }
     }
 }
 
-func agentApp(store: any Store, clock: TestClock, env: [String: String] = [:], provider: (any ModelProvider)? = nil) throws -> some ApplicationProtocol {
+func agentApp(store: any Store, clock: TestClock, env: [String: String] = [:], provider: (any ModelProvider)? = nil,
+              triggers: [TriggerDefinition] = [], keyring: Keyring = .random()) throws -> some ApplicationProtocol {
     let config = try ParleyConfig.load(ConfigSources(environment: ["PARLEY_MAX_BODY_BYTES": "2mb"].merging(env) { $1 }))
     var logger = Logger(label: "test")
     logger.logLevel = .critical
     return buildApplication(ServerDependencies(config: config, store: store, clock: clock, logger: logger,
-                                               migrations: ParleySchema.migrations, keyring: .random(), packs: TestPack.packs, provider: provider))
+                                               migrations: ParleySchema.migrations, keyring: keyring, packs: TestPack.packs, triggers: triggers, provider: provider))
 }
 
 extension TestClientProtocol {
@@ -121,6 +123,13 @@ extension TestClientProtocol {
     func postJSON(_ key: String, _ uri: String, _ body: JSONValue, status: HTTPResponse.Status = .ok) async throws -> JSONValue {
         try await execute(uri: uri, method: .post, headers: auth(key, json: true), body: ByteBuffer(string: body.serialized())) { r in
             #expect(r.status == status, "POST \(uri): \(String(buffer: r.body))")
+            return try JSONValue.parse(String(buffer: r.body))
+        }
+    }
+
+    func putJSON(_ key: String, _ uri: String, _ body: JSONValue, status: HTTPResponse.Status = .ok) async throws -> JSONValue {
+        try await execute(uri: uri, method: .put, headers: auth(key, json: true), body: ByteBuffer(string: body.serialized())) { r in
+            #expect(r.status == status, "PUT \(uri): \(String(buffer: r.body))")
             return try JSONValue.parse(String(buffer: r.body))
         }
     }

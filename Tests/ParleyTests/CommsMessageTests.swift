@@ -48,7 +48,7 @@ import Testing
             #expect(outbox.count == 1)
             let content = try #require(outbox.first?.content)
             #expect(content.contains("To: Ada@example.com\r\n") && content.contains("Message-ID: <\(sent.id)@parley>"))
-            #expect(content.contains("Subject: =?UTF-8?B?") && content.hasSuffix("\r\n\r\nHello Ada,\r\nplease upload your ID."))
+            #expect(content.contains("Subject: =?UTF-8?B?") && content.contains("\r\n\r\nHello Ada,\r\nplease upload your ID."))
 
             // The job's success was lost (a crash after the send): it runs again and sends nothing.
             try await store.transaction { db in
@@ -356,6 +356,65 @@ import Testing
             let (message, job) = try await messages.message(ctx.principal, id: later.message.id)
             #expect(message.status == .failed && job?.state == .dead && message.error?.contains("opted out") == true)
             #expect(try await messages.outbox(ctx.principal, before: nil, limit: 10).isEmpty)
+        }
+    }
+}
+
+@Suite struct UnsubscribeTests {
+    @Test(arguments: TestEnv.kinds)
+    func marketingEmailCarriesAOneClickUnsubscribeThatWorks(_ kind: DatabaseKind) async throws {
+        let keyring = Keyring.random()
+        // The test drives the worker itself, with its own link base.
+        try await withAgentServer(kind, env: ["PARLEY_SERVE_WORKER": "false"], keyring: keyring) { client, seeded, store, clock in
+            let to = "ada@example.com"
+            try await client.execute(uri: "/v1/consent/email/\(to)", method: .put, headers: auth(seeded.adminKey, json: true),
+                                     body: ByteBuffer(string: #"{"status":"opted_in","reason":"newsletter form"}"#)) { #expect($0.status == .ok) }
+            _ = try await client.postJSON(seeded.adminKey, "/v1/messages", [
+                "channel": "email", "to": .string(to), "subject": "Spring offers", "text": "20% off", "html": "<p>20% <b>off</b></p>",
+                "purpose": "marketing",
+            ], status: .accepted)
+            _ = try await client.postJSON(seeded.adminKey, "/v1/messages", [
+                "channel": "email", "to": .string(to), "subject": "Your appointment", "text": "Tomorrow at 9",
+            ], status: .accepted)
+            var settings = WorkerSettings()
+            settings.unsubscribe = UnsubscribeLinks(keyring: keyring, baseURL: "https://parley.example")
+            let worker = CommsWorker(queue: JobQueue(store: store, clock: clock), channel: OutboxChannel(), settings: settings, logger: Logger(label: "t"))
+            #expect(try await worker.runDueJobs() == 2)
+
+            let outbox = try await client.getJSON(seeded.adminKey, "/v1/outbox")["data"]?.arrayValue ?? []
+            let marketing = try #require(outbox.first { $0["content"]?.stringValue?.contains("Spring offers") == true }?["content"]?.stringValue)
+            let transactional = try #require(outbox.first { $0["content"]?.stringValue?.contains("Your appointment") == true }?["content"]?.stringValue)
+            #expect(marketing.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"))
+            #expect(marketing.contains("multipart/alternative"))
+            #expect(!transactional.contains("List-Unsubscribe"), "transactional mail has no unsubscribe link")
+            let line = try #require(marketing.components(separatedBy: "\r\n").first { $0.hasPrefix("List-Unsubscribe: <https://parley.example/unsubscribe/") })
+            let path = String(line.dropFirst("List-Unsubscribe: <https://parley.example".count).dropLast())
+
+            // Looking at the link changes nothing; posting (the button, or a mail client's one-click) does.
+            try await client.execute(uri: path, method: .get) { r in
+                #expect(r.status == .ok)
+                #expect(String(buffer: r.body).contains("a•••@example.com"))
+            }
+            #expect(try await client.getJSON(seeded.adminKey, "/v1/consent/email/\(to)")["current"]?["status"] == "opted_in")
+            for _ in 0..<2 {
+                try await client.execute(uri: path, method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                                         body: ByteBuffer(string: "List-Unsubscribe=One-Click")) { #expect($0.status == .ok) }
+            }
+            let consent = try await client.getJSON(seeded.adminKey, "/v1/consent/email/\(to)")
+            #expect(consent["current"]?["status"] == "opted_out")
+            #expect(consent["history"]?.arrayValue?.filter { $0["source"] == "list_unsubscribe" }.count == 1, "one change, however often clicked")
+            let refused = try await client.postJSON(seeded.adminKey, "/v1/messages", [
+                "channel": "email", "to": .string(to), "subject": "More offers", "text": "30% off", "purpose": "marketing",
+            ], status: .conflict)
+            #expect(refused["error"]?["code"]?.stringValue?.isEmpty == false)
+
+            // Edited, truncated or foreign links are refused.
+            var tampered = Array(path)
+            tampered[tampered.count - 3] = tampered[tampered.count - 3] == "A" ? "B" : "A"
+            let otherKey = UnsubscribeLinks(keyring: .random(), baseURL: "https://parley.example").token(tenantID: seeded.tenant.id, recipient: "bob@example.com")
+            for bad in [String(tampered), "/unsubscribe/abc", "/unsubscribe/\(otherKey)", "/unsubscribe/" + String(repeating: "a", count: 5000)] {
+                try await client.execute(uri: bad, method: .post) { #expect($0.status == .notFound, "\(bad.prefix(40))") }
+            }
         }
     }
 }

@@ -17,6 +17,43 @@ import Testing
         }
     }
 
+    /// A worker in another process hears about a job the moment its transaction commits, not at
+    /// its next poll; a rolled-back enqueue says nothing.
+    @Test(.enabled(if: TestEnv.postgresURL != nil))
+    func postgresNotifiesListenersOfCommittedJobs() async throws {
+        try await withQueue(.postgres) { queue, a, b, clock in
+            let (heard, hear) = AsyncStream<String>.makeStream()
+            let listener = Task {
+                try await queue.store.listen(channel: JobQueue.notifyChannel) { hear.yield($0) }
+            }
+            // LISTEN has no "registered" callback: probe until a probe comes back.
+            let probe = Task {
+                while !Task.isCancelled {
+                    try await queue.store.transaction { db in try await db.raw("SELECT pg_notify('parley_jobs', 'probe')").run() }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            var it = heard.makeAsyncIterator()
+            #expect(await it.next() == "probe")
+            probe.cancel()
+            _ = try? await probe.value
+
+            struct Rollback: Error {}
+            await #expect(throws: Rollback.self) {
+                try await queue.store.transaction { db in
+                    try await queue.enqueue(NewJob(tenantID: b.tenant.id, type: "send_email", payload: "{}", runAt: clock.now()), on: db)
+                    throw Rollback()
+                }
+            }
+            _ = try await queue.enqueue(NewJob(tenantID: a.tenant.id, type: "send_email", payload: "{}", runAt: clock.now()))
+            var next = await it.next()
+            while next == "probe" { next = await it.next() }
+            #expect(next == a.tenant.id, "the committed job is heard; the rolled-back one (tenant b) never is")
+            listener.cancel()
+            _ = try? await listener.value
+        }
+    }
+
     @Test(arguments: TestEnv.kinds)
     func anEnqueueJoinsTheCallersTransaction(_ kind: DatabaseKind) async throws {
         try await withQueue(kind) { queue, a, _, clock in

@@ -102,3 +102,59 @@ final class FiredOccurrences: Sendable {
         }
     }
 }
+
+@Suite struct PackTriggerTests {
+    static let reminders = TriggerDefinition(name: "test.reminders", summary: "Chase outstanding work.",
+                                             defaultSchedule: .every(seconds: 3600)) { _ in }
+
+    @Test(arguments: TestEnv.kinds)
+    func everyTenantGetsPackTasksOnceAndKeepsItsOwnChanges(_ kind: DatabaseKind) async throws {
+        let clock = TestClock()
+        try await TestDatabases.withStore(kind, clock: clock) { (store: any Store) async throws in
+            let seeded = try await Seeded.make(store, clock: clock)
+            let other = try await Seeded.make(store, clock: clock, slug: "globex")
+            let s = Scheduler(store: store, clock: clock, definitions: [Self.reminders], logger: Logger(label: "test"))
+            #expect(try await s.ensureDefaultTasks([Self.reminders]) == 2)
+            let paused = try await s.update(tenantID: seeded.tenant.id, name: "test.reminders", schedule: nil, enabled: false)
+            #expect(!paused.enabled)
+            #expect(try await s.ensureDefaultTasks([Self.reminders]) == 0)
+            #expect(try await s.tasks(tenantID: seeded.tenant.id).first?.enabled == false, "a restart keeps the tenant's choice")
+            #expect(try await s.tasks(tenantID: other.tenant.id).first?.enabled == true)
+
+            clock.advance(by: 7200)
+            let resumed = try await s.update(tenantID: seeded.tenant.id, name: "test.reminders", schedule: .every(seconds: 600), enabled: true)
+            #expect(resumed.nextRunAt == clock.now().addingTimeInterval(600), "no catch-up for the time it was paused")
+            await #expect(throws: ParleyError.self) {
+                try await s.update(tenantID: other.tenant.id, name: "nope", schedule: nil, enabled: true)
+            }
+            await #expect(throws: ParleyError.self) {
+                try await s.update(tenantID: other.tenant.id, name: "test.reminders", schedule: .every(seconds: 0), enabled: nil)
+            }
+        }
+    }
+
+    @Test(arguments: TestEnv.kinds)
+    func tenantsSeeAndChangeOnlyTheirOwnSchedulesOverHTTP(_ kind: DatabaseKind) async throws {
+        try await withAgentServer(kind, triggers: [Self.reminders]) { client, seeded, store, clock in
+            let other = try await Seeded.make(store, clock: clock, slug: "globex")
+            _ = try await Scheduler(store: store, clock: clock, definitions: [Self.reminders], logger: Logger(label: "test"))
+                .ensureDefaultTasks([Self.reminders])
+            let list = try await client.getJSON(seeded.adminKey, "/v1/schedules")
+            #expect(list["data"]?.arrayValue?.count == 1)
+            #expect(list["data"]?[0]?["summary"]?.stringValue == "Chase outstanding work.")
+            #expect(list["data"]?[0]?["schedule"]?["kind"]?.stringValue == "every")
+
+            let changed = try await client.putJSON(seeded.adminKey, "/v1/schedules/test.reminders",
+                                                   ["schedule": ["kind": "daily", "at": "09:30"], "enabled": true])
+            #expect(changed["schedule"]?["at"]?.stringValue == "09:30")
+            _ = try await client.putJSON(seeded.adminKey, "/v1/schedules/test.reminders", ["schedule": ["kind": "daily", "at": "25:00"]],
+                                         status: .badRequest)
+            _ = try await client.putJSON(seeded.adminKey, "/v1/schedules/test.reminders", [:], status: .badRequest)
+            _ = try await client.putJSON(seeded.adminKey, "/v1/schedules/other", ["enabled": false], status: .notFound)
+            let viewer = try await seeded.key(store, clock: clock, role: .viewer)
+            _ = try await client.putJSON(try #require(viewer.secret), "/v1/schedules/test.reminders", ["enabled": false], status: .forbidden)
+            let theirs = try await client.getJSON(other.adminKey, "/v1/schedules")
+            #expect(theirs["data"]?[0]?["schedule"]?["kind"]?.stringValue == "every", "the other tenant's task is untouched")
+        }
+    }
+}

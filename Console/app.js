@@ -1,0 +1,128 @@
+// Parley console: sign-in, the shell and a hash router. No build step; ES modules only.
+
+import { ApiError, api, onUnauthorized, setCsrfToken } from './api.js';
+import { casesView } from './cases.js';
+import { chatView } from './chat.js';
+import { jobsView, messageView, outboxView, templatesView, workflowsView } from './ops.js';
+import { h, clear, setTimeZone, toast } from './ui.js';
+
+const app = document.getElementById('app');
+const NAV = [
+  ['chat', 'Chat', chatView],
+  ['workflows', 'Workflows', workflowsView],
+  ['jobs', 'Jobs', jobsView],
+  ['outbox', 'Outbox', outboxView],
+  ['templates', 'Templates', templatesView],
+  ['cases', 'Cases', casesView],
+];
+const ROUTES = Object.fromEntries([...NAV.map(([k, , v]) => [k, v]), ['messages', messageView]]);
+
+let session = null;
+let cleanup = null;
+
+function accepted(s) {
+  session = s;
+  setCsrfToken(s.csrf_token);
+  setTimeZone(s.tenant.time_zone);
+}
+
+onUnauthorized(() => {
+  if (!session) return;
+  session = null;
+  setCsrfToken(null);
+  showSignIn('Your session has ended. Please sign in again.');
+});
+
+async function start() {
+  const token = location.hash.match(/^#signin=([0-9a-f]{16,128})$/i)?.[1];
+  if (token) {
+    // The token is single-use: drop it from the address bar and history first.
+    history.replaceState(null, '', location.pathname);
+    try {
+      accepted(await api('POST', '/v1/auth/session', { token }));
+      location.hash = '#/chat';
+      return shell();
+    } catch (e) {
+      return showSignIn(e.message);
+    }
+  }
+  try {
+    accepted(await api('GET', '/v1/auth/session', undefined, { quiet401: true }));
+    shell();
+  } catch (e) {
+    showSignIn(e instanceof ApiError && e.status !== 401 ? e.message : null);
+  }
+}
+
+function showSignIn(message) {
+  cleanup?.();
+  cleanup = null;
+  const key = h('input#api-key', {
+    type: 'password', name: 'api_key', autocomplete: 'off', spellcheck: false, required: true,
+    placeholder: 'prk_…', 'aria-describedby': 'signin-help',
+  });
+  const error = h('p#signin-error.form-error', { role: 'alert', hidden: !message }, message ?? '');
+  const button = h('button.btn.btn-primary.btn-block', { type: 'submit' }, 'Sign in');
+  const form = h('form.signin-form', { on: { submit: async (ev) => {
+    ev.preventDefault();
+    button.disabled = true;
+    button.textContent = 'Signing in…';
+    try {
+      accepted(await api('POST', '/v1/auth/session', { api_key: key.value }));
+      if (!location.hash.startsWith('#/')) location.hash = '#/chat';
+      shell();
+    } catch (e) {
+      error.hidden = false;
+      error.textContent = e.code === 'invalid_api_key' ? 'That API key is not valid.' : e.message;
+      button.disabled = false;
+      button.textContent = 'Sign in';
+      key.focus();
+      key.select();
+    }
+  } } },
+  h('label', { for: 'api-key' }, 'API key'), key,
+  h('p#signin-help.hint', 'Use an API key from your administrator, or the sign-in link Parley printed when it first started.'),
+  error, button);
+  clear(app).append(h('main#main.signin', h('div.signin-card',
+    h('div.brand.brand-large', h('img', { src: '/console/favicon.svg', alt: '', width: 40, height: 40 }), h('span', 'Parley')),
+    h('h1', 'Sign in to the console'), form)));
+  key.focus();
+}
+
+function shell() {
+  const main = h('main#main.main', { tabindex: -1 });
+  const nav = h('nav.nav', { 'aria-label': 'Main' }, h('ul', NAV.map(([k, label]) => h('li', h('a', { href: `#/${k}`, dataset: { route: k } }, label)))));
+  const signOut = h('button.btn.btn-quiet.btn-small', { type: 'button', on: { click: async () => {
+    try { await api('DELETE', '/v1/auth/session'); } catch (e) { toast(e.message, 'error'); return; }
+    session = null;
+    setCsrfToken(null);
+    history.replaceState(null, '', location.pathname);
+    showSignIn('You have signed out.');
+  } } }, 'Sign out');
+  clear(app).append(
+    h('header.topbar',
+      h('a.brand', { href: '#/chat' }, h('img', { src: '/console/favicon.svg', alt: '', width: 24, height: 24 }), h('span', 'Parley')),
+      nav,
+      h('div.account', h('span.tenant-name', { title: `Workspace ${session.tenant.slug}` }, session.tenant.name),
+        h('span.role', session.role), h('span.key-name.muted.small', { title: 'Signed in with this API key' }, session.key_name), signOut)),
+    main);
+  const route = () => {
+    if (!session) return;
+    const [path] = location.hash.replace(/^#\/?/, '').split('?');
+    const [name, ...params] = path.split('/').filter(Boolean).map(decodeURIComponent);
+    const view = ROUTES[name] ?? chatView;
+    for (const a of nav.querySelectorAll('a')) {
+      if (a.dataset.route === (ROUTES[name] ? (name === 'messages' ? 'outbox' : name) : 'chat')) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+    cleanup?.();
+    cleanup = null;
+    main.className = `main view-${ROUTES[name] ? name : 'chat'}`;
+    const done = view(main, params, { session });
+    cleanup = typeof done === 'function' ? done : null;
+  };
+  window.onhashchange = route;
+  route();
+}
+
+start();
