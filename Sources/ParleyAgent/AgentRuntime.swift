@@ -21,6 +21,9 @@ public struct AgentSettings: Sendable {
         things up and act; never invent data a tool could give you. Be concise, and say plainly when \
         you cannot do something.
         """
+    /// Per-tenant instructions appended to `systemPrompt` (packs keep theirs as tenant-editable
+    /// data); nil or empty adds nothing.
+    public var tenantInstructions: (@Sendable (_ tenantID: String) async -> String?)?
 
     public init() {}
 }
@@ -229,7 +232,9 @@ public final class AgentRuntime: Sendable {
     struct ModelTurn { var text = ""; var thinking = ""; var calls: [ToolCall] = [] }
 
     private func callModel(_ run: RunHandle, state: inout RunState, tools available: [Tool]) async throws -> ModelTurn {
-        let request = ModelRequest(system: settings.systemPrompt, messages: state.messages, tools: available.map(\.definition),
+        var system = settings.systemPrompt
+        if let extra = await settings.tenantInstructions?(run.tenantID), !extra.isEmpty { system += "\n\n" + extra }
+        let request = ModelRequest(system: system, messages: state.messages, tools: available.map(\.definition),
                                    maxTokens: settings.maxOutputTokens)
         var turn = ModelTurn()
         var answered = provider.name

@@ -38,7 +38,7 @@ struct BenchLegalSearch: AsyncParsableCommand {
         commandName: "bench-legal-search", abstract: "Measure fuzzy case search (latency, precision@1, recall@5) on the configured database.")
     @OptionGroup var common: CommonOptions
     @Option(help: "Case counts to load, comma-separated.") var sizes: String = "1000,10000,100000"
-    @Option(help: "Searches timed per size.") var queries: Int = 300
+    @Option(help: "Labelled searches timed per size (at most 400: 40 per category and 40 names not in the set).") var queries: Int = 400
 
     func run() async throws {
         let config = try common.load()
@@ -56,12 +56,12 @@ struct BenchLegalSearch: AsyncParsableCommand {
                 let loadSeconds = (ContinuousClock.now - loadStart).seconds
                 let service = CaseService(store: store, clock: clock, environment: LegalEnvironment(keyring: .random(), publicBaseURL: "http://localhost"))
                 let principal = Principal(tenantID: tenant.id, keyID: nil, role: .admin, actor: "bench")
-                let labelled = SyntheticClients.labelledQueries(for: clients, seed: 7)
+                let labelled = Array(SyntheticClients.labelledQueries(for: clients, seed: 7, perCategory: 40, negatives: 40).prefix(max(1, queries)))
                 var latencies: [Double] = []
                 var positives = 0, top1 = 0, top5 = 0, negatives = 0, falseHits = 0
-                for (i, q) in labelled.enumerated() where i < max(queries, labelled.count) {
+                for q in labelled {
                     let started = ContinuousClock.now
-                    let found = try await service.search(principal, CaseSearch(clientName: q.query, threshold: 0.8, limit: 5, status: nil))
+                    let found = try await service.search(principal, CaseSearch(clientName: q.query, threshold: NameMatcher.defaultThreshold, limit: 5, status: nil))
                     latencies.append((ContinuousClock.now - started).seconds * 1000)
                     let names = found.cases.map(\.legalCase.clientName)
                     if let expected = q.expected {

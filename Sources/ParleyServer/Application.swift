@@ -85,7 +85,11 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     LegalRuntime.install(LegalRuntime(store: deps.store, clock: deps.clock, environment: legal))
     let cases = CaseService(store: deps.store, clock: deps.clock, environment: legal)
 
-    let settings = AgentAssembly.settings(deps.config.agent)
+    var settings = AgentAssembly.settings(deps.config.agent)
+    // The legal assistant's rules: the tenant's `legal.system_prompt` template (or the default).
+    settings.tenantInstructions = { [store = deps.store, clock = deps.clock] tenantID in
+        try? await TemplateService(store: store, clock: clock, defaults: ParleySchema.templates).template(tenantID: tenantID, name: "legal.system_prompt").text
+    }
     let hub = EventHub(bufferLimit: settings.streamBuffer)
     var registry = ToolRegistry()
     for tool in deps.packs.flatMap(\.tools) { registry.register(tool) }
