@@ -481,7 +481,8 @@ public struct CaseService: Sendable {
         }
         let link = link(for: c)
         let docs: [TemplateValue] = outstanding.map { d in
-            .object(["name": .string(d.name), "description": d.description.map { .string($0) } ?? .null])
+            // The generated "Required document: W2" says nothing the name does not.
+            .object(["name": .string(d.name), "description": d.description.flatMap { $0 == "Required document: \(d.name)" ? nil : .string($0) } ?? .null])
         }
         let variables: [String: TemplateValue] = [
             "client_name": .string(c.clientName), "case_number": .string(c.caseNumber), "documents": .array(docs),
@@ -547,11 +548,15 @@ public struct CaseService: Sendable {
         let now = clock.now()
         var subject = r.subject?.trimmingCharacters(in: .whitespacesAndNewlines)
         var body = r.body
+        var html: String?
         if subject?.isEmpty ?? true || body?.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ?? true {
             let docs = try await repo.documents(tenantID: tenantID, caseIDs: [c.id], on: db).filter { $0.status.isOutstanding }
             let composed = try compose(c, outstanding: docs, type: r.emailType, template: template, firm: try await Self.firmName(tenantID: tenantID, on: db))
             if subject?.isEmpty ?? true { subject = composed.subject }
-            if body?.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ?? true { body = composed.body }
+            if body?.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ?? true {
+                body = composed.body
+                html = composed.html  // the template's HTML part goes only with its own text
+            }
         }
         guard let subject, let body, body.count <= 50_000, subject.count <= 300 else {
             throw ParleyError.badRequest("the subject is at most 300 characters and the body at most 50,000", code: "invalid_email_content")
@@ -562,7 +567,7 @@ public struct CaseService: Sendable {
         let key = "legal:\(c.id):\(r.emailType.rawValue):\(day.year ?? 0)-\(day.month ?? 0)-\(day.day ?? 0)"
         let accepted: MessageService.Accepted
         do {
-            accepted = try await messages.send(ctx, MessageRequest(channel: .email, to: c.clientEmail, subject: subject, text: body, idempotencyKey: key), on: db)
+            accepted = try await messages.send(ctx, MessageRequest(channel: .email, to: c.clientEmail, subject: subject, text: body, html: html, idempotencyKey: key), on: db)
         } catch let e as ParleyError where e.code == "idempotency_key_reused" {
             throw ParleyError.conflict("a \(r.emailType.rawValue) was already sent for case \(c.caseNumber) today", code: "already_sent_today")
         }

@@ -47,7 +47,9 @@ public enum LegalDemo {
                 default: .rejected
                 }
             }
-            let contacted = rng.below(3) != 0
+            let contacted = rng.below(6) != 0
+            // Most firms chase on time: the last email went out in the past few days.
+            let contactDaysAgo = min(ageDays, rng.below(4) + (rng.below(5) == 0 ? rng.below(10) : 0))
             let closed = rng.below(12) == 0
             guard !have.contains(number) else { continue }
             let created = now.addingTimeInterval(-Double(ageDays) * 86_400 - Double(i % 3600))
@@ -55,7 +57,8 @@ public enum LegalDemo {
             let c = LegalCase(id: UUIDv7.make(at: created), tenantID: tenantID, clientName: client.name, clientEmail: client.email.lowercased(),
                               clientPhone: client.phone, caseNumber: number, status: closed ? .closed : .open,
                               lastProgressAt: created.addingTimeInterval(Double(progressDays) * 86_400),
-                              lastContactAt: contacted ? created.addingTimeInterval(3600) : nil, createdAt: created, updatedAt: created)
+                              lastContactAt: contacted ? max(created, now.addingTimeInterval(-Double(contactDaysAgo) * 86_400)) : nil,
+                              createdAt: created, updatedAt: created)
             let docs = zip(names, statuses).map { name, status in
                 RequestedDocument(id: UUIDv7.make(at: created), tenantID: tenantID, caseID: c.id, name: name, description: "Required document: \(name)",
                                   status: status, isCompleted: status == .accepted, completedAt: status == .accepted ? c.lastProgressAt : nil,
@@ -64,7 +67,7 @@ public enum LegalDemo {
             let comms = contacted ? [ClientCommunication(
                 id: UUIDv7.make(at: created), tenantID: tenantID, caseID: c.id, channel: "email", recipient: c.clientEmail,
                 subject: "Document Request - Case #\(number)", body: "Dear \(client.name),\n\nWe are working on your case and need: \(names.joined(separator: ", ")).",
-                emailType: EmailType.initialReminder.rawValue, messageID: nil, sentAt: created.addingTimeInterval(3600), deliveryStatus: nil)] : []
+                emailType: EmailType.initialReminder.rawValue, messageID: nil, sentAt: c.lastContactAt ?? created, deliveryStatus: nil)] : []
             rows.append((c, docs, comms))
         }
         try await insert(rows, store: store)

@@ -490,12 +490,14 @@ struct PendingRemindersIntent: OfflineIntent {
         let lines = cases.prefix(20).map { c in
             let docs = (c["outstanding_documents"]?.arrayValue ?? []).compactMap(\.stringValue)
             let type = (c["suggested_email_type"]?.stringValue ?? "").replacingOccurrences(of: "_", with: " ")
-            return "- #\(c["case_number"]?.stringValue ?? "?") \(c["client_name"]?.stringValue ?? "?"): \(docs.joined(separator: ", ")) — \(type), \(c["days_without_progress"]?.intValue ?? 0) days without progress"
+            return "- #\(c["case_number"]?.stringValue ?? "?") \(c["client_name"]?.stringValue ?? "?"): \(docs.joined(separator: ", ")) — \(type), \(days(c["days_without_progress"]?.intValue ?? 0)) without progress"
         }
         let more = cases.count > 20 ? "\n…and \(cases.count - 20) more." : ""
         return .answer("\(cases.count) case\(cases.count == 1 ? " needs" : "s need") a reminder:\n" + lines.joined(separator: "\n") + more)
     }
 }
+
+func days(_ n: Int) -> String { n == 1 ? "1 day" : "\(n) days" }
 
 /// The answer to "which one do you mean?": a case number or "the second one" continues the request.
 struct SelectCaseIntent: OfflineIntent {
