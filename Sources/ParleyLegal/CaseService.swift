@@ -2,6 +2,7 @@ import Foundation
 import ParleyAgent
 import ParleyComms
 import ParleyCore
+import ParleyPlatform
 import ParleyStorage
 import SQLKit
 
@@ -183,6 +184,7 @@ public struct CaseService: Sendable {
     public let clock: any Clock
     public let environment: LegalEnvironment
     let repo = CaseRepository()
+    var audit: AuditLog { AuditLog(clock: clock) }
     static let matcher = NameMatcher(nicknames: .standard)
     /// Candidates fetched from the key index before reranking.
     static let candidatePool = 200
@@ -237,6 +239,7 @@ public struct CaseService: Sendable {
                                           status: .requested, isCompleted: false, completedAt: nil, notes: nil, createdAt: now, updatedAt: now)
                     }
                     try await repo.insert(c, documents: docs, keys: keys, on: db)
+                    try await audit.record(ctx, action: "case.create", targetType: "case", targetID: c.id, on: db)
                     return c.id
                 }
                 return try await detail(tenantID: tenantID, id: id)
@@ -273,7 +276,9 @@ public struct CaseService: Sendable {
     public func list(_ principal: Principal, status: CaseStatus?, before: String?, limit: Int) async throws -> (cases: [CaseSummary], nextBefore: String?) {
         try principal.require(.readTenant)
         guard (1...200).contains(limit) else { throw ParleyError.badRequest("limit must be from 1 to 200", code: "invalid_limit") }
-        if let before { try Self.validID(before, what: "case") }
+        if let before, !UUIDv7.isValid(before) {
+            throw ParleyError.badRequest("before must be a case id (next_before of the previous page)", code: "invalid_query")
+        }
         let tenantID = principal.tenantID
         let repo = self.repo
         return try await store.read { db in
@@ -358,6 +363,7 @@ public struct CaseService: Sendable {
             if let phone { c.clientPhone = phone }
             c.updatedAt = now
             try await repo.updateContact(c, on: db)
+            try await audit.record(ctx, action: "case.update", targetType: "case", targetID: id, on: db)
         }
         return try await detail(tenantID: tenantID, id: id)
     }
@@ -373,6 +379,7 @@ public struct CaseService: Sendable {
             c.status = .closed
             c.updatedAt = now
             try await repo.updateContact(c, on: db)
+            try await audit.record(ctx, action: "case.close", targetType: "case", targetID: id, on: db)
         }
         return try await detail(tenantID: tenantID, id: id)
     }
@@ -415,6 +422,8 @@ public struct CaseService: Sendable {
             d.updatedAt = now
             try await repo.update(d, on: db)
             try await repo.touch(tenantID: tenantID, caseID: d.caseID, progress: status == .rejected ? nil : now, contact: nil, at: now, on: db)
+            try await audit.record(ctx, action: "case.document.update", targetType: "requested_document", targetID: d.id,
+                                   details: JSONValue.object(["status": .string(status.rawValue)]).serialized(), on: db)
             return d
         }
     }
@@ -579,6 +588,9 @@ public struct CaseService: Sendable {
                                        deliveryStatus: accepted.message.status.rawValue)
         try await repo.insert(comm, on: db)
         try await repo.touch(tenantID: tenantID, caseID: c.id, progress: nil, contact: now, at: now, on: db)
+        try await audit.record(ctx, action: "case.email.send", targetType: "case", targetID: c.id,
+                               details: JSONValue.object(["email_type": .string(r.emailType.rawValue), "message_id": .string(accepted.message.id)]).serialized(),
+                               on: db)
         return (comm, true)
     }
 

@@ -84,6 +84,8 @@ extension TestClientProtocol {
             let page2 = try await client.getJSON(key, "/v1/cases?status=OPEN&limit=1&before=\(next)")
             #expect(page2["cases"]?[0]?["case_id"] == fromString["case_id"] && page2["next_before"] == .null)
             _ = try await client.getJSON(key, "/v1/cases?status=SLEEPING", status: .badRequest)
+            _ = try await client.getJSON(key, "/v1/cases?before=nope", status: .badRequest)
+            #expect(try await client.getJSON(key, "/v1/audit-log?action=case.create")["data"]?.arrayValue?.count == 2)
         }
     }
 
