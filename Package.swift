@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "ParleyComms",
             dependencies: [
-                "ParleyCore", "ParleyStorage",
+                "ParleyCore", "ParleyStorage", "ParleyPlatform",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),

@@ -269,6 +269,8 @@ function templateEditor(pane, t) {
   const text = h('textarea#tpl-text', { rows: 8 }, t.text);
   const html = h('textarea#tpl-html', { rows: 6 }, t.html ?? '');
   const required = h('input#tpl-required', { type: 'text', value: t.required_variables.join(', ') });
+  const personalize = h('input#tpl-personalize', { type: 'checkbox', checked: Boolean(t.personalize) });
+  const guidance = h('textarea#tpl-guidance', { rows: 2, maxlength: 2000 }, t.personalization_prompt ?? '');
   const sample = Object.fromEntries(t.variables.map((v) => [v, v.replace(/_/g, ' ')]));
   const variables = h('textarea#tpl-vars.mono', { rows: 5 }, JSON.stringify(sample, null, 2));
   const preview = h('div.preview', { 'aria-live': 'polite' });
@@ -279,6 +281,8 @@ function templateEditor(pane, t) {
     html: email && html.value.trim() ? html.value : null,
     required_variables: required.value.split(',').map((s) => s.trim()).filter(Boolean),
     exempt_from_quiet_hours: t.exempt_from_quiet_hours,
+    personalize: personalize.checked,
+    personalization_prompt: guidance.value.trim() ? guidance.value : null,
   });
   let timer = null;
   let seq = 0;
@@ -317,6 +321,7 @@ function templateEditor(pane, t) {
     versions.append(h('ul.plain.version-list', page.data.map((v) => h('li',
       h('button.btn.btn-quiet.btn-small', { type: 'button', on: { click: () => {
         subject.value = v.subject ?? ''; text.value = v.text; html.value = v.html ?? ''; required.value = v.required_variables.join(', ');
+        personalize.checked = Boolean(v.personalize); guidance.value = v.personalization_prompt ?? '';
         refresh();
       } } }, `Version ${v.version}`),
       v.current ? badge('in use', 'success') : null, ' ',
@@ -328,6 +333,9 @@ function templateEditor(pane, t) {
     field(email ? 'Text part' : 'Text', text, 'Mustache: {{variable}}, {{#section}}…{{/section}}'),
     email ? field('HTML part (optional)', html) : null,
     field('Required variables', required, 'Comma-separated'),
+    h('div.field', h('label.check', personalize, 'Personalise with AI'),
+      h('p.hint', 'Each message is rewritten for its recipient by the configured model; the template is sent if the model is off, slow, or changes a fact.')),
+    field('Personalisation guidance (optional)', guidance, 'Tone, what to emphasise.'),
     h('div.form-actions', h('button.btn.btn-primary', { type: 'submit' }, 'Save new version'))),
   h('div.template-side',
     h('section.card', h('h2', 'Preview'), field('Sample values (JSON)', variables), preview),

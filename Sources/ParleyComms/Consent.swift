@@ -130,6 +130,29 @@ public struct ConsentService: Sendable {
         }
     }
 
+    /// The tenant's recipients with a recorded status (e.g. every suppression), by channel and
+    /// recipient; `after` is the last row of the previous page.
+    public func list(_ principal: Principal, status: ConsentStatus?, channel: Channel?, after: (Channel, String)?, limit: Int) async throws -> [ConsentRecord] {
+        try principal.require(.readTenant)
+        let tenantID = principal.tenantID
+        return try await store.read { db in
+            var sql = SQLQueryString("SELECT channel, recipient, status, source, reason, updated_at FROM recipient_consent WHERE tenant_id = \(bind: tenantID)")
+            if let status { sql.appendInterpolation(unsafeRaw: " AND status = "); sql.appendInterpolation(bind: status.rawValue) }
+            if let channel { sql.appendInterpolation(unsafeRaw: " AND channel = "); sql.appendInterpolation(bind: channel.rawValue) }
+            if let (c, r) = after {
+                sql.appendInterpolation(unsafeRaw: " AND (channel > ")
+                sql.appendInterpolation(bind: c.rawValue)
+                sql.appendInterpolation(unsafeRaw: " OR (channel = ")
+                sql.appendInterpolation(bind: c.rawValue)
+                sql.appendInterpolation(unsafeRaw: " AND recipient > ")
+                sql.appendInterpolation(bind: r)
+                sql.appendInterpolation(unsafeRaw: "))")
+            }
+            sql.appendInterpolation(unsafeRaw: " ORDER BY channel, recipient LIMIT \(max(1, limit))")
+            return try await db.raw(sql).all().map(Self.decode)
+        }
+    }
+
     /// Keywords carriers and regulators expect an SMS sender to honour.
     public static let stopWords: Set<String> = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT"]
     public static let startWords: Set<String> = ["START", "UNSTOP"]
@@ -138,20 +161,32 @@ public struct ConsentService: Sendable {
 
     /// Applies an inbound SMS: a stop word opts the sender out, a start word back in; `HELP` asks
     /// for the help reply. Anything else is left to the conversation (returns `.none`).
-    public func inboundSMS(tenantID: String, from raw: String, body: String) async throws -> InboundAction {
+    public func inboundSMS(tenantID: String, from raw: String, body: String, source: String = "inbound_sms") async throws -> InboundAction {
         let from = try Self.normalize(.sms, raw)
+        let action = Self.classify(body).0
+        guard action == .optedOut || action == .optedIn else { return action }
+        return try await store.transaction { db in
+            try await inboundSMS(tenantID: tenantID, from: from, body: body, source: source, on: db)
+        }
+    }
+
+    /// The same in the caller's transaction; `from` must already be normalised (E.164).
+    public func inboundSMS(tenantID: String, from: String, body: String, source: String, on db: any SQLDatabase) async throws -> InboundAction {
+        let (action, word) = Self.classify(body)
+        guard action == .optedOut || action == .optedIn else { return action }
+        try await record(tenantID: tenantID, channel: .sms, recipient: from, status: action == .optedOut ? .optedOut : .optedIn,
+                         source: source, reason: "replied \(word)", on: db)
+        return action
+    }
+
+    /// What an inbound SMS asks for, and its keyword (upper-cased, single-spaced).
+    public static func classify(_ body: String) -> (InboundAction, String) {
         let word = body.trimmingCharacters(in: .whitespacesAndNewlines.union(.punctuationCharacters)).uppercased()
             .split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        let action: InboundAction
-        if Self.stopWords.contains(word) { action = .optedOut }
-        else if Self.startWords.contains(word) { action = .optedIn }
-        else if word == "HELP" || word == "INFO" { return .help }
-        else { return .none }
-        try await store.transaction { db in
-            try await record(tenantID: tenantID, channel: .sms, recipient: from, status: action == .optedOut ? .optedOut : .optedIn,
-                             source: "inbound_sms", reason: "replied \(word)", on: db)
-        }
-        return action
+        if stopWords.contains(word) { return (.optedOut, word) }
+        if startWords.contains(word) { return (.optedIn, word) }
+        if word == "HELP" || word == "INFO" { return (.help, word) }
+        return (.none, word)
     }
 
     static func normalize(_ channel: Channel, _ raw: String) throws -> String {

@@ -60,6 +60,9 @@ public enum CommsSchema {
             "ALTER TABLE messages ADD COLUMN delivery_status_at %TIMESTAMP%",
             "CREATE INDEX messages_provider_id ON messages (provider, provider_message_id)",
         ]),
+        personalizationMigration,
+        tenantChannelsMigration,
+        webhookReceiptsMigration,
     ]
 }
 

@@ -80,8 +80,13 @@ public struct Message: Sendable, Equatable {
     /// The provider's id for it, and the last delivery status its webhooks reported.
     public var providerMessageID: String?
     public var deliveryStatus: String?
+    public var deliveryStatusAt: Date?
     /// Not stored: the worker sets it on marketing email just before sending (RFC 8058 headers).
     public var listUnsubscribeURL: String?
+    /// `template` or `ai` for a message from a template; nil when the caller wrote the text.
+    public var contentSource: ContentSource?
+    /// How personalisation ended, when the template asked for it and a model was configured.
+    public var personalization: PersonalizationOutcome?
 }
 
 /// What a caller asks to send.
@@ -129,6 +134,37 @@ public struct MessageRequest: Sendable, Equatable {
     }
 }
 
+/// A message for a customer on whichever channel suits them (see `MessageService.notify`).
+public struct NotifyRequest: Sendable {
+    public var email: String?
+    public var phone: String?
+    /// The customer's preference; SMS when they have a phone, otherwise email.
+    public var prefer: Channel?
+    public var subject: String?
+    public var text: String
+    /// A template per channel, instead of `text`.
+    public var templates: [Channel: String]
+    public var variables: [String: TemplateValue]
+    public var sendAt: Date?
+    public var idempotencyKey: String?
+    public var purpose: TemplatePurpose
+
+    public init(email: String?, phone: String?, prefer: Channel? = nil, subject: String? = nil, text: String = "",
+                templates: [Channel: String] = [:], variables: [String: TemplateValue] = [:], sendAt: Date? = nil,
+                idempotencyKey: String? = nil, purpose: TemplatePurpose = .transactional) {
+        self.email = email
+        self.phone = phone
+        self.prefer = prefer
+        self.subject = subject
+        self.text = text
+        self.templates = templates
+        self.variables = variables
+        self.sendAt = sendAt
+        self.idempotencyKey = idempotencyKey
+        self.purpose = purpose
+    }
+}
+
 extension JSONEncoder {
     static var sorted: JSONEncoder {
         let e = JSONEncoder()
@@ -152,11 +188,11 @@ struct MessageRepository: Sendable {
     func insert(_ m: Message, requestHash: String, on db: any SQLDatabase) async throws {
         try await db.raw("""
             INSERT INTO messages (id, tenant_id, idempotency_key, request_hash, channel, recipient, subject, body_text, body_html, purpose, quiet_hours_exempt,
-                                  fallback_email, fallback_subject, fallback_of, status, send_at, job_id, created_at, updated_at)
+                                  fallback_email, fallback_subject, fallback_of, status, send_at, job_id, created_at, updated_at, content_source, personalization)
             VALUES (\(bind: m.id), \(bind: m.tenantID), \(bind: m.idempotencyKey), \(bind: requestHash), \(bind: m.channel.rawValue), \(bind: m.recipient),
                     \(bind: m.subject), \(bind: m.bodyText), \(bind: m.bodyHTML), \(bind: m.purpose.rawValue), \(bind: m.quietHoursExempt),
                     \(bind: m.fallbackEmail), \(bind: m.fallbackSubject), \(bind: m.fallbackOf), \(bind: m.status.rawValue), \(bind: m.sendAt), \(bind: m.jobID),
-                    \(bind: m.createdAt), \(bind: m.updatedAt))
+                    \(bind: m.createdAt), \(bind: m.updatedAt), \(bind: m.contentSource?.rawValue), \(bind: m.personalization?.rawValue))
             """).run()
     }
 
@@ -212,6 +248,8 @@ struct MessageRepository: Sendable {
                               subject: sms.fallbackSubject ?? "Message", bodyText: sms.bodyText, purpose: sms.purpose, quietHoursExempt: sms.quietHoursExempt,
                               status: .queued, sendAt: now, jobID: job.id, provider: nil, error: nil, createdAt: now, updatedAt: now, sentAt: nil)
         message.fallbackOf = sms.id
+        message.contentSource = sms.contentSource
+        message.personalization = sms.personalization
         try await insert(message, requestHash: "fallback", on: db)
         return message
     }
@@ -255,12 +293,19 @@ struct MessageRepository: Sendable {
                 createdAt: try row.decode(column: "created_at", as: Date.self), updatedAt: try row.decode(column: "updated_at", as: Date.self),
                 sentAt: try row.decode(column: "sent_at", as: Date?.self),
                 providerMessageID: try row.decode(column: "provider_message_id", as: String?.self),
-                deliveryStatus: try row.decode(column: "delivery_status", as: String?.self))
+                deliveryStatus: try row.decode(column: "delivery_status", as: String?.self),
+                deliveryStatusAt: try row.decode(column: "delivery_status_at", as: Date?.self),
+                contentSource: try row.decode(column: "content_source", as: String?.self).flatMap(ContentSource.init(rawValue:)),
+                personalization: try row.decode(column: "personalization", as: String?.self).flatMap(PersonalizationOutcome.init(rawValue:)))
     }
 }
 
 /// Accepts messages: validates, dedupes by idempotency key, records the message and its job in
 /// one transaction.
+///
+/// A template with `personalize` is rewritten by the `personalizer` (when there is one) once,
+/// here, before the message row is written: retries and replays send the stored text, so the
+/// recipient never gets two versions and an idempotent replay never asks the model again.
 public struct MessageService: Sendable {
     let queue: JobQueue
     let repo = MessageRepository()
@@ -269,13 +314,20 @@ public struct MessageService: Sendable {
     let maxAttempts: Int
     let quietHours: QuietHours
     let templates: TemplateService
+    let personalizer: (any MessagePersonalizer)?
+    let personalization: PersonalizationSettings
+    let metrics: (any CommsMetrics)?
 
     public init(queue: JobQueue, maxAttempts: Int = 4, quietHours: QuietHours = .default, templates: TemplateService? = nil,
-                wake: @escaping @Sendable () -> Void = {}) {
+                personalizer: (any MessagePersonalizer)? = nil, personalization: PersonalizationSettings = PersonalizationSettings(),
+                metrics: (any CommsMetrics)? = nil, wake: @escaping @Sendable () -> Void = {}) {
         self.queue = queue
         self.maxAttempts = maxAttempts
         self.quietHours = quietHours
         self.templates = templates ?? TemplateService(store: queue.store, clock: queue.clock)
+        self.personalizer = personalizer
+        self.personalization = personalization
+        self.metrics = metrics
         self.wake = wake
     }
 
@@ -301,26 +353,106 @@ public struct MessageService: Sendable {
     /// Joins the caller's transaction, so a caller's own rows (a case's communication log, say)
     /// and the message with its job commit together or not at all. Call `wakeWorkers()` after
     /// the commit so a worker in this process starts at once instead of at its next poll.
+    ///
+    /// A model call must not hold a transaction open, so this sends the plain rendering of a
+    /// personalised template; to personalise, `prepare` before the transaction and pass its result.
     public func send(_ ctx: ActionContext, _ request: MessageRequest, on db: any SQLDatabase) async throws -> Accepted {
-        try await accept(ctx, try await prepare(ctx, request), on: db)
+        try await accept(ctx, try await prepare(ctx, request, personalizing: false), on: db)
+    }
+
+    /// Sends a message `prepare` made (outside the transaction), in the caller's transaction.
+    public func send(_ ctx: ActionContext, _ prepared: PreparedMessage, on db: any SQLDatabase) async throws -> Accepted {
+        try await accept(ctx, prepared, on: db)
     }
 
     public func wakeWorkers() { wake() }
 
-    /// A validated request: template rendered, recipient normalised, key and fingerprint fixed.
-    struct Prepared: Sendable {
+    /// Notifies a customer on the channel that suits them: their preferred one when it has an
+    /// address and consent allows, otherwise the other. An SMS carries the email as its fallback
+    /// when email is allowed too. The job is a `notify_customer` job.
+    public func notify(_ ctx: ActionContext, _ request: NotifyRequest) async throws -> (accepted: Accepted, reason: String) {
+        try ctx.principal.require(.act)
+        let addresses: [Channel: String] = [.email: request.email, .sms: request.phone].compactMapValues { $0 }
+        guard !addresses.isEmpty else {
+            throw ParleyError.badRequest("give the customer's email, phone, or both", code: "missing_recipient")
+        }
+        let preferred = request.prefer ?? (addresses[.sms] != nil ? .sms : .email)
+        let order = [preferred, preferred == .sms ? .email : .sms].filter { addresses[$0] != nil }
+        let tenantID = ctx.principal.tenantID
+        let repo = self.repo
+        // A replay answers with the first choice, even if consent has changed since.
+        if let key = request.idempotencyKey,
+           let (existing, _) = try await queue.store.read({ db in try await repo.find(tenantID: tenantID, idempotencyKey: key, on: db) }) {
+            return (Accepted(message: existing, created: false), "\(existing.channel.rawValue): chosen when first requested")
+        }
+        let consent = ConsentService(store: queue.store, clock: queue.clock)
+        var allowed: [Channel] = []
+        var refusals: [String] = []
+        for channel in order {
+            guard let raw = addresses[channel] else { continue }
+            let recipient: String
+            do { recipient = channel == .email ? try Recipients.normalizeEmail(raw) : try Recipients.normalizePhone(raw) } catch {
+                throw ParleyError.badRequest(error.description, code: channel == .email ? "invalid_email" : "invalid_phone")
+            }
+            let purpose = request.purpose
+            if let refusal = try await queue.store.read({ db in
+                try await consent.refusal(tenantID: tenantID, channel: channel, recipient: recipient, purpose: purpose, on: db)
+            }) {
+                refusals.append("\(channel.rawValue): \(refusal.message)")
+            } else {
+                allowed.append(channel)
+            }
+        }
+        guard let chosen = allowed.first, let to = addresses[chosen] else {
+            throw ParleyError(.conflict, code: "no_channel_allowed", "no channel may reach this customer (\(refusals.joined(separator: "; ")))")
+        }
+        let template = request.templates[chosen]
+        if !request.templates.isEmpty && template == nil {
+            throw ParleyError.badRequest("give a template for \(chosen.rawValue), the channel chosen for this customer", code: "missing_template")
+        }
+        var message = MessageRequest(channel: chosen, to: to, subject: request.subject, text: template == nil ? request.text : "",
+                                     template: template, variables: request.variables, sendAt: request.sendAt,
+                                     idempotencyKey: request.idempotencyKey, purpose: request.purpose)
+        if chosen == .sms, allowed.contains(.email), let email = addresses[.email] {
+            message.fallbackEmail = email
+            message.fallbackSubject = request.subject
+        }
+        var p = try await prepare(ctx, message)
+        p.jobType = "notify_customer"
+        let prepared = p
+        let accepted = try await queue.store.transaction { db in try await self.accept(ctx, prepared, on: db) }
+        if accepted.created { wake() }
+        let reason = chosen == preferred ? "\(chosen.rawValue): the customer's preferred channel"
+            : "\(chosen.rawValue): \(refusals.first ?? "no \(preferred.rawValue) address")"
+        return (accepted, reason)
+    }
+
+    /// A validated request: template rendered (and personalised), recipient normalised, key and
+    /// fingerprint fixed. Made by `prepare`, consumed by `send(_:_:on:)`.
+    public struct PreparedMessage: Sendable {
         var content: MessageRequest
         var recipient: String
         var key: String
         var fingerprint: String
         var exempt: Bool
         var now: Date
+        var contentSource: ContentSource?
+        var personalization: PersonalizationOutcome?
+        /// `send_email` / `send_sms`, or `notify_customer` when Parley chose the channel.
+        var jobType: String? = nil
     }
 
-    private func prepare(_ ctx: ActionContext, _ request: MessageRequest) async throws -> Prepared {
+    /// Validates and renders `request` and, if its template asks for it, personalises it (which
+    /// may take up to the personalisation timeout). Call it outside any transaction.
+    public func prepare(_ ctx: ActionContext, _ request: MessageRequest) async throws -> PreparedMessage {
+        try await prepare(ctx, request, personalizing: true)
+    }
+
+    private func prepare(_ ctx: ActionContext, _ request: MessageRequest, personalizing: Bool) async throws -> PreparedMessage {
         try ctx.principal.require(.act)
         let now = queue.clock.now()
-        var (content, exempt) = try await resolve(ctx.principal.tenantID, request)
+        let resolved = try await resolve(ctx.principal.tenantID, request)
+        var content = resolved.request
         let recipient = try Self.validate(content)
         if let fallback = content.fallbackEmail {
             guard content.channel == .sms else {
@@ -336,12 +468,39 @@ public struct MessageService: Sendable {
         }
         var normalized = request
         normalized.to = recipient
-        return Prepared(content: content, recipient: recipient, key: key, fingerprint: normalized.fingerprint, exempt: exempt, now: now)
+        var prepared = PreparedMessage(content: content, recipient: recipient, key: key, fingerprint: normalized.fingerprint,
+                                       exempt: resolved.exempt, now: now, contentSource: resolved.template == nil ? nil : .template)
+        if personalizing, let template = resolved.template, template.personalize, let personalizer,
+           try await worthPersonalizing(ctx.principal.tenantID, prepared) {
+            let plain = RenderedMessage(subject: content.subject, text: content.text, html: content.html)
+            let result = await Personalization.run(personalizer, plain: plain, template: template, variables: request.variables,
+                                                   channel: request.channel, settings: personalization)
+            metrics?.personalized(channel: request.channel.rawValue, outcome: result.outcome.rawValue)
+            prepared.content.text = result.rendered.text
+            prepared.content.html = result.rendered.html
+            prepared.contentSource = result.source
+            prepared.personalization = result.outcome
+        }
+        return prepared
+    }
+
+    /// False when `accept` will not write a new message anyway (a replay of the key, a send_at
+    /// in the past, a refused recipient): no model call is spent on it.
+    private func worthPersonalizing(_ tenantID: String, _ p: PreparedMessage) async throws -> Bool {
+        let repo = self.repo
+        let consent = ConsentService(store: queue.store, clock: queue.clock)
+        return try await queue.store.read { db in
+            if try await repo.find(tenantID: tenantID, idempotencyKey: p.key, on: db) != nil { return false }
+            if let sendAt = p.content.sendAt, sendAt < p.now.addingTimeInterval(-60) { return false }
+            return try await consent.refusal(tenantID: tenantID, channel: p.content.channel, recipient: p.recipient,
+                                             purpose: p.content.purpose, on: db) == nil
+        }
     }
 
     /// The request with its template rendered into subject and text; whether quiet hours apply.
-    private func resolve(_ tenantID: String, _ request: MessageRequest) async throws -> (MessageRequest, exemptFromQuietHours: Bool) {
-        guard let name = request.template else { return (request, false) }
+    private func resolve(_ tenantID: String, _ request: MessageRequest) async throws
+        -> (request: MessageRequest, exempt: Bool, template: MessageTemplate?) {
+        guard let name = request.template else { return (request, false, nil) }
         let template = try await templates.template(tenantID: tenantID, name: name)
         guard template.channel == request.channel.rawValue else {
             throw ParleyError.badRequest("template '\(name)' is for \(template.channel), not \(request.channel.rawValue)", code: "template_channel_mismatch")
@@ -357,10 +516,10 @@ public struct MessageService: Sendable {
         out.text = rendered.text
         out.html = request.channel == .email ? rendered.html : nil
         out.purpose = template.purpose
-        return (out, template.exemptFromQuietHours)
+        return (out, template.exemptFromQuietHours, template)
     }
 
-    private func accept(_ ctx: ActionContext, _ p: Prepared, on db: any SQLDatabase) async throws -> Accepted {
+    private func accept(_ ctx: ActionContext, _ p: PreparedMessage, on db: any SQLDatabase) async throws -> Accepted {
         let tenantID = ctx.principal.tenantID
         let (request, recipient, key, fingerprint, exempt, now) = (p.content, p.recipient, p.key, p.fingerprint, p.exempt, p.now)
         // A replay gets the first answer, even once its send_at has passed.
@@ -382,12 +541,14 @@ public struct MessageService: Sendable {
         let due = max(request.sendAt ?? now, now)
         let zone = try await QuietHours.zone(ofTenant: tenantID, on: db)
         let sendAt = exempt ? due : quietHours.deferral(for: due, in: zone) ?? due
-        let job = try await queue.enqueue(NewJob(tenantID: tenantID, type: request.channel == .sms ? "send_sms" : "send_email",
+        let job = try await queue.enqueue(NewJob(tenantID: tenantID, type: p.jobType ?? (request.channel == .sms ? "send_sms" : "send_email"),
                                                  payload: JobPayload(messageID: id).encoded, runAt: sendAt, maxAttempts: maxAttempts), on: db)
-        let message = Message(id: id, tenantID: tenantID, idempotencyKey: key, channel: request.channel, recipient: recipient,
+        var message = Message(id: id, tenantID: tenantID, idempotencyKey: key, channel: request.channel, recipient: recipient,
                               subject: request.subject, bodyText: request.text, bodyHTML: request.channel == .email ? request.html : nil,
                               purpose: request.purpose, quietHoursExempt: exempt,
                               fallbackEmail: request.fallbackEmail, fallbackSubject: request.fallbackSubject, status: .queued, sendAt: sendAt, jobID: job.id, provider: nil, error: nil, createdAt: now, updatedAt: now, sentAt: nil)
+        message.contentSource = p.contentSource
+        message.personalization = p.personalization
         try await repo.insert(message, requestHash: fingerprint, on: db)
         return Accepted(message: message, created: true)
     }

@@ -76,9 +76,9 @@ public struct TemplateService: Sendable {
             saved.version = max(current, floor) + 1
             let definition = String(decoding: try JSONEncoder().encode(saved), as: UTF8.self)
             try await db.raw("""
-                INSERT INTO message_templates (id, tenant_id, name, version, definition, created_by, created_at)
+                INSERT INTO message_templates (id, tenant_id, name, version, definition, created_by, created_at, personalize, personalization_prompt)
                 VALUES (\(bind: UUIDv7.make(at: now)), \(bind: tenantID), \(bind: saved.name), \(bind: saved.version),
-                        \(bind: definition), \(bind: actor), \(bind: now))
+                        \(bind: definition), \(bind: actor), \(bind: now), \(bind: saved.personalize), \(bind: saved.personalizationPrompt))
                 """).run()
             return saved
         }
@@ -98,12 +98,12 @@ public struct TemplateService: Sendable {
         let tenantID = principal.tenantID
         let rows = try await store.read { db in
             try await db.raw("""
-                SELECT definition, created_by, created_at FROM message_templates
+                SELECT definition, personalize, personalization_prompt, created_by, created_at FROM message_templates
                 WHERE tenant_id = \(bind: tenantID) AND name = \(bind: name) ORDER BY version DESC
                 """).all()
         }
         var out: [Version] = try rows.compactMap { row in
-            guard let t = try? JSONDecoder().decode(MessageTemplate.self, from: Data(try row.decode(column: "definition", as: String.self).utf8)) else { return nil }
+            guard let t = Self.decode(row) else { return nil }
             return Version(template: t, createdBy: try row.decode(column: "created_by", as: String.self),
                            createdAt: try row.decode(column: "created_at", as: Date.self), current: false)
         }
@@ -113,13 +113,15 @@ public struct TemplateService: Sendable {
         return out
     }
 
-    /// Renders `name` (or `draft`, when given) with `variables`, as a message would be.
-    public func preview(_ principal: Principal, name: String, draft: MessageTemplate?, variables: [String: TemplateValue]) async throws -> RenderedMessage {
+    /// Renders `name` (or `draft`, when given) with `variables`, as a message would be; returns
+    /// the template it used too.
+    public func preview(_ principal: Principal, name: String, draft: MessageTemplate?, variables: [String: TemplateValue]) async throws
+        -> (template: MessageTemplate, rendered: RenderedMessage) {
         try principal.require(.readTenant)
         let template: MessageTemplate
         if let draft { template = draft } else { template = try await self.template(tenantID: principal.tenantID, name: name) }
         do {
-            return try TemplateRenderer.render(template, variables: variables)
+            return (template, try TemplateRenderer.render(template, variables: variables))
         } catch {
             throw ParleyError.badRequest(error.description, code: Self.code(error))
         }
@@ -137,14 +139,21 @@ public struct TemplateService: Sendable {
     private func latestOverrides(tenantID: String, name: String?) async throws -> [MessageTemplate] {
         try await store.read { db in
             var sql: SQLQueryString = """
-                SELECT t.definition FROM message_templates t
+                SELECT t.definition, t.personalize, t.personalization_prompt FROM message_templates t
                 WHERE t.tenant_id = \(bind: tenantID)
                   AND t.version = (SELECT MAX(v.version) FROM message_templates v WHERE v.tenant_id = t.tenant_id AND v.name = t.name)
                 """
             if let name { sql += " AND t.name = \(bind: name)" }
-            return try await db.raw(sql).all().compactMap { row in
-                try? JSONDecoder().decode(MessageTemplate.self, from: Data(try row.decode(column: "definition", as: String.self).utf8))
-            }
+            return try await db.raw(sql).all().compactMap(Self.decode)
         }
+    }
+
+    /// A stored version: the definition, with the personalisation settings from their columns.
+    private static func decode(_ row: any SQLRow) -> MessageTemplate? {
+        guard let definition = try? row.decode(column: "definition", as: String.self),
+              var template = try? JSONDecoder().decode(MessageTemplate.self, from: Data(definition.utf8)) else { return nil }
+        template.personalize = (try? row.decode(column: "personalize", as: Bool.self)) ?? false
+        template.personalizationPrompt = try? row.decode(column: "personalization_prompt", as: String?.self)
+        return template
     }
 }

@@ -27,6 +27,12 @@ public struct MessageTemplate: Sendable, Equatable, Codable {
     public var exemptFromQuietHours: Bool
     /// Bumped on every edit; the compiled-template cache is keyed by `(name, version)`.
     public var version: Int
+    /// Whether a message from this template is rewritten for its recipient by the model (when one
+    /// is configured); the plain rendering is the fallback.
+    public var personalize: Bool
+    /// The sender's guidance for that rewrite (tone, what to emphasise), at most
+    /// `TemplateRenderer.maxPersonalizationPromptCharacters`.
+    public var personalizationPrompt: String?
 
     public init(
         name: String,
@@ -37,7 +43,9 @@ public struct MessageTemplate: Sendable, Equatable, Codable {
         html: String? = nil,
         requiredVariables: [String] = [],
         exemptFromQuietHours: Bool = false,
-        version: Int = 1
+        version: Int = 1,
+        personalize: Bool = false,
+        personalizationPrompt: String? = nil
     ) {
         self.name = name
         self.channel = channel
@@ -48,14 +56,16 @@ public struct MessageTemplate: Sendable, Equatable, Codable {
         self.requiredVariables = requiredVariables
         self.exemptFromQuietHours = exemptFromQuietHours
         self.version = version
+        self.personalize = personalize
+        self.personalizationPrompt = personalizationPrompt
     }
 
     private enum CodingKeys: String, CodingKey {
-        case name, channel, purpose, subject, text, html, requiredVariables, exemptFromQuietHours, version
+        case name, channel, purpose, subject, text, html, requiredVariables, exemptFromQuietHours, version, personalize, personalizationPrompt
     }
 
     /// Decodes with defaults for the optional-looking fields: `requiredVariables` = [],
-    /// `exemptFromQuietHours` = false, `version` = 1.
+    /// `exemptFromQuietHours` = false, `version` = 1, `personalize` = false.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.name = try c.decode(String.self, forKey: .name)
@@ -67,6 +77,8 @@ public struct MessageTemplate: Sendable, Equatable, Codable {
         self.requiredVariables = try c.decodeIfPresent([String].self, forKey: .requiredVariables) ?? []
         self.exemptFromQuietHours = try c.decodeIfPresent(Bool.self, forKey: .exemptFromQuietHours) ?? false
         self.version = try c.decodeIfPresent(Int.self, forKey: .version) ?? 1
+        self.personalize = try c.decodeIfPresent(Bool.self, forKey: .personalize) ?? false
+        self.personalizationPrompt = try c.decodeIfPresent(String.self, forKey: .personalizationPrompt)
     }
 }
 
@@ -341,6 +353,8 @@ public final class TemplateCache: Sendable {
 public enum TemplateRenderer {
     /// Maximum size of one part (subject, text or html) in UTF-8 bytes.
     public static let maxPartBytes = 100_000
+    /// It goes into every personalisation request: keep it to guidance, not a second template.
+    public static let maxPersonalizationPromptCharacters = 2000
 
     /// Checks names, channel/subject rules (email needs a subject; SMS has no subject/html),
     /// that every part compiles (syntax errors name the field and carry the library's error),
@@ -457,6 +471,14 @@ public enum TemplateRenderer {
         }
         if t.purpose == .marketing, t.exemptFromQuietHours {
             throw .invalid("marketing templates cannot be exempt from quiet hours")
+        }
+        if let prompt = t.personalizationPrompt {
+            guard prompt.count <= maxPersonalizationPromptCharacters else {
+                throw .invalid("personalization_prompt is longer than \(maxPersonalizationPromptCharacters) characters")
+            }
+            guard !prompt.allSatisfy(\.isWhitespace) else {
+                throw .invalid("personalization_prompt is empty; omit it instead")
+            }
         }
     }
 

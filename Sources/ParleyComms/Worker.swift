@@ -9,6 +9,12 @@ import Synchronization
 public protocol CommsMetrics: Sendable {
     func jobFinished(type: String, outcome: String)
     func messageSent(channel: String, provider: String, enqueueToSend: Duration)
+    /// One personalisation attempt at acceptance, by channel and `PersonalizationOutcome`.
+    func personalized(channel: String, outcome: String)
+}
+
+extension CommsMetrics {
+    public func personalized(channel: String, outcome: String) {}
 }
 
 /// A way out for a rendered message. Throws `DeliveryError` so the worker knows whether to retry.
@@ -71,7 +77,8 @@ public struct WorkerSettings: Sendable {
 /// through the channel, records the outcome, and rescues jobs of workers that died.
 public final class CommsWorker: Sendable {
     let queue: JobQueue
-    let route: @Sendable (Channel) -> Route
+    /// The way out for a tenant's message on a channel, read in the delivery's transaction.
+    let route: @Sendable (_ tenantID: String, Channel, any SQLDatabase) async throws -> Route
     let settings: WorkerSettings
     let logger: Logger
     let metrics: (any CommsMetrics)?
@@ -85,10 +92,17 @@ public final class CommsWorker: Sendable {
         self.init(queue: queue, routes: { _ in .local(channel) }, settings: settings, logger: logger, metrics: metrics)
     }
 
-    public init(queue: JobQueue, routes: @escaping @Sendable (Channel) -> Route, settings: WorkerSettings, logger: Logger,
-                metrics: (any CommsMetrics)? = nil) {
+    /// The same way out for every tenant.
+    public convenience init(queue: JobQueue, routes: @escaping @Sendable (Channel) -> Route, settings: WorkerSettings, logger: Logger,
+                            metrics: (any CommsMetrics)? = nil) {
+        self.init(queue: queue, router: { _, channel, _ in routes(channel) }, settings: settings, logger: logger, metrics: metrics)
+    }
+
+    /// Each tenant's own provider where it set one (`ChannelRouter`).
+    public init(queue: JobQueue, router: @escaping @Sendable (String, Channel, any SQLDatabase) async throws -> Route, settings: WorkerSettings,
+                logger: Logger, metrics: (any CommsMetrics)? = nil) {
         self.queue = queue
-        self.route = routes
+        self.route = router
         self.settings = settings
         self.logger = logger
         self.metrics = metrics
@@ -213,7 +227,7 @@ public final class CommsWorker: Sendable {
             if message.channel == .email, message.purpose == .marketing, let links = unsubscribe {
                 message.listUnsubscribeURL = links.url(tenantID: message.tenantID, recipient: message.recipient)
             }
-            let way = route(message.channel)
+            let way = try await route(message.tenantID, message.channel, db)
             switch message.status {
             case .queued:
                 // Checked again at send time: a retry's backoff may have landed inside quiet hours.
@@ -284,7 +298,7 @@ public final class CommsWorker: Sendable {
                 let current = try await consent.status(tenantID: message.tenantID, channel: message.channel, recipient: message.recipient, on: db)
                 guard current?.status != .optedOut, current?.status != .suppressed else { return }
                 try await consent.record(tenantID: message.tenantID, channel: message.channel, recipient: message.recipient,
-                                         status: .suppressed, source: "delivery:\(Self.name(of: self.route(message.channel)))", reason: reason, on: db)
+                                         status: .suppressed, source: "delivery:\(message.provider ?? message.channel.rawValue)", reason: reason, on: db)
             }
         } catch {
             logger.warning("could not record a suppression", metadata: ["job_id": "\(job.id)", "error": "\(error)"])

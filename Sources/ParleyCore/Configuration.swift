@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 
@@ -98,6 +99,11 @@ public struct ModelSettings: Sendable {
     public var timeoutSeconds: Int
     /// Providers to try, e.g. ["anthropic", "openai"]; empty means every configured one.
     public var order: [String]
+    /// Whether templates marked `personalize` are rewritten by the model (only when a provider is
+    /// configured: the offline planner does not write).
+    public var personalize: Bool
+    /// The deadline of one personalisation; past it the template's plain rendering is sent.
+    public var personalizeTimeoutMilliseconds: Int
 }
 
 /// Bounds on agent runs and their streams.
@@ -200,7 +206,11 @@ extension ParleyConfig {
                 openAIBaseURL: try reader.optional("OPENAI_BASE_URL", accepts: "an absolute http(s) URL such as http://127.0.0.1:11434/v1", valid: Self.isHTTPURL),
                 openAIModel: try reader.string("OPENAI_MODEL", default: "gpt-4o-mini", accepts: "a model name") { !$0.contains(where: \.isWhitespace) },
                 timeoutSeconds: try reader.int("PARLEY_MODEL_TIMEOUT_SECONDS", default: 120, range: 1...3600),
-                order: try reader.list("PARLEY_MODEL_PROVIDERS", allowed: ["anthropic", "openai"])
+                order: try reader.list("PARLEY_MODEL_PROVIDERS", allowed: ["anthropic", "openai"]),
+                personalize: ["on", "true"].contains(try reader.string("PARLEY_PERSONALIZE", default: "on", accepts: "on or off (true or false)") {
+                    ["on", "off", "true", "false"].contains($0.lowercased())
+                }.lowercased()),
+                personalizeTimeoutMilliseconds: try reader.int("PARLEY_PERSONALIZE_TIMEOUT_MS", default: 4000, range: 50...120_000)
             ),
             agent: AgentLimits(
                 maxIterations: try reader.int("PARLEY_AGENT_MAX_ITERATIONS", default: 10, range: 1...100),
@@ -232,6 +242,7 @@ extension ParleyConfig {
                 providerSettings: Dictionary(uniqueKeysWithValues: [
                     "SENDGRID_API_KEY", "RESEND_API_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM",
                     "PARLEY_SENDGRID_BASE_URL", "PARLEY_RESEND_BASE_URL", "PARLEY_TWILIO_BASE_URL", "PARLEY_TWILIO_STATUS_CALLBACK",
+                    "PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY", "PARLEY_RESEND_WEBHOOK_SECRET",
                 ].compactMap { key in sources.value(key).map { (key, $0) } })
             ),
             legal: LegalSettings(
@@ -245,6 +256,13 @@ extension ParleyConfig {
         if config.legal.urgentDays <= config.legal.followUpDays {
             throw .invalid(setting: "PARLEY_LEGAL_URGENT_DAYS", value: String(config.legal.urgentDays),
                            accepts: "more days than PARLEY_LEGAL_FOLLOW_UP_DAYS (\(config.legal.followUpDays))")
+        }
+        // Webhook verification keys: a malformed one would refuse every webhook, so it stops start-up instead.
+        _ = try reader.optional("PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY", accepts: "SendGrid's verification key: a base64 DER P-256 public key") {
+            Data(base64Encoded: $0.trimmingCharacters(in: .whitespaces)).flatMap { try? P256.Signing.PublicKey(derRepresentation: $0) } != nil
+        }
+        _ = try reader.optional("PARLEY_RESEND_WEBHOOK_SECRET", accepts: "Resend's signing secret, whsec_ followed by base64") {
+            $0.hasPrefix("whsec_") && Data(base64Encoded: String($0.dropFirst(6))).map { !$0.isEmpty } == true
         }
         if config.jobs.emailProvider != "outbox" && config.jobs.emailFrom == nil {
             throw .invalid(setting: "PARLEY_EMAIL_FROM", value: "", accepts: "a sender address, required when email goes to \(config.jobs.emailProvider)")

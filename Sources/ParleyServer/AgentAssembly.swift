@@ -10,7 +10,15 @@ public enum AgentAssembly {
     /// answers. With no provider configured the planner is used alone.
     public static func provider(_ settings: ModelSettings, packs: [DomainPack], httpClient: HTTPClient = .shared) -> any ModelProvider {
         let offline = OfflinePlanner(intents: packs.flatMap(\.intents))
-        let timeout = Duration.seconds(settings.timeoutSeconds)
+        let chain = languageModels(settings, httpClient: httpClient)
+        if chain.isEmpty { return offline }
+        return FailoverProvider(providers: chain + [offline])
+    }
+
+    /// The configured language-model providers in failover order (no offline planner). Each call
+    /// times out after `timeout`, or `PARLEY_MODEL_TIMEOUT_SECONDS`.
+    public static func languageModels(_ settings: ModelSettings, timeout: Duration? = nil, httpClient: HTTPClient = .shared) -> [any ModelProvider] {
+        let timeout = timeout ?? Duration.seconds(settings.timeoutSeconds)
         var chain: [any ModelProvider] = []
         let wanted = settings.order.isEmpty ? ["anthropic", "openai"] : settings.order
         for name in wanted {
@@ -30,8 +38,7 @@ public enum AgentAssembly {
                 continue
             }
         }
-        if chain.isEmpty { return offline }
-        return FailoverProvider(providers: chain + [offline])
+        return chain
     }
 
     public static func settings(_ limits: AgentLimits) -> AgentSettings {

@@ -23,10 +23,17 @@ public struct ServerDependencies: Sendable {
     public var keyring: Keyring
     /// The model chain; built from `config.models` when nil.
     public var provider: (any ModelProvider)?
+    /// Verifies providers' webhooks; from the tenants' and the installation's settings when nil.
+    public var webhookSecrets: WebhookSecretLookup?
+    /// Rewrites templates marked `personalize`; built from `config.models` when nil (and then
+    /// absent when no language model is configured or `PARLEY_PERSONALIZE` is off).
+    public var personalizer: (any MessagePersonalizer)?
 
     public init(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, migrations: [Migration], keyring: Keyring,
                 packs: [DomainPack] = ParleySchema.packs, triggers: [TriggerDefinition] = ParleySchema.triggers,
-                provider: (any ModelProvider)? = nil) {
+                provider: (any ModelProvider)? = nil, webhookSecrets: WebhookSecretLookup? = nil, personalizer: (any MessagePersonalizer)? = nil) {
+        self.webhookSecrets = webhookSecrets
+        self.personalizer = personalizer
         self.triggers = triggers
         self.keyring = keyring
         self.config = config
@@ -77,9 +84,21 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
 
     let unsubscribe = UnsubscribeLinks(keyring: deps.keyring, baseURL: CommsAssembly.baseURL(deps.config))
     UnsubscribeController(links: unsubscribe, store: deps.store, clock: deps.clock).register(Routes(group: router, prefix: "", table: table))
+    let channels = TenantChannelService(store: deps.store, clock: deps.clock, keyring: deps.keyring, installation: deps.config.jobs)
+    let installationSecrets = CommsAssembly.webhookSecrets(deps.config.jobs)
+    // A tenant's own provider account signs its webhooks; otherwise the installation's does.
+    let webhookSecrets: WebhookSecretLookup = deps.webhookSecrets ?? { tenantID, provider in
+        if let own = try await channels.webhookSecret(tenantID: tenantID, provider: provider) { return own }
+        return try await installationSecrets(tenantID, provider)
+    }
+    WebhookController(webhooks: WebhookService(store: deps.store, clock: deps.clock, secrets: webhookSecrets,
+                                               logger: deps.logger),
+                      store: deps.store, baseURL: CommsAssembly.baseURL(deps.config), maxBodyBytes: maxBody)
+        .register(Routes(group: router, prefix: "", table: table))
     let workerSettings = CommsAssembly.workerSettings(deps.config.jobs, unsubscribe: unsubscribe)
-    let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(deps.config.jobs), settings: workerSettings, logger: deps.logger,
-                             metrics: CommsPrometheusMetrics(registry: metrics.registry))
+    let commsMetrics = CommsPrometheusMetrics(registry: metrics.registry)
+    let worker = CommsWorker(queue: queue, router: CommsAssembly.router(deps.config.jobs, keyring: deps.keyring), settings: workerSettings,
+                             logger: deps.logger, metrics: commsMetrics)
     let legal = LegalAssembly.environment(deps.config, keyring: deps.keyring, maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() })
     // The daily reminder trigger finds its dependencies here (see LegalRuntime).
     LegalRuntime.install(LegalRuntime(store: deps.store, clock: deps.clock, environment: legal))
@@ -113,12 +132,18 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     WebSocketController(agent: agent, metrics: metrics).register(router, auth: auth)
 
     let templates = TemplateService(store: deps.store, clock: deps.clock, defaults: ParleySchema.templates)
-    MessageController(messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, templates: templates, wake: { worker.wake() }),
+    let personalizer = deps.config.models.personalize
+        ? deps.personalizer ?? PersonalizationAssembly.personalizer(deps.config.models, clock: deps.clock, logger: deps.logger) : nil
+    let personalization = PersonalizationAssembly.settings(deps.config.models)
+    MessageController(messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, templates: templates,
+                                               personalizer: personalizer, personalization: personalization, metrics: commsMetrics,
+                                               wake: { worker.wake() }),
                       maxBodyBytes: maxBody)
         .register(v1Routes)
-    TemplateController(templates: templates, maxBodyBytes: maxBody).register(v1Routes)
+    TemplateController(templates: templates, maxBodyBytes: maxBody, personalizer: personalizer, personalization: personalization).register(v1Routes)
     ConsentController(consent: ConsentService(store: deps.store, clock: deps.clock)).register(v1Routes, maxBodyBytes: maxBody)
     JobController(queue: queue, wake: { worker.wake() }).register(v1Routes)
+    ChannelController(channels: channels, maxBodyBytes: maxBody).register(v1Routes)
     let scheduler = Scheduler(store: deps.store, clock: deps.clock, definitions: deps.triggers, logger: deps.logger)
     ScheduleController(scheduler: scheduler, definitions: deps.triggers, maxBodyBytes: maxBody).register(v1Routes)
     let legalController = LegalController(cases: cases, maxBodyBytes: maxBody)
@@ -205,7 +230,7 @@ public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, cloc
     let queue = JobQueue(store: store, clock: clock)
     let unsubscribe = UnsubscribeLinks(keyring: keyring, baseURL: CommsAssembly.baseURL(config))
     let workerSettings = CommsAssembly.workerSettings(config.jobs, unsubscribe: unsubscribe)
-    let worker = CommsWorker(queue: queue, routes: CommsAssembly.routes(config.jobs), settings: workerSettings, logger: logger)
+    let worker = CommsWorker(queue: queue, router: CommsAssembly.router(config.jobs, keyring: keyring), settings: workerSettings, logger: logger)
     LegalRuntime.install(LegalRuntime(store: store, clock: clock,
                                       environment: LegalAssembly.environment(config, keyring: keyring, maxAttempts: workerSettings.maxAttempts,
                                                                              wake: { worker.wake() })))

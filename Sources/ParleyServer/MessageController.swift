@@ -4,31 +4,21 @@ import Hummingbird
 import ParleyAgent
 import ParleyComms
 import ParleyCore
+import SQLKit
 
 public enum CommsAssembly {
     /// The way out for each channel, from `PARLEY_EMAIL_PROVIDER` and `PARLEY_SMS_PROVIDER`
     /// (configuration validation guarantees the credentials each one needs).
     public static func routes(_ jobs: JobSettings) -> @Sendable (Channel) -> Route {
-        let outbox = Route.local(jobs.emailFrom.map { OutboxChannel(from: $0) } ?? OutboxChannel())
-        let p = jobs.providerSettings
-        let from = jobs.emailFrom ?? ""
-        let email: Route = switch jobs.emailProvider {
-        case "smtp": jobs.smtpURL.flatMap(SMTPURL.parse).map { .external(SMTPChannel(configuration: $0, from: from)) } ?? outbox
-        case "sendgrid":
-            .external(HTTPEmailChannel(.sendGrid(SendGridClient(apiKey: p["SENDGRID_API_KEY"] ?? "",
-                                                                baseURL: p["PARLEY_SENDGRID_BASE_URL"] ?? "https://api.sendgrid.com")), from: from))
-        case "resend":
-            .external(HTTPEmailChannel(.resend(ResendClient(apiKey: p["RESEND_API_KEY"] ?? "",
-                                                            baseURL: p["PARLEY_RESEND_BASE_URL"] ?? "https://api.resend.com")), from: from))
-        default: outbox
-        }
-        let sms: Route = jobs.smsProvider == "twilio"
-            ? .external(TwilioChannel(client: TwilioClient(accountSID: p["TWILIO_ACCOUNT_SID"] ?? "", authToken: p["TWILIO_AUTH_TOKEN"] ?? "",
-                                                           sender: .from(p["TWILIO_FROM"] ?? ""),
-                                                           baseURL: p["PARLEY_TWILIO_BASE_URL"] ?? "https://api.twilio.com"),
-                                      statusCallback: p["PARLEY_TWILIO_STATUS_CALLBACK"]))
-            : outbox
+        let email = ChannelSettings.installation(jobs, channel: .email).route(for: .email)
+        let sms = ChannelSettings.installation(jobs, channel: .sms).route(for: .sms)
         return { channel in channel == .email ? email : sms }
+    }
+
+    /// Each tenant's own providers (sealed in `tenant_channels`), else the installation's.
+    public static func router(_ jobs: JobSettings, keyring: Keyring) -> @Sendable (String, Channel, any SQLDatabase) async throws -> Route {
+        let router = ChannelRouter(keyring: keyring, installation: routes(jobs))
+        return { tenantID, channel, db in try await router.route(tenantID: tenantID, channel: channel, on: db) }
     }
 
     public static func workerSettings(_ jobs: JobSettings, unsubscribe: UnsubscribeLinks? = nil) -> WorkerSettings {
@@ -55,7 +45,7 @@ struct MessageController {
 
     struct SendBody: Decodable {
         var channel: String
-        var to: String
+        var to: String?
         var subject: String?
         var text: String?
         var html: String?
@@ -66,9 +56,14 @@ struct MessageController {
         var purpose: String?
         var fallbackEmail: String?
         var fallbackSubject: String?
+        // channel "auto" (notify a customer): their addresses, preference, and a template per channel.
+        var email: String?
+        var phone: String?
+        var prefer: String?
+        var templates: [String: String]?
         enum CodingKeys: String, CodingKey {
             case channel, to, subject, text, html, template, variables, purpose, sendAt = "send_at", idempotencyKey = "idempotency_key"
-            case fallbackEmail = "fallback_email", fallbackSubject = "fallback_subject"
+            case fallbackEmail = "fallback_email", fallbackSubject = "fallback_subject", email, phone, prefer, templates
         }
     }
 
@@ -77,11 +72,12 @@ struct MessageController {
             "message_id": .string(m.id), "channel": .string(m.channel.rawValue), "to": .string(m.recipient),
             "subject": AgentViews.text(m.subject), "text": .string(m.bodyText), "html": AgentViews.text(m.bodyHTML),
             "status": .string(m.status.rawValue), "provider_message_id": AgentViews.text(m.providerMessageID),
-            "delivery_status": AgentViews.text(m.deliveryStatus),
+            "delivery_status": AgentViews.text(m.deliveryStatus), "delivery_status_at": AgentViews.date(m.deliveryStatusAt),
             "idempotency_key": .string(m.idempotencyKey), "send_at": AgentViews.date(m.sendAt), "provider": AgentViews.text(m.provider),
             "error": AgentViews.text(m.error), "created_at": AgentViews.date(m.createdAt), "sent_at": AgentViews.date(m.sentAt),
             "job_id": .string(m.jobID), "purpose": .string(m.purpose.rawValue),
             "fallback_email": AgentViews.text(m.fallbackEmail), "fallback_of": AgentViews.text(m.fallbackOf),
+            "content_source": AgentViews.text(m.contentSource?.rawValue), "personalization": AgentViews.text(m.personalization?.rawValue),
         ]
         if let job {
             out["job"] = ["state": .string(job.state.rawValue), "attempts": .number(Double(job.attempts)),
@@ -91,12 +87,34 @@ struct MessageController {
         return .object(out)
     }
 
+    /// `channel: "auto"`: Parley picks email or SMS from the customer's preference and consent.
+    func notify(_ body: SendBody, key: String?, purpose: TemplatePurpose, _ ctx: ParleyRequestContext) async throws -> RawJSON {
+        guard body.to == nil, body.template == nil, body.html == nil, body.fallbackEmail == nil else {
+            throw ParleyError.badRequest("with channel auto, give email and/or phone (not to), and templates per channel (not template)", code: "invalid_content")
+        }
+        guard (body.text == nil) != (body.templates == nil) else {
+            throw ParleyError.badRequest("send either text or templates (with their variables), not both", code: "invalid_content")
+        }
+        let prefer = try body.prefer.map {
+            guard let c = Channel(rawValue: $0) else { throw ParleyError.badRequest("prefer must be email or sms", code: "invalid_channel") }
+            return c
+        }
+        var templates: [Channel: String] = [:]
+        for (name, template) in body.templates ?? [:] {
+            guard let c = Channel(rawValue: name) else { throw ParleyError.badRequest("templates are keyed by email and sms", code: "invalid_content") }
+            templates[c] = template
+        }
+        let (accepted, reason) = try await messages.notify(try ctx.action(), NotifyRequest(
+            email: body.email, phone: body.phone, prefer: prefer, subject: body.subject, text: body.text ?? "", templates: templates,
+            variables: body.variables ?? [:], sendAt: body.sendAt, idempotencyKey: key, purpose: purpose))
+        guard case .object(var view) = Self.view(accepted.message, job: nil) else { return RawJSON(value: Self.view(accepted.message, job: nil)) }
+        view["channel_reason"] = .string(reason)
+        return RawJSON(value: .object(view), status: accepted.created ? .accepted : .ok)
+    }
+
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.post, "/messages") { req, ctx in
             let body = try await req.decodeJSON(SendBody.self, limit: maxBodyBytes)
-            guard let channel = Channel(rawValue: body.channel) else {
-                throw ParleyError.badRequest("channel must be email or sms", code: "invalid_channel")
-            }
             let key = req.headers[.idempotencyKey] ?? body.idempotencyKey
             let purpose = try body.purpose.map {
                 guard let p = TemplatePurpose(rawValue: $0) else {
@@ -104,6 +122,10 @@ struct MessageController {
                 }
                 return p
             } ?? .transactional
+            if body.channel == "auto" { return try await notify(body, key: key, purpose: purpose, ctx) }
+            guard let channel = Channel(rawValue: body.channel) else {
+                throw ParleyError.badRequest("channel must be email, sms or auto", code: "invalid_channel")
+            }
             guard (body.text == nil) != (body.template == nil) else {
                 throw ParleyError.badRequest("send either text or a template (with its variables), not both", code: "invalid_content")
             }
@@ -111,7 +133,7 @@ struct MessageController {
                 throw ParleyError.badRequest("html goes with text, on email only", code: "invalid_content")
             }
             let accepted = try await messages.send(try ctx.action(), MessageRequest(
-                channel: channel, to: body.to, subject: body.subject, text: body.text ?? "", html: body.html, template: body.template,
+                channel: channel, to: body.to ?? "", subject: body.subject, text: body.text ?? "", html: body.html, template: body.template,
                 variables: body.variables ?? [:], sendAt: body.sendAt, idempotencyKey: key, purpose: purpose,
                 fallbackEmail: body.fallbackEmail, fallbackSubject: body.fallbackSubject))
             return RawJSON(value: Self.view(accepted.message, job: nil), status: accepted.created ? .accepted : .ok)
@@ -183,6 +205,9 @@ struct JobController {
 struct TemplateController {
     let templates: TemplateService
     let maxBodyBytes: Int
+    /// For a preview that asks to try personalisation; nil when no model is configured.
+    var personalizer: (any MessagePersonalizer)?
+    var personalization = PersonalizationSettings()
 
     struct Body: Decodable {
         var channel: String
@@ -192,20 +217,29 @@ struct TemplateController {
         var html: String?
         var requiredVariables: [String]?
         var exemptFromQuietHours: Bool?
+        var personalize: Bool?
+        var personalizationPrompt: String?
         enum CodingKeys: String, CodingKey {
             case channel, purpose, subject, text, html, requiredVariables = "required_variables", exemptFromQuietHours = "exempt_from_quiet_hours"
+            case personalize, personalizationPrompt = "personalization_prompt"
         }
     }
 
     struct Preview: Decodable {
         var variables: [String: TemplateValue]?
         var template: Body?
+        /// Also rewrite the rendering with the model, as a message would be (one model call).
+        var tryPersonalization: Bool?
+        enum CodingKeys: String, CodingKey {
+            case variables, template, tryPersonalization = "try_personalization"
+        }
     }
 
     static func view(_ t: MessageTemplate, overridden: Bool) -> JSONValue {
         ["name": .string(t.name), "channel": .string(t.channel), "purpose": .string(t.purpose.rawValue), "subject": AgentViews.text(t.subject),
          "text": .string(t.text), "html": AgentViews.text(t.html), "required_variables": .array(t.requiredVariables.map { .string($0) }),
          "exempt_from_quiet_hours": .bool(t.exemptFromQuietHours), "version": .number(Double(t.version)), "overridden": .bool(overridden),
+         "personalize": .bool(t.personalize), "personalization_prompt": AgentViews.text(t.personalizationPrompt),
          "variables": .array(TemplateRenderer.variables(in: t).map { .string($0) })]
     }
 
@@ -214,7 +248,8 @@ struct TemplateController {
             throw ParleyError.badRequest("purpose must be transactional or marketing", code: "invalid_template")
         }
         return MessageTemplate(name: name, channel: b.channel, purpose: purpose, subject: b.subject, text: b.text, html: b.html,
-                               requiredVariables: b.requiredVariables ?? [], exemptFromQuietHours: b.exemptFromQuietHours ?? false)
+                               requiredVariables: b.requiredVariables ?? [], exemptFromQuietHours: b.exemptFromQuietHours ?? false,
+                               personalize: b.personalize ?? false, personalizationPrompt: b.personalizationPrompt)
     }
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
@@ -250,8 +285,27 @@ struct TemplateController {
             let body = try await req.decodeJSON(Preview.self, limit: maxBodyBytes)
             let name = try ctx.parameters.require("name")
             let draft = try body.template.map { try Self.template(name, $0) }
-            let rendered = try await templates.preview(try ctx.caller(), name: name, draft: draft, variables: body.variables ?? [:])
-            return RawJSON(value: ["subject": AgentViews.text(rendered.subject), "text": .string(rendered.text), "html": AgentViews.text(rendered.html)])
+            let principal = try ctx.caller()
+            let variables = body.variables ?? [:]
+            let (template, rendered) = try await templates.preview(principal, name: name, draft: draft, variables: variables)
+            var out: [String: JSONValue] = [
+                "subject": AgentViews.text(rendered.subject), "text": .string(rendered.text), "html": AgentViews.text(rendered.html),
+                "personalize": .bool(template.personalize), "personalization_prompt": AgentViews.text(template.personalizationPrompt),
+                "personalized": .null,
+            ]
+            if body.tryPersonalization == true, let channel = Channel(rawValue: template.channel) {
+                // It spends a model call: allowed to those who may send.
+                try principal.require(.act)
+                let result: Personalization.Result = if let personalizer {
+                    await Personalization.run(personalizer, plain: rendered, template: template, variables: variables,
+                                              channel: channel, settings: personalization)
+                } else {
+                    Personalization.Result(rendered: rendered, outcome: .fallbackUnavailable)
+                }
+                out["personalized"] = ["text": .string(result.rendered.text), "html": AgentViews.text(result.rendered.html),
+                                       "content_source": .string(result.source.rawValue), "personalization": .string(result.outcome.rawValue)]
+            }
+            return RawJSON(value: .object(out))
         }
     }
 }
@@ -276,6 +330,31 @@ struct ConsentController {
     }
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>, maxBodyBytes: Int) {
+        // Everyone with a recorded status, e.g. `?status=suppressed` for the suppression list.
+        r.on(.get, "/consent") { req, ctx in
+            let limit = try req.queryInt("limit", default: 100, range: 1...500)
+            let status = try req.queryString("status").map {
+                guard let s = ConsentStatus(rawValue: $0) else {
+                    throw ParleyError.badRequest("status must be one of \(ConsentStatus.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_query")
+                }
+                return s
+            }
+            let channel = try req.queryString("channel").map {
+                guard let c = Channel(rawValue: $0) else { throw ParleyError.badRequest("channel must be email or sms", code: "invalid_query") }
+                return c
+            }
+            let after = try req.queryString("after").map { cursor -> (Channel, String) in
+                let parts = cursor.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2, let c = Channel(rawValue: String(parts[0])) else {
+                    throw ParleyError.badRequest("after must be a next_cursor from the previous page", code: "invalid_query")
+                }
+                return (c, String(parts[1]))
+            }
+            let rows = try await consent.list(try ctx.caller(), status: status, channel: channel, after: after, limit: limit + 1)
+            let page = Array(rows.prefix(limit))
+            let next: JSONValue = rows.count > limit ? page.last.map { .string("\($0.channel.rawValue):\($0.recipient)") } ?? .null : .null
+            return RawJSON(value: ["data": .array(page.map(Self.view)), "next_cursor": next])
+        }
         r.on(.get, "/consent/:channel/:recipient") { _, ctx in
             let (current, history) = try await consent.get(try ctx.caller(), channel: try Self.channel(ctx), recipient: try ctx.parameters.require("recipient"))
             return RawJSON(value: ["current": current.map(Self.view) ?? .null, "history": .array(history.map(Self.view))])
@@ -296,6 +375,37 @@ struct ConsentController {
             let body = try await req.decodeJSON(Inbound.self, limit: maxBodyBytes)
             let action = try await consent.inboundSMS(tenantID: principal.tenantID, from: body.from, body: body.body)
             return RawJSON(value: ["action": .string(action.rawValue)])
+        }
+    }
+}
+
+/// Which provider each channel of the tenant uses, with its credentials (sealed at rest).
+struct ChannelController {
+    let channels: TenantChannelService
+    let maxBodyBytes: Int
+
+    static func view(_ v: ChannelView) -> JSONValue {
+        ["channel": .string(v.channel.rawValue), "provider": .string(v.provider), "from": AgentViews.text(v.from), "source": .string(v.source),
+         "secrets": .object(v.secrets.mapValues { .string($0) }), "updated_at": AgentViews.date(v.updatedAt)]
+    }
+
+    static func channel(_ ctx: ParleyRequestContext) throws -> Channel {
+        let raw = try ctx.parameters.require("channel")
+        guard let channel = Channel(rawValue: raw) else { throw ParleyError.notFound("there is no channel '\(raw.prefix(20))'", code: "unknown_channel") }
+        return channel
+    }
+
+    func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
+        r.on(.get, "/channels") { _, ctx in
+            RawJSON(value: ["data": .array(try await channels.list(try ctx.caller()).map(Self.view)), "next_cursor": .null])
+        }
+        r.on(.put, "/channels/:channel") { req, ctx in
+            let settings = try await req.decodeJSON(ChannelSettings.self, limit: maxBodyBytes)
+            return RawJSON(value: Self.view(try await channels.set(try ctx.action(), channel: try Self.channel(ctx), settings)))
+        }
+        r.on(.delete, "/channels/:channel") { _, ctx in
+            try await channels.remove(try ctx.action(), channel: try Self.channel(ctx))
+            return Response(status: .noContent)
         }
     }
 }

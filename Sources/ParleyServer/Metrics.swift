@@ -167,6 +167,12 @@ struct CommsPrometheusMetrics: CommsMetrics {
                                        labels: [("channel", channel)], buckets: Self.latencyBuckets).record(enqueueToSend)
     }
 
+    func personalized(channel: String, outcome: String) {
+        registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "parley", subsystem: "comms", metricName: "personalizations", unitName: "total",
+                                                              helpText: "Template personalisations at acceptance, by channel and outcome (ai or the fallback's reason)."),
+                             labels: [("channel", channel), ("outcome", outcome)]).increment()
+    }
+
     static func queueText(_ queue: JobQueue) async -> String {
         guard let stats = try? await queue.stats() else { return "" }
         var out = "# HELP parley_comms_jobs Jobs in the queue by state.\n# TYPE parley_comms_jobs gauge\n"

@@ -64,6 +64,12 @@ tags:
       emails sent about them and fuzzy client-name search.
   - name: uploads
     description: Clients' upload pages and uploads, reached through signed links without an API key.
+  - name: webhooks
+    description: |
+      Delivery statuses and inbound texts from the messaging providers, at
+      `/webhooks/{tenant_slug}/...`. No API key: each request must carry the provider's
+      signature, checked with the tenant's secret for that provider; without a configured
+      secret the route answers 404 `webhook_not_configured` and accepts nothing.
   - name: seed-compatible
     description: Paths kept from seed 000 as aliases.
   - name: websocket
@@ -1367,9 +1373,23 @@ paths:
         missing, null or blank required variable). Its rendered text becomes the message's
         `text`; an email template's rendered subject becomes `subject`, and a `subject` in the
         request is then ignored (an SMS template has no subject, so one sent with it is stored
-        as usual). The html part is not sent. The checks on `text` and `subject` below apply
-        to the rendered result.
+        as usual). An email template's rendered html part becomes the message's `html`. The
+        checks on `text` and `subject` below apply to the rendered result.
         The message keeps what was rendered; later template versions do not change it.
+
+        Personalisation: a template with `personalize` is rewritten for the recipient by the
+        configured language model (Anthropic or OpenAI-compatible; never the offline planner),
+        once, here, with the template's `personalization_prompt` as guidance. The rewrite must
+        arrive within `PARLEY_PERSONALIZE_TIMEOUT_MS` and pass checks, else the plain rendering
+        is sent: not empty; an SMS at most 1,600 characters, an email text at most 20,000
+        characters and three times the plain text plus 400; every required variable's string or
+        number value that is in the plain text still in it; no number or link (URL, email
+        address) that the plain text and subject lack. Only the text is rewritten: the subject
+        stays the template's and, when the template has an html part, the html becomes the
+        rewrite as escaped paragraphs (its links, all from the plain text, clickable).
+        `content_source` tells which was sent and `personalization` why. A replay of the
+        idempotency key answers the stored message without asking the model again, and
+        retries deliver the stored text.
 
         Purpose and consent: `purpose` is `transactional` (the default) or `marketing`; anything
         else answers 400 `invalid_purpose`. With a template the template's `purpose` is used and
@@ -1757,6 +1777,306 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`invalid_unsubscribe_link`.'
+  /webhooks/{tenant_slug}/twilio/status:
+    parameters:
+      - $ref: '#/components/parameters/TenantSlug'
+    post:
+      tags: [webhooks]
+      operationId: twilioStatusCallback
+      summary: Twilio's SMS status callback. No API key; signed by Twilio.
+      description: |
+        Point a message's `StatusCallback` (or `PARLEY_TWILIO_STATUS_CALLBACK`) here. The
+        `X-Twilio-Signature` is checked with the tenant's Twilio auth token over the public URL
+        (`PARLEY_PUBLIC_URL`, else `http://HOST:PORT`, then this path and query) and the sorted
+        form fields. The message sent through Twilio with this `MessageSid` gets
+        `delivery_status` `queued`, `sending`, `sent`, `delivered`, `undelivered` or `failed`
+        (`accepted`/`scheduled` read as `queued`, `read` as `delivered`; other statuses are
+        ignored). A status never goes back: `delivered` is not overwritten by a late `sent`,
+        and a repeated callback changes nothing.
+
+        `undelivered` or `failed` with an error code that says the number can never be reached
+        (21211 invalid number, 21614 not a mobile number, 21635 landline, 30005 unknown handset,
+        30006 landline or unreachable carrier) suppresses the number on `sms`; 21610 (the
+        recipient texted STOP to the carrier) opts it out. Either is recorded with source
+        `webhook:twilio`, once, and not over an existing opt-out or suppression. Error 30003
+        (handset unreachable: off or out of coverage) and content errors such as 30007 change
+        no consent. An unknown `MessageSid`, or another tenant's, is accepted and changes
+        nothing, since Twilio retries failed callbacks.
+      requestBody:
+        required: true
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              $ref: '#/components/schemas/TwilioStatusCallback'
+      responses:
+        '200':
+          $ref: '#/components/responses/EmptyTwiML'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_webhook`: the form is malformed (a field twice, bad encoding) or lacks `MessageSid` or `MessageStatus`.'
+        '401':
+          $ref: '#/components/responses/InvalidSignature'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`tenant_not_found` (no tenant with this slug), `webhook_not_configured` (no Twilio auth token).'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+          description: '`unsupported_media_type`: the body must be `application/x-www-form-urlencoded`.'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /webhooks/{tenant_slug}/twilio/inbound:
+    parameters:
+      - $ref: '#/components/parameters/TenantSlug'
+    post:
+      tags: [webhooks]
+      operationId: twilioInboundSMS
+      summary: Twilio's incoming-message webhook. No API key; signed by Twilio.
+      description: |
+        Set as the number's (or Messaging Service's) incoming-message URL. Verified as the
+        status callback is. The `Body` is matched against the keywords of
+        `POST /v1/inbound/sms` (STOP, START, HELP and the rest); an opt-out or opt-in is
+        recorded for the `From` number with source `webhook:twilio`. A message whose
+        `MessageSid` was already applied (a replay or a retry) records nothing more. The answer
+        is TwiML: `<Response/>` (Twilio itself confirms STOP and START on standard numbers), or
+        for HELP a `<Message>` naming the tenant and the keywords.
+      requestBody:
+        required: true
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              $ref: '#/components/schemas/TwilioInboundSMS'
+      responses:
+        '200':
+          description: TwiML, `<Response/>` or a HELP reply.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            text/xml:
+              example: '<?xml version="1.0" encoding="UTF-8"?><Response><Message>Acme: reply STOP to unsubscribe, START to subscribe again.</Message></Response>'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_webhook` (malformed form, no `From` or `Body`), `invalid_phone` (`From` is not a phone number).'
+        '401':
+          $ref: '#/components/responses/InvalidSignature'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`tenant_not_found`, `webhook_not_configured`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /webhooks/{tenant_slug}/sendgrid/events:
+    parameters:
+      - $ref: '#/components/parameters/TenantSlug'
+    post:
+      tags: [webhooks]
+      operationId: sendGridEvents
+      summary: SendGrid's Signed Event Webhook. No API key; signed by SendGrid.
+      description: |
+        `X-Twilio-Email-Event-Webhook-Signature` (base64 DER ECDSA P-256 with SHA-256) must
+        verify over `X-Twilio-Email-Event-Webhook-Timestamp` followed by the raw body, with the
+        tenant's verification key (`PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY`), and the timestamp must
+        be within 5 minutes of the server's time. Each event's `sg_message_id`, up to its first
+        `.`, is the `X-Message-Id` the message was sent with. Applied, in one transaction:
+        `processed` → `sent`, `deferred` → `delayed`, `delivered` → `delivered`; `bounce` →
+        `bounced` and the address suppressed on `email` (a `bounce` of `type` `blocked` →
+        `undelivered`, suppressing no one); `dropped` → `dropped`; `spamreport` → `complained`
+        and the address opted out; `unsubscribe` and `group_unsubscribe` → opted out. Consent
+        changes have source `webhook:sendgrid`. Other events are ignored; an event whose
+        `sg_event_id` was already applied is skipped; statuses only move forward.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: array
+              items:
+                $ref: '#/components/schemas/SendGridEvent'
+      responses:
+        '200':
+          $ref: '#/components/responses/WebhookOutcome'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_webhook`: not a JSON array of objects with an `event`.'
+        '401':
+          $ref: '#/components/responses/InvalidSignature'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`tenant_not_found`, `webhook_not_configured` (no verification key).'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /webhooks/{tenant_slug}/resend/events:
+    parameters:
+      - $ref: '#/components/parameters/TenantSlug'
+    post:
+      tags: [webhooks]
+      operationId: resendEvents
+      summary: Resend's webhook, signed with Svix. No API key.
+      description: |
+        `svix-signature` holds one or more space-separated `v1,<base64>` signatures; one must be
+        the HMAC-SHA256 of `svix-id.svix-timestamp.body` under the tenant's signing secret
+        (`PARLEY_RESEND_WEBHOOK_SECRET`, `whsec_...`), and `svix-timestamp` must be within 5
+        minutes of the server's time. `data.email_id` is the id Resend gave the message.
+        Applied: `email.sent` → `sent`, `email.delivery_delayed` → `delayed`,
+        `email.delivered` → `delivered`, `email.bounced` → `bounced` and the address suppressed
+        on `email` (unless Resend types the bounce `Transient`), `email.complained` →
+        `complained` and the address opted out, `email.failed` → `failed`. Consent changes have
+        source `webhook:resend`. Other events are ignored; a repeated `svix-id` is skipped.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/ResendEvent'
+      responses:
+        '200':
+          $ref: '#/components/responses/WebhookOutcome'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_webhook`: not a JSON object with a `type`.'
+        '401':
+          $ref: '#/components/responses/InvalidSignature'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`tenant_not_found`, `webhook_not_configured` (no signing secret).'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/channels:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [messages]
+      operationId: listChannels
+      summary: Which provider each channel (email, SMS) of the tenant uses. Any role.
+      description: |
+        A channel the tenant has not configured uses the installation's settings
+        (`PARLEY_EMAIL_PROVIDER`, `PARLEY_SMS_PROVIDER`, ...; `source` is `installation`). Secrets
+        are never returned: `secrets` shows which are set, by their last four characters.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: Both channels.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items: {$ref: '#/components/schemas/ChannelView'}
+                  next_cursor: {type: 'null'}
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/channels/{channel}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: channel
+        in: path
+        required: true
+        description: '`email` or `sms`; anything else answers 404 `unknown_channel`.'
+        schema:
+          type: string
+          enum: [email, sms]
+    put:
+      tags: [messages]
+      operationId: setChannel
+      summary: Send this channel through the tenant's own provider account. Admin only.
+      description: |
+        The settings, credentials included, are stored encrypted with a key derived from the
+        installation key (AES-GCM, bound to the tenant and channel) and used by every worker from
+        the next message on. The change is recorded in the audit log (without secrets).
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [provider]
+              properties:
+                provider:
+                  type: string
+                  description: 'Email: `outbox`, `smtp`, `sendgrid`, `resend`. SMS: `outbox`, `twilio`.'
+                from: {type: string, description: "Email: the sender mailbox (required except for outbox). SMS: Twilio's From number."}
+                smtp_url: {type: string, description: 'smtp: `smtp://USER:PASSWORD@HOST:PORT`, `smtps://...` or `smtp+insecure://HOST:PORT`.'}
+                api_key: {type: string, description: sendgrid and resend.}
+                account_sid: {type: string, description: twilio.}
+                auth_token: {type: string, description: twilio.}
+                messaging_service_sid: {type: string, description: 'twilio: instead of `from`.'}
+                base_url: {type: string, description: The provider's API base URL (proxies, tests).}
+                status_callback: {type: string, description: "twilio: where Twilio posts delivery statuses."}
+      responses:
+        '200':
+          description: The channel as now configured (secrets redacted).
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/ChannelView'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, or `invalid_channel_settings` naming what is wrong or missing.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`unknown_channel`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    delete:
+      tags: [messages]
+      operationId: removeChannel
+      summary: Go back to the installation's settings for this channel. Admin only.
+      security:
+        - bearerAuth: []
+      responses:
+        '204':
+          description: Removed; the tenant's credentials are deleted.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`unknown_channel`, or `channel_not_configured` (it already uses the installation settings).'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
   /v1/schedules:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -2050,6 +2370,12 @@ paths:
         control characters in the rendered subject become single spaces. Every required
         variable that is missing, null or blank (empty or only whitespace) is reported at
         once, in one 400 `missing_variables`. The value rules are on `TemplateVariables`.
+
+        With `try_personalization: true`, the rendering is also rewritten by the model and
+        checked as for a message (`personalized`; one model call, made even when the template
+        does not have `personalize`); this needs a role that may send messages (403 otherwise).
+        Without a configured model, `personalized` is the plain rendering with
+        `personalization: fallback_unavailable`.
       security:
         - bearerAuth: []
       requestBody:
@@ -2078,6 +2404,9 @@ paths:
                 subject: null
                 text: 'Hi Ada, Smith Dental here. Reminder: your appointment is Tuesday 3 February at 9:00. Reply C to confirm.'
                 html: null
+                personalize: false
+                personalization_prompt: null
+                personalized: null
         '400':
           $ref: '#/components/responses/BadRequest'
           description: |
@@ -2094,6 +2423,67 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/consent:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [messages]
+      operationId: listConsent
+      summary: Recipients with a recorded consent status — e.g. the suppression list. Any role.
+      description: |
+        Ordered by channel, then recipient. `?status=suppressed` lists addresses and numbers that
+        bounced or were refused for good; `?status=opted_out` those who unsubscribed (STOP, an
+        unsubscribe link, an operator). Change one with `PUT /v1/consent/{channel}/{recipient}`.
+      security:
+        - bearerAuth: []
+      parameters:
+        - name: status
+          in: query
+          schema: {type: string, enum: [opted_in, opted_out, suppressed]}
+        - name: channel
+          in: query
+          schema: {type: string, enum: [email, sms]}
+        - name: limit
+          in: query
+          schema: {type: integer, minimum: 1, maximum: 500, default: 100}
+        - name: after
+          in: query
+          description: The previous page's `next_cursor`.
+          schema: {type: string}
+      responses:
+        '200':
+          description: One page.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      type: object
+                      required: [channel, recipient, status, source, reason, updated_at]
+                      properties:
+                        channel: {type: string, enum: [email, sms]}
+                        recipient: {type: string}
+                        status: {type: string, enum: [opted_in, opted_out, suppressed]}
+                        source: {type: string}
+                        reason: {type: [string, 'null']}
+                        updated_at: {type: string, format: date-time}
+                  next_cursor: {type: [string, 'null']}
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_query`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2238,8 +2628,8 @@ paths:
       summary: Apply an inbound text's opt-out or opt-in keyword. Admin, operator or service.
       description: |
         For a provider integration to forward the texts recipients send back, so their STOP
-        and START replies are honoured (in the key's tenant). Signed provider webhooks come in
-        a later version; until then the integration calls this route with an API key.
+        and START replies are honoured (in the key's tenant). Twilio can post to the signed
+        webhook `POST /webhooks/{tenant_slug}/twilio/inbound` instead, which needs no API key.
 
         The whole `body` is matched, ignoring case, whitespace and punctuation at either end,
         with runs of spaces inside counted as one (`  stop! ` and `opt   out` match; `Please
@@ -2885,6 +3275,13 @@ components:
         for the first-start admin key. Created by `POST /v1/api-keys`, `parley apikey create`
         or the first start of `parley serve`.
   parameters:
+    TenantSlug:
+      name: tenant_slug
+      in: path
+      required: true
+      description: The tenant's slug (as in `GET /v1/tenant`).
+      schema:
+        type: string
     RequestID:
       name: X-Request-ID
       in: header
@@ -3068,6 +3465,63 @@ components:
         uploaded_at:
           type: string
           format: date-time
+    TwilioStatusCallback:
+      type: object
+      description: The fields Parley reads; Twilio sends more, and all are covered by the signature.
+      required: [MessageSid, MessageStatus]
+      properties:
+        MessageSid:
+          type: string
+        MessageStatus:
+          type: string
+          description: queued, sending, sent, delivered, undelivered, failed (and others, ignored).
+        ErrorCode:
+          type: string
+    TwilioInboundSMS:
+      type: object
+      required: [From, Body]
+      properties:
+        MessageSid:
+          type: string
+        From:
+          type: string
+        Body:
+          type: string
+    SendGridEvent:
+      type: object
+      required: [event]
+      properties:
+        event:
+          type: string
+        sg_message_id:
+          type: string
+        sg_event_id:
+          type: string
+        type:
+          type: string
+          description: For `bounce`, `bounce` or `blocked`.
+        reason:
+          type: string
+    ResendEvent:
+      type: object
+      required: [type]
+      properties:
+        type:
+          type: string
+        created_at:
+          type: string
+        data:
+          type: object
+          properties:
+            email_id:
+              type: string
+            bounce:
+              type: object
+              properties:
+                type:
+                  type: string
+                message:
+                  type: string
     Error:
       type: object
       required: [error]
@@ -3701,16 +4155,37 @@ components:
           $ref: '#/components/schemas/ToolPolicyMode'
     SendMessageRequest:
       type: object
-      description: Exactly one of `text` and `template`; both or neither answers 400 `invalid_content`.
-      required: [channel, to]
-      oneOf:
-        - required: [text]
-        - required: [template]
+      description: |
+        Exactly one of `text` and `template` (with `channel: auto`: `text` or `templates`); both
+        or neither answers 400 `invalid_content`.
+      required: [channel]
       properties:
         channel:
           type: string
+          enum: [email, sms, auto]
+          description: |
+            `email` or `sms` (then `to` is required), or `auto` to notify a customer on the channel
+            that suits them (a `notify_customer` job): their preferred channel (`prefer`; SMS when
+            they have a phone) when it has an address and consent allows, otherwise the other. An
+            SMS then carries the email as its fallback. The answer's `channel_reason` says why.
+            Nothing allowed: 409 `no_channel_allowed`. Any other value: 400 `invalid_channel`.
+        email:
+          type: string
+          description: '`auto` only: the customer''s email address.'
+        phone:
+          type: string
+          description: '`auto` only: the customer''s phone number. One of `email` and `phone` is required (400 `missing_recipient`).'
+        prefer:
+          type: string
           enum: [email, sms]
-          description: Exactly `email` or `sms`; any other value answers 400 `invalid_channel`.
+          description: '`auto` only: the customer''s preferred channel.'
+        templates:
+          type: object
+          description: |
+            `auto` only, instead of `text`: a template name per channel, e.g.
+            `{"sms": "pickup_sms", "email": "pickup_email"}`; the chosen channel must have one
+            (400 `missing_template`).
+          additionalProperties: {type: string}
         to:
           type: string
           description: |
@@ -3797,7 +4272,8 @@ components:
         An email or SMS and its delivery. Every field is always present; those without a value
         are null. `job` is only in `GET /v1/messages/{id}`.
       required: [message_id, channel, to, subject, text, html, status, provider_message_id, delivery_status,
-                 idempotency_key, send_at, provider, error, created_at, sent_at, job_id, purpose]
+                 delivery_status_at, idempotency_key, send_at, provider, error, created_at, sent_at, job_id, purpose,
+                 content_source, personalization]
       properties:
         message_id:
           type: string
@@ -3822,9 +4298,15 @@ components:
           description: The provider's id for the message (SMTP Message-ID, SendGrid, Resend or Twilio id).
         delivery_status:
           type: [string, 'null']
+          enum: [queued, sending, sent, delayed, delivered, undelivered, failed, bounced, dropped, complained, null]
           description: |
-            The latest status the provider reported through its webhook (`delivered`,
-            `bounced`, `undelivered`, ...); null until one arrives.
+            The furthest status the provider reported through its webhook; null until one
+            arrives. Statuses only move forward (`queued`, `sending`, `sent`, `delayed`,
+            `delivered`, then `undelivered`/`failed`/`bounced`/`dropped`, then `complained`).
+        delivery_status_at:
+          type: [string, 'null']
+          format: date-time
+          description: When Parley received that status.
         idempotency_key:
           type: string
           description: The key given, or the one the server generated.
@@ -3853,6 +4335,14 @@ components:
           description: |
             Why it is sent: the template's purpose for a message from a template, otherwise the
             request's (`transactional` when it gave none).
+        content_source:
+          type: [string, 'null']
+          enum: [template, ai, null]
+          description: |
+            For a message from a template: `template` when its plain rendering was sent, `ai`
+            when the model's checked rewrite was. Null when the request gave the text.
+        personalization:
+          $ref: '#/components/schemas/PersonalizationOutcome'
         job:
           type: object
           description: The send job.
@@ -3887,6 +4377,8 @@ components:
         sent_at: '2026-01-31T09:00:00.021Z'
         job_id: 019b2f72-3a4c-7d5e-8f60-717273747576
         purpose: transactional
+        content_source: null
+        personalization: null
         job:
           state: succeeded
           attempts: 1
@@ -3960,6 +4452,19 @@ components:
         next_cursor:
           type: [string, 'null']
           description: Pass as `before` for the next page; null when there is none.
+    ChannelView:
+      type: object
+      required: [channel, provider, from, source, secrets, updated_at]
+      properties:
+        channel: {type: string, enum: [email, sms]}
+        provider: {type: string}
+        from: {type: [string, 'null']}
+        source: {type: string, enum: [tenant, installation]}
+        secrets:
+          type: object
+          additionalProperties: {type: string}
+          description: 'Which secrets are set, redacted: e.g. `{"api_key": "••••mnop"}`.'
+        updated_at: {type: [string, 'null'], format: date-time}
     Schedule:
       description: |
         When a task runs. Wall-clock times (`HH:MM`, 24-hour) are in the tenant's time zone and stay
@@ -4015,7 +4520,7 @@ components:
       type: object
       description: A message template. Every field is always present; those without a value are null.
       required: [name, channel, purpose, subject, text, html, required_variables, exempt_from_quiet_hours,
-                 version, overridden, variables]
+                 personalize, personalization_prompt, version, overridden, variables]
       properties:
         name:
           type: string
@@ -4043,6 +4548,12 @@ components:
         exempt_from_quiet_hours:
           type: boolean
           description: Messages from this template are not deferred to the end of quiet hours when queued.
+        personalize:
+          type: boolean
+          description: Messages from this template are rewritten for the recipient by the model (see `POST /v1/messages`).
+        personalization_prompt:
+          type: [string, 'null']
+          description: Guidance for that rewrite (tone, what to emphasise); null when none.
         version:
           type: integer
           minimum: 1
@@ -4069,6 +4580,8 @@ components:
         html: null
         required_variables: [first_name, business_name, appointment_date, appointment_time]
         exempt_from_quiet_hours: false
+        personalize: false
+        personalization_prompt: null
         version: 1
         overridden: false
         variables: [first_name, business_name, service, appointment_date, appointment_time, location, business_phone]
@@ -4126,6 +4639,19 @@ components:
           description: |
             Queue messages from this template without deferring them to the end of the
             tenant's quiet hours. Not allowed for `marketing` templates.
+        personalize:
+          type: boolean
+          default: false
+          description: |
+            Rewrite each message from this version for its recipient with the configured model,
+            falling back to the plain rendering (see `POST /v1/messages`). Without a configured
+            model, or with `PARLEY_PERSONALIZE=off`, the plain rendering is always sent.
+        personalization_prompt:
+          type: string
+          maxLength: 2000
+          description: |
+            Optional guidance for the rewrite (tone, what to emphasise), at most 2,000
+            characters, not blank. It cannot relax the checks: facts are kept, none added.
     PreviewTemplateRequest:
       type: object
       properties:
@@ -4137,10 +4663,23 @@ components:
           allOf:
             - $ref: '#/components/schemas/TemplateDefinition'
           description: Optional; a draft to render instead of the stored template. Not saved.
+        try_personalization:
+          type: boolean
+          default: false
+          description: Also rewrite the rendering with the model (one call); the answer's `personalized`.
+    PersonalizationOutcome:
+      type: [string, 'null']
+      enum: [ai, fallback_timeout, fallback_error, fallback_validation, fallback_unavailable, null]
+      description: |
+        How personalisation ended: `ai` (the rewrite was used); `fallback_timeout` (no answer
+        within `PARLEY_PERSONALIZE_TIMEOUT_MS`); `fallback_error` (the model failed, or its
+        answer was cut off); `fallback_validation` (empty, too long, or a fact lost or added);
+        `fallback_unavailable` (no model to ask). Null when it was not attempted (the template
+        does not ask for it, no model is configured, or a replay).
     RenderedTemplate:
       type: object
       description: A rendered template. Every field is always present.
-      required: [subject, text, html]
+      required: [subject, text, html, personalize, personalization_prompt, personalized]
       properties:
         subject:
           type: [string, 'null']
@@ -4151,6 +4690,25 @@ components:
         html:
           type: [string, 'null']
           description: The rendered HTML part; null for SMS and for an email template without one.
+        personalize:
+          type: boolean
+          description: The rendered template's `personalize`.
+        personalization_prompt:
+          type: [string, 'null']
+        personalized:
+          type: [object, 'null']
+          description: With `try_personalization`, what a message would get; otherwise null.
+          required: [text, html, content_source, personalization]
+          properties:
+            text:
+              type: string
+            html:
+              type: [string, 'null']
+            content_source:
+              type: string
+              enum: [template, ai]
+            personalization:
+              $ref: '#/components/schemas/PersonalizationOutcome'
     ConsentStatus:
       type: string
       enum: [opted_in, opted_out, suppressed]
@@ -4258,7 +4816,8 @@ components:
         `invalid_channel`, `invalid_subject`, `invalid_email`, `invalid_phone`,
         `invalid_idempotency_key`, `send_at_in_past`, `invalid_content`,
         `template_channel_mismatch`, `invalid_template_name`, `invalid_template`,
-        `template_syntax_error`, `missing_variables`, `invalid_purpose`, `invalid_status`.
+        `template_syntax_error`, `missing_variables`, `invalid_purpose`, `invalid_status`,
+        `invalid_webhook`.
       headers:
         X-Request-ID:
           $ref: '#/components/headers/X-Request-ID'
@@ -4292,8 +4851,8 @@ components:
       description: |
         Not found in the caller's tenant. Codes: `api_key_not_found`, `workflow_not_found`,
         `session_not_found`, `approval_not_found`, `tool_not_found`, `message_not_found`,
-        `job_not_found`, `template_not_found`; `route_not_found` for a path the server does not
-        have.
+        `job_not_found`, `template_not_found`; on the webhooks `tenant_not_found` and
+        `webhook_not_configured`; `route_not_found` for a path the server does not have.
       headers:
         X-Request-ID:
           $ref: '#/components/headers/X-Request-ID'
@@ -4321,6 +4880,47 @@ components:
         application/json:
           schema:
             $ref: '#/components/schemas/Error'
+    InvalidSignature:
+      description: |
+        `invalid_signature`: a signature header is missing or malformed, the signature does not
+        match the request under the tenant's secret, or the signed timestamp is more than 5
+        minutes from the server's time. Nothing was applied.
+      headers:
+        X-Request-ID:
+          $ref: '#/components/headers/X-Request-ID'
+      content:
+        application/json:
+          schema:
+            $ref: '#/components/schemas/Error'
+    EmptyTwiML:
+      description: Applied (or ignored); an empty TwiML document.
+      headers:
+        X-Request-ID:
+          $ref: '#/components/headers/X-Request-ID'
+      content:
+        text/xml:
+          example: '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+    WebhookOutcome:
+      description: |
+        Applied. `received` counts the events about delivery or consent that named a message
+        id; `applied` those that changed something (unknown ids, other tenants' messages,
+        repeats and statuses behind the current one change nothing).
+      headers:
+        X-Request-ID:
+          $ref: '#/components/headers/X-Request-ID'
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [received, applied]
+            properties:
+              received:
+                type: integer
+              applied:
+                type: integer
+          example:
+            received: 3
+            applied: 2
     UnsupportedMediaType:
       description: The body is not sent as `application/json` (or `*+json`). Code `unsupported_media_type`.
       headers:

@@ -113,16 +113,29 @@ public final class SQLiteStore: Store {
         // processes on the same file wait (busy_timeout) until we commit.
         try await onWriter { conn in
             let db = conn.sql()
-            try await db.raw("BEGIN IMMEDIATE").run()
+            do {
+                try await db.raw("BEGIN IMMEDIATE").run()
+            } catch {
+                // A transaction left open on the shared writer would refuse every later BEGIN:
+                // close it and start again (it can only be one whose end was lost).
+                await Self.rollback(db)
+                try await db.raw("BEGIN IMMEDIATE").run()
+            }
             do {
                 let result = try await body(db)
                 try await db.raw("COMMIT").run()
                 return result
             } catch {
-                try? await db.raw("ROLLBACK").run()
+                await Self.rollback(db)
                 throw error
             }
         }
+    }
+
+    /// Rolls back even when the caller's task was cancelled (the usual reason a body throws):
+    /// a cancelled ROLLBACK would leave the shared writer inside the transaction.
+    private static func rollback(_ db: any SQLDatabase) async {
+        await Task { try? await db.raw("ROLLBACK").run() }.value
     }
 
     private func onWriter<T: Sendable>(_ body: @Sendable (SQLiteConnection) async throws -> T) async throws -> T {

@@ -74,4 +74,74 @@ import Testing
             }
         }
     }
+
+    /// The same through an external provider (a local server speaking Resend's API): a worker
+    /// killed between calling the provider and recording it sends again with the same
+    /// Idempotency-Key, which Resend deduplicates, so each email reaches the customer once.
+    @Test(arguments: TestEnv.kinds)
+    func emailThroughAProviderIsDeliveredOncePerMessageThroughRandomWorkerKills(_ kind: DatabaseKind) async throws {
+        try await CommsFakeProviderServer.with(.json(200, #"{"id":"re_accepted"}"#)) { baseURL, resend in
+            try await TestDatabases.withFreshURL(kind) { url in
+                let clock = SystemClock()
+                let store = try await Stores.open(url, config: StoreOptions(maxConnections: 4))
+                do {
+                    try await Migrator(store: store, migrations: ParleySchema.migrations).migrate(at: clock.now())
+                    let hour = Calendar(identifier: .gregorian).dateComponents(in: .gmt, from: clock.now()).hour ?? 12
+                    let offset = 14 - hour
+                    let zone = offset == 0 ? "UTC" : offset > 0 ? "Etc/GMT-\(offset)" : "Etc/GMT+\(-offset)"
+                    let tenant = try await TenantService(store: store, clock: clock).create(name: "Crash test", slug: "crash", timeZone: zone, actor: "test")
+                    let ctx = ActionContext(principal: Principal(tenantID: tenant.id, keyID: nil, role: .admin, actor: "test"), requestID: nil)
+                    let messages = MessageService(queue: JobQueue(store: store, clock: clock))
+                    let total = 300
+                    var ids: Set<String> = []
+                    for i in 0..<total {
+                        ids.insert(try await messages.send(ctx, MessageRequest(channel: .email, to: "customer\(i)@example.com", subject: "Notice \(i)",
+                                                                               text: "Message \(i)", idempotencyKey: "crash-mail-\(i)")).message.id)
+                    }
+                    let dir = try tempDirectory()
+                    defer { try? FileManager.default.removeItem(at: dir) }
+                    let env = ["DATABASE_URL": ProcessTests.urlString(url), "POLL_INTERVAL_MS": "50", "PARLEY_JOB_LEASE_SECONDS": "1",
+                               "MAX_CONCURRENT_JOBS": "8", "LOG_LEVEL": "error", "PARLEY_EMAIL_PROVIDER": "resend", "RESEND_API_KEY": "re_test",
+                               "PARLEY_RESEND_BASE_URL": baseURL, "PARLEY_EMAIL_FROM": "Crash <crash@example.com>",
+                               "PARLEY_SECRET_KEY_FILE": dir.appendingPathComponent("parley.key").path]
+                    func remaining() async throws -> Int {
+                        try await store.read { db in
+                            try await db.raw("SELECT COUNT(*) AS n FROM communication_jobs WHERE state <> 'succeeded'").first()?.decode(column: "n", as: Int.self) ?? -1
+                        }
+                    }
+                    var kills = 0
+                    while try await remaining() > 0 {
+                        let worker = try ParleyProcess(["worker"], env: env, directory: dir)
+                        _ = try await worker.waitFor("worker running")
+                        if kills < 6 {
+                            try await Task.sleep(for: .milliseconds(Int.random(in: 50...400)))
+                            worker.signal(SIGKILL)
+                            _ = try await worker.waitForExit()
+                            kills += 1
+                        } else {
+                            var rounds = 0
+                            while try await remaining() > 0, rounds < 600 {
+                                try await Task.sleep(for: .milliseconds(100))
+                                rounds += 1
+                            }
+                            worker.signal(SIGTERM)
+                            #expect(try await worker.waitForExit() == 0)
+                        }
+                    }
+                    let keys = resend.requests.compactMap { $0.headers["idempotency-key"] }
+                    #expect(keys.count == resend.requests.count, "every call carries the key")
+                    #expect(Set(keys) == ids, "each message reached the provider under its own key, and only those")
+                    let (sent, noted) = try await store.read { db in
+                        (try await db.raw("SELECT COUNT(*) AS n FROM messages WHERE status = 'sent' AND provider = 'resend'").first()?.decode(column: "n", as: Int.self) ?? -1,
+                         try await db.raw("SELECT COUNT(*) AS n FROM messages WHERE error IS NOT NULL").first()?.decode(column: "n", as: Int.self) ?? -1)
+                    }
+                    #expect(sent == total && noted == 0)
+                    await store.shutdown()
+                } catch {
+                    await store.shutdown()
+                    throw error
+                }
+            }
+        }
+    }
 }

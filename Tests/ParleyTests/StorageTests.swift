@@ -139,3 +139,37 @@ import Testing
         }
     }
 }
+
+@Suite struct TransactionCancellationTests {
+    /// A request cancelled mid-transaction (a client that hangs up) must not leave the shared
+    /// SQLite writer inside its transaction, or every later write fails.
+    @Test(arguments: TestEnv.kinds)
+    func aCancelledTransactionRollsBackAndLeavesTheStoreUsable(_ kind: DatabaseKind) async throws {
+        try await TestDatabases.withStore(kind) { (store: any Store) async throws in
+            let (started, go) = AsyncStream<Void>.makeStream()
+            let task = Task {
+                try await store.transaction { db in
+                    do {
+                        try await db.raw("INSERT INTO instance_settings (name, value, updated_at) VALUES ('doomed', 'x', \(bind: Date()))").run()
+                    } catch {
+                        go.yield()
+                        throw error
+                    }
+                    go.yield()
+                    try await Task.sleep(for: .seconds(60))
+                }
+            }
+            var it = started.makeAsyncIterator()
+            _ = await it.next()
+            task.cancel()
+            _ = try? await task.value
+            try await store.transaction { db in
+                try await db.raw("INSERT INTO instance_settings (name, value, updated_at) VALUES ('kept', 'y', \(bind: Date()))").run()
+            }
+            let names = try await store.read { db in
+                try await db.raw("SELECT name FROM instance_settings ORDER BY name").all().map { try $0.decode(column: "name", as: String.self) }
+            }
+            #expect(names == ["kept"])
+        }
+    }
+}

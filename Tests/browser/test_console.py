@@ -170,6 +170,18 @@ def test_operator_views_render(server, browser):
     c.wait_text(".preview", "Edited.")
     c.wait_css(".version-list li")
     c.shot("13-templates")
+    # AI personalisation: ticked with guidance, saved as a new version the API reports.
+    assert not c.find("#tpl-personalize").is_selected()
+    c.find("#tpl-personalize").click()
+    c.find("#tpl-guidance").send_keys("Warm, and mention the estate by name.")
+    c.d.execute_script("arguments[0].scrollIntoView({block: 'center'})", c.find("#tpl-guidance"))
+    c.shot("13-templates-personalize")
+    c.find(".template-editor form button[type=submit]").click()
+    c.wait_text("#toasts", "Saved version")
+    status, saved = server.api("GET", "/v1/templates/console_notice")
+    assert status == 200 and saved["personalize"] is True, saved
+    assert saved["personalization_prompt"] == "Warm, and mention the estate by name.", saved
+    assert saved["text"].endswith(" Edited."), saved
     c.go("cases")
     c.wait.until(lambda d: c.find_all(".results .state, .results table"))
     c.shot("14-cases")
