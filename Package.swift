@@ -96,6 +96,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The legal document-collection pack: cases, requested documents, reminders, upload links.
+        .target(
+            name: "ParleyLegal",
+            dependencies: [
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["NICKNAMES-LICENSE.txt"],
+            swiftSettings: strict
+        ),
         // HTTP surface: routes, middleware, error mapping, metrics, app assembly.
         .target(
             name: "ParleyServer",
@@ -105,6 +117,7 @@ let package = Package(
                 "ParleyPlatform",
                 "ParleyAgent",
                 "ParleyComms",
+                "ParleyLegal",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -123,6 +136,8 @@ let package = Package(
                 "ParleyPlatform",
                 "ParleyServer",
                 "ParleyAgent",
+                "ParleyComms",
+                "ParleyLegal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -136,6 +151,7 @@ let package = Package(
                 "ParleyServer",
                 "ParleyAgent",
                 "ParleyComms",
+                "ParleyLegal",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -21,6 +21,9 @@ public struct AgentSettings: Sendable {
         things up and act; never invent data a tool could give you. Be concise, and say plainly when \
         you cannot do something.
         """
+    /// Per-tenant instructions appended to `systemPrompt` (packs keep theirs as tenant-editable
+    /// data); nil or empty adds nothing.
+    public var tenantInstructions: (@Sendable (_ tenantID: String) async -> String?)?
 
     public init() {}
 }
@@ -94,6 +97,7 @@ public final class AgentRuntime: Sendable {
     let writer: EventWriter
     let provider: any ModelProvider
     let tools: ToolRegistry
+    let services: ToolServices
     let settings: AgentSettings
     let metrics: any AgentMetrics
     let logger: Logger
@@ -102,7 +106,8 @@ public final class AgentRuntime: Sendable {
     private let active = Mutex<[String: ActiveRun]>([:])
 
     public init(store: any Store, clock: any Clock, hub: EventHub, provider: any ModelProvider, tools: ToolRegistry,
-                settings: AgentSettings, metrics: any AgentMetrics, logger: Logger) {
+                settings: AgentSettings, metrics: any AgentMetrics, logger: Logger, services: ToolServices = ToolServices()) {
+        self.services = services
         self.store = store
         self.clock = clock
         self.hub = hub
@@ -227,7 +232,9 @@ public final class AgentRuntime: Sendable {
     struct ModelTurn { var text = ""; var thinking = ""; var calls: [ToolCall] = [] }
 
     private func callModel(_ run: RunHandle, state: inout RunState, tools available: [Tool]) async throws -> ModelTurn {
-        let request = ModelRequest(system: settings.systemPrompt, messages: state.messages, tools: available.map(\.definition),
+        var system = settings.systemPrompt
+        if let extra = await settings.tenantInstructions?(run.tenantID), !extra.isEmpty { system += "\n\n" + extra }
+        let request = ModelRequest(system: system, messages: state.messages, tools: available.map(\.definition),
                                    maxTokens: settings.maxOutputTokens)
         var turn = ModelTurn()
         var answered = provider.name
@@ -357,7 +364,7 @@ public final class AgentRuntime: Sendable {
                                           "input": (try? JSONValue.parse(call.arguments)) ?? .string(call.arguments)])
         })
         let context = ToolContext(action: ActionContext(principal: run.principal, requestID: run.owner.requestID), workflowID: run.workflowID,
-                                  store: store, clock: clock)
+                                  store: store, clock: clock, services: services)
         let calls = todo.map { state.pending[$0] }
         let results = try await withThrowingTaskGroup(of: (Int, ToolOutcome).self) { group in
             for (n, call) in calls.enumerated() {

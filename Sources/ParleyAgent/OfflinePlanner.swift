@@ -21,6 +21,8 @@ public struct PlannerTurn: Sendable {
     public var availableTools: [ToolDefinition]
     /// Every installed intent, for help and capability answers.
     public var intents: [any OfflineIntent]
+    /// The conversation before the user's message (session history), oldest first.
+    public var history: [PriorMessage] = []
 
     public func latest(_ tool: String) -> ToolObservation? { observations.last { $0.tool == tool } }
     public func canUse(_ tool: String) -> Bool { availableTools.contains { $0.name == tool } }
@@ -62,18 +64,36 @@ public protocol OfflineIntent: Sendable {
     func next(_ turn: PlannerTurn) -> PlannerStep
 }
 
+/// An earlier message of the conversation, as text: what the user said or the assistant answered.
+public struct PriorMessage: Sendable, Equatable {
+    public enum Role: String, Sendable { case user, assistant }
+    public var role: Role
+    public var text: String
+    public init(role: Role, text: String) {
+        self.role = role
+        self.text = text
+    }
+}
+
 /// A user message prepared for matching: lower-cased words, with the original text kept for
 /// extracting names verbatim.
 public struct Utterance: Sendable {
     public var text: String
     public var lowered: String
     public var words: [String]
+    /// The conversation before this message, oldest first, so follow-ups ("W2 and 1099", "send
+    /// her a reminder") can be read in context.
+    public var history: [PriorMessage] = []
 
-    public init(_ text: String) {
+    public init(_ text: String, history: [PriorMessage] = []) {
         self.text = text.trimmingCharacters(in: .whitespacesAndNewlines)
         lowered = self.text.lowercased()
         words = lowered.split { !($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }.map(String.init)
+        self.history = history
     }
+
+    /// The assistant's most recent answer before this message.
+    public var lastAnswer: String? { history.last { $0.role == .assistant }?.text }
 
     public func has(_ word: String) -> Bool { words.contains(word) }
     public func hasAny(_ list: [String]) -> Bool { list.contains { has($0) } }
@@ -119,7 +139,11 @@ public struct OfflinePlanner: ModelProvider {
             return [.textDelta(fallback()), .stop(.endTurn)]
         }
         let text = request.messages[userIndex].content.compactMap { if case .text(let t) = $0 { t } else { nil } }.joined(separator: "\n")
-        let utterance = Utterance(text)
+        let history = request.messages[..<userIndex].compactMap { m -> PriorMessage? in
+            let text = m.content.compactMap { if case .text(let t) = $0 { t } else { nil } }.joined(separator: "\n")
+            return text.isEmpty ? nil : PriorMessage(role: m.role == .user ? .user : .assistant, text: text)
+        }
+        let utterance = Utterance(text, history: history)
         let observations = Self.observations(in: request.messages[(userIndex + 1)...])
         let callCount = observations.count
 
@@ -129,7 +153,7 @@ public struct OfflinePlanner: ModelProvider {
             return [.textDelta(fallback()), .stop(.endTurn)]
         }
         let turn = PlannerTurn(utterance: utterance.text, entities: match.entities, observations: observations,
-                               availableTools: request.tools, intents: intents)
+                               availableTools: request.tools, intents: intents, history: history)
         switch intent.next(turn) {
         case .answer(let text):
             return [.textDelta(text), .stop(.endTurn)]

@@ -8,15 +8,34 @@ public struct ToolContext: Sendable {
     public var workflowID: String
     public var store: any Store
     public var clock: any Clock
+    /// Process-wide dependencies packs need beyond the store (a keyring, a worker's wake-up).
+    public var services: ToolServices
 
     public var tenantID: String { action.principal.tenantID }
 
-    public init(action: ActionContext, workflowID: String, store: any Store, clock: any Clock) {
+    public init(action: ActionContext, workflowID: String, store: any Store, clock: any Clock, services: ToolServices = ToolServices()) {
         self.action = action
         self.workflowID = workflowID
         self.store = store
         self.clock = clock
+        self.services = services
     }
+}
+
+/// Values keyed by their type, so a pack's tools find their own dependencies (installed by the
+/// server at start-up) without the runtime knowing about them.
+public struct ToolServices: Sendable {
+    private var values: [ObjectIdentifier: any Sendable] = [:]
+
+    public init() {}
+
+    public init(_ values: [any Sendable]) {
+        for value in values { self.values[ObjectIdentifier(type(of: value))] = value }
+    }
+
+    public subscript<T: Sendable>(_ type: T.Type) -> T? { values[ObjectIdentifier(type)] as? T }
+
+    public mutating func set<T: Sendable>(_ value: T) { values[ObjectIdentifier(T.self)] = value }
 }
 
 /// A failure the model should see and may recover from (bad input, nothing found, not allowed).

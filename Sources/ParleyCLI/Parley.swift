@@ -11,7 +11,8 @@ struct Parley: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley",
         abstract: "Parley: a self-hosted AI communications agent server.",
-        subcommands: [Serve.self, Worker.self, Migrate.self, TenantCommand.self, APIKeyCommand.self, JobsCommand.self, SchedulesCommand.self, BenchQueue.self, Version.self],
+        subcommands: [Serve.self, Worker.self, Migrate.self, TenantCommand.self, APIKeyCommand.self, JobsCommand.self, SchedulesCommand.self, BenchQueue.self,
+                      SeedCommand.self, BenchLegalSearch.self, Version.self],
         defaultSubcommand: nil
     )
 }

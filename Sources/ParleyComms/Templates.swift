@@ -108,7 +108,7 @@ public enum TemplateError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalidName(let name):
-            return "invalid template name \"\(name)\": use 1–64 lowercase letters, digits, '_' or '-'"
+            return "invalid template name \"\(name)\": use 1–64 lowercase letters, digits, '_', '-' or '.'"
         case .syntax(let field, let message):
             return "template \(field) does not compile: \(message)"
         case .missingVariables(let names):
@@ -421,12 +421,14 @@ public enum TemplateRenderer {
 
     // MARK: Rules
 
-    private static let nameCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789_-")
+    // '.' lets packs namespace their templates ("legal.initial_reminder").
+    private static let nameCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789_-.")
     private static let variableCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
     private static let variableFirstCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 
     static func isValidName(_ name: String) -> Bool {
         (1...64).contains(name.count) && name.allSatisfy(nameCharacters.contains)
+            && !name.hasPrefix(".") && !name.hasSuffix(".") && !name.contains("..")
     }
 
     static func isPlainVariableName(_ name: String) -> Bool {

@@ -43,6 +43,26 @@ public struct ParleyConfig: Sendable {
     public var models: ModelSettings
     public var agent: AgentLimits
     public var jobs: JobSettings
+    public var legal: LegalSettings
+}
+
+/// The legal pack: client upload links and the reminder cadence.
+public struct LegalSettings: Sendable {
+    /// Where uploaded files are stored, under `<dir>/<tenant>/<case>/`.
+    public var uploadDirectory: String
+    public var uploadMaxBytes: Int
+    public var uploadLinkDays: Int
+    /// Days without progress before the automatic follow-up, and before the urgent reminder.
+    public var followUpDays: Int
+    public var urgentDays: Int
+
+    public init(uploadDirectory: String = "uploads", uploadMaxBytes: Int = 25 << 20, uploadLinkDays: Int = 14, followUpDays: Int = 3, urgentDays: Int = 7) {
+        self.uploadDirectory = uploadDirectory
+        self.uploadMaxBytes = uploadMaxBytes
+        self.uploadLinkDays = uploadLinkDays
+        self.followUpDays = followUpDays
+        self.urgentDays = urgentDays
+    }
 }
 
 /// The communications queue's worker (seed 003's names).
@@ -224,8 +244,19 @@ extension ParleyConfig {
                     "PARLEY_SENDGRID_BASE_URL", "PARLEY_RESEND_BASE_URL", "PARLEY_TWILIO_BASE_URL", "PARLEY_TWILIO_STATUS_CALLBACK",
                     "PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY", "PARLEY_RESEND_WEBHOOK_SECRET",
                 ].compactMap { key in sources.value(key).map { (key, $0) } })
+            ),
+            legal: LegalSettings(
+                uploadDirectory: try reader.string("PARLEY_UPLOAD_DIR", default: Self.defaultUploadDirectory(databaseURL), accepts: "a directory path") { !$0.isEmpty },
+                uploadMaxBytes: try reader.bytes("PARLEY_UPLOAD_MAX_BYTES", default: 25 << 20),
+                uploadLinkDays: try reader.int("PARLEY_UPLOAD_LINK_DAYS", default: 14, range: 1...365),
+                followUpDays: try reader.int("PARLEY_LEGAL_FOLLOW_UP_DAYS", default: 3, range: 1...365),
+                urgentDays: try reader.int("PARLEY_LEGAL_URGENT_DAYS", default: 7, range: 1...365)
             )
         )
+        if config.legal.urgentDays <= config.legal.followUpDays {
+            throw .invalid(setting: "PARLEY_LEGAL_URGENT_DAYS", value: String(config.legal.urgentDays),
+                           accepts: "more days than PARLEY_LEGAL_FOLLOW_UP_DAYS (\(config.legal.followUpDays))")
+        }
         // Webhook verification keys: a malformed one would refuse every webhook, so it stops start-up instead.
         _ = try reader.optional("PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY", accepts: "SendGrid's verification key: a base64 DER P-256 public key") {
             Data(base64Encoded: $0.trimmingCharacters(in: .whitespaces)).flatMap { try? P256.Signing.PublicKey(derRepresentation: $0) } != nil
@@ -253,6 +284,13 @@ extension ParleyConfig {
         guard case .sqlite(let path) = url else { return "parley.key" }
         let dir = (path as NSString).deletingLastPathComponent
         return dir.isEmpty ? "parley.key" : dir + "/parley.key"
+    }
+
+    /// Beside the SQLite file, like the key file.
+    static func defaultUploadDirectory(_ url: DatabaseURL) -> String {
+        guard case .sqlite(let path) = url else { return "uploads" }
+        let dir = (path as NSString).deletingLastPathComponent
+        return dir.isEmpty ? "uploads" : dir + "/uploads"
     }
 
     static func isHTTPURL(_ text: String) -> Bool {

@@ -3,6 +3,8 @@
 public struct ParleyError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: String, Sendable {
         case badRequest, unauthorized, forbidden, notFound, conflict, payloadTooLarge
+        /// Well-formed but refused by a business rule (422).
+        case unprocessable
         case unsupportedMediaType, methodNotAllowed, unavailable, internalError
     }
 

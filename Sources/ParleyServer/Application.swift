@@ -4,6 +4,7 @@ import HummingbirdWebSocket
 import Logging
 import ParleyAgent
 import ParleyComms
+import ParleyLegal
 import ServiceLifecycle
 import ParleyCore
 import ParleyPlatform
@@ -60,7 +61,8 @@ public func buildRouter(_ deps: ServerDependencies, routes table: RouteTable = R
 func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable()) -> AssembledServer {
     let metrics = HTTPMetrics()
     let router = Router(context: ParleyRequestContext.self)
-    router.add(middleware: RequestMiddleware(metrics: metrics, routes: table, maxBodyBytes: deps.config.maxBodyBytes))
+    router.add(middleware: RequestMiddleware(metrics: metrics, routes: table, maxBodyBytes: deps.config.maxBodyBytes,
+                                             uploadMaxBytes: deps.config.legal.uploadMaxBytes))
 
     let keys = APIKeyService(store: deps.store, clock: deps.clock)
     let queue = JobQueue(store: deps.store, clock: deps.clock)
@@ -80,28 +82,6 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     APIKeyController(keys: keys, maxBodyBytes: maxBody).register(v1Routes)
     AuditController(audit: AuditService(store: deps.store)).register(v1Routes)
 
-    let settings = AgentAssembly.settings(deps.config.agent)
-    let hub = EventHub(bufferLimit: settings.streamBuffer)
-    var registry = ToolRegistry()
-    for tool in deps.packs.flatMap(\.tools) { registry.register(tool) }
-    let runtime = AgentRuntime(
-        store: deps.store, clock: deps.clock, hub: hub,
-        provider: deps.provider ?? AgentAssembly.provider(deps.config.models, packs: deps.packs), tools: registry,
-        settings: settings, metrics: AgentPrometheusMetrics(registry: metrics.registry), logger: deps.logger)
-    let agent = AgentService(runtime: runtime)
-    metrics.liveAgent.withLock { $0 = { (runtime.activeRuns, hub.subscriberCount) } }
-
-    ChatController(agent: agent, metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
-    WorkflowController(agent: agent, metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
-    SessionController(agent: agent, maxBodyBytes: maxBody).register(v1Routes)
-    ToolController(agent: agent, maxBodyBytes: maxBody).register(v1Routes)
-    // Seed 000's paths, kept as aliases.
-    ChatController(agent: agent, metrics: metrics, maxBodyBytes: maxBody)
-        .register(Routes(group: router.group("").add(middleware: auth), prefix: "", table: table))
-    SeedWorkflowController(agent: agent).register(Routes(group: router.group("api").add(middleware: auth), prefix: "/api", table: table))
-    table.add("/ws", .get)
-    WebSocketController(agent: agent, metrics: metrics).register(router, auth: auth)
-
     let unsubscribe = UnsubscribeLinks(keyring: deps.keyring, baseURL: CommsAssembly.baseURL(deps.config))
     UnsubscribeController(links: unsubscribe, store: deps.store, clock: deps.clock).register(Routes(group: router, prefix: "", table: table))
     let channels = TenantChannelService(store: deps.store, clock: deps.clock, keyring: deps.keyring, installation: deps.config.jobs)
@@ -119,7 +99,39 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let commsMetrics = CommsPrometheusMetrics(registry: metrics.registry)
     let worker = CommsWorker(queue: queue, router: CommsAssembly.router(deps.config.jobs, keyring: deps.keyring, baseURL: CommsAssembly.baseURL(deps.config)), settings: workerSettings,
                              logger: deps.logger, metrics: commsMetrics)
-    let templates = TemplateService(store: deps.store, clock: deps.clock)
+    let legal = LegalAssembly.environment(deps.config, keyring: deps.keyring, maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() })
+    // The daily reminder trigger finds its dependencies here (see LegalRuntime).
+    LegalRuntime.install(LegalRuntime(store: deps.store, clock: deps.clock, environment: legal))
+    let cases = CaseService(store: deps.store, clock: deps.clock, environment: legal)
+
+    var settings = AgentAssembly.settings(deps.config.agent)
+    // The legal assistant's rules: the tenant's `legal.system_prompt` template (or the default).
+    settings.tenantInstructions = { [store = deps.store, clock = deps.clock] tenantID in
+        try? await TemplateService(store: store, clock: clock, defaults: ParleySchema.templates).template(tenantID: tenantID, name: "legal.system_prompt").text
+    }
+    let hub = EventHub(bufferLimit: settings.streamBuffer)
+    var registry = ToolRegistry()
+    for tool in deps.packs.flatMap(\.tools) { registry.register(tool) }
+    let runtime = AgentRuntime(
+        store: deps.store, clock: deps.clock, hub: hub,
+        provider: deps.provider ?? AgentAssembly.provider(deps.config.models, packs: deps.packs), tools: registry,
+        settings: settings, metrics: AgentPrometheusMetrics(registry: metrics.registry), logger: deps.logger,
+        services: ToolServices([legal]))
+    let agent = AgentService(runtime: runtime)
+    metrics.liveAgent.withLock { $0 = { (runtime.activeRuns, hub.subscriberCount) } }
+
+    ChatController(agent: agent, metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
+    WorkflowController(agent: agent, metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
+    SessionController(agent: agent, maxBodyBytes: maxBody).register(v1Routes)
+    ToolController(agent: agent, maxBodyBytes: maxBody).register(v1Routes)
+    // Seed 000's paths, kept as aliases.
+    ChatController(agent: agent, metrics: metrics, maxBodyBytes: maxBody)
+        .register(Routes(group: router.group("").add(middleware: auth), prefix: "", table: table))
+    SeedWorkflowController(agent: agent).register(Routes(group: router.group("api").add(middleware: auth), prefix: "/api", table: table))
+    table.add("/ws", .get)
+    WebSocketController(agent: agent, metrics: metrics).register(router, auth: auth)
+
+    let templates = TemplateService(store: deps.store, clock: deps.clock, defaults: ParleySchema.templates)
     let personalizer = deps.config.models.personalize
         ? deps.personalizer ?? PersonalizationAssembly.personalizer(deps.config.models, clock: deps.clock, logger: deps.logger) : nil
     let personalization = PersonalizationAssembly.settings(deps.config.models)
@@ -134,6 +146,9 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     ChannelController(channels: channels, maxBodyBytes: maxBody).register(v1Routes)
     let scheduler = Scheduler(store: deps.store, clock: deps.clock, definitions: deps.triggers, logger: deps.logger)
     ScheduleController(scheduler: scheduler, definitions: deps.triggers, maxBodyBytes: maxBody).register(v1Routes)
+    let legalController = LegalController(cases: cases, maxBodyBytes: maxBody)
+    legalController.register(v1Routes)
+    legalController.registerPublic(Routes(group: router.group("upload"), prefix: "/upload", table: table))
     return AssembledServer(router: router, agent: agent, worker: worker, scheduler: scheduler)
 }
 
@@ -214,9 +229,12 @@ public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, cloc
                                     triggers: [TriggerDefinition] = ParleySchema.triggers) async throws {
     let queue = JobQueue(store: store, clock: clock)
     let unsubscribe = UnsubscribeLinks(keyring: keyring, baseURL: CommsAssembly.baseURL(config))
+    let workerSettings = CommsAssembly.workerSettings(config.jobs, unsubscribe: unsubscribe)
     let worker = CommsWorker(queue: queue, router: CommsAssembly.router(config.jobs, keyring: keyring, baseURL: CommsAssembly.baseURL(config)),
-                             settings: CommsAssembly.workerSettings(config.jobs, unsubscribe: unsubscribe),
-                             logger: logger)
+                             settings: workerSettings, logger: logger)
+    LegalRuntime.install(LegalRuntime(store: store, clock: clock,
+                                      environment: LegalAssembly.environment(config, keyring: keyring, maxAttempts: workerSettings.maxAttempts,
+                                                                             wake: { worker.wake() })))
     let scheduler = Scheduler(store: store, clock: clock, definitions: triggers, logger: logger)
     let group = ServiceGroup(configuration: .init(
         services: [

@@ -23,6 +23,7 @@ enum ErrorMapping {
         case .notFound: .notFound
         case .conflict: .conflict
         case .payloadTooLarge: .contentTooLarge
+        case .unprocessable: .unprocessableContent
         case .unsupportedMediaType: .unsupportedMediaType
         case .methodNotAllowed: .methodNotAllowed
         case .unavailable: .serviceUnavailable

@@ -13,6 +13,8 @@ struct RequestMiddleware: RouterMiddleware {
     let metrics: HTTPMetrics
     let routes: RouteTable
     let maxBodyBytes: Int
+    /// Client uploads (`/upload/...`) may be larger than API bodies.
+    var uploadMaxBytes: Int = 0
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
@@ -25,9 +27,10 @@ struct RequestMiddleware: RouterMiddleware {
 
         var response: Response
         do {
-            if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
+            let limit = request.uri.path.hasPrefix("/upload/") ? max(maxBodyBytes, uploadMaxBytes) : maxBodyBytes
+            if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
                 throw ParleyError(.payloadTooLarge, code: "payload_too_large",
-                                  "the request body is \(length) bytes; the limit is \(maxBodyBytes)")
+                                  "the request body is \(length) bytes; the limit is \(limit)")
             }
             response = try await next(request, context)
         } catch {

@@ -1,13 +1,17 @@
 import ParleyAgent
 import ParleyComms
+import ParleyLegal
 import ParleyStorage
 
 public enum ParleySchema {
     /// The domain packs this binary ships.
-    public static let packs: [DomainPack] = [WorkspacePack.pack]
+    public static let packs: [DomainPack] = [WorkspacePack.pack, LegalPack.pack]
+
+    /// Global default templates: the comms engine's and the packs'.
+    public static let templates: [MessageTemplate] = DefaultTemplates.all + LegalPack.templates
 
     /// The recurring jobs the installed packs contribute (run by the scheduler in `serve` and `worker`).
-    public static let triggers: [TriggerDefinition] = []
+    public static let triggers: [TriggerDefinition] = LegalPack.triggers
 
     /// Every migration this binary applies: core first, then the agent runtime, the
     /// communications engine and the web console's sign-in, then each pack's.

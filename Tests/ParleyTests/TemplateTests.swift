@@ -197,10 +197,10 @@ private func render(_ t: MessageTemplate, _ variables: [String: TemplateValue]) 
     }
 
     @Test func invalidNames() {
-        for bad in ["", "Upper", "with space", "dot.name", "émoji", "slash/x", String(repeating: "a", count: 65)] {
+        for bad in ["", "Upper", "with space", ".dot", "dot.", "dot..name", "émoji", "slash/x", String(repeating: "a", count: 65)] {
             #expect(validateError(sms("hi", name: bad)) == .invalidName(bad), "\(bad)")
         }
-        for good in ["a", "a_b-1", "2fa_code", String(repeating: "z", count: 64)] {
+        for good in ["a", "a_b-1", "2fa_code", "legal.initial_reminder", String(repeating: "z", count: 64)] {
             #expect(validateError(sms("hi", name: good)) == nil, "\(good)")
         }
     }
