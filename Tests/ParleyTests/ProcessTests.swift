@@ -19,7 +19,7 @@ final class ParleyProcess: Sendable {
         var exitWaiters: [CheckedContinuation<Int32, Never>] = []
         /// The exit, once both the process has ended and its output has been read to the end.
         mutating func finished() -> (Int32, [CheckedContinuation<Int32, Never>])? {
-            guard let code = exitCode, eof, !exitWaiters.isEmpty else { return nil }
+            guard let code = exitCode, !exitWaiters.isEmpty else { return nil }
             defer { exitWaiters = [] }
             return (code, exitWaiters)
         }
@@ -113,10 +113,21 @@ final class ParleyProcess: Sendable {
     }
 
     func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
+        let code = try await waitForExitCode(timeout: timeout)
+        // The exit can be reported before the last output is read. End of file normally follows at
+        // once, but a process spawned meanwhile elsewhere in the test run may have inherited the
+        // pipe and hold it open, so the drain is bounded.
+        for _ in 0..<200 where !state.withLock({ $0.eof }) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return code
+    }
+
+    private func waitForExitCode(timeout: Duration) async throws -> Int32 {
         try await withDeadline(timeout, what: "process exit") {
             await withCheckedContinuation { (c: CheckedContinuation<Int32, Never>) in
                 let code = self.state.withLock { s -> Int32? in
-                    if let code = s.exitCode, s.eof { return code }
+                    if let code = s.exitCode { return code }
                     s.exitWaiters.append(c)
                     return nil
                 }
