@@ -111,7 +111,7 @@ struct Serve: AsyncParsableCommand {
         let clock = SystemClock()
         let boot: BootstrapResult?
         do {
-            boot = try await Bootstrap(store: store, clock: clock).run(presetAdminKey: config.adminKey)
+            boot = try await Bootstrap(store: store, clock: clock).run(presetAdminKey: config.adminKey, timeZone: config.defaultTimeZone)
         } catch {
             await store.shutdown()
             fail("first-start setup failed: \(error)")

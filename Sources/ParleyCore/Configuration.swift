@@ -30,6 +30,8 @@ public struct ParleyConfig: Sendable {
     public var logFormat: LogFormat
     public var maxBodyBytes: Int
     public var adminKey: String?
+    /// The IANA zone of the tenant created at first start (its quiet hours and schedules).
+    public var defaultTimeZone: String
     public var dbMaxConnections: Int
     public var dbTimeoutMilliseconds: Int
     public var sqliteBusyTimeoutMilliseconds: Int
@@ -184,6 +186,9 @@ extension ParleyConfig {
             maxBodyBytes: try reader.bytes("PARLEY_MAX_BODY_BYTES", default: 1 << 20),
             adminKey: try reader.optional("PARLEY_ADMIN_KEY", accepts: "a secret of at least \(APIKeySecret.minimumLength) characters without whitespace") {
                 APIKeySecret.validatePreset($0) == nil
+            },
+            defaultTimeZone: try reader.string("PARLEY_TIME_ZONE", default: "UTC", accepts: "an IANA time zone such as America/Chicago") {
+                TimeZone(identifier: $0) != nil
             },
             dbMaxConnections: try reader.int("PARLEY_DB_MAX_CONNECTIONS", default: 10, range: 1...1000),
             dbTimeoutMilliseconds: try reader.int("PARLEY_DB_TIMEOUT_MS", default: 5000, range: 100...600_000),

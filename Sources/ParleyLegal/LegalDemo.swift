@@ -12,6 +12,11 @@ public enum LegalDemo {
         "Employment contract", "Mortgage statement", "Vehicle title", "Settlement letter",
     ]
 
+    static let showcase = [
+        SyntheticClient(name: "Robert Smith", email: "robert.smith@example.com", phone: "+15550100101"),
+        SyntheticClient(name: "Jane Doe", email: "jane.doe@example.com", phone: "+15550100102"),
+    ]
+
     public struct Report: Sendable, Equatable {
         public var inserted: Int
         public var existing: Int
@@ -25,7 +30,9 @@ public enum LegalDemo {
                 .map { try $0.decode(column: "case_number", as: String.self) }
         }
         let have = Set(existing)
-        let clients = SyntheticClients.clients(count: count, seed: seed)
+        // The first clients are the ones the README's first conversation talks about.
+        var clients = SyntheticClients.clients(count: count, seed: seed)
+        for (i, showcase) in showcase.enumerated() where i < clients.count { clients[i] = showcase }
         let now = clock.now()
         var rng = DemoRandom(seed: seed)
         var rows: [(LegalCase, [RequestedDocument], [ClientCommunication])] = []

@@ -21,9 +21,9 @@ public struct Bootstrap: Sendable {
         self.clock = clock
     }
 
-    public func run(presetAdminKey: String?) async throws -> BootstrapResult? {
+    public func run(presetAdminKey: String?, timeZone: String = "UTC") async throws -> BootstrapResult? {
         let tenants = TenantService(store: store, clock: clock)
-        let tenant = try tenants.make(name: "Default", slug: "default", timeZone: "UTC")
+        let tenant = try tenants.make(name: "Default", slug: "default", timeZone: timeZone)
         let now = clock.now()
         let secret = presetAdminKey ?? APIKeySecret.generate()
         let key = APIKeyRecord.new(secret: secret, tenantID: tenant.id, name: "bootstrap admin", role: .admin, expiresAt: nil, at: now)

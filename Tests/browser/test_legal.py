@@ -6,19 +6,44 @@ import pytest
 from console import Console
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def legal(server):
     status, _ = server.api("GET", "/v1/cases?limit=1")
     if status == 404:
         pytest.skip("the legal pack is not installed")
+    # The demo firm (`parley seed legal` is idempotent, so one seeding serves every test).
+    server.cli("seed", "legal", "--cases", "80")
 
 
 def test_find_a_case_approve_the_email_and_see_it_in_the_outbox(server, browser, legal):
     c = Console(browser.new(), server).sign_in()
     c.send("Find the case for Bob Smyth")
     answer = c.wait_answer()
-    assert "Smyth" in answer or "Smith" in answer
+    assert "Smith" in answer or "Smyth" in answer
+    assert "found no open case" not in answer
+    assert "lookup_case_by_name" in c.find(".chat-timeline").text
     c.shot("30-legal-find-case")
+
+    # A new client, created and reminded in one conversation; the email waits for a person.
+    c.send("Create a case for Zelda Quimby, zelda.quimby@example.com, 555-201-7788, needs W2 and 2023 tax return")
+    created = c.wait_answer()
+    assert "Zelda Quimby" in created
+    c.send("Send Zelda Quimby the initial reminder")
+    c.wait_css(".tl-approval")
+    c.shot("32-legal-approval")
+    c.approve_pending()
+    sent = c.wait_answer()
+    assert "zelda.quimby@example.com" in sent
+    c.shot("33-legal-sent")
+
+    # The worker delivers it to the outbox: the reminder lists exactly the outstanding documents.
+    c.go("outbox")
+    c.wait.until(lambda d: "zelda.quimby@example.com" in c.find(".main").text)
+    c.shot("34-legal-outbox")
+    status, outbox = server.api("GET", "/v1/outbox")
+    mine = [e for e in outbox["data"] if e["to"] == "zelda.quimby@example.com"]
+    assert len(mine) == 1 and "W2" in mine[0]["content"] and "2023 tax return" in mine[0]["content"].lower().replace("tax return", "tax return")
+
     c.go("cases")
     c.wait.until(lambda d: c.find_all(".results table, .results .state"))
     c.shot("31-legal-cases")
