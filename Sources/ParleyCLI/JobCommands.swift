@@ -94,7 +94,7 @@ struct SchedulesCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withStore(common) { store in
-                let tasks = try await Scheduler(store: store, clock: SystemClock(), definitions: ParleySchema.triggers, logger: Logger(label: "parley"))
+                let tasks = try await Scheduler(store: store, clock: SystemClock(), definitions: [], logger: Logger(label: "parley"))
                     .tasks(tenantID: nil)
                 let iso = ISO8601DateFormatter()
                 print(table(["NAME", "TENANT", "ENABLED", "NEXT RUN", "LAST RUN", "RUNS"], tasks.map {

@@ -101,6 +101,27 @@ public struct ConsentService: Sendable {
             """).run()
     }
 
+    /// Records an opt-out or a suppression unless the recipient is already blocked on the channel:
+    /// an opt-out stays an opt-out, and a suppression is already stronger than either. Returns
+    /// whether it recorded (so repeated bounces or clicks leave one history entry).
+    @discardableResult
+    public func block(tenantID: String, channel: Channel, recipient: String, status: ConsentStatus, source: String, reason: String?,
+                      on db: any SQLDatabase) async throws -> Bool {
+        let current = try await self.status(tenantID: tenantID, channel: channel, recipient: recipient, on: db)?.status
+        guard current != .optedOut, current != .suppressed else { return false }
+        try await record(tenantID: tenantID, channel: channel, recipient: recipient, status: status, source: source, reason: reason, on: db)
+        return true
+    }
+
+    /// A click on a marketing email's unsubscribe link (or a mail client's one-click): opts the
+    /// address out of email, once however often it is used.
+    public func unsubscribe(tenantID: String, email: String) async throws {
+        _ = try await store.transaction { db in
+            try await self.block(tenantID: tenantID, channel: .email, recipient: email, status: .optedOut,
+                                 source: "list_unsubscribe", reason: "unsubscribe link", on: db)
+        }
+    }
+
     /// Sets consent through the API (`source` names the caller).
     public func set(_ ctx: ActionContext, channel: Channel, recipient raw: String, status: ConsentStatus, reason: String?) async throws -> ConsentRecord {
         try ctx.principal.require(.operate)

@@ -211,10 +211,7 @@ public struct WebhookService: Sendable {
         case .suppress(let why): (status, reason) = (.suppressed, why)
         case .optOut(let why): (status, reason) = (.optedOut, why)
         }
-        let current = try await consent.status(tenantID: tenantID, channel: channel, recipient: recipient, on: db)?.status
-        guard current != .optedOut, current != .suppressed else { return false }
-        try await consent.record(tenantID: tenantID, channel: channel, recipient: recipient, status: status, source: source, reason: reason, on: db)
-        return true
+        return try await consent.block(tenantID: tenantID, channel: channel, recipient: recipient, status: status, source: source, reason: reason, on: db)
     }
 
     /// Records an event id; false when it was already there.

@@ -289,22 +289,26 @@ private struct TwilioDocument: Decodable {
 
 // MARK: - SendGrid
 
-/// Settings for `SendGridClient`. The API key never appears in `description`, `debugDescription` or a mirror.
-public struct SendGridConfiguration: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+/// Settings for the email providers that take an API key (`SendGridClient`, `ResendClient`). The key
+/// never appears in `description`, `debugDescription` or a mirror.
+public struct APIKeyConfiguration: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Names the provider in descriptions.
+    public let provider: String
     public var apiKey: String
-    /// `https://api.sendgrid.com` (or `https://api.eu.sendgrid.com`) unless testing.
+    /// The provider's API (`https://api.sendgrid.com`, `https://api.resend.com`) unless testing.
     public var baseURL: String
     /// For the whole exchange: connecting, sending, and reading the complete response.
     public var timeout: Duration
 
-    public init(apiKey: String, baseURL: String = "https://api.sendgrid.com", timeout: Duration = .seconds(10)) {
+    public init(provider: String, apiKey: String, baseURL: String, timeout: Duration = .seconds(10)) {
+        self.provider = provider
         self.apiKey = apiKey
         self.baseURL = baseURL
         self.timeout = timeout
     }
 
     public var description: String {
-        "SendGridConfiguration(apiKey: \(redactedPlaceholder), baseURL: \(baseURL), timeout: \(timeout))"
+        "\(provider)Configuration(apiKey: \(redactedPlaceholder), baseURL: \(baseURL), timeout: \(timeout))"
     }
 
     public var debugDescription: String { description }
@@ -322,10 +326,10 @@ public struct SendGridConfiguration: Sendable, CustomStringConvertible, CustomDe
 public struct SendGridClient: Sendable, CustomStringConvertible, CustomReflectable {
     public static let providerName = "sendgrid"
 
-    public let configuration: SendGridConfiguration
+    public let configuration: APIKeyConfiguration
     private let http: CommsHTTP
 
-    public init(configuration: SendGridConfiguration, httpClient: HTTPClient = .shared,
+    public init(configuration: APIKeyConfiguration, httpClient: HTTPClient = .shared,
                 logger: Logger = Logger(label: "parley.comms.sendgrid")) {
         self.configuration = configuration
         self.http = CommsHTTP(client: httpClient, timeout: configuration.timeout, provider: Self.providerName,
@@ -334,7 +338,7 @@ public struct SendGridClient: Sendable, CustomStringConvertible, CustomReflectab
 
     public init(apiKey: String, baseURL: String = "https://api.sendgrid.com", timeout: Duration = .seconds(10),
                 httpClient: HTTPClient = .shared, logger: Logger = Logger(label: "parley.comms.sendgrid")) {
-        self.init(configuration: SendGridConfiguration(apiKey: apiKey, baseURL: baseURL, timeout: timeout),
+        self.init(configuration: APIKeyConfiguration(provider: "SendGrid", apiKey: apiKey, baseURL: baseURL, timeout: timeout),
                   httpClient: httpClient, logger: logger)
     }
 
@@ -438,31 +442,6 @@ private struct SendGridErrors: Decodable {
 
 // MARK: - Resend
 
-/// Settings for `ResendClient`. The API key never appears in `description`, `debugDescription` or a mirror.
-public struct ResendConfiguration: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
-    public var apiKey: String
-    /// `https://api.resend.com` unless testing.
-    public var baseURL: String
-    /// For the whole exchange: connecting, sending, and reading the complete response.
-    public var timeout: Duration
-
-    public init(apiKey: String, baseURL: String = "https://api.resend.com", timeout: Duration = .seconds(10)) {
-        self.apiKey = apiKey
-        self.baseURL = baseURL
-        self.timeout = timeout
-    }
-
-    public var description: String {
-        "ResendConfiguration(apiKey: \(redactedPlaceholder), baseURL: \(baseURL), timeout: \(timeout))"
-    }
-
-    public var debugDescription: String { description }
-
-    public var customMirror: Mirror {
-        Mirror(self, children: ["apiKey": redactedPlaceholder, "baseURL": baseURL, "timeout": timeout])
-    }
-}
-
 /// Sends email through Resend: `POST {baseURL}/emails` with `Authorization: Bearer <key>`, the
 /// `Idempotency-Key` header (Resend answers a repeat within 24 hours with the first response instead of
 /// sending again) and a JSON body of `from`, `to`, `subject`, `text`, `html` and `headers`.
@@ -470,10 +449,10 @@ public struct ResendConfiguration: Sendable, CustomStringConvertible, CustomDebu
 public struct ResendClient: Sendable, CustomStringConvertible, CustomReflectable {
     public static let providerName = "resend"
 
-    public let configuration: ResendConfiguration
+    public let configuration: APIKeyConfiguration
     private let http: CommsHTTP
 
-    public init(configuration: ResendConfiguration, httpClient: HTTPClient = .shared,
+    public init(configuration: APIKeyConfiguration, httpClient: HTTPClient = .shared,
                 logger: Logger = Logger(label: "parley.comms.resend")) {
         self.configuration = configuration
         self.http = CommsHTTP(client: httpClient, timeout: configuration.timeout, provider: Self.providerName,
@@ -482,7 +461,7 @@ public struct ResendClient: Sendable, CustomStringConvertible, CustomReflectable
 
     public init(apiKey: String, baseURL: String = "https://api.resend.com", timeout: Duration = .seconds(10),
                 httpClient: HTTPClient = .shared, logger: Logger = Logger(label: "parley.comms.resend")) {
-        self.init(configuration: ResendConfiguration(apiKey: apiKey, baseURL: baseURL, timeout: timeout),
+        self.init(configuration: APIKeyConfiguration(provider: "Resend", apiKey: apiKey, baseURL: baseURL, timeout: timeout),
                   httpClient: httpClient, logger: logger)
     }
 

@@ -293,12 +293,9 @@ public final class CommsWorker: Sendable {
         do {
             try await queue.store.transaction { db in
                 guard let message = try await MessageRepository().find(tenantID: job.tenantID, id: payload.messageID, on: db) else { return }
-                let consent = ConsentService(store: self.queue.store, clock: clock)
-                // An opt-out stays an opt-out; only unknown or opted-in recipients become suppressed.
-                let current = try await consent.status(tenantID: message.tenantID, channel: message.channel, recipient: message.recipient, on: db)
-                guard current?.status != .optedOut, current?.status != .suppressed else { return }
-                try await consent.record(tenantID: message.tenantID, channel: message.channel, recipient: message.recipient,
-                                         status: .suppressed, source: "delivery:\(message.provider ?? message.channel.rawValue)", reason: reason, on: db)
+                try await ConsentService(store: self.queue.store, clock: clock).block(
+                    tenantID: message.tenantID, channel: message.channel, recipient: message.recipient,
+                    status: .suppressed, source: "delivery:\(message.provider ?? message.channel.rawValue)", reason: reason, on: db)
             }
         } catch {
             logger.warning("could not record a suppression", metadata: ["job_id": "\(job.id)", "error": "\(error)"])

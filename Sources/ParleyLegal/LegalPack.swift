@@ -11,7 +11,7 @@ public enum LegalPack {
                    intents: LegalIntents.all)
     }
 
-    public static var triggers: [TriggerDefinition] { [LegalReminders.definition] }
+    public static func triggers(_ runtime: LegalRuntime) -> [TriggerDefinition] { [LegalReminders.definition(runtime)] }
 
     public static var templates: [MessageTemplate] { LegalTemplates.all }
 

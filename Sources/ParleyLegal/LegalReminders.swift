@@ -3,10 +3,9 @@ import Logging
 import ParleyComms
 import ParleyCore
 import ParleyStorage
-import Synchronization
 
-/// What the daily trigger runs with. The server installs it at start-up (`LegalRuntime.install`),
-/// because trigger definitions are static values and an occurrence carries only its transaction.
+/// What the daily trigger runs with: the server binds it when it assembles the packs' triggers
+/// (`LegalPack.triggers(_:)`), since an occurrence carries only its transaction.
 public struct LegalRuntime: Sendable {
     public var store: any Store
     public var clock: any Clock
@@ -17,11 +16,6 @@ public struct LegalRuntime: Sendable {
         self.clock = clock
         self.environment = environment
     }
-
-    private static let installed = Mutex<LegalRuntime?>(nil)
-
-    public static func install(_ runtime: LegalRuntime) { installed.withLock { $0 = runtime } }
-    public static var current: LegalRuntime? { installed.withLock { $0 } }
 }
 
 /// Chases outstanding documents on the firm's cadence.
@@ -30,17 +24,7 @@ public enum LegalReminders {
     /// Daily at 09:00 in the tenant's zone.
     static let schedule: Schedule = LocalTime(hour: 9, minute: 0).map { .daily(at: $0) } ?? .every(seconds: 86_400)
 
-    static var definition: TriggerDefinition {
-        TriggerDefinition(name: triggerName, summary: "Email clients whose requested documents are overdue (follow-up, then urgent)",
-                          defaultSchedule: schedule) { occurrence in
-            guard let runtime = LegalRuntime.current else {
-                throw ParleyError(.unavailable, code: "legal_not_configured", "the legal pack's runtime is not installed in this process")
-            }
-            _ = try await run(occurrence, runtime: runtime)
-        }
-    }
-
-    /// The trigger bound to explicit dependencies (tests, or a scheduler that passes them).
+    /// The trigger, bound to its dependencies.
     public static func definition(_ runtime: LegalRuntime) -> TriggerDefinition {
         TriggerDefinition(name: triggerName, summary: "Email clients whose requested documents are overdue (follow-up, then urgent)",
                           defaultSchedule: schedule) { occurrence in

@@ -18,7 +18,8 @@ public struct ServerDependencies: Sendable {
     public var logger: Logger
     public var migrations: [Migration]
     public var packs: [DomainPack]
-    public var triggers: [TriggerDefinition]
+    /// The recurring jobs; nil means the installed packs' own, bound to this application.
+    public var triggers: [TriggerDefinition]?
     /// Seals tenants' secrets and signs links; the same key on every replica.
     public var keyring: Keyring
     /// The model chain; built from `config.models` when nil.
@@ -30,7 +31,7 @@ public struct ServerDependencies: Sendable {
     public var personalizer: (any MessagePersonalizer)?
 
     public init(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, migrations: [Migration], keyring: Keyring,
-                packs: [DomainPack] = ParleySchema.packs, triggers: [TriggerDefinition] = ParleySchema.triggers,
+                packs: [DomainPack] = ParleySchema.packs, triggers: [TriggerDefinition]? = nil,
                 provider: (any ModelProvider)? = nil, webhookSecrets: WebhookSecretLookup? = nil, personalizer: (any MessagePersonalizer)? = nil) {
         self.webhookSecrets = webhookSecrets
         self.personalizer = personalizer
@@ -52,6 +53,7 @@ struct AssembledServer {
     var agent: AgentService
     var worker: CommsWorker
     var scheduler: Scheduler
+    var triggers: [TriggerDefinition]
 }
 
 public func buildRouter(_ deps: ServerDependencies, routes table: RouteTable = RouteTable()) -> Router<ParleyRequestContext> {
@@ -100,8 +102,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let worker = CommsWorker(queue: queue, router: CommsAssembly.router(deps.config.jobs, keyring: deps.keyring, baseURL: CommsAssembly.baseURL(deps.config)), settings: workerSettings,
                              logger: deps.logger, metrics: commsMetrics)
     let legal = LegalAssembly.environment(deps.config, keyring: deps.keyring, maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() })
-    // The daily reminder trigger finds its dependencies here (see LegalRuntime).
-    LegalRuntime.install(LegalRuntime(store: deps.store, clock: deps.clock, environment: legal))
+    let triggers = deps.triggers ?? ParleySchema.triggers(legal: LegalRuntime(store: deps.store, clock: deps.clock, environment: legal))
     let cases = CaseService(store: deps.store, clock: deps.clock, environment: legal)
 
     var settings = AgentAssembly.settings(deps.config.agent)
@@ -144,12 +145,12 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     ConsentController(consent: ConsentService(store: deps.store, clock: deps.clock)).register(v1Routes, maxBodyBytes: maxBody)
     JobController(queue: queue, wake: { worker.wake() }).register(v1Routes)
     ChannelController(channels: channels, maxBodyBytes: maxBody).register(v1Routes)
-    let scheduler = Scheduler(store: deps.store, clock: deps.clock, definitions: deps.triggers, logger: deps.logger)
-    ScheduleController(scheduler: scheduler, definitions: deps.triggers, maxBodyBytes: maxBody).register(v1Routes)
+    let scheduler = Scheduler(store: deps.store, clock: deps.clock, definitions: triggers, logger: deps.logger)
+    ScheduleController(scheduler: scheduler, definitions: triggers, maxBodyBytes: maxBody).register(v1Routes)
     let legalController = LegalController(cases: cases, maxBodyBytes: maxBody)
     legalController.register(v1Routes)
     legalController.registerPublic(Routes(group: router.group("upload"), prefix: "/upload", table: table))
-    return AssembledServer(router: router, agent: agent, worker: worker, scheduler: scheduler)
+    return AssembledServer(router: router, agent: agent, worker: worker, scheduler: scheduler, triggers: triggers)
 }
 
 public func buildApplication(
@@ -180,7 +181,7 @@ public func buildApplication(
     app.addServices(AgentLifecycle(agent: agent))
     if deps.config.jobs.serveRunsWorker {
         app.addServices(WorkerService(worker: parts.worker),
-                        SchedulerService(scheduler: parts.scheduler, definitions: deps.triggers, tick: .seconds(deps.config.jobs.schedulerTickSeconds)))
+                        SchedulerService(scheduler: parts.scheduler, definitions: parts.triggers, tick: .seconds(deps.config.jobs.schedulerTickSeconds)))
     }
     return app
 }
@@ -225,16 +226,15 @@ struct SchedulerService: Service {
 
 /// `parley worker`: the communications worker and the scheduler without the HTTP API, until
 /// SIGTERM or SIGINT.
-public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, keyring: Keyring,
-                                    triggers: [TriggerDefinition] = ParleySchema.triggers) async throws {
+public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, keyring: Keyring) async throws {
     let queue = JobQueue(store: store, clock: clock)
     let unsubscribe = UnsubscribeLinks(keyring: keyring, baseURL: CommsAssembly.baseURL(config))
     let workerSettings = CommsAssembly.workerSettings(config.jobs, unsubscribe: unsubscribe)
     let worker = CommsWorker(queue: queue, router: CommsAssembly.router(config.jobs, keyring: keyring, baseURL: CommsAssembly.baseURL(config)),
                              settings: workerSettings, logger: logger)
-    LegalRuntime.install(LegalRuntime(store: store, clock: clock,
-                                      environment: LegalAssembly.environment(config, keyring: keyring, maxAttempts: workerSettings.maxAttempts,
-                                                                             wake: { worker.wake() })))
+    let triggers = ParleySchema.triggers(legal: LegalRuntime(
+        store: store, clock: clock,
+        environment: LegalAssembly.environment(config, keyring: keyring, maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() })))
     let scheduler = Scheduler(store: store, clock: clock, definitions: triggers, logger: logger)
     let group = ServiceGroup(configuration: .init(
         services: [

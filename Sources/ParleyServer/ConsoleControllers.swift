@@ -125,6 +125,17 @@ enum ConsoleFiles {
     static func asset(_ name: String) -> Asset? { all[name] }
 }
 
+/// A server-rendered page (unsubscribe, client uploads): never cached, never framed or sniffed,
+/// no referrer leaking its signed URL, and the page's own content security policy.
+enum HTMLResponse {
+    static func page(_ html: String, csp: String) -> Response {
+        Response(status: .ok, headers: [
+            .contentType: "text/html; charset=utf-8", .contentSecurityPolicy: csp, .cacheControl: "no-store",
+            .xContentTypeOptions: "nosniff", .referrerPolicy: "no-referrer", .xFrameOptions: "DENY",
+        ], body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+}
+
 extension HTTPField.Name {
     static let xFrameOptions = Self("X-Frame-Options")!
     static let referrerPolicy = Self("Referrer-Policy")!

@@ -10,8 +10,9 @@ public enum ParleySchema {
     /// Global default templates: the comms engine's and the packs'.
     public static let templates: [MessageTemplate] = DefaultTemplates.all + LegalPack.templates
 
-    /// The recurring jobs the installed packs contribute (run by the scheduler in `serve` and `worker`).
-    public static let triggers: [TriggerDefinition] = LegalPack.triggers
+    /// The recurring jobs the installed packs contribute, bound to their dependencies (run by the
+    /// scheduler in `serve` and `worker`).
+    public static func triggers(legal: LegalRuntime) -> [TriggerDefinition] { LegalPack.triggers(legal) }
 
     /// Every migration this binary applies: core first, then the agent runtime, the
     /// communications engine and the web console's sign-in, then each pack's.

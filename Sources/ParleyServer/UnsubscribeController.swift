@@ -26,14 +26,7 @@ struct UnsubscribeController {
         }
         r.on(.post, "/unsubscribe/:token") { _, ctx in
             let (tenantID, recipient) = try verified(ctx)
-            let consent = ConsentService(store: store, clock: clock)
-            try await store.transaction { db in
-                let current = try await consent.status(tenantID: tenantID, channel: .email, recipient: recipient, on: db)
-                // Repeated clicks record one change; a suppression (bounce) is already stronger.
-                guard current?.status != .optedOut, current?.status != .suppressed else { return }
-                try await consent.record(tenantID: tenantID, channel: .email, recipient: recipient, status: .optedOut,
-                                         source: "list_unsubscribe", reason: "unsubscribe link", on: db)
-            }
+            try await ConsentService(store: store, clock: clock).unsubscribe(tenantID: tenantID, email: recipient)
             return Self.page(title: "Unsubscribed", body: "<p>You will not get marketing email from us at \(Self.escape(Self.mask(recipient))) any more.</p>")
         }
     }
@@ -63,9 +56,6 @@ struct UnsubscribeController {
             button{font:inherit;padding:.5rem 1.25rem;border-radius:.375rem;border:1px solid #1f4e79;background:#1f4e79;color:#fff;cursor:pointer}
             .note{color:#52606d;font-size:.875rem}</style></head><body><h1>\(title)</h1>\(body)</body></html>
             """
-        return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8",
-                                               .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-                                               .cacheControl: "no-store"],
-                        body: .init(byteBuffer: ByteBuffer(string: html)))
+        return HTMLResponse.page(html, csp: "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
     }
 }

@@ -509,7 +509,7 @@ final class ReceivedFrames: Sendable {
                 #expect(metrics.contains(#"parley_agent_workflows_total{status="COMPLETED"} 1"#))
                 #expect(metrics.contains(#"parley_agent_tool_executions_total{tool="list_api_keys",outcome="success"} 1"#))
                 #expect(metrics.contains("parley_agent_model_calls_total"))
-                try Promtool.check(metrics)
+                try await Promtool.check(metrics)
             }
         }
     }

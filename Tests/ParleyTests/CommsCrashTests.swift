@@ -13,65 +13,20 @@ import Testing
 @Suite(.serialized) struct CommsCrashTests {
     @Test(arguments: TestEnv.kinds)
     func messagesAreSentExactlyOnceThroughRandomWorkerKills(_ kind: DatabaseKind) async throws {
-        try await TestDatabases.withFreshURL(kind) { url in
-            let clock = SystemClock()
-            let store = try await Stores.open(url, config: StoreOptions(maxConnections: 4))
-            do {
-                try await Migrator(store: store, migrations: ParleySchema.migrations).migrate(at: clock.now())
-                // A zone where it is now early afternoon, so quiet hours never defer these messages.
-                let hour = Calendar(identifier: .gregorian).dateComponents(in: .gmt, from: clock.now()).hour ?? 12
-                let offset = 14 - hour
-                let zone = offset == 0 ? "UTC" : offset > 0 ? "Etc/GMT-\(offset)" : "Etc/GMT+\(-offset)"
-                let tenant = try await TenantService(store: store, clock: clock).create(name: "Crash test", slug: "crash", timeZone: zone, actor: "test")
-                let ctx = ActionContext(principal: Principal(tenantID: tenant.id, keyID: nil, role: .admin, actor: "test"), requestID: nil)
-                let messages = MessageService(queue: JobQueue(store: store, clock: clock))
-                let total = 1000
-                for i in 0..<total {
-                    _ = try await messages.send(ctx, MessageRequest(channel: .sms, to: "+1415555\(String(format: "%04d", i))", text: "Message \(i)",
-                                                                    idempotencyKey: "crash-\(i)"))
-                }
-                let dir = try tempDirectory()
-                defer { try? FileManager.default.removeItem(at: dir) }
-                let env = ["DATABASE_URL": ProcessTests.urlString(url), "POLL_INTERVAL_MS": "50", "PARLEY_JOB_LEASE_SECONDS": "1",
-                           "MAX_CONCURRENT_JOBS": "8", "LOG_LEVEL": "error"]
-                func remaining() async throws -> Int {
-                    try await store.read { db in
-                        try await db.raw("SELECT COUNT(*) AS n FROM communication_jobs WHERE state <> 'succeeded'").first()?.decode(column: "n", as: Int.self) ?? -1
-                    }
-                }
-                var kills = 0
-                while try await remaining() > 0 {
-                    let worker = try ParleyProcess(["worker"], env: env, directory: dir)
-                    _ = try await worker.waitFor("worker running")
-                    if kills < 8 {
-                        // Chaos, not synchronisation: kill after a random stretch of work.
-                        try await Task.sleep(for: .milliseconds(Int.random(in: 50...400)))
-                        worker.signal(SIGKILL)
-                        _ = try await worker.waitForExit()
-                        kills += 1
-                    } else {
-                        // Let the last one drain the queue (expired leases come back within a second).
-                        var rounds = 0
-                        while try await remaining() > 0, rounds < 600 {
-                            try await Task.sleep(for: .milliseconds(100))
-                            rounds += 1
-                        }
-                        worker.signal(SIGTERM)
-                        #expect(try await worker.waitForExit() == 0)
-                    }
-                }
-                let (outbox, distinct, sent) = try await store.read { db in
-                    (try await db.raw("SELECT COUNT(*) AS n FROM outbox").first()?.decode(column: "n", as: Int.self) ?? -1,
-                     try await db.raw("SELECT COUNT(DISTINCT message_id) AS n FROM outbox").first()?.decode(column: "n", as: Int.self) ?? -1,
-                     try await db.raw("SELECT COUNT(*) AS n FROM messages WHERE status = 'sent'").first()?.decode(column: "n", as: Int.self) ?? -1)
-                }
-                #expect(kills == 8)
-                #expect(outbox == total && distinct == total && sent == total)
-                await store.shutdown()
-            } catch {
-                await store.shutdown()
-                throw error
+        try await Self.withCrashTenant(kind) { store, messages, ctx, url in
+            let total = 1000
+            for i in 0..<total {
+                _ = try await messages.send(ctx, MessageRequest(channel: .sms, to: "+1415555\(String(format: "%04d", i))", text: "Message \(i)",
+                                                                idempotencyKey: "crash-\(i)"))
             }
+            let kills = try await Self.drainThroughKills(store: store, url: url, kills: 8)
+            let (outbox, distinct, sent) = try await store.read { db in
+                (try await Self.count("SELECT COUNT(*) AS n FROM outbox", db),
+                 try await Self.count("SELECT COUNT(DISTINCT message_id) AS n FROM outbox", db),
+                 try await Self.count("SELECT COUNT(*) AS n FROM messages WHERE status = 'sent'", db))
+            }
+            #expect(kills == 8)
+            #expect(outbox == total && distinct == total && sent == total)
         }
     }
 
@@ -81,67 +36,87 @@ import Testing
     @Test(arguments: TestEnv.kinds)
     func emailThroughAProviderIsDeliveredOncePerMessageThroughRandomWorkerKills(_ kind: DatabaseKind) async throws {
         try await CommsFakeProviderServer.with(.json(200, #"{"id":"re_accepted"}"#)) { baseURL, resend in
-            try await TestDatabases.withFreshURL(kind) { url in
-                let clock = SystemClock()
-                let store = try await Stores.open(url, config: StoreOptions(maxConnections: 4))
-                do {
-                    try await Migrator(store: store, migrations: ParleySchema.migrations).migrate(at: clock.now())
-                    let hour = Calendar(identifier: .gregorian).dateComponents(in: .gmt, from: clock.now()).hour ?? 12
-                    let offset = 14 - hour
-                    let zone = offset == 0 ? "UTC" : offset > 0 ? "Etc/GMT-\(offset)" : "Etc/GMT+\(-offset)"
-                    let tenant = try await TenantService(store: store, clock: clock).create(name: "Crash test", slug: "crash", timeZone: zone, actor: "test")
-                    let ctx = ActionContext(principal: Principal(tenantID: tenant.id, keyID: nil, role: .admin, actor: "test"), requestID: nil)
-                    let messages = MessageService(queue: JobQueue(store: store, clock: clock))
-                    let total = 300
-                    var ids: Set<String> = []
-                    for i in 0..<total {
-                        ids.insert(try await messages.send(ctx, MessageRequest(channel: .email, to: "customer\(i)@example.com", subject: "Notice \(i)",
-                                                                               text: "Message \(i)", idempotencyKey: "crash-mail-\(i)")).message.id)
-                    }
-                    let dir = try tempDirectory()
-                    defer { try? FileManager.default.removeItem(at: dir) }
-                    let env = ["DATABASE_URL": ProcessTests.urlString(url), "POLL_INTERVAL_MS": "50", "PARLEY_JOB_LEASE_SECONDS": "1",
-                               "MAX_CONCURRENT_JOBS": "8", "LOG_LEVEL": "error", "PARLEY_EMAIL_PROVIDER": "resend", "RESEND_API_KEY": "re_test",
-                               "PARLEY_RESEND_BASE_URL": baseURL, "PARLEY_EMAIL_FROM": "Crash <crash@example.com>",
-                               "PARLEY_SECRET_KEY_FILE": dir.appendingPathComponent("parley.key").path]
-                    func remaining() async throws -> Int {
-                        try await store.read { db in
-                            try await db.raw("SELECT COUNT(*) AS n FROM communication_jobs WHERE state <> 'succeeded'").first()?.decode(column: "n", as: Int.self) ?? -1
-                        }
-                    }
-                    var kills = 0
-                    while try await remaining() > 0 {
-                        let worker = try ParleyProcess(["worker"], env: env, directory: dir)
-                        _ = try await worker.waitFor("worker running")
-                        if kills < 6 {
-                            try await Task.sleep(for: .milliseconds(Int.random(in: 50...400)))
-                            worker.signal(SIGKILL)
-                            _ = try await worker.waitForExit()
-                            kills += 1
-                        } else {
-                            var rounds = 0
-                            while try await remaining() > 0, rounds < 600 {
-                                try await Task.sleep(for: .milliseconds(100))
-                                rounds += 1
-                            }
-                            worker.signal(SIGTERM)
-                            #expect(try await worker.waitForExit() == 0)
-                        }
-                    }
-                    let keys = resend.requests.compactMap { $0.headers["idempotency-key"] }
-                    #expect(keys.count == resend.requests.count, "every call carries the key")
-                    #expect(Set(keys) == ids, "each message reached the provider under its own key, and only those")
-                    let (sent, noted) = try await store.read { db in
-                        (try await db.raw("SELECT COUNT(*) AS n FROM messages WHERE status = 'sent' AND provider = 'resend'").first()?.decode(column: "n", as: Int.self) ?? -1,
-                         try await db.raw("SELECT COUNT(*) AS n FROM messages WHERE error IS NOT NULL").first()?.decode(column: "n", as: Int.self) ?? -1)
-                    }
-                    #expect(sent == total && noted == 0)
-                    await store.shutdown()
-                } catch {
-                    await store.shutdown()
-                    throw error
+            try await Self.withCrashTenant(kind) { store, messages, ctx, url in
+                let total = 300
+                var ids: Set<String> = []
+                for i in 0..<total {
+                    ids.insert(try await messages.send(ctx, MessageRequest(channel: .email, to: "customer\(i)@example.com", subject: "Notice \(i)",
+                                                                           text: "Message \(i)", idempotencyKey: "crash-mail-\(i)")).message.id)
                 }
+                let kills = try await Self.drainThroughKills(store: store, url: url, kills: 6, env: [
+                    "PARLEY_EMAIL_PROVIDER": "resend", "RESEND_API_KEY": "re_test", "PARLEY_RESEND_BASE_URL": baseURL,
+                    "PARLEY_EMAIL_FROM": "Crash <crash@example.com>",
+                ])
+                #expect(kills == 6)
+                let keys = resend.requests.compactMap { $0.headers["idempotency-key"] }
+                #expect(keys.count == resend.requests.count, "every call carries the key")
+                #expect(Set(keys) == ids, "each message reached the provider under its own key, and only those")
+                let (sent, noted) = try await store.read { db in
+                    (try await Self.count("SELECT COUNT(*) AS n FROM messages WHERE status = 'sent' AND provider = 'resend'", db),
+                     try await Self.count("SELECT COUNT(*) AS n FROM messages WHERE error IS NOT NULL", db))
+                }
+                #expect(sent == total && noted == 0)
             }
         }
+    }
+
+    /// A fresh database with a tenant whose quiet hours never defer these messages.
+    static func withCrashTenant(_ kind: DatabaseKind,
+                                _ body: (any Store, MessageService, ActionContext, DatabaseURL) async throws -> Void) async throws {
+        try await TestDatabases.withFreshURL(kind) { url in
+            let clock = SystemClock()
+            let store = try await Stores.open(url, config: StoreOptions(maxConnections: 4))
+            do {
+                try await Migrator(store: store, migrations: ParleySchema.migrations).migrate(at: clock.now())
+                let tenant = try await TenantService(store: store, clock: clock).create(name: "Crash test", slug: "crash",
+                                                                                       timeZone: TestEnv.afternoonZone(at: clock.now()), actor: "test")
+                let ctx = ActionContext(principal: Principal(tenantID: tenant.id, keyID: nil, role: .admin, actor: "test"), requestID: nil)
+                try await body(store, MessageService(queue: JobQueue(store: store, clock: clock)), ctx, url)
+                await store.shutdown()
+            } catch {
+                await store.shutdown()
+                throw error
+            }
+        }
+    }
+
+    /// Starts `parley worker` processes until the queue is drained: the first `kills` are killed
+    /// with SIGKILL after a random stretch of work, the last one drains and stops on SIGTERM.
+    /// Returns how many were killed.
+    static func drainThroughKills(store: any Store, url: DatabaseURL, kills target: Int, env extra: [String: String] = [:]) async throws -> Int {
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let env = ["DATABASE_URL": ProcessTests.urlString(url), "POLL_INTERVAL_MS": "50", "PARLEY_JOB_LEASE_SECONDS": "1",
+                   "MAX_CONCURRENT_JOBS": "8", "LOG_LEVEL": "error", "PARLEY_SECRET_KEY_FILE": dir.appendingPathComponent("parley.key").path]
+            .merging(extra) { $1 }
+        func remaining() async throws -> Int {
+            try await store.read { db in try await count("SELECT COUNT(*) AS n FROM communication_jobs WHERE state <> 'succeeded'", db) }
+        }
+        var kills = 0
+        while try await remaining() > 0 {
+            let worker = try ParleyProcess(["worker"], env: env, directory: dir)
+            _ = try await worker.waitFor("worker running")
+            if kills < target {
+                // Chaos, not synchronisation: kill after a random stretch of work.
+                try await Task.sleep(for: .milliseconds(Int.random(in: 50...400)))
+                worker.signal(SIGKILL)
+                _ = try await worker.waitForExit()
+                kills += 1
+            } else {
+                // Let the last one drain the queue (expired leases come back within a second).
+                var rounds = 0
+                while try await remaining() > 0, rounds < 600 {
+                    try await Task.sleep(for: .milliseconds(100))
+                    rounds += 1
+                }
+                worker.signal(SIGTERM)
+                #expect(try await worker.waitForExit() == 0)
+            }
+        }
+        return kills
+    }
+
+    static func count(_ sql: String, _ db: any SQLDatabase) async throws -> Int {
+        try await db.raw("\(unsafeRaw: sql)").first()?.decode(column: "n", as: Int.self) ?? -1
     }
 }

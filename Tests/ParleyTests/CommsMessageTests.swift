@@ -237,7 +237,7 @@ import Testing
             _ = try await client.postJSON(viewer, "/v1/jobs/\(jobID)/retry", [:], status: .forbidden)
             let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
             #expect(metrics.contains("parley_comms_jobs{state=\"queued\"}") && metrics.contains("parley_comms_oldest_due_job_age_seconds"))
-            try Promtool.check(metrics)
+            try await Promtool.check(metrics)
         }
     }
 }

@@ -8,7 +8,7 @@ import SQLKit
 import Testing
 
 /// Email through the worker to a real SMTP server (aiosmtpd) on loopback.
-@Suite(.enabled(if: SMTPTestServer.isAvailable, Comment(rawValue: SMTPTestServer.skipReason)))
+@Suite(.enabled(Comment(rawValue: SMTPTestServer.skipReason)) { await SMTPTestServer.isAvailable })
 struct CommsSMTPTests {
     @Test(arguments: TestEnv.kinds)
     func anEmailIsDeliveredOverSMTPOnceEvenAfterAnInterruptedAttempt(_ kind: DatabaseKind) async throws {

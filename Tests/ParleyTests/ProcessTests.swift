@@ -205,7 +205,7 @@ func tempDirectory() throws -> URL {
         #expect(try await http(base + "/ready").status == 200)
         let metrics = try await http(base + "/metrics")
         #expect(metrics.status == 200 && metrics.body.contains("parley_http_requests_total"))
-        try Promtool.check(metrics.body)
+        try await Promtool.check(metrics.body)
         let tenant = try await http(base + "/v1/tenant", key: key)
         #expect(tenant.status == 200 && tenant.body.contains(#""slug":"default""#))
         let denied = try await http(base + "/v1/tenant")
@@ -421,17 +421,32 @@ func tempDirectory() throws -> URL {
 
 /// Runs a command to completion. Waits through the termination handler: a blocking
 /// `waitUntilExit()` can miss the exit on Linux while other children are being watched.
-func runCommand(_ path: String, _ args: [String]) async throws -> (status: Int32, output: String) {
+/// Never blocks a thread of the concurrency pool: with two cores it has two, and a blocked one
+/// stalls every test at once.
+func runCommand(_ path: String, _ args: [String], input: Data? = nil) async throws -> (status: Int32, output: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: path)
     p.arguments = args
     let out = Pipe()
     p.standardOutput = out
     p.standardError = out
-    p.standardInput = FileHandle.nullDevice
+    let stdin = Pipe()
+    p.standardInput = input == nil ? FileHandle.nullDevice : stdin
     let status: Int32 = try await withCheckedThrowingContinuation { c in
         p.terminationHandler = { c.resume(returning: $0.terminationStatus) }
-        do { try p.run() } catch { p.terminationHandler = nil; c.resume(throwing: error) }
+        do {
+            try p.run()
+            if let input {
+                // Fed from a thread of its own: a large input would block until the child reads it.
+                Thread.detachNewThread {
+                    stdin.fileHandleForWriting.write(input)
+                    try? stdin.fileHandleForWriting.close()
+                }
+            }
+        } catch {
+            p.terminationHandler = nil
+            c.resume(throwing: error)
+        }
     }
     let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     return (status, text)

@@ -65,7 +65,7 @@ private func elapsed(_ body: () async -> Void) async -> Duration {
     }
 
     static func client(_ baseURL: String, sender: TwilioConfiguration.Sender = .from("+15557122661"),
-                       timeout: Duration = .seconds(5)) -> TwilioClient {
+                       timeout: Duration = .seconds(30)) -> TwilioClient {
         TwilioClient(accountSID: accountSID, authToken: authToken, sender: sender, baseURL: baseURL, timeout: timeout)
     }
 
@@ -300,7 +300,7 @@ private func elapsed(_ body: () async -> Void) async -> Duration {
 @Suite struct SendGridClientTests {
     static let apiKey = "SG.test-key.0123456789"
 
-    static func client(_ baseURL: String, timeout: Duration = .seconds(5)) -> SendGridClient {
+    static func client(_ baseURL: String, timeout: Duration = .seconds(30)) -> SendGridClient {
         SendGridClient(apiKey: apiKey, baseURL: baseURL, timeout: timeout)
     }
 
@@ -440,7 +440,7 @@ private func elapsed(_ body: () async -> Void) async -> Duration {
 @Suite struct ResendClientTests {
     static let apiKey = "re_test_9aF3kLmN"
 
-    static func client(_ baseURL: String, timeout: Duration = .seconds(5)) -> ResendClient {
+    static func client(_ baseURL: String, timeout: Duration = .seconds(30)) -> ResendClient {
         ResendClient(apiKey: apiKey, baseURL: baseURL, timeout: timeout)
     }
 

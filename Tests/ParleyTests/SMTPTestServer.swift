@@ -53,24 +53,17 @@ final class SMTPTestServer: Sendable {
 
     static let skipReason = "needs Python with aiosmtpd and trustme (pip install aiosmtpd==1.4.6 trustme==1.2.1; the interpreter is PARLEY_TEST_PYTHON or python3)"
 
-    /// Whether the interpreter can import what the server needs; checked once.
-    static let isAvailable: Bool = {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, "-c", "import aiosmtpd, trustme"]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            return false
-        }
-        process.waitUntilExit()
-        let available = process.terminationStatus == 0
+    /// Whether the interpreter can import what the server needs; checked once, without blocking a
+    /// thread of the concurrency pool (Python's start-up is slow on a loaded machine).
+    static let availability = Task<Bool, Never> {
+        let available = (try? await runCommand("/usr/bin/env", [python, "-c", "import aiosmtpd, trustme"]))?.status == 0
         if !available { print("SMTP server tests skipped: \(skipReason)") }
         return available
-    }()
+    }
+
+    static var isAvailable: Bool {
+        get async { await availability.value }
+    }
 
     private struct State {
         var stdout = ""

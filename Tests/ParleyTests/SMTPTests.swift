@@ -380,7 +380,7 @@ struct SMTPWireTests {
 
 // MARK: - Against a real SMTP server (aiosmtpd on 127.0.0.1)
 
-@Suite("SMTP client against aiosmtpd", .enabled(if: SMTPTestServer.isAvailable, Comment(rawValue: SMTPTestServer.skipReason)))
+@Suite("SMTP client against aiosmtpd", .enabled(Comment(rawValue: SMTPTestServer.skipReason)) { await SMTPTestServer.isAvailable })
 struct SMTPServerTests {
     static let date = Date(timeIntervalSince1970: 1_800_000_000)
 

@@ -106,7 +106,7 @@ func auth(_ key: String, json: Bool = false) -> HTTPFields {
             #expect(text.contains("parley_http_request_duration_seconds_bucket"))
             #expect(text.contains("process_resident_memory_bytes"))
             #expect(text.contains(#"parley_db_pool_connections_max{database="sqlite"}"#))
-            try Promtool.check(text)
+            try await Promtool.check(text)
         }
     }
 
@@ -288,24 +288,13 @@ extension HTTPFields {
 
 /// Runs Debian's `promtool check metrics` when it is installed (CI installs it).
 enum Promtool {
-    static func check(_ text: String) throws {
+    static func check(_ text: String) async throws {
         let path = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let path else {
             if ProcessInfo.processInfo.environment["CI"] != nil { throw TestFailure("promtool is not installed on CI") }
             return
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = ["check", "metrics"]
-        let input = Pipe(), output = Pipe()
-        p.standardInput = input
-        p.standardOutput = output
-        p.standardError = output
-        try p.run()
-        input.fileHandleForWriting.write(Data(text.utf8))
-        try input.fileHandleForWriting.close()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "promtool: \(String(decoding: out, as: UTF8.self))")
+        let (status, output) = try await runCommand(path, ["check", "metrics"], input: Data(text.utf8))
+        #expect(status == 0, "promtool: \(output)")
     }
 }

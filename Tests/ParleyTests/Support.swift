@@ -19,6 +19,12 @@ enum TestEnv {
     /// The databases every storage-level test runs against: SQLite always, PostgreSQL when the test
     /// command started a cluster.
     static var kinds: [DatabaseKind] { postgresURL == nil ? [.sqlite] : [.sqlite, .postgres] }
+    /// A zone where it is early afternoon at `now`, so quiet hours never defer a test's messages
+    /// (Etc/GMT zones count the other way round: Etc/GMT-3 is UTC+3).
+    static func afternoonZone(at now: Date) -> String {
+        let offset = 14 - (Calendar(identifier: .gregorian).dateComponents(in: .gmt, from: now).hour ?? 14)
+        return offset == 0 ? "UTC" : offset > 0 ? "Etc/GMT-\(offset)" : "Etc/GMT+\(-offset)"
+    }
     static var packageRoot: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
 }
 
