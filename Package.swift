@@ -93,6 +93,34 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The HTTP kit packs build their routes with: request context, route registration, JSON
+        // bodies and responses, the error envelope. No application assembly.
+        .target(
+            name: "ParleyHTTP",
+            dependencies: [
+                // ParleyAgent for JSONValue only (until it moves to Core).
+                "ParleyCore", "ParleyStorage", "ParleyAgent",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The one seam between the core and a business domain: `DomainPack` and what a pack is
+        // given (`PackContext`) and contributes (migrations, tools, intents, templates, triggers,
+        // settings, routes, CLI commands, console views, its part of the OpenAPI document).
+        .target(
+            name: "ParleyPackKit",
+            dependencies: [
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -100,12 +128,26 @@ let package = Package(
         .target(
             name: "ParleyLegal",
             dependencies: [
-                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms",
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyHTTP", "ParleyPackKit",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            exclude: ["NICKNAMES-LICENSE.txt"],
+            exclude: ["NICKNAMES-LICENSE.txt", "openapi.yaml"],
+            swiftSettings: strict
+        ),
+        // The composition root: the installed packs (written here only), the schema they make up,
+        // and the assembly of `worker` and the CLI's database commands (no HTTP server).
+        .target(
+            name: "ParleyApp",
+            dependencies: [
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyPackKit", "ParleyLegal",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         // HTTP surface: routes, middleware, error mapping, metrics, app assembly.
@@ -117,7 +159,8 @@ let package = Package(
                 "ParleyPlatform",
                 "ParleyAgent",
                 "ParleyComms",
-                "ParleyLegal",
+                "ParleyHTTP",
+                "ParleyPackKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -137,7 +180,8 @@ let package = Package(
                 "ParleyServer",
                 "ParleyAgent",
                 "ParleyComms",
-                "ParleyLegal",
+                "ParleyPackKit",
+                "ParleyApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -152,6 +196,10 @@ let package = Package(
                 "ParleyAgent",
                 "ParleyComms",
                 "ParleyLegal",
+                "ParleyHTTP",
+                "ParleyPackKit",
+                "ParleyApp",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -3,29 +3,12 @@ import ParleyCore
 import ParleyPlatform
 import ParleyStorage
 
-/// A business domain plugged into Parley: its tables, tools and offline-planner intents. Later
-/// packs add templates, triggers, prompts and demo data through the same value.
-public struct DomainPack: Sendable {
-    public var name: String
-    public var migrations: [Migration]
-    public var tools: [Tool]
-    public var intents: [any OfflineIntent]
-
-    public init(name: String, migrations: [Migration] = [], tools: [Tool] = [], intents: [any OfflineIntent] = []) {
-        self.name = name
-        self.migrations = migrations
-        self.tools = tools
-        self.intents = intents
-    }
-}
-
 /// The workspace pack every installation has: look at the workspace, its keys and its runs, and
 /// revoke a key (a side effect, so it asks for approval by default).
 public enum WorkspacePack {
-    public static var pack: DomainPack {
-        DomainPack(name: "workspace", tools: [getWorkspace, listAPIKeys, listRecentRuns, revokeAPIKey],
-                   intents: [OverviewIntent(), ListKeysIntent(), RevokeKeyIntent(), RecentRunsIntent()])
-    }
+    /// Its tools and intents; ParleyPackKit wraps them as the `workspace` `DomainPack`.
+    public static var tools: [Tool] { [getWorkspace, listAPIKeys, listRecentRuns, revokeAPIKey] }
+    public static var intents: [any OfflineIntent] { [OverviewIntent(), ListKeysIntent(), RevokeKeyIntent(), RecentRunsIntent()] }
 
     static let getWorkspace = Tool(
         name: "get_workspace", description: "Get this workspace's name, slug, time zone and creation date.",

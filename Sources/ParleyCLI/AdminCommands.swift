@@ -3,7 +3,8 @@ import Foundation
 import Logging
 import ParleyCore
 import ParleyPlatform
-import ParleyServer
+import ParleyAgent
+import ParleyApp
 import ParleyStorage
 
 /// Runs `body` against the configured database, turning domain errors into one line and exit 1.
@@ -101,7 +102,7 @@ struct APIKeyCommand: AsyncParsableCommand {
                 let now = Date()
                 print(table(["ID", "NAME", "ROLE", "PREFIX", "STATE", "EXPIRES"], keys.map { k in
                     let state = k.revokedAt != nil ? "revoked" : (k.expiresAt.map { $0 <= now } ?? false) ? "expired" : "active"
-                    return [k.id, k.name, k.role.rawValue, k.prefix, state, k.expiresAt.map(JSONCoding.format) ?? "never"]
+                    return [k.id, k.name, k.role.rawValue, k.prefix, state, k.expiresAt.map(Timestamps.format) ?? "never"]
                 }))
             }
         }

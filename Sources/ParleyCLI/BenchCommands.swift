@@ -4,7 +4,7 @@ import Logging
 import ParleyComms
 import ParleyCore
 import ParleyPlatform
-import ParleyServer
+import ParleyApp
 import ParleyStorage
 import SQLKit
 
@@ -71,8 +71,4 @@ struct BenchQueue: AsyncParsableCommand {
         }
         await store.shutdown()
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import ParleyComms
 import ParleyCore
-import ParleyServer
+import ParleyApp
 import ParleyStorage
 
 struct Worker: AsyncParsableCommand {

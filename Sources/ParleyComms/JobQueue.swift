@@ -435,5 +435,6 @@ public struct RetryBackoff: Sendable {
 }
 
 extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    /// In seconds, as a `Double` (for backoff arithmetic and benchmark reports).
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

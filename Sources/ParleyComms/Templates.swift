@@ -421,7 +421,7 @@ public enum TemplateRenderer {
 
     // MARK: Rules
 
-    // '.' lets packs namespace their templates ("legal.initial_reminder").
+    // '.' lets packs namespace their templates ("<pack>.<template>").
     private static let nameCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789_-.")
     private static let variableCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
     private static let variableFirstCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
@@ -572,10 +572,11 @@ private enum TemplateCompiler {
             case .expectedSectionEnd: reason = "section opened but never closed"
             case .invalidSetDelimiter: reason = "malformed set-delimiter tag"
             case .transformAppliedToInheritanceSection: reason = "transform applied to an inheritance block"
-            case .illegalTokenInsideInheritSection: reason = "illegal tag inside an inherited partial"
             case .textInsideInheritSection: reason = "text inside an inherited partial"
             case .invalidConfigVariableSyntax: reason = "malformed pragma"
             case .unrecognisedConfigVariable: reason = "unknown pragma"
+            // The one left: a tag that may not appear inside an inherited partial.
+            default: reason = "a tag that is not allowed inside an inherited partial"
             }
         } else if String(describing: parserError.error) == "overflow" {
             reason = "unexpected end of template (unclosed tag?)"

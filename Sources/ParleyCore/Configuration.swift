@@ -45,26 +45,9 @@ public struct ParleyConfig: Sendable {
     public var models: ModelSettings
     public var agent: AgentLimits
     public var jobs: JobSettings
-    public var legal: LegalSettings
-}
-
-/// The legal pack: client upload links and the reminder cadence.
-public struct LegalSettings: Sendable {
-    /// Where uploaded files are stored, under `<dir>/<tenant>/<case>/`.
-    public var uploadDirectory: String
-    public var uploadMaxBytes: Int
-    public var uploadLinkDays: Int
-    /// Days without progress before the automatic follow-up, and before the urgent reminder.
-    public var followUpDays: Int
-    public var urgentDays: Int
-
-    public init(uploadDirectory: String = "uploads", uploadMaxBytes: Int = 25 << 20, uploadLinkDays: Int = 14, followUpDays: Int = 3, urgentDays: Int = 7) {
-        self.uploadDirectory = uploadDirectory
-        self.uploadMaxBytes = uploadMaxBytes
-        self.uploadLinkDays = uploadLinkDays
-        self.followUpDays = followUpDays
-        self.urgentDays = urgentDays
-    }
+    /// Where the settings came from, so each installed pack reads its own settings from the same
+    /// layers (flags > environment > env file > defaults) with the same validation messages.
+    public var sources: ConfigSources
 }
 
 /// The communications queue's worker (seed 003's names).
@@ -170,7 +153,7 @@ public struct ConfigSources: Sendable {
 
 extension ParleyConfig {
     public static func load(_ sources: ConfigSources) throws(ConfigError) -> ParleyConfig {
-        let reader = Reader(sources: sources)
+        let reader = ConfigReader(sources: sources)
         let urlText = sources.value("DATABASE_URL") ?? "sqlite://parley.db"
         let databaseURL: DatabaseURL
         switch DatabaseURL.parse(urlText) {
@@ -250,18 +233,8 @@ extension ParleyConfig {
                     "PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY", "PARLEY_RESEND_WEBHOOK_SECRET",
                 ].compactMap { key in sources.value(key).map { (key, $0) } })
             ),
-            legal: LegalSettings(
-                uploadDirectory: try reader.string("PARLEY_UPLOAD_DIR", default: Self.defaultUploadDirectory(databaseURL), accepts: "a directory path") { !$0.isEmpty },
-                uploadMaxBytes: try reader.bytes("PARLEY_UPLOAD_MAX_BYTES", default: 25 << 20),
-                uploadLinkDays: try reader.int("PARLEY_UPLOAD_LINK_DAYS", default: 14, range: 1...365),
-                followUpDays: try reader.int("PARLEY_LEGAL_FOLLOW_UP_DAYS", default: 3, range: 1...365),
-                urgentDays: try reader.int("PARLEY_LEGAL_URGENT_DAYS", default: 7, range: 1...365)
-            )
+            sources: sources
         )
-        if config.legal.urgentDays <= config.legal.followUpDays {
-            throw .invalid(setting: "PARLEY_LEGAL_URGENT_DAYS", value: String(config.legal.urgentDays),
-                           accepts: "more days than PARLEY_LEGAL_FOLLOW_UP_DAYS (\(config.legal.followUpDays))")
-        }
         // Webhook verification keys: a malformed one would refuse every webhook, so it stops start-up instead.
         _ = try reader.optional("PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY", accepts: "SendGrid's verification key: a base64 DER P-256 public key") {
             Data(base64Encoded: $0.trimmingCharacters(in: .whitespaces)).flatMap { try? P256.Signing.PublicKey(derRepresentation: $0) } != nil
@@ -285,81 +258,81 @@ extension ParleyConfig {
     }
 
     /// Beside the SQLite file, so the database and the key that opens its secrets travel together.
-    static func defaultKeyFile(_ url: DatabaseURL) -> String {
-        guard case .sqlite(let path) = url else { return "parley.key" }
+    static func defaultKeyFile(_ url: DatabaseURL) -> String { besideDatabase(url, "parley.key") }
+
+    /// A path beside the SQLite file (so data files travel with the database), else relative to
+    /// the working directory.
+    public static func besideDatabase(_ url: DatabaseURL, _ name: String) -> String {
+        guard case .sqlite(let path) = url else { return name }
         let dir = (path as NSString).deletingLastPathComponent
-        return dir.isEmpty ? "parley.key" : dir + "/parley.key"
+        return dir.isEmpty ? name : dir + "/" + name
     }
 
-    /// Beside the SQLite file, like the key file.
-    static func defaultUploadDirectory(_ url: DatabaseURL) -> String {
-        guard case .sqlite(let path) = url else { return "uploads" }
-        let dir = (path as NSString).deletingLastPathComponent
-        return dir.isEmpty ? "uploads" : dir + "/uploads"
-    }
-
-    static func isHTTPURL(_ text: String) -> Bool {
+    public static func isHTTPURL(_ text: String) -> Bool {
         guard let u = URL(string: text), let s = u.scheme else { return false }
         return (s == "http" || s == "https") && u.host != nil
     }
+}
 
-    private struct Reader {
-        let sources: ConfigSources
+/// Reads settings with one message style: an invalid value names the setting and what it accepts.
+public struct ConfigReader: Sendable {
+    public let sources: ConfigSources
 
-        func list(_ key: String, allowed: [String]) throws(ConfigError) -> [String] {
-            guard let v = sources.value(key) else { return [] }
-            let items = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
-            guard !items.isEmpty, items.allSatisfy(allowed.contains) else {
-                throw .invalid(setting: key, value: v, accepts: "a comma-separated list of " + allowed.joined(separator: ", "))
-            }
-            return items
+    public init(sources: ConfigSources) { self.sources = sources }
+
+    public func list(_ key: String, allowed: [String]) throws(ConfigError) -> [String] {
+        guard let v = sources.value(key) else { return [] }
+        let items = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        guard !items.isEmpty, items.allSatisfy(allowed.contains) else {
+            throw .invalid(setting: key, value: v, accepts: "a comma-separated list of " + allowed.joined(separator: ", "))
         }
+        return items
+    }
 
-        func string(_ key: String, default def: String, accepts: String, valid: (String) -> Bool) throws(ConfigError) -> String {
-            guard let v = sources.value(key) else { return def }
-            guard valid(v) else { throw .invalid(setting: key, value: v, accepts: accepts) }
-            return v
-        }
+    public func string(_ key: String, default def: String, accepts: String, valid: (String) -> Bool) throws(ConfigError) -> String {
+        guard let v = sources.value(key) else { return def }
+        guard valid(v) else { throw .invalid(setting: key, value: v, accepts: accepts) }
+        return v
+    }
 
-        func optional(_ key: String, accepts: String, valid: (String) -> Bool) throws(ConfigError) -> String? {
-            guard let v = sources.value(key) else { return nil }
-            guard valid(v) else { throw .invalid(setting: key, value: key.contains("KEY") ? "***" : v, accepts: accepts) }
-            return v
-        }
+    public func optional(_ key: String, accepts: String, valid: (String) -> Bool) throws(ConfigError) -> String? {
+        guard let v = sources.value(key) else { return nil }
+        guard valid(v) else { throw .invalid(setting: key, value: key.contains("KEY") ? "***" : v, accepts: accepts) }
+        return v
+    }
 
-        func int(_ key: String, default def: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {
-            guard let v = sources.value(key) else { return def }
-            guard let n = Int(v.trimmingCharacters(in: .whitespaces)), range.contains(n) else {
-                throw .invalid(setting: key, value: v, accepts: "an integer from \(range.lowerBound) to \(range.upperBound)")
-            }
-            return n
+    public func int(_ key: String, default def: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        guard let v = sources.value(key) else { return def }
+        guard let n = Int(v.trimmingCharacters(in: .whitespaces)), range.contains(n) else {
+            throw .invalid(setting: key, value: v, accepts: "an integer from \(range.lowerBound) to \(range.upperBound)")
         }
+        return n
+    }
 
-        func choice<T: RawRepresentable & CaseIterableChoice>(_ key: String, default def: T) throws(ConfigError) -> T where T.RawValue == String {
-            guard let v = sources.value(key) else { return def }
-            guard let c = T(rawValue: v.lowercased()) else {
-                throw .invalid(setting: key, value: v, accepts: "one of " + T.choices.joined(separator: ", "))
-            }
-            return c
+    public func choice<T: RawRepresentable & CaseIterableChoice>(_ key: String, default def: T) throws(ConfigError) -> T where T.RawValue == String {
+        guard let v = sources.value(key) else { return def }
+        guard let c = T(rawValue: v.lowercased()) else {
+            throw .invalid(setting: key, value: v, accepts: "one of " + T.choices.joined(separator: ", "))
         }
+        return c
+    }
 
-        /// Plain bytes or with a unit: `512kb`, `2mb`, `1gb` (binary multiples).
-        func bytes(_ key: String, default def: Int) throws(ConfigError) -> Int {
-            guard let v = sources.value(key) else { return def }
-            let text = v.lowercased().trimmingCharacters(in: .whitespaces)
-            let units: [(String, Int)] = [("kb", 1 << 10), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
-            var multiplier = 1
-            var digits = text
-            for (suffix, m) in units where text.hasSuffix(suffix) {
-                multiplier = m
-                digits = String(text.dropLast(suffix.count))
-                break
-            }
-            guard let n = Int(digits), n > 0, n <= (1 << 34) / multiplier else {
-                throw .invalid(setting: key, value: v, accepts: "a positive size in bytes, optionally with kb, mb or gb (e.g. 1mb)")
-            }
-            return n * multiplier
+    /// Plain bytes or with a unit: `512kb`, `2mb`, `1gb` (binary multiples).
+    public func bytes(_ key: String, default def: Int) throws(ConfigError) -> Int {
+        guard let v = sources.value(key) else { return def }
+        let text = v.lowercased().trimmingCharacters(in: .whitespaces)
+        let units: [(String, Int)] = [("kb", 1 << 10), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
+        var multiplier = 1
+        var digits = text
+        for (suffix, m) in units where text.hasSuffix(suffix) {
+            multiplier = m
+            digits = String(text.dropLast(suffix.count))
+            break
         }
+        guard let n = Int(digits), n > 0, n <= (1 << 34) / multiplier else {
+            throw .invalid(setting: key, value: v, accepts: "a positive size in bytes, optionally with kb, mb or gb (e.g. 1mb)")
+        }
+        return n * multiplier
     }
 }
 

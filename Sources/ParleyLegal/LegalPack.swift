@@ -2,13 +2,29 @@ import Foundation
 import ParleyAgent
 import ParleyComms
 import ParleyCore
+import ParleyPackKit
 
 /// The legal document-collection pack: cases, requested documents, reminders, upload links.
 public enum LegalPack {
     public static var pack: DomainPack {
         DomainPack(name: "legal", migrations: LegalSchema.migrations,
                    tools: [lookupCase, getCaseDetails, createCase, updateDocumentStatus, listPendingReminders, composeEmail, sendEmail],
-                   intents: LegalIntents.all)
+                   intents: LegalIntents.all, templates: templates, systemPromptTemplate: "legal.system_prompt",
+                   settings: LegalSettings.documentation, validateSettings: { config throws(ConfigError) in _ = try LegalSettings.load(config) },
+                   commands: LegalCommands.all, openAPI: OpenAPIPart.yaml, bind: bind)
+    }
+
+    /// Binds the pack to a process: the environment its tools, routes and trigger share.
+    static func bind(_ context: PackContext) throws -> PackRuntime {
+        let environment = LegalEnvironment(keyring: context.keyring, publicBaseURL: context.publicBaseURL, settings: try LegalSettings.load(context.config),
+                                           maxAttempts: context.maxAttempts, wake: context.wake)
+        let cases = CaseService(store: context.store, clock: context.clock, environment: environment)
+        let controller = LegalController(cases: cases, maxBodyBytes: context.config.maxBodyBytes)
+        return PackRuntime(
+            services: [environment],
+            triggers: triggers(LegalRuntime(store: context.store, clock: context.clock, environment: environment)),
+            routes: { controller.register($0) },
+            publicRoutes: [PublicRoutes(prefix: "upload", maxBodyBytes: environment.settings.uploadMaxBytes) { controller.registerPublic($0) }])
     }
 
     public static func triggers(_ runtime: LegalRuntime) -> [TriggerDefinition] { [LegalReminders.definition(runtime)] }

@@ -3,6 +3,8 @@ import Foundation
 import Logging
 import ParleyAgent
 import ParleyCore
+import ParleyPackKit
+import ParleyHTTP
 
 /// Builds the agent runtime from configuration: the provider chain and the installed packs.
 public enum AgentAssembly {

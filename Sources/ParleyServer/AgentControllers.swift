@@ -3,18 +3,7 @@ import HTTPTypes
 import Hummingbird
 import ParleyAgent
 import ParleyCore
-
-/// A JSON body built as a `JSONValue`: tool inputs and outputs pass through verbatim (the API
-/// encoder would rewrite their keys to snake_case).
-struct RawJSON: ResponseGenerator {
-    var value: JSONValue
-    var status: HTTPResponse.Status = .ok
-
-    func response(from request: Request, context: some RequestContext) throws -> Response {
-        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
-                 body: .init(byteBuffer: ByteBuffer(string: value.serialized())))
-    }
-}
+import ParleyHTTP
 
 /// Server-Sent Events: `id:` is the event's seq (heartbeats carry none, so a reconnect resumes
 /// after the last real event), `event:` its type, `data:` its JSON.

@@ -4,9 +4,10 @@ import HummingbirdWebSocket
 import Logging
 import ParleyAgent
 import ParleyComms
-import ParleyLegal
 import ServiceLifecycle
 import ParleyCore
+import ParleyHTTP
+import ParleyPackKit
 import ParleyPlatform
 import ParleyStorage
 
@@ -17,6 +18,7 @@ public struct ServerDependencies: Sendable {
     public var clock: any Clock
     public var logger: Logger
     public var migrations: [Migration]
+    /// The installed packs, in dependency order (ParleyApp's `ParleySchema.packs`).
     public var packs: [DomainPack]
     /// The recurring jobs; nil means the installed packs' own, bound to this application.
     public var triggers: [TriggerDefinition]?
@@ -31,7 +33,7 @@ public struct ServerDependencies: Sendable {
     public var personalizer: (any MessagePersonalizer)?
 
     public init(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, migrations: [Migration], keyring: Keyring,
-                packs: [DomainPack] = ParleySchema.packs, triggers: [TriggerDefinition]? = nil,
+                packs: [DomainPack], triggers: [TriggerDefinition]? = nil,
                 provider: (any ModelProvider)? = nil, webhookSecrets: WebhookSecretLookup? = nil, personalizer: (any MessagePersonalizer)? = nil) {
         self.webhookSecrets = webhookSecrets
         self.personalizer = personalizer
@@ -56,23 +58,36 @@ struct AssembledServer {
     var triggers: [TriggerDefinition]
 }
 
-public func buildRouter(_ deps: ServerDependencies, routes table: RouteTable = RouteTable()) -> Router<ParleyRequestContext> {
-    assemble(deps, routes: table).router
+public func buildRouter(_ deps: ServerDependencies, routes table: RouteTable = RouteTable()) throws -> Router<ParleyRequestContext> {
+    try assemble(deps, routes: table).router
 }
 
-func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable()) -> AssembledServer {
+/// Builds the router and the long-lived services; throws when a pack cannot bind (an invalid
+/// pack setting).
+func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable()) throws -> AssembledServer {
     let metrics = HTTPMetrics()
     let router = Router(context: ParleyRequestContext.self)
+    let queue = JobQueue(store: deps.store, clock: deps.clock)
+    let unsubscribe = UnsubscribeLinks(keyring: deps.keyring, baseURL: CommsAssembly.baseURL(deps.config))
+    let workerSettings = CommsAssembly.workerSettings(deps.config.jobs, unsubscribe: unsubscribe)
+    let commsMetrics = CommsPrometheusMetrics(registry: metrics.registry)
+    let worker = CommsWorker(queue: queue, router: CommsAssembly.router(deps.config.jobs, keyring: deps.keyring, baseURL: CommsAssembly.baseURL(deps.config)), settings: workerSettings,
+                             logger: deps.logger, metrics: commsMetrics)
+    let packContext = PackContext(store: deps.store, clock: deps.clock, keyring: deps.keyring, config: deps.config, logger: deps.logger,
+                                  publicBaseURL: CommsAssembly.baseURL(deps.config), maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() })
+    let bound = try deps.packs.map { try $0.bind(packContext) }
+    let publicRoutes = bound.flatMap(\.publicRoutes)
     router.add(middleware: RequestMiddleware(metrics: metrics, routes: table, maxBodyBytes: deps.config.maxBodyBytes,
-                                             uploadMaxBytes: deps.config.legal.uploadMaxBytes))
+                                             bodyLimits: publicRoutes.compactMap { r in r.maxBodyBytes.map { ("/\(r.prefix)/", $0) } }))
 
     let keys = APIKeyService(store: deps.store, clock: deps.clock)
-    let queue = JobQueue(store: deps.store, clock: deps.clock)
     OperationsController(store: deps.store, readiness: Readiness(store: deps.store, migrations: deps.migrations), metrics: metrics,
-                         queried: { await CommsPrometheusMetrics.queueText(queue) })
+                         queried: { await CommsPrometheusMetrics.queueText(queue) },
+                         openAPI: OpenAPIAssembly.assemble(core: OpenAPIDocument.yaml, packs: deps.packs))
         .register(Routes(group: router, prefix: "", table: table))
 
-    ConsoleWebController().register(Routes(group: router, prefix: "", table: table))
+    let console = ConsoleWebController(packViews: deps.packs.flatMap { p in p.consoleViews.map { (p.name, $0) } })
+    console.register(Routes(group: router, prefix: "", table: table))
     let sessions = ConsoleSessionService(store: deps.store, clock: deps.clock, settings: .init(deps.config))
     AuthSessionController(sessions: sessions, secureCookie: deps.config.publicURL?.lowercased().hasPrefix("https://") == true)
         .register(Routes(group: router.group("v1/auth"), prefix: "/v1/auth", table: table))
@@ -83,8 +98,8 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     TenantController(tenants: TenantService(store: deps.store, clock: deps.clock)).register(v1Routes)
     APIKeyController(keys: keys, maxBodyBytes: maxBody).register(v1Routes)
     AuditController(audit: AuditService(store: deps.store)).register(v1Routes)
+    console.registerViews(v1Routes)
 
-    let unsubscribe = UnsubscribeLinks(keyring: deps.keyring, baseURL: CommsAssembly.baseURL(deps.config))
     UnsubscribeController(links: unsubscribe, store: deps.store, clock: deps.clock).register(Routes(group: router, prefix: "", table: table))
     let channels = TenantChannelService(store: deps.store, clock: deps.clock, keyring: deps.keyring, installation: deps.config.jobs)
     let installationSecrets = CommsAssembly.webhookSecrets(deps.config.jobs)
@@ -97,18 +112,21 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
                                                logger: deps.logger),
                       store: deps.store, baseURL: CommsAssembly.baseURL(deps.config), maxBodyBytes: maxBody)
         .register(Routes(group: router, prefix: "", table: table))
-    let workerSettings = CommsAssembly.workerSettings(deps.config.jobs, unsubscribe: unsubscribe)
-    let commsMetrics = CommsPrometheusMetrics(registry: metrics.registry)
-    let worker = CommsWorker(queue: queue, router: CommsAssembly.router(deps.config.jobs, keyring: deps.keyring, baseURL: CommsAssembly.baseURL(deps.config)), settings: workerSettings,
-                             logger: deps.logger, metrics: commsMetrics)
-    let legal = LegalAssembly.environment(deps.config, keyring: deps.keyring, maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() })
-    let triggers = deps.triggers ?? ParleySchema.triggers(legal: LegalRuntime(store: deps.store, clock: deps.clock, environment: legal))
-    let cases = CaseService(store: deps.store, clock: deps.clock, environment: legal)
+    let triggers = deps.triggers ?? bound.flatMap(\.triggers)
+    let defaultTemplates = DefaultTemplates.all + deps.packs.flatMap(\.templates)
 
     var settings = AgentAssembly.settings(deps.config.agent)
-    // The legal assistant's rules: the tenant's `legal.system_prompt` template (or the default).
-    settings.tenantInstructions = { [store = deps.store, clock = deps.clock] tenantID in
-        try? await TemplateService(store: store, clock: clock, defaults: ParleySchema.templates).template(tenantID: tenantID, name: "legal.system_prompt").text
+    // Each pack's rules for the agent: the tenant's version of the pack's prompt template (or the default).
+    let promptTemplates = deps.packs.compactMap(\.systemPromptTemplate)
+    if !promptTemplates.isEmpty {
+        settings.tenantInstructions = { [store = deps.store, clock = deps.clock] tenantID in
+            let templates = TemplateService(store: store, clock: clock, defaults: defaultTemplates)
+            var parts: [String] = []
+            for name in promptTemplates {
+                if let text = try? await templates.template(tenantID: tenantID, name: name).text { parts.append(text) }
+            }
+            return parts.isEmpty ? nil : parts.joined(separator: "\n\n")
+        }
     }
     let hub = EventHub(bufferLimit: settings.streamBuffer)
     var registry = ToolRegistry()
@@ -117,7 +135,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
         store: deps.store, clock: deps.clock, hub: hub,
         provider: deps.provider ?? AgentAssembly.provider(deps.config.models, packs: deps.packs), tools: registry,
         settings: settings, metrics: AgentPrometheusMetrics(registry: metrics.registry), logger: deps.logger,
-        services: ToolServices([legal]))
+        services: ToolServices(bound.flatMap(\.services)))
     let agent = AgentService(runtime: runtime)
     metrics.liveAgent.withLock { $0 = { (runtime.activeRuns, hub.subscriberCount) } }
 
@@ -132,7 +150,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     table.add("/ws", .get)
     WebSocketController(agent: agent, metrics: metrics).register(router, auth: auth)
 
-    let templates = TemplateService(store: deps.store, clock: deps.clock, defaults: ParleySchema.templates)
+    let templates = TemplateService(store: deps.store, clock: deps.clock, defaults: defaultTemplates)
     let personalizer = deps.config.models.personalize
         ? deps.personalizer ?? PersonalizationAssembly.personalizer(deps.config.models, clock: deps.clock, logger: deps.logger) : nil
     let personalization = PersonalizationAssembly.settings(deps.config.models)
@@ -147,17 +165,19 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     ChannelController(channels: channels, maxBodyBytes: maxBody).register(v1Routes)
     let scheduler = Scheduler(store: deps.store, clock: deps.clock, definitions: triggers, logger: deps.logger)
     ScheduleController(scheduler: scheduler, definitions: triggers, maxBodyBytes: maxBody).register(v1Routes)
-    let legalController = LegalController(cases: cases, maxBodyBytes: maxBody)
-    legalController.register(v1Routes)
-    legalController.registerPublic(Routes(group: router.group("upload"), prefix: "/upload", table: table))
+    // The packs' own routes: under /v1 behind authentication, and their public pages.
+    for pack in bound {
+        pack.routes?(v1Routes)
+        for r in pack.publicRoutes { r.register(Routes(group: router.group(RouterPath(r.prefix)), prefix: "/" + r.prefix, table: table)) }
+    }
     return AssembledServer(router: router, agent: agent, worker: worker, scheduler: scheduler, triggers: triggers)
 }
 
 public func buildApplication(
     _ deps: ServerDependencies,
     onServerRunning: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
-) -> some ApplicationProtocol {
-    let parts = assemble(deps)
+) throws -> some ApplicationProtocol {
+    let parts = try assemble(deps)
     var app = Application(
         router: parts.router,
         server: .http1WebSocketUpgrade(webSocketRouter: parts.router),
@@ -198,55 +218,6 @@ struct AgentLifecycle: Service {
     }
 }
 
-/// Runs the communications worker with the server; it stops taking jobs at shutdown.
-struct WorkerService: Service {
-    let worker: CommsWorker
-
-    func run() async throws {
-        await withGracefulShutdownHandler {
-            await worker.run()
-        } onGracefulShutdown: {
-            worker.stop()
-        }
-    }
-}
-
-/// Fires the packs' recurring tasks; one runner across all processes holds the lease at a time.
-struct SchedulerService: Service {
-    let scheduler: Scheduler
-    let definitions: [TriggerDefinition]
-    let tick: Duration
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await scheduler.run(every: tick, definitions: definitions)
-        }
-    }
-}
-
-/// `parley worker`: the communications worker and the scheduler without the HTTP API, until
-/// SIGTERM or SIGINT.
-public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, keyring: Keyring) async throws {
-    let queue = JobQueue(store: store, clock: clock)
-    let unsubscribe = UnsubscribeLinks(keyring: keyring, baseURL: CommsAssembly.baseURL(config))
-    let workerSettings = CommsAssembly.workerSettings(config.jobs, unsubscribe: unsubscribe)
-    let worker = CommsWorker(queue: queue, router: CommsAssembly.router(config.jobs, keyring: keyring, baseURL: CommsAssembly.baseURL(config)),
-                             settings: workerSettings, logger: logger)
-    let triggers = ParleySchema.triggers(legal: LegalRuntime(
-        store: store, clock: clock,
-        environment: LegalAssembly.environment(config, keyring: keyring, maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() })))
-    let scheduler = Scheduler(store: store, clock: clock, definitions: triggers, logger: logger)
-    let group = ServiceGroup(configuration: .init(
-        services: [
-            .init(service: WorkerService(worker: worker)),
-            .init(service: SchedulerService(scheduler: scheduler, definitions: triggers, tick: .seconds(config.jobs.schedulerTickSeconds))),
-            .init(service: ShutdownNotice(logger: logger), successTerminationBehavior: .ignore),
-        ],
-        gracefulShutdownSignals: [.sigterm, .sigint],
-        logger: logger))
-    try await group.run()
-}
-
 /// Runs the application until SIGTERM or SIGINT, then drains: the server stops accepting
 /// connections and finishes the requests in flight before this returns.
 public func runUntilSignalled(_ app: some ApplicationProtocol, logger: Logger) async throws {
@@ -263,11 +234,3 @@ public func runUntilSignalled(_ app: some ApplicationProtocol, logger: Logger) a
     try await group.run()
 }
 
-/// Logs the start of a graceful shutdown, so operators (and tests) see when draining begins.
-struct ShutdownNotice: Service {
-    let logger: Logger
-    func run() async throws {
-        try? await gracefulShutdown()
-        logger.notice("shutting down: finishing in-flight requests")
-    }
-}

@@ -2,6 +2,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import ParleyCore
+import ParleyHTTP
+import ParleyPackKit
 
 /// `/v1/auth/session`: the console's sign-in, session recovery and sign-out. Outside the auth
 /// middleware: signing in is how a browser gets credentials, and signing out must work with an
@@ -59,6 +61,9 @@ struct AuthSessionController {
 
 /// The web console's files, built into the binary from `Console/` (see `scripts/sync-console`).
 struct ConsoleWebController {
+    /// The installed packs' console views (their modules are served under `/console/packs/`).
+    var packViews: [(pack: String, view: ConsoleView)] = []
+
     /// Scripts, styles and connections from this server only; no inline script, no eval, never framed.
     /// Email previews are `srcdoc` frames with an empty sandbox, so nothing in them runs either.
     static let contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -71,6 +76,25 @@ struct ConsoleWebController {
                 throw ParleyError.notFound("no console file '\(name.prefix(64))'", code: "route_not_found")
             }
             return Self.serve(asset, request: req)
+        }
+        r.on(.get, "/console/packs/:pack/:name") { req, ctx in
+            let pack = try ctx.parameters.require("pack"), name = try ctx.parameters.require("name")
+            guard let view = packViews.first(where: { $0.pack == pack && $0.view.file == name })?.view, !view.bytes.isEmpty else {
+                throw ParleyError.notFound("no console file '\(name.prefix(64))' in pack '\(pack.prefix(64))'", code: "route_not_found")
+            }
+            return Self.serve(ConsoleFiles.Asset(contentType: view.contentType, etag: view.etag, bytes: view.bytes), request: req)
+        }
+    }
+
+    struct ViewEntry: Encodable { var pack: String; var route: String; var label: String; var module: String; var export: String }
+
+    /// `GET /v1/console/views`: what the console adds to its navigation after sign-in.
+    func registerViews(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
+        r.on(.get, "/console/views") { _, ctx in
+            _ = try ctx.caller()
+            return JSON(Page(data: packViews.map { p in
+                ViewEntry(pack: p.pack, route: p.view.route, label: p.view.label, module: "/console/packs/\(p.pack)/\(p.view.file)", export: p.view.export)
+            }, nextCursor: nil))
         }
     }
 
@@ -123,21 +147,4 @@ enum ConsoleFiles {
     }()
 
     static func asset(_ name: String) -> Asset? { all[name] }
-}
-
-/// A server-rendered page (unsubscribe, client uploads): never cached, never framed or sniffed,
-/// no referrer leaking its signed URL, and the page's own content security policy.
-enum HTMLResponse {
-    static func page(_ html: String, csp: String) -> Response {
-        Response(status: .ok, headers: [
-            .contentType: "text/html; charset=utf-8", .contentSecurityPolicy: csp, .cacheControl: "no-store",
-            .xContentTypeOptions: "nosniff", .referrerPolicy: "no-referrer", .xFrameOptions: "DENY",
-        ], body: .init(byteBuffer: ByteBuffer(string: html)))
-    }
-}
-
-extension HTTPField.Name {
-    static let xFrameOptions = Self("X-Frame-Options")!
-    static let referrerPolicy = Self("Referrer-Policy")!
-    static let xContentTypeOptions = Self("X-Content-Type-Options")!
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import ParleyCore
+import ParleyHTTP
 import ParleyPlatform
 import ParleyStorage
 
@@ -11,6 +12,8 @@ struct OperationsController {
     let metrics: HTTPMetrics
     /// Figures that need a query (queue depth), appended at scrape time.
     var queried: @Sendable () async -> String = { "" }
+    /// The API document: the core's part and the installed packs'.
+    var openAPI: String = OpenAPIDocument.yaml
 
     struct Status: Encodable { var status: String; var service: String? = nil; var version: String? = nil; var database: String? = nil; var reason: String? = nil }
 
@@ -42,7 +45,7 @@ struct OperationsController {
         }
         r.on(.get, "/openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+                     body: .init(byteBuffer: ByteBuffer(string: openAPI)))
         }
     }
 }

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import ParleyCore
+import ParleyHTTP
 import ParleyPlatform
 
 /// Outermost: gives every request an id (the client's `X-Request-ID` when it is sane), puts it on
@@ -13,8 +14,9 @@ struct RequestMiddleware: RouterMiddleware {
     let metrics: HTTPMetrics
     let routes: RouteTable
     let maxBodyBytes: Int
-    /// Client uploads (`/upload/...`) may be larger than API bodies.
-    var uploadMaxBytes: Int = 0
+    /// Path prefixes with their own body limit (a pack's public upload page accepts more than an
+    /// API body), from the installed packs' public routes.
+    var bodyLimits: [(prefix: String, bytes: Int)] = []
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
@@ -27,7 +29,8 @@ struct RequestMiddleware: RouterMiddleware {
 
         var response: Response
         do {
-            let limit = request.uri.path.hasPrefix("/upload/") ? max(maxBodyBytes, uploadMaxBytes) : maxBodyBytes
+            let path = request.uri.path
+            let limit = bodyLimits.first { path.hasPrefix($0.prefix) }.map { max(maxBodyBytes, $0.bytes) } ?? maxBodyBytes
             if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
                 throw ParleyError(.payloadTooLarge, code: "payload_too_large",
                                   "the request body is \(length) bytes; the limit is \(limit)")

@@ -1,4 +1,5 @@
-// Generated from docs/openapi.yaml by scripts/sync-openapi; a test fails when the two differ.
+// Generated from docs/openapi/core.yaml by scripts/sync-openapi; the server adds the installed packs'
+// parts (ParleyPackKit's OpenAPIAssembly), and a test compares the result with docs/openapi.yaml.
 enum OpenAPIDocument {
     static let yaml = #"""
 openapi: 3.1.0
@@ -58,12 +59,6 @@ tags:
     description: |
       Emails and SMS, queued for a worker to deliver, the outbox they are delivered to, the
       templates they can be written from, and each recipient's consent to receive them.
-  - name: legal
-    description: |
-      The legal document-collection pack: cases, the documents requested from each client, the
-      emails sent about them and fuzzy client-name search.
-  - name: uploads
-    description: Clients' upload pages and uploads, reached through signed links without an API key.
   - name: webhooks
     description: |
       Delivery statuses and inbound texts from the messaging providers, at
@@ -273,6 +268,78 @@ paths:
           description: The browser's copy is current.
         '404':
           $ref: '#/components/responses/NotFound'
+  /console/packs/{pack}/{name}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: pack
+        in: path
+        required: true
+        description: An installed domain pack (see docs/packs.md).
+        schema:
+          type: string
+      - name: name
+        in: path
+        required: true
+        description: One of the pack's console modules, as `GET /v1/console/views` lists them.
+        schema:
+          type: string
+    get:
+      tags: [console]
+      operationId: getPackConsoleFile
+      summary: A console view's JavaScript module contributed by a pack. No authentication.
+      description: Served like `/console/{name}` (content type, `nosniff`, `ETag`, 304 on a matching `If-None-Match`).
+      responses:
+        '200':
+          description: The module.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            text/javascript:
+              schema:
+                type: string
+        '304':
+          description: The browser's copy is current.
+        '404':
+          $ref: '#/components/responses/NotFound'
+  /v1/console/views:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [console]
+      operationId: listConsoleViews
+      summary: The console views the installed packs contribute
+      description: |
+        The console reads this after sign-in and adds each view to its navigation: `route` is
+        its `#/` path, `label` its navigation entry, `module` the JavaScript module to import and
+        `export` the function in it that renders the view.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The views, in the installed packs' order.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      type: object
+                      required: [pack, route, label, module, export]
+                      properties:
+                        pack: { type: string, examples: [notes] }
+                        route: { type: string, examples: [notes] }
+                        label: { type: string, examples: [Notes] }
+                        module: { type: string, examples: [/console/packs/notes/notes.js] }
+                        export: { type: string, examples: [notesView] }
+        '401':
+          $ref: '#/components/responses/Unauthorized'
   /v1/auth/session:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -2118,7 +2185,7 @@ paths:
       - name: name
         in: path
         required: true
-        description: The task's name, e.g. `legal.document_reminders`.
+        description: The task's name, e.g. `<pack>.<trigger>`.
         schema:
           type: string
     put:
@@ -2798,473 +2865,6 @@ paths:
           description: Switching protocols; the connection is now a WebSocket.
         '401':
           $ref: '#/components/responses/Unauthorized'
-  /v1/cases:
-    parameters:
-      - $ref: '#/components/parameters/RequestID'
-    get:
-      tags: [legal]
-      operationId: listCases
-      summary: The tenant's cases, newest first. Any role.
-      description: |
-        To page, pass the previous page's `next_before` as `before`; it is null on the last page.
-      security:
-        - bearerAuth: []
-      parameters:
-        - name: status
-          in: query
-          description: OPEN, CLOSED or ALL (the default). Anything else answers 400 `invalid_status`.
-          schema:
-            type: string
-        - name: limit
-          in: query
-          description: Cases per page, 1 to 200 (400 `invalid_query` outside).
-          schema:
-            type: integer
-            default: 50
-        - name: before
-          in: query
-          description: Only cases whose id sorts before this id.
-          schema:
-            type: string
-      responses:
-        '200':
-          description: One page of case summaries.
-          content:
-            application/json:
-              schema:
-                type: object
-                properties:
-                  cases:
-                    type: array
-                    items:
-                      $ref: '#/components/schemas/LegalCaseSummary'
-                  next_before:
-                    type: [string, 'null']
-        '400':
-          $ref: '#/components/responses/BadRequest'
-        '401':
-          $ref: '#/components/responses/Unauthorized'
-    post:
-      tags: [legal]
-      operationId: createCase
-      summary: Create a case with the documents to request, atomically. Admin, operator or service.
-      description: |
-        `requested_documents` (or seed 000's `documents_requested`) is an array of names, an array
-        of `{document_name, description}` objects, or a comma-separated string ("W2, 1099 and 2023
-        tax return"); names are trimmed, whitespace collapsed, duplicates (ignoring case) dropped.
-        Missing or empty answers 400 `documents_required`; a blank `client_name` 400
-        `invalid_client_name`; an invalid `client_email` 400 `invalid_email`; a malformed
-        `client_phone` 400 `invalid_phone`. `case_number` is optional (default `YYYY-NNNNN`; a
-        number already used answers 409 `case_number_taken`).
-      security:
-        - bearerAuth: []
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema:
-              type: object
-              required: [client_name, client_email]
-              properties:
-                client_name:
-                  type: string
-                client_email:
-                  type: string
-                client_phone:
-                  type: string
-                case_number:
-                  type: string
-                requested_documents: {}
-                documents_requested: {}
-      responses:
-        '201':
-          description: The case with its documents.
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/LegalCase'
-        '400':
-          $ref: '#/components/responses/BadRequest'
-        '401':
-          $ref: '#/components/responses/Unauthorized'
-        '403':
-          $ref: '#/components/responses/Forbidden'
-  /v1/cases/search:
-    parameters:
-      - $ref: '#/components/parameters/RequestID'
-    post:
-      tags: [legal]
-      operationId: searchCases
-      summary: Find cases by client name, tolerant of typos, nicknames, word order, initials and accents. Any role.
-      description: |
-        Candidates come from a name-key index in the database (the same SQL on SQLite and
-        PostgreSQL), are scored from 0 to 1 and filtered by `fuzzy_threshold` and `status`
-        (default OPEN; ALL for any), best first, at most `limit`. `total_found` counts every
-        match above the threshold. With `use_fuzzy_matching: false` a case matches when every word
-        of the query is a word of its client's name (score 1). A blank or longer than 200
-        characters `client_name` answers 400 `invalid_client_name`; a threshold outside 0 to 1 400
-        `invalid_threshold`; a limit outside 1 to 100 400 `invalid_limit`.
-      security:
-        - bearerAuth: []
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema:
-              type: object
-              required: [client_name]
-              properties:
-                client_name:
-                  type: string
-                use_fuzzy_matching:
-                  type: boolean
-                  default: true
-                fuzzy_threshold:
-                  type: number
-                  default: 0.3
-                limit:
-                  type: integer
-                  default: 50
-                status:
-                  type: string
-                  default: OPEN
-      responses:
-        '200':
-          description: Matches, best first.
-          content:
-            application/json:
-              schema:
-                type: object
-                properties:
-                  cases:
-                    type: array
-                    items:
-                      $ref: '#/components/schemas/LegalCaseSummary'
-                  total_found:
-                    type: integer
-        '400':
-          $ref: '#/components/responses/BadRequest'
-        '401':
-          $ref: '#/components/responses/Unauthorized'
-  /v1/cases/pending-reminders:
-    parameters:
-      - $ref: '#/components/parameters/RequestID'
-    get:
-      tags: [legal]
-      operationId: listPendingReminders
-      summary: Open cases with outstanding documents that are due a reminder now. Any role.
-      description: |
-        Never contacted: `initial_reminder`. Otherwise due when there has been no progress (an
-        upload or a document accepted or received) and no reminder for
-        `PARLEY_LEGAL_FOLLOW_UP_DAYS`: `follow_up_reminder`, or `urgent_reminder` after
-        `PARLEY_LEGAL_URGENT_DAYS` without progress. The daily trigger `legal.document_reminders`
-        sends exactly these.
-      security:
-        - bearerAuth: []
-      responses:
-        '200':
-          description: The cases due a reminder.
-          content:
-            application/json:
-              schema:
-                type: object
-                properties:
-                  cases:
-                    type: array
-                    items:
-                      type: object
-                  total:
-                    type: integer
-        '401':
-          $ref: '#/components/responses/Unauthorized'
-  /v1/cases/{case_id}:
-    parameters:
-      - $ref: '#/components/parameters/RequestID'
-      - name: case_id
-        in: path
-        required: true
-        schema:
-          type: string
-    get:
-      tags: [legal]
-      operationId: getCase
-      summary: A case with its requested documents, communications and uploads. Any role.
-      description: Another tenant's case, or an id that is not a case id, answers 404 `case_not_found`.
-      security:
-        - bearerAuth: []
-      responses:
-        '200':
-          description: The case.
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/LegalCase'
-        '401':
-          $ref: '#/components/responses/Unauthorized'
-        '404':
-          $ref: '#/components/responses/NotFound'
-    patch:
-      tags: [legal]
-      operationId: updateCase
-      summary: Change the client's contact details (client_name, client_email, client_phone). Admin, operator or service.
-      description: A renamed client is re-indexed for search in the same transaction. An empty body answers 400 `empty_update`.
-      security:
-        - bearerAuth: []
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema:
-              type: object
-              properties:
-                client_name:
-                  type: string
-                client_email:
-                  type: string
-                client_phone:
-                  type: [string, 'null']
-      responses:
-        '200':
-          description: The updated case.
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/LegalCase'
-        '400':
-          $ref: '#/components/responses/BadRequest'
-        '404':
-          $ref: '#/components/responses/NotFound'
-  /v1/cases/{case_id}/close:
-    parameters:
-      - $ref: '#/components/parameters/RequestID'
-      - name: case_id
-        in: path
-        required: true
-        schema:
-          type: string
-    post:
-      tags: [legal]
-      operationId: closeCase
-      summary: Close a case; it gets no more reminders and its upload link stops working. Admin, operator or service.
-      security:
-        - bearerAuth: []
-      responses:
-        '200':
-          description: The closed case.
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/LegalCase'
-        '404':
-          $ref: '#/components/responses/NotFound'
-  /v1/cases/{case_id}/upload-link:
-    parameters:
-      - $ref: '#/components/parameters/RequestID'
-      - name: case_id
-        in: path
-        required: true
-        schema:
-          type: string
-    post:
-      tags: [legal]
-      operationId: createUploadLink
-      summary: A signed link where the client uploads this case's documents without an API key. Admin, operator or service.
-      description: |
-        The link carries the tenant, the case and an expiry (`PARLEY_UPLOAD_LINK_DAYS`, counted
-        from the start of today UTC, so it is stable for a day) signed with the installation key.
-        It points at `PARLEY_PUBLIC_URL` (default `http://HOST:PORT`).
-      security:
-        - bearerAuth: []
-      responses:
-        '200':
-          description: The link.
-          content:
-            application/json:
-              schema:
-                type: object
-                properties:
-                  url:
-                    type: string
-                  expires_at:
-                    type: string
-                    format: date-time
-        '404':
-          $ref: '#/components/responses/NotFound'
-  /v1/cases/documents/{requested_doc_id}:
-    parameters:
-      - $ref: '#/components/parameters/RequestID'
-      - name: requested_doc_id
-        in: path
-        required: true
-        schema:
-          type: string
-    put:
-      tags: [legal]
-      operationId: updateRequestedDocument
-      summary: Set a requested document's status, completion and notes. Admin, operator or service.
-      description: |
-        `status` is requested, received, accepted or rejected (400 `invalid_status`);
-        `is_completed` is true exactly when the status is accepted (`is_completed: true` alone
-        accepts the document; `false` on an accepted one makes it received; contradicting the
-        status answers 400 `inconsistent_status`). Another tenant's document answers 404
-        `document_not_found`.
-      security:
-        - bearerAuth: []
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema:
-              type: object
-              properties:
-                status:
-                  type: string
-                is_completed:
-                  type: boolean
-                notes:
-                  type: string
-      responses:
-        '200':
-          description: The document.
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/RequestedDocument'
-        '400':
-          $ref: '#/components/responses/BadRequest'
-        '404':
-          $ref: '#/components/responses/NotFound'
-  /v1/send-email:
-    parameters:
-      - $ref: '#/components/parameters/RequestID'
-    post:
-      tags: [legal]
-      operationId: sendCaseEmail
-      summary: Email a case's client (seed 000's send-email) through the communications engine. Admin, operator or service.
-      description: |
-        `recipient_email` must be the case's address on record (compared case-insensitively);
-        any other answers 422 `recipient_not_on_record`. Without `subject` or `body` the
-        tenant's template `legal.<email_type>` writes them, listing exactly the outstanding
-        documents and the upload link (409 `nothing_outstanding` when there are none). The
-        message and its `client_communications` row commit together. One email per case, type
-        and day in the tenant's zone: the same request again answers 200 with the first; a
-        different email of the same type that day answers 409 `already_sent_today`. A closed case
-        answers 409 `case_closed`. 202 when queued.
-      security:
-        - bearerAuth: []
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema:
-              type: object
-              required: [case_id, recipient_email, email_type]
-              properties:
-                case_id:
-                  type: string
-                recipient_email:
-                  type: string
-                email_type:
-                  type: string
-                  enum: [initial_reminder, follow_up_reminder, urgent_reminder]
-                subject:
-                  type: string
-                body:
-                  type: string
-      responses:
-        '200':
-          description: Already sent today; the first communication.
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ClientCommunication'
-        '202':
-          description: Queued.
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ClientCommunication'
-        '400':
-          $ref: '#/components/responses/BadRequest'
-        '404':
-          $ref: '#/components/responses/NotFound'
-        '422':
-          description: The recipient is not the client's address on record.
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/Error'
-  /upload/{token}:
-    parameters:
-      - $ref: '#/components/parameters/RequestID'
-      - name: token
-        in: path
-        required: true
-        schema:
-          type: string
-    get:
-      tags: [uploads]
-      operationId: uploadPage
-      summary: The client's upload page (HTML, no API key; the signed link is the credential).
-      description: |
-        Lists the case's documents and which are still needed, with a file picker for each. The
-        page is self-contained (no external assets) under a strict Content-Security-Policy. An
-        invalid or tampered link answers 403 `upload_link_invalid`, an expired one 403
-        `upload_link_expired`, a closed case 403 `case_closed`.
-      responses:
-        '200':
-          description: The page.
-          content:
-            text/html: {}
-        '403':
-          $ref: '#/components/responses/Forbidden'
-  /upload/{token}/documents/{requested_doc_id}:
-    parameters:
-      - $ref: '#/components/parameters/RequestID'
-      - name: token
-        in: path
-        required: true
-        schema:
-          type: string
-      - name: requested_doc_id
-        in: path
-        required: true
-        schema:
-          type: string
-    put:
-      tags: [uploads]
-      operationId: uploadDocument
-      summary: Upload one file for one of the link's case documents (raw body, name in X-File-Name).
-      description: |
-        The body is the file; `X-File-Name` (percent-encoded allowed) its name (400
-        `invalid_file_name` without one). Allowed: pdf, png, jpeg, heic, docx, xlsx, txt, by
-        extension and by the file's first bytes (415 `file_type_not_allowed`); at most
-        `PARLEY_UPLOAD_MAX_BYTES` (413). Stored under `PARLEY_UPLOAD_DIR/<tenant>/<case>/` with its
-        SHA-256; the document becomes `received`. A document of another case answers 404
-        `document_not_found`; link errors as for the page.
-      parameters:
-        - name: X-File-Name
-          in: header
-          required: true
-          schema:
-            type: string
-      requestBody:
-        required: true
-        content:
-          application/octet-stream: {}
-      responses:
-        '201':
-          description: Stored.
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/CaseUpload'
-        '400':
-          $ref: '#/components/responses/BadRequest'
-        '403':
-          $ref: '#/components/responses/Forbidden'
-        '404':
-          $ref: '#/components/responses/NotFound'
 components:
   securitySchemes:
     bearerAuth:
@@ -3341,130 +2941,6 @@ components:
       schema:
         type: string
   schemas:
-    LegalCaseSummary:
-      type: object
-      properties:
-        case_id:
-          type: string
-        client_name:
-          type: string
-        client_email:
-          type: string
-        client_phone:
-          type: [string, 'null']
-        case_number:
-          type: string
-        status:
-          type: string
-          enum: [OPEN, CLOSED]
-        match_score:
-          type: number
-          description: Search results only, 0 to 1.
-        outstanding_documents:
-          type: integer
-          description: Documents still expected from the client (requested or rejected).
-        created_at:
-          type: string
-          format: date-time
-        updated_at:
-          type: string
-          format: date-time
-    LegalCase:
-      type: object
-      properties:
-        case_id:
-          type: string
-        client_name:
-          type: string
-        client_email:
-          type: string
-        client_phone:
-          type: [string, 'null']
-        case_number:
-          type: string
-        status:
-          type: string
-        created_at:
-          type: string
-          format: date-time
-        updated_at:
-          type: string
-          format: date-time
-        requested_documents:
-          type: array
-          items:
-            $ref: '#/components/schemas/RequestedDocument'
-        communications:
-          type: array
-          items:
-            $ref: '#/components/schemas/ClientCommunication'
-        uploads:
-          type: array
-          items:
-            $ref: '#/components/schemas/CaseUpload'
-    RequestedDocument:
-      type: object
-      properties:
-        requested_doc_id:
-          type: string
-        case_id:
-          type: string
-        document_name:
-          type: string
-        description:
-          type: [string, 'null']
-        status:
-          type: string
-          enum: [requested, received, accepted, rejected]
-        is_completed:
-          type: boolean
-        completed_at:
-          type: [string, 'null']
-          format: date-time
-        notes:
-          type: [string, 'null']
-    ClientCommunication:
-      type: object
-      properties:
-        communication_id:
-          type: string
-        channel:
-          type: string
-        recipient:
-          type: string
-        subject:
-          type: [string, 'null']
-        body:
-          type: string
-        email_type:
-          type: string
-        message_id:
-          type: [string, 'null']
-          description: The message in the communications engine (GET /v1/messages/{id}).
-        sent_at:
-          type: string
-          format: date-time
-        delivery_status:
-          type: [string, 'null']
-          description: The message's status (queued, sending, sent, failed, cancelled).
-    CaseUpload:
-      type: object
-      properties:
-        upload_id:
-          type: string
-        requested_doc_id:
-          type: string
-        file_name:
-          type: string
-        content_type:
-          type: string
-        size_bytes:
-          type: integer
-        sha256:
-          type: string
-        uploaded_at:
-          type: string
-          format: date-time
     TwilioStatusCallback:
       type: object
       description: The fields Parley reads; Twilio sends more, and all are covered by the signature.

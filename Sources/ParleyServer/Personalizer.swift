@@ -4,6 +4,7 @@ import Logging
 import ParleyAgent
 import ParleyComms
 import ParleyCore
+import ParleyHTTP
 
 /// Rewrites rendered templates with the agent runtime's language models: one request, no tools,
 /// no conversation. `MessageService` checks the answer and falls back to the template.

@@ -3,6 +3,7 @@ import Hummingbird
 import ParleyAgent
 import ParleyComms
 import ParleyCore
+import ParleyHTTP
 
 /// The tenant's recurring tasks (the packs' triggers): when they run, and switching them off.
 struct ScheduleController {

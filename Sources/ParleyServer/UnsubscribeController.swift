@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import ParleyComms
 import ParleyCore
+import ParleyHTTP
 import ParleyPlatform
 import ParleyStorage
 

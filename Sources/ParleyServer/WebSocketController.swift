@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import ParleyAgent
 import ParleyCore
+import ParleyHTTP
 import Synchronization
 
 /// `/ws`: the same runs and events as the SSE endpoints over one socket.

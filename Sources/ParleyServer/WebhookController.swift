@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import ParleyComms
 import ParleyCore
+import ParleyHTTP
 import ParleyStorage
 
 /// The providers' webhooks. No API key: the provider's signature is the credential, checked

@@ -7,8 +7,10 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ParleyAgent
+import ParleyApp
 import ParleyComms
 import ParleyCore
+import ParleyPackKit
 import ParleyServer
 import ParleyStorage
 import Testing
@@ -97,7 +99,7 @@ func agentApp(store: any Store, clock: TestClock, env: [String: String] = [:], p
     let config = try ParleyConfig.load(ConfigSources(environment: ["PARLEY_MAX_BODY_BYTES": "2mb"].merging(env) { $1 }))
     var logger = Logger(label: "test")
     logger.logLevel = .critical
-    return buildApplication(ServerDependencies(config: config, store: store, clock: clock, logger: logger,
+    return try buildApplication(ServerDependencies(config: config, store: store, clock: clock, logger: logger,
                                                migrations: ParleySchema.migrations, keyring: keyring, packs: TestPack.packs, triggers: triggers, provider: provider))
 }
 

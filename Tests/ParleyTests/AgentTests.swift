@@ -7,7 +7,9 @@ import HummingbirdWSClient
 import Logging
 import NIOCore
 import ParleyAgent
+import ParleyApp
 import ParleyCore
+import ParleyPackKit
 import ParleyPlatform
 import ParleyServer
 import ParleyStorage

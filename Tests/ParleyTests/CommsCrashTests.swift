@@ -1,6 +1,8 @@
 import Foundation
+import ParleyApp
 import ParleyComms
 import ParleyCore
+import ParleyPackKit
 import ParleyPlatform
 import ParleyServer
 import ParleyStorage

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import ParleyCore
+import ParleyHTTP
 import ParleyPlatform
 import ParleyServer
 import ParleyStorage

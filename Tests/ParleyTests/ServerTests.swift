@@ -3,7 +3,10 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import ParleyApp
 import ParleyCore
+import ParleyHTTP
+import ParleyPackKit
 import ParleyPlatform
 import ParleyServer
 import ParleyStorage
@@ -18,7 +21,7 @@ func withServer(_ kind: DatabaseKind, env: [String: String] = [:], migrated: Boo
         let config = try ParleyConfig.load(ConfigSources(environment: ["PARLEY_MAX_BODY_BYTES": "4kb"].merging(env) { $1 }))
         var logger = Logger(label: "test")
         logger.logLevel = .warning  // access lines of hundreds of requests would drown the test report
-        let deps = ServerDependencies(config: config, store: store, clock: clock, logger: logger, migrations: ParleySchema.migrations, keyring: .random())
+        let deps = ServerDependencies(config: config, store: store, clock: clock, logger: logger, migrations: ParleySchema.migrations, keyring: .random(), packs: ParleySchema.packs)
         try await buildApplication(deps).test(.router) { client in
             try await body(client, seeded, store, clock)
         }
@@ -123,11 +126,18 @@ func auth(_ key: String, json: Bool = false) -> HTTPFields {
         let clock = TestClock()
         try await TestDatabases.withStore(.sqlite, clock: clock) { store in
             let config = try ParleyConfig.load(ConfigSources())
-            _ = buildRouter(ServerDependencies(config: config, store: store, clock: clock, logger: Logger(label: "t"), migrations: [], keyring: .random()), routes: table)
+            _ = try buildRouter(ServerDependencies(config: config, store: store, clock: clock, logger: Logger(label: "t"), migrations: [], keyring: .random(), packs: ParleySchema.packs), routes: table)
         }
+        var registered: Set<String> = []
         for route in table.all {
             let path = route.path.split(separator: "/").map { seg -> String in seg.hasPrefix(":") ? "{" + seg.dropFirst() + "}" : String(seg) }.joined(separator: "/")
+            registered.insert("/" + path)
             #expect(docs.contains("\n  /\(path):") || (path.isEmpty && docs.contains("\n  /:")), "\(route.method) \(route.path) is not in docs/openapi.yaml")
+        }
+        // And every documented path is served.
+        for line in docs.split(separator: "\n") where line.hasPrefix("  /") && line.hasSuffix(":") {
+            let path = String(line.dropFirst(2).dropLast())
+            #expect(registered.contains(path), "\(path) is documented in docs/openapi.yaml but no route serves it")
         }
     }
 }

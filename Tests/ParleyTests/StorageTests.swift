@@ -1,5 +1,7 @@
 import Foundation
+import ParleyApp
 import ParleyCore
+import ParleyPackKit
 import ParleyPlatform
 import ParleyServer
 import ParleyStorage

@@ -15,6 +15,8 @@ public struct ParleyLogHandler: LogHandler {
     let label: String
     let format: LogFormat
 
+    private static let timestamp = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
     public init(label: String, level: Logger.Level, format: LogFormat) {
         self.label = label
         self.logLevel = level
@@ -29,7 +31,7 @@ public struct ParleyLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
-        let time = JSONCoding.format(Date())
+        let time = Self.timestamp.format(Date())
         let line: String
         switch format {
         case .json:

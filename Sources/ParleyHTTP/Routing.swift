@@ -3,12 +3,18 @@ import Hummingbird
 import ParleyCore
 
 /// Registers routes on a router or group and in the `RouteTable` (for 405s and the OpenAPI check).
-struct Routes<Group: RouterMethods<ParleyRequestContext>> {
-    let group: Group
-    let prefix: String
-    let table: RouteTable
+public struct Routes<Group: RouterMethods<ParleyRequestContext>> {
+    public let group: Group
+    public let prefix: String
+    public let table: RouteTable
 
-    func on(_ method: HTTPRequest.Method, _ path: String,
+    public init(group: Group, prefix: String, table: RouteTable) {
+        self.group = group
+        self.prefix = prefix
+        self.table = table
+    }
+
+    public func on(_ method: HTTPRequest.Method, _ path: String,
             _ handler: @escaping @Sendable (Request, ParleyRequestContext) async throws -> some ResponseGenerator) {
         table.add(prefix + path, method)
         group.on(RouterPath(path), method: method, use: handler)
@@ -17,7 +23,7 @@ struct Routes<Group: RouterMethods<ParleyRequestContext>> {
 
 extension Request {
     /// Reads a JSON body: 415 unless it is JSON, 413 over the limit, 400 when empty or malformed.
-    func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int) async throws -> T {
+    public func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int) async throws -> T {
         let contentType = headers[.contentType]?.lowercased() ?? ""
         let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         guard mediaType == "application/json" || mediaType.hasSuffix("+json") else {
@@ -30,7 +36,7 @@ extension Request {
         return try JSONCoding.decoder.decode(T.self, from: Data(buffer: buffer))
     }
 
-    func queryInt(_ name: String, default def: Int, range: ClosedRange<Int>) throws -> Int {
+    public func queryInt(_ name: String, default def: Int, range: ClosedRange<Int>) throws -> Int {
         guard let raw = uri.queryParameters[name[...]] else { return def }
         guard let n = Int(raw), range.contains(n) else {
             throw ParleyError.badRequest("query parameter '\(name)' must be an integer from \(range.lowerBound) to \(range.upperBound)", code: "invalid_query")
@@ -38,28 +44,33 @@ extension Request {
         return n
     }
 
-    func queryString(_ name: String) -> String? {
+    public func queryString(_ name: String) -> String? {
         uri.queryParameters[name[...]].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
     }
 }
 
 /// A list response: `{"data": [...], "next_cursor": ...}`.
-struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
-    var data: [Item]
-    var nextCursor: String?
+public struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
+    public var data: [Item]
+    public var nextCursor: String?
+
+    public init(data: [Item], nextCursor: String?) {
+        self.data = data
+        self.nextCursor = nextCursor
+    }
 }
 
 /// Encodes any value as the API's JSON (snake_case, ISO 8601 dates) with a chosen status.
-struct JSON<Body: Encodable>: ResponseGenerator {
-    var status: HTTPResponse.Status = .ok
-    var body: Body
+public struct JSON<Body: Encodable>: ResponseGenerator {
+    public var status: HTTPResponse.Status = .ok
+    public var body: Body
 
-    init(_ body: Body, status: HTTPResponse.Status = .ok) {
+    public init(_ body: Body, status: HTTPResponse.Status = .ok) {
         self.body = body
         self.status = status
     }
 
-    func response(from request: Request, context: some RequestContext) throws -> Response {
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
         let data = try JSONCoding.encoder.encode(body)
         return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -3,7 +3,7 @@ import HTTPTypes
 import Hummingbird
 import ParleyAgent
 import ParleyCore
-import ParleyLegal
+import ParleyHTTP
 
 /// The legal pack's API under `/v1/` (cases, documents, email, upload links).
 struct LegalController {
@@ -218,12 +218,5 @@ enum UploadPage {
             </script></body></html>
             """
         return HTMLResponse.page(html, csp: "default-src 'none'; script-src 'nonce-\(nonce)'; style-src 'nonce-\(nonce)'; connect-src 'self'; img-src 'none'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
-    }
-}
-
-/// The legal pack's process-wide dependencies, from configuration.
-enum LegalAssembly {
-    static func environment(_ config: ParleyConfig, keyring: Keyring, maxAttempts: Int, wake: @escaping @Sendable () -> Void) -> LegalEnvironment {
-        LegalEnvironment(keyring: keyring, publicBaseURL: CommsAssembly.baseURL(config), settings: config.legal, maxAttempts: maxAttempts, wake: wake)
     }
 }

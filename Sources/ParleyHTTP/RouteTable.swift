@@ -8,12 +8,12 @@ public final class RouteTable: Sendable {
 
     private let routes = Mutex<[(segments: [String], method: String)]>([])
 
-    func add(_ path: String, _ method: HTTPRequest.Method) {
+    public func add(_ path: String, _ method: HTTPRequest.Method) {
         let segs = Self.split(path)
         routes.withLock { $0.append((segs, method.rawValue)) }
     }
 
-    func allowedMethods(for path: String) -> [String] {
+    public func allowedMethods(for path: String) -> [String] {
         let segs = Self.split(path)
         let methods = routes.withLock { all in
             all.filter { Self.matches($0.segments, segs) }.map(\.method)

@@ -5,17 +5,17 @@ import ParleyCore
 import ParleyStorage
 
 /// `{"error":{"code","message","request_id"}}` for every failure, with the matching status.
-struct ErrorBody: Encodable {
-    struct Detail: Encodable {
-        var code: String
-        var message: String
-        var requestId: String
+public struct ErrorBody: Encodable {
+    public struct Detail: Encodable {
+        public var code: String
+        public var message: String
+        public var requestId: String
     }
-    var error: Detail
+    public var error: Detail
 }
 
-enum ErrorMapping {
-    static func status(for kind: ParleyError.Kind) -> HTTPResponse.Status {
+public enum ErrorMapping {
+    public static func status(for kind: ParleyError.Kind) -> HTTPResponse.Status {
         switch kind {
         case .badRequest: .badRequest
         case .unauthorized: .unauthorized
@@ -32,7 +32,7 @@ enum ErrorMapping {
     }
 
     /// Translates any error into the public error; unexpected ones are logged, never echoed.
-    static func parleyError(from error: any Error, request: Request, routes: RouteTable, logger: Logger) -> ParleyError {
+    public static func parleyError(from error: any Error, request: Request, routes: RouteTable, logger: Logger) -> ParleyError {
         switch error {
         case let e as ParleyError:
             return e
@@ -72,7 +72,7 @@ enum ErrorMapping {
         }
     }
 
-    static func describe(_ e: DecodingError) -> String {
+    public static func describe(_ e: DecodingError) -> String {
         func path(_ c: [any CodingKey]) -> String {
             let p = c.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
             return p.isEmpty ? "body" : p
@@ -97,7 +97,7 @@ enum ErrorMapping {
         }
     }
 
-    static func response(for error: ParleyError, requestID: String) -> Response {
+    public static func response(for error: ParleyError, requestID: String) -> Response {
         let body = ErrorBody(error: .init(code: error.code, message: error.message, requestId: requestID))
         let data = (try? JSONCoding.encoder.encode(body)) ?? Data(#"{"error":{"code":"internal_error"}}"#.utf8)
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]

@@ -2,50 +2,54 @@ import ArgumentParser
 import Foundation
 import Logging
 import ParleyCore
-import ParleyLegal
+import ParleyPackKit
 import ParleyPlatform
 import ParleyStorage
 import SQLKit
 
-/// `parley seed legal`: demo data.
-struct SeedCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "seed", abstract: "Load demo data.", subcommands: [Legal.self])
+/// The pack's CLI commands: `parley seed legal` and `parley bench legal-search`.
+enum LegalCommands {
+    static let all: [PackCommand] = [
+        PackCommand(.seed, "legal", summary: "Load a synthetic law firm (cases, documents, emails) into a tenant; running it again adds nothing.",
+                    help: SeedLegal.helpMessage()) { try await SeedLegal.parsed($0.arguments).run($0) },
+        PackCommand(.bench, "legal-search", summary: "Measure fuzzy case search (latency, precision@1, recall@5) on the configured database.",
+                    help: BenchLegalSearch.helpMessage()) { try await BenchLegalSearch.parsed($0.arguments).run($0) },
+    ]
+}
 
-    struct Legal: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "legal", abstract: "Load a synthetic law firm (cases, documents, emails) into a tenant; running it again adds nothing.")
-        @OptionGroup var common: CommonOptions
-        @Option(help: "How many demo cases.") var cases: Int = 300
-        @Option(help: "The tenant's slug.") var tenant: String = "default"
-
-        func run() async throws {
-            guard (1...100_000).contains(cases) else { fail("--cases must be from 1 to 100000") }
-            try await withStore(common) { store in
-                let clock = SystemClock()
-                guard let t = try await TenantService(store: store, clock: clock).list().first(where: { $0.slug == tenant }) else {
-                    throw ParleyError.notFound("no tenant '\(tenant)': start `parley serve` once (it creates 'default') or pass --tenant", code: "tenant_not_found")
-                }
-                let report = try await LegalDemo.seed(store: store, clock: clock, tenantID: t.id, count: cases)
-                print("seeded \(report.inserted) demo case(s) into \(t.slug) (\(report.existing) already there)")
-            }
-        }
+extension ParsableArguments {
+    /// Parses a pack command's arguments; a mistake is reported like any CLI usage error.
+    static func parsed(_ arguments: [String]) throws -> Self {
+        do { return try parse(arguments) } catch { throw ValidationError(message(for: error)) }
     }
 }
 
-/// `parley bench-legal-search`: fuzzy client-name search latency and precision at several sizes.
-struct BenchLegalSearch: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "bench-legal-search", abstract: "Measure fuzzy case search (latency, precision@1, recall@5) on the configured database.")
-    @OptionGroup var common: CommonOptions
+/// `parley seed legal`: demo data.
+struct SeedLegal: ParsableArguments {
+    @Option(help: "How many demo cases.") var cases: Int = 300
+    @Option(help: "The tenant's slug.") var tenant: String = "default"
+
+    func validate() throws {
+        guard (1...100_000).contains(cases) else { throw ValidationError("--cases must be from 1 to 100000") }
+    }
+
+    func run(_ ctx: PackCommandContext) async throws {
+        let store = ctx.store, clock = ctx.clock
+        guard let t = try await TenantService(store: store, clock: clock).list().first(where: { $0.slug == tenant }) else {
+            throw ParleyError.notFound("no tenant '\(tenant)': start `parley serve` once (it creates 'default') or pass --tenant", code: "tenant_not_found")
+        }
+        let report = try await LegalDemo.seed(store: store, clock: clock, tenantID: t.id, count: cases)
+        print("seeded \(report.inserted) demo case(s) into \(t.slug) (\(report.existing) already there)")
+    }
+}
+
+/// `parley bench legal-search`: fuzzy client-name search latency and precision at several sizes.
+struct BenchLegalSearch: ParsableArguments {
     @Option(help: "Case counts to load, comma-separated.") var sizes: String = "1000,10000,100000"
     @Option(help: "Labelled searches timed per size (at most 400: 40 per category and 40 names not in the set).") var queries: Int = 400
 
-    func run() async throws {
-        let config = try common.load()
-        var logger = Logger(label: "parley.bench")
-        logger.logLevel = .error
-        let store = await openStore(config, logger: logger)
-        let clock = SystemClock()
+    func run(_ ctx: PackCommandContext) async throws {
+        let config = ctx.config, store = ctx.store, clock = ctx.clock
         do {
             for size in sizes.split(separator: ",").compactMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
                 let tenant = try await TenantService(store: store, clock: clock).create(name: "Bench \(UUID().uuidString.prefix(8))", slug: nil,
@@ -88,10 +92,6 @@ struct BenchLegalSearch: AsyncParsableCommand {
                 ]
                 print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
             }
-        } catch {
-            await store.shutdown()
-            fail("\(error)")
         }
-        await store.shutdown()
     }
 }

@@ -1,0 +1,47 @@
+import Foundation
+import Logging
+import ParleyComms
+import ParleyCore
+import ParleyPackKit
+import ParleyStorage
+import ServiceLifecycle
+
+/// Assembles what `worker` and the CLI's database commands run, from the installed packs.
+public enum AppAssembly {
+    /// Resolves the core's settings, then checks every installed pack's (flags > environment >
+    /// env file > defaults); an invalid one throws naming it.
+    public static func loadConfig(_ sources: ConfigSources, packs: PackSet = ParleySchema.packSet) throws(ConfigError) -> ParleyConfig {
+        let config = try ParleyConfig.load(sources)
+        try packs.validateSettings(config)
+        return config
+    }
+
+    /// The installed packs' recurring jobs, bound to this process (the worker wakes after they queue messages).
+    public static func triggers(_ packs: [DomainPack], context: PackContext) throws -> [TriggerDefinition] {
+        try packs.flatMap { try $0.bind(context).triggers }
+    }
+}
+
+/// `parley worker`: the communications worker and the scheduler without the HTTP API, until
+/// SIGTERM or SIGINT.
+public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, keyring: Keyring,
+                                    packs: [DomainPack] = ParleySchema.packs) async throws {
+    let queue = JobQueue(store: store, clock: clock)
+    let unsubscribe = UnsubscribeLinks(keyring: keyring, baseURL: CommsAssembly.baseURL(config))
+    let workerSettings = CommsAssembly.workerSettings(config.jobs, unsubscribe: unsubscribe)
+    let worker = CommsWorker(queue: queue, router: CommsAssembly.router(config.jobs, keyring: keyring, baseURL: CommsAssembly.baseURL(config)),
+                             settings: workerSettings, logger: logger)
+    let context = PackContext(store: store, clock: clock, keyring: keyring, config: config, logger: logger,
+                              publicBaseURL: CommsAssembly.baseURL(config), maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() })
+    let triggers = try AppAssembly.triggers(packs, context: context)
+    let scheduler = Scheduler(store: store, clock: clock, definitions: triggers, logger: logger)
+    let group = ServiceGroup(configuration: .init(
+        services: [
+            .init(service: WorkerService(worker: worker)),
+            .init(service: SchedulerService(scheduler: scheduler, definitions: triggers, tick: .seconds(config.jobs.schedulerTickSeconds))),
+            .init(service: ShutdownNotice(logger: logger), successTerminationBehavior: .ignore),
+        ],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger))
+    try await group.run()
+}
