@@ -136,7 +136,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            exclude: ["NICKNAMES-LICENSE.txt", "openapi.yaml"],
+            exclude: ["NICKNAMES-LICENSE.txt", "openapi.yaml", "Console"],
             swiftSettings: strict
         ),
         // The composition root: the installed packs (written here only), the schema they make up,

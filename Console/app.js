@@ -1,21 +1,26 @@
 // Parley console: sign-in, the shell and a hash router. No build step; ES modules only.
 
 import { ApiError, api, onUnauthorized, setCsrfToken } from './api.js';
-import { casesView } from './cases.js';
 import { chatView } from './chat.js';
 import { jobsView, messageView, outboxView, templatesView, workflowsView } from './ops.js';
+import { packViews } from './packs.js';
 import { h, clear, setTimeZone, toast } from './ui.js';
 
 const app = document.getElementById('app');
-const NAV = [
+const CORE_NAV = [
   ['chat', 'Chat', chatView],
   ['workflows', 'Workflows', workflowsView],
   ['jobs', 'Jobs', jobsView],
   ['outbox', 'Outbox', outboxView],
   ['templates', 'Templates', templatesView],
-  ['cases', 'Cases', casesView],
 ];
-const ROUTES = Object.fromEntries([...NAV.map(([k, , v]) => [k, v]), ['messages', messageView]]);
+// The installed packs' views (GET /v1/console/views) join the navigation after sign-in.
+let NAV = CORE_NAV;
+let ROUTES = routesOf(NAV);
+
+function routesOf(nav) {
+  return Object.fromEntries([...nav.map(([k, , v]) => [k, v]), ['messages', messageView]]);
+}
 
 let session = null;
 let cleanup = null;
@@ -89,7 +94,10 @@ function showSignIn(message) {
   key.focus();
 }
 
-function shell() {
+async function shell() {
+  NAV = [...CORE_NAV, ...(await packViews())];
+  ROUTES = routesOf(NAV);
+  if (!session) return;
   const main = h('main#main.main', { tabindex: -1 });
   const nav = h('nav.nav', { 'aria-label': 'Main' }, h('ul', NAV.map(([k, label]) => h('li', h('a', { href: `#/${k}`, dataset: { route: k } }, label)))));
   const signOut = h('button.btn.btn-quiet.btn-small', { type: 'button', on: { click: async () => {

@@ -11,7 +11,9 @@ public enum LegalPack {
                    tools: [lookupCase, getCaseDetails, createCase, updateDocumentStatus, listPendingReminders, composeEmail, sendEmail],
                    intents: LegalIntents.all, templates: templates, systemPromptTemplate: "legal.system_prompt",
                    settings: LegalSettings.documentation, validateSettings: { config throws(ConfigError) in _ = try LegalSettings.load(config) },
-                   commands: LegalCommands.all, openAPI: OpenAPIPart.yaml, bind: bind)
+                   commands: LegalCommands.all,
+                   consoleViews: [ConsoleView(route: "cases", label: "Cases", export: "casesView", file: "cases.js", files: ConsolePart.files)],
+                   openAPI: OpenAPIPart.yaml, bind: bind)
     }
 
     /// Binds the pack to a process: the environment its tools, routes and trigger share.

@@ -184,3 +184,25 @@ enum ExamplePack {
         }
     }
 }
+
+@Suite struct PackConsoleViewTests {
+    @Test func theLegalPacksCasesViewIsListedAndServedFromThePack() async throws {
+        let file = try Data(contentsOf: TestEnv.packageRoot.appendingPathComponent("Sources/ParleyLegal/Console/cases.js"))
+        try await withAgentServer(.sqlite) { client, seeded, _, _ in
+            let views = try await client.getJSON(seeded.adminKey, "/v1/console/views")
+            #expect(views["data"] == [["pack": "legal", "route": "cases", "label": "Cases", "module": "/console/packs/legal/cases.js", "export": "casesView"]])
+            let etag = try await client.execute(uri: "/console/packs/legal/cases.js", method: .get) { r in
+                #expect(r.status == .ok)
+                #expect(r.headers[.contentType] == "text/javascript; charset=utf-8")
+                #expect(Data(buffer: r.body) == file, "Sources/ParleyLegal/Console/cases.js changed: run scripts/sync-console")
+                return r.headers[.eTag]
+            }
+            try await client.execute(uri: "/console/packs/legal/cases.js", method: .get, headers: [.ifNoneMatch: etag ?? "-"]) { r in
+                #expect(r.status == .notModified)
+            }
+            try await client.execute(uri: "/console/packs/legal/nope.js", method: .get) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/console/packs/nope/cases.js", method: .get) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/v1/console/views", method: .get) { #expect($0.status == .unauthorized) }
+        }
+    }
+}

@@ -1,7 +1,7 @@
 // Cases (legal pack). Until the pack is installed its routes answer 404 and the view says so.
 
-import { get, post, query } from './api.js';
-import { h, clear, badge, empty, errorState, field, load, loading, pageHeader, pager, timeEl } from './ui.js';
+import { get, post, query } from '/console/api.js';
+import { h, clear, badge, empty, errorState, field, load, loading, pageHeader, pager, timeEl } from '/console/ui.js';
 
 const STATUSES = ['OPEN', 'PENDING', 'CLOSED'];
 const enc = encodeURIComponent;
