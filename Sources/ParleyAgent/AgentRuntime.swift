@@ -24,6 +24,9 @@ public struct AgentSettings: Sendable {
     /// Per-tenant instructions appended to `systemPrompt` (packs keep theirs as tenant-editable
     /// data); nil or empty adds nothing.
     public var tenantInstructions: (@Sendable (_ tenantID: String) async -> String?)?
+    /// Tools a tenant cannot use at all (those of the packs it switched off): never offered,
+    /// refused if called, left out of `/v1/tools`.
+    public var unavailableTools: (@Sendable (_ tenantID: String) async throws -> Set<String>)?
 
     public init() {}
 }
@@ -190,8 +193,10 @@ public final class AgentRuntime: Sendable {
     enum LoopOutcome { case completed(String), paused }
 
     private func loop(_ run: RunHandle, state: inout RunState) async throws -> LoopOutcome {
-        let available = tools.available(to: run.owner.role)
-        let policies = try await store.read { [repo] db in try await repo.policies(tenantID: run.tenantID, on: db) }
+        let hidden = try await settings.unavailableTools?(run.tenantID) ?? []
+        let available = tools.available(to: run.owner.role).filter { !hidden.contains($0.name) }
+        var policies = try await store.read { [repo] db in try await repo.policies(tenantID: run.tenantID, on: db) }
+        for name in hidden { policies[name] = .disabled }
         if !state.pending.isEmpty {
             try await finishTurn(run, state: &state, policies: policies)
         }

@@ -408,7 +408,8 @@ public struct AgentService: Sendable {
     public func tools(_ principal: Principal) async throws -> [ToolView] {
         try principal.require(.readTenant)
         let policies = try await store.read { [repo] db in try await repo.policies(tenantID: principal.tenantID, on: db) }
-        return runtime.tools.order.compactMap { runtime.tools[$0] }.map {
+        let hidden = try await runtime.settings.unavailableTools?(principal.tenantID) ?? []
+        return runtime.tools.order.compactMap { runtime.tools[$0] }.filter { !hidden.contains($0.name) }.map {
             ToolView(name: $0.name, description: $0.description, hasSideEffects: $0.hasSideEffects,
                      mode: policies[$0.name] ?? ToolPolicyMode.default(for: $0), inputSchema: $0.inputSchema)
         }

@@ -62,6 +62,13 @@ public protocol OfflineIntent: Sendable {
     func match(_ utterance: Utterance) -> IntentMatch?
     /// Called once per model turn with the observations so far; must end with `.answer`.
     func next(_ turn: PlannerTurn) -> PlannerStep
+    /// Whether the intent applies when only these tools are offered (a switched-off pack's
+    /// intents do not match); true by default.
+    func isAvailable(offered: Set<String>) -> Bool
+}
+
+extension OfflineIntent {
+    public func isAvailable(offered: Set<String>) -> Bool { true }
 }
 
 /// An earlier message of the conversation, as text: what the user said or the assistant answered.
@@ -147,6 +154,8 @@ public struct OfflinePlanner: ModelProvider {
         let observations = Self.observations(in: request.messages[(userIndex + 1)...])
         let callCount = observations.count
 
+        let offered = Set(request.tools.map(\.name))
+        let intents = self.intents.filter { $0.isAvailable(offered: offered) }
         let best = intents.compactMap { intent in intent.match(utterance).map { (intent, $0) } }
             .max { $0.1.score < $1.1.score }
         guard let (intent, match) = best else {

@@ -3,6 +3,7 @@ import Logging
 import ParleyComms
 import ParleyCore
 import ParleyPackKit
+import ParleyPlatform
 import ParleyStorage
 import ServiceLifecycle
 
@@ -12,20 +13,30 @@ public enum AppAssembly {
     /// env file > defaults); an invalid one throws naming it.
     public static func loadConfig(_ sources: ConfigSources, packs: PackSet = ParleySchema.packSet) throws(ConfigError) -> ParleyConfig {
         let config = try ParleyConfig.load(sources)
+        _ = try packs.enabled(config)
         try packs.validateSettings(config)
         return config
     }
 
+    /// The packs this installation runs (`PARLEY_PACKS`, default all installed).
+    public static func enabledPacks(_ config: ParleyConfig, packs: PackSet = ParleySchema.packSet) throws(ConfigError) -> [DomainPack] {
+        try packs.enabled(config)
+    }
+
     /// The installed packs' recurring jobs, bound to this process (the worker wakes after they queue messages).
+    /// Each is skipped for tenants that switched its pack off.
     public static func triggers(_ packs: [DomainPack], context: PackContext) throws -> [TriggerDefinition] {
-        try packs.flatMap { try $0.bind(context).triggers }
+        let tenantPacks = TenantPackService(store: context.store, clock: context.clock, installed: packs.map(\.name))
+        return try packs.flatMap { pack in
+            try pack.bind(context).triggers.map { $0.only { tenantID, db in try await tenantPacks.isEnabled(pack.name, tenantID: tenantID, on: db) } }
+        }
     }
 }
 
 /// `parley worker`: the communications worker and the scheduler without the HTTP API, until
 /// SIGTERM or SIGINT.
 public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, keyring: Keyring,
-                                    packs: [DomainPack] = ParleySchema.packs) async throws {
+                                    packs: [DomainPack]) async throws {
     let queue = JobQueue(store: store, clock: clock)
     let unsubscribe = UnsubscribeLinks(keyring: keyring, baseURL: CommsAssembly.baseURL(config))
     let workerSettings = CommsAssembly.workerSettings(config.jobs, unsubscribe: unsubscribe)

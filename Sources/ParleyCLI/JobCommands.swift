@@ -19,7 +19,8 @@ struct Worker: AsyncParsableCommand {
         let keyring = await loadKeyring(config, store: store, logger: logger)
         FileHandle.standardOutput.write(Data("Parley \(ParleyVersion.current) worker running (database: \(config.databaseURL))\n".utf8))
         do {
-            try await runWorkerUntilSignalled(config: config, store: store, clock: SystemClock(), logger: logger, keyring: keyring)
+            try await runWorkerUntilSignalled(config: config, store: store, clock: SystemClock(), logger: logger, keyring: keyring,
+                                              packs: try AppAssembly.enabledPacks(config))
         } catch {
             logger.error("worker stopped with an error", metadata: ["error": "\(error)"])
             await store.shutdown()

@@ -43,7 +43,7 @@ struct Serve: AsyncParsableCommand {
         let signInToken = token
         let keyring = await loadKeyring(config, store: store, logger: logger)
         let deps = ServerDependencies(config: config, store: store, clock: clock, logger: logger, migrations: ParleySchema.migrations,
-                                      keyring: keyring, packs: ParleySchema.packs)
+                                      keyring: keyring, packs: try AppAssembly.enabledPacks(config))
         let databaseDescription = config.databaseURL.description
         let app = try buildApplication(deps) { host, port in
             let url = config.publicURL ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"

@@ -11,14 +11,21 @@ import SQLKit
 enum LegalCommands {
     static let all: [PackCommand] = [
         PackCommand(.seed, "legal", summary: "Load a synthetic law firm (cases, documents, emails) into a tenant; running it again adds nothing.",
-                    help: SeedLegal.helpMessage()) { try await SeedLegal.parsed($0.arguments).run($0) },
+                    help: SeedLegal.help(as: "parley seed legal")) { try await SeedLegal.parsed($0.arguments).run($0) },
         PackCommand(.bench, "legal-search", summary: "Measure fuzzy case search (latency, precision@1, recall@5) on the configured database.",
-                    help: BenchLegalSearch.helpMessage()) { try await BenchLegalSearch.parsed($0.arguments).run($0) },
+                    help: BenchLegalSearch.help(as: "parley bench legal-search")) { try await BenchLegalSearch.parsed($0.arguments).run($0) },
     ]
 }
 
 extension ParsableArguments {
     /// Parses a pack command's arguments; a mistake is reported like any CLI usage error.
+    /// The options' help, with the command's name as people type it.
+    static func help(as command: String) -> String {
+        helpMessage().split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.hasPrefix("USAGE: ") ? "USAGE: \(command)" + $0.drop { $0 != " " }.dropFirst().drop { $0 != " " } : String($0) }
+            .joined(separator: "\n")
+    }
+
     static func parsed(_ arguments: [String]) throws -> Self {
         do { return try parse(arguments) } catch { throw ValidationError(message(for: error)) }
     }

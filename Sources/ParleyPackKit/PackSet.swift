@@ -4,6 +4,7 @@ import ParleyComms
 import ParleyCore
 import ParleyPlatform
 import ParleyStorage
+import SQLKit
 
 extension WorkspacePack {
     /// The workspace pack every installation has (no tables, no routes: tools and intents only).
@@ -47,7 +48,7 @@ public struct PackSet: Sendable {
 
     /// The core's migrations (one owner, applied first, in id order).
     public static let coreMigrations: [Migration] =
-        (CoreSchema.migrations + AgentSchema.migrations + CommsSchema.migrations + ConsoleSchema.migrations).sorted { $0.id < $1.id }
+        (CoreSchema.migrations + AgentSchema.migrations + CommsSchema.migrations + ConsoleSchema.migrations + TenantPackSchema.migrations).sorted { $0.id < $1.id }
 
     /// Every migration, in the order they are applied: the core's in id order, then each pack's
     /// (in dependency order) in id order. A duplicate id anywhere, or a pack whose list is not in
@@ -85,5 +86,56 @@ public struct PackSet: Sendable {
 
     static func duplicates(_ names: [String]) -> [String] {
         Dictionary(grouping: names, by: { $0 }).filter { $0.value.count > 1 }.keys.sorted()
+    }
+}
+
+/// A pack's intents match only while at least one of the pack's tools is offered, so a tenant
+/// that switched the pack off (its tools are not offered) does not get its intents either.
+public struct PackIntent: OfflineIntent {
+    public let inner: any OfflineIntent
+    public let tools: Set<String>
+
+    public var name: String { inner.name }
+    public var summary: String { inner.summary }
+    public var examples: [String] { inner.examples }
+    public func match(_ utterance: Utterance) -> IntentMatch? { inner.match(utterance) }
+    public func next(_ turn: PlannerTurn) -> PlannerStep { inner.next(turn) }
+    public func isAvailable(offered: Set<String>) -> Bool { tools.isEmpty || !tools.isDisjoint(with: offered) }
+}
+
+extension DomainPack {
+    /// The intents as the offline planner gets them: tied to the pack's tools.
+    public var plannerIntents: [any OfflineIntent] {
+        let names = Set(tools.map(\.name))
+        return intents.map { PackIntent(inner: $0, tools: names) }
+    }
+}
+
+extension TriggerDefinition {
+    /// The same trigger, skipped for tenants for which `enabled` answers false (checked in the
+    /// occurrence's transaction).
+    public func only(when enabled: @escaping @Sendable (_ tenantID: String, _ db: any SQLDatabase) async throws -> Bool) -> TriggerDefinition {
+        let handler = self.handler
+        return TriggerDefinition(name: name, summary: summary, defaultSchedule: defaultSchedule, enabledByDefault: enabledByDefault) { occurrence in
+            guard try await enabled(occurrence.tenantID, occurrence.db) else { return }
+            try await handler(occurrence)
+        }
+    }
+}
+
+extension PackSet {
+    /// `PARLEY_PACKS`: the installed packs this installation enables (default: all); an unknown
+    /// name stops start-up naming it. Packs another enabled pack depends on stay enabled.
+    public func enabled(_ config: ParleyConfig) throws(ConfigError) -> [DomainPack] {
+        let wanted = try ConfigReader(sources: config.sources).list("PARLEY_PACKS", allowed: packs.map(\.name))
+        guard !wanted.isEmpty else { return packs }
+        var keep = Set(wanted)
+        for pack in packs.reversed() where keep.contains(pack.name) { keep.formUnion(pack.dependencies) }
+        return packs.filter { keep.contains($0.name) }
+    }
+
+    /// The tools of the packs a tenant has switched off.
+    public static func unavailableTools(_ packs: [DomainPack], enabled: Set<String>) -> Set<String> {
+        Set(packs.filter { !enabled.contains($0.name) }.flatMap { $0.tools.map(\.name) })
     }
 }

@@ -11,7 +11,7 @@ public enum AgentAssembly {
     /// The configured providers in failover order, ending with the offline planner, which always
     /// answers. With no provider configured the planner is used alone.
     public static func provider(_ settings: ModelSettings, packs: [DomainPack], httpClient: HTTPClient = .shared) -> any ModelProvider {
-        let offline = OfflinePlanner(intents: packs.flatMap(\.intents))
+        let offline = OfflinePlanner(intents: packs.flatMap(\.plannerIntents))
         let chain = languageModels(settings, httpClient: httpClient)
         if chain.isEmpty { return offline }
         return FailoverProvider(providers: chain + [offline])

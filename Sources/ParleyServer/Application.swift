@@ -76,6 +76,8 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let packContext = PackContext(store: deps.store, clock: deps.clock, keyring: deps.keyring, config: deps.config, logger: deps.logger,
                                   publicBaseURL: CommsAssembly.baseURL(deps.config), maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() })
     let bound = try deps.packs.map { try $0.bind(packContext) }
+    // Each tenant may switch packs off: their tools, intents, triggers, routes and views go with them.
+    let tenantPacks = TenantPackService(store: deps.store, clock: deps.clock, installed: deps.packs.map(\.name))
     let publicRoutes = bound.flatMap(\.publicRoutes)
     router.add(middleware: RequestMiddleware(metrics: metrics, routes: table, maxBodyBytes: deps.config.maxBodyBytes,
                                              bodyLimits: publicRoutes.compactMap { r in r.maxBodyBytes.map { ("/\(r.prefix)/", $0) } }))
@@ -86,7 +88,8 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
                          openAPI: OpenAPIAssembly.assemble(core: OpenAPIDocument.yaml, packs: deps.packs))
         .register(Routes(group: router, prefix: "", table: table))
 
-    let console = ConsoleWebController(packViews: deps.packs.flatMap { p in p.consoleViews.map { (p.name, $0) } })
+    let console = ConsoleWebController(packViews: deps.packs.flatMap { p in p.consoleViews.map { (p.name, $0) } },
+                                       enabledPacks: { try await tenantPacks.enabled(tenantID: $0) })
     console.register(Routes(group: router, prefix: "", table: table))
     let sessions = ConsoleSessionService(store: deps.store, clock: deps.clock, settings: .init(deps.config))
     AuthSessionController(sessions: sessions, secureCookie: deps.config.publicURL?.lowercased().hasPrefix("https://") == true)
@@ -99,6 +102,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     APIKeyController(keys: keys, maxBodyBytes: maxBody).register(v1Routes)
     AuditController(audit: AuditService(store: deps.store)).register(v1Routes)
     console.registerViews(v1Routes)
+    TenantPackController(packs: tenantPacks, maxBodyBytes: deps.config.maxBodyBytes).register(v1Routes)
 
     UnsubscribeController(links: unsubscribe, store: deps.store, clock: deps.clock).register(Routes(group: router, prefix: "", table: table))
     let channels = TenantChannelService(store: deps.store, clock: deps.clock, keyring: deps.keyring, installation: deps.config.jobs)
@@ -112,21 +116,27 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
                                                logger: deps.logger),
                       store: deps.store, baseURL: CommsAssembly.baseURL(deps.config), maxBodyBytes: maxBody)
         .register(Routes(group: router, prefix: "", table: table))
-    let triggers = deps.triggers ?? bound.flatMap(\.triggers)
+    let triggers = deps.triggers ?? zip(deps.packs, bound).flatMap { pack, runtime in
+        runtime.triggers.map { $0.only { tenantID, db in try await tenantPacks.isEnabled(pack.name, tenantID: tenantID, on: db) } }
+    }
     let defaultTemplates = DefaultTemplates.all + deps.packs.flatMap(\.templates)
 
     var settings = AgentAssembly.settings(deps.config.agent)
     // Each pack's rules for the agent: the tenant's version of the pack's prompt template (or the default).
-    let promptTemplates = deps.packs.compactMap(\.systemPromptTemplate)
+    let promptTemplates = deps.packs.compactMap { p in p.systemPromptTemplate.map { (pack: p.name, template: $0) } }
     if !promptTemplates.isEmpty {
         settings.tenantInstructions = { [store = deps.store, clock = deps.clock] tenantID in
             let templates = TemplateService(store: store, clock: clock, defaults: defaultTemplates)
+            let on = (try? await tenantPacks.enabled(tenantID: tenantID)) ?? []
             var parts: [String] = []
-            for name in promptTemplates {
-                if let text = try? await templates.template(tenantID: tenantID, name: name).text { parts.append(text) }
+            for p in promptTemplates where on.contains(p.pack) {
+                if let text = try? await templates.template(tenantID: tenantID, name: p.template).text { parts.append(text) }
             }
             return parts.isEmpty ? nil : parts.joined(separator: "\n\n")
         }
+    }
+    settings.unavailableTools = { [packs = deps.packs] tenantID in
+        PackSet.unavailableTools(packs, enabled: try await tenantPacks.enabled(tenantID: tenantID))
     }
     let hub = EventHub(bufferLimit: settings.streamBuffer)
     var registry = ToolRegistry()
@@ -166,9 +176,11 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let scheduler = Scheduler(store: deps.store, clock: deps.clock, definitions: triggers, logger: deps.logger)
     ScheduleController(scheduler: scheduler, definitions: triggers, maxBodyBytes: maxBody).register(v1Routes)
     // The packs' own routes: under /v1 behind authentication, and their public pages.
-    for pack in bound {
-        pack.routes?(v1Routes)
-        for r in pack.publicRoutes { r.register(Routes(group: router.group(RouterPath(r.prefix)), prefix: "/" + r.prefix, table: table)) }
+    // A tenant that switched the pack off gets 404 `pack_disabled` from its /v1 routes. Public
+    // routes carry their own credential (a signed link) and answer as long as the pack is installed.
+    for (pack, runtime) in zip(deps.packs, bound) {
+        runtime.routes?(Routes(group: v1.group().add(middleware: PackGate(pack: pack.name, packs: tenantPacks)), prefix: "/v1", table: table))
+        for r in runtime.publicRoutes { r.register(Routes(group: router.group(RouterPath(r.prefix)), prefix: "/" + r.prefix, table: table)) }
     }
     return AssembledServer(router: router, agent: agent, worker: worker, scheduler: scheduler, triggers: triggers)
 }

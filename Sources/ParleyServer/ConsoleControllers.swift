@@ -63,6 +63,8 @@ struct AuthSessionController {
 struct ConsoleWebController {
     /// The installed packs' console views (their modules are served under `/console/packs/`).
     var packViews: [(pack: String, view: ConsoleView)] = []
+    /// The packs the caller's tenant has switched on (their views are listed).
+    var enabledPacks: @Sendable (_ tenantID: String) async throws -> Set<String> = { _ in [] }
 
     /// Scripts, styles and connections from this server only; no inline script, no eval, never framed.
     /// Email previews are `srcdoc` frames with an empty sandbox, so nothing in them runs either.
@@ -91,8 +93,8 @@ struct ConsoleWebController {
     /// `GET /v1/console/views`: what the console adds to its navigation after sign-in.
     func registerViews(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.get, "/console/views") { _, ctx in
-            _ = try ctx.caller()
-            return JSON(Page(data: packViews.map { p in
+            let on = try await enabledPacks(try ctx.caller().tenantID)
+            return JSON(Page(data: packViews.filter { on.contains($0.pack) }.map { p in
                 ViewEntry(pack: p.pack, route: p.view.route, label: p.view.label, module: "/console/packs/\(p.pack)/\(p.view.file)", export: p.view.export)
             }, nextCursor: nil))
         }

@@ -464,6 +464,78 @@ paths:
           $ref: '#/components/responses/InternalError'
         '503':
           $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/tenant/packs:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [tenant]
+      operationId: listTenantPacks
+      summary: The installation's domain packs and whether this tenant uses each. Any role.
+      description: |
+        The packs listed are those the installation runs (`PARLEY_PACKS`, default every installed
+        pack; docs/packs.md). A pack the tenant switched off offers no tools to its agent, its
+        offline-planner intents do not match, its recurring tasks skip the tenant, its `/v1`
+        routes answer 404 `pack_disabled`, and its console views are not listed.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: Every pack the installation runs, in order.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/TenantPackList'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+    put:
+      tags: [tenant]
+      operationId: setTenantPacks
+      summary: Switch packs on or off for this tenant. Admin; audited (`tenant_packs.set`).
+      description: |
+        Names not sent keep their state. Messages a switched-off pack already queued stay in the
+        queue and are delivered (cancel them with `POST /v1/jobs/{id}/cancel` if they should not
+        go); nothing new is queued by the pack while it is off. Its data stays and is there again
+        when it is switched back on.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [packs]
+              properties:
+                packs:
+                  type: object
+                  description: Pack name to `true` (on) or `false` (off).
+                  additionalProperties:
+                    type: boolean
+                  examples:
+                    - { notes: false }
+      responses:
+        '200':
+          description: The packs after the change.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/TenantPackList'
+        '400':
+          description: '`unknown_pack` (the message names it and lists the installed packs), `empty_update` or `invalid_json`.'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
   /v1/api-keys:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -3072,6 +3144,20 @@ components:
         database:
           type: string
           enum: [connected, unavailable]
+    TenantPackList:
+      type: object
+      required: [data]
+      properties:
+        data:
+          type: array
+          items:
+            type: object
+            required: [name, enabled]
+            properties:
+              name: { type: string, examples: [notes] }
+              enabled: { type: boolean }
+        next_cursor:
+          type: 'null'
     Tenant:
       type: object
       required: [id, name, slug, time_zone, created_at]

@@ -106,8 +106,47 @@ enum ExamplePack {
                 #expect(fired == 1)
                 #expect(try await client.getJSON(seeded.adminKey, "/v1/notes")["data"] == ["n: tick"])
                 _ = try await client.getJSON("not-a-key", "/v1/notes", status: .unauthorized)
+
+                // Switched off for this tenant: no tool, no route, no trigger; its data stays.
+                let packs = try await client.putJSON(seeded.adminKey, "/v1/tenant/packs", ["packs": ["notes": false]])
+                #expect(packs["data"]?.arrayValue?.contains(["name": "notes", "enabled": false]) == true)
+                let after = try await client.getJSON(seeded.adminKey, "/v1/tools")
+                #expect(after["data"]?.arrayValue?.contains { $0["name"] == "add_note" } == false, "its tool is not offered")
+                #expect(after["data"]?.arrayValue?.contains { $0["name"] == "get_workspace" } == true)
+                let off = try await client.getJSON(seeded.adminKey, "/v1/notes", status: .notFound)
+                #expect(off["error"]?["code"] == "pack_disabled")
+                clock.advance(by: 61)
+                #expect(try await scheduler.tick() == 1, "the occurrence passes")
+                let other = try await Seeded.make(store, clock: clock, slug: "globex")
+                #expect(try await client.getJSON(other.adminKey, "/v1/notes")["data"] == [], "another tenant still has it")
+                let bad = try await client.putJSON(seeded.adminKey, "/v1/tenant/packs", ["packs": ["nots": false]], status: .badRequest)
+                #expect(bad["error"]?["code"] == "unknown_pack")
+                #expect(bad["error"]?["message"]?.stringValue?.contains("'nots'") == true)
+                let viewer = try await seeded.key(store, clock: clock, role: .viewer)
+                _ = try await client.putJSON(try #require(viewer.secret), "/v1/tenant/packs", ["packs": ["notes": true]], status: .forbidden)
+                let audit = try await client.getJSON(seeded.adminKey, "/v1/audit-log")
+                #expect(audit["data"]?.arrayValue?.contains { $0["action"] == "tenant_packs.set" } == true, "audited")
+                _ = try await client.putJSON(seeded.adminKey, "/v1/tenant/packs", ["packs": ["notes": true]])
+                #expect(try await client.getJSON(seeded.adminKey, "/v1/notes")["data"] == ["n: tick"], "on again, with its data; the skipped tick wrote nothing")
             }
         }
+    }
+
+    @Test func parleyPacksChoosesTheInstallationsPacksAndRefusesUnknownOnes() throws {
+        let packs = try PackSet(ExamplePack.installed)
+        #expect(try packs.enabled(try ParleyConfig.load(ConfigSources())).map(\.name) == ["workspace", "legal", "notes"])
+        #expect(try packs.enabled(try ParleyConfig.load(ConfigSources(environment: ["PARLEY_PACKS": "workspace,notes"]))).map(\.name) == ["workspace", "notes"])
+        #expect(throws: ConfigError.invalid(setting: "PARLEY_PACKS", value: "workspace,lgal", accepts: "a comma-separated list of workspace, legal, notes")) {
+            _ = try AppAssembly.loadConfig(ConfigSources(environment: ["PARLEY_PACKS": "workspace,lgal"]), packs: packs)
+        }
+    }
+
+    @Test func aSwitchedOffPacksIntentsDoNotMatch() {
+        let planner = OfflinePlanner(intents: ExamplePack.installed.flatMap(\.plannerIntents))
+        let offered = Set(WorkspacePack.tools.map(\.name))
+        let legal = planner.intents.filter { $0.isAvailable(offered: offered) == false }.map(\.name)
+        #expect(!legal.isEmpty && Set(legal).isSubset(of: Set(LegalIntentNames.all)), "only the legal pack's intents drop out")
+        #expect(planner.intents.filter { $0.isAvailable(offered: offered) }.count == planner.intents.count - legal.count)
     }
 
     @Test func aPackSettingIsValidatedWithTheCoresMessages() throws {
@@ -121,6 +160,10 @@ enum ExamplePack {
     }
 }
 
+enum LegalIntentNames {
+    static var all: [String] { ParleySchema.packs.first { $0.name == "legal" }?.intents.map(\.name) ?? [] }
+}
+
 /// Migrations run by owner: the core's in id order, then each pack's (dependencies first) in id order.
 @Suite struct MigrationOrderTests {
     /// The ids, in the order applied, of every migration the code on `main` before packs became
@@ -131,13 +174,16 @@ enum ExamplePack {
         "0011_template_personalization", "0012_tenant_channels", "0014_webhook_receipts", "0100_console_sessions", "legal_0001_cases",
     ]
 
+    /// Migrations this branch added (core).
+    static let addedSinceMain = ["0015_tenant_packs"]
+
     @Test func theInstalledMigrationsAreOrderedByOwnerThenId() throws {
         let ids = ParleySchema.migrations.map(\.id)
         #expect(Set(ids).count == ids.count, "no duplicate ids")
         let core = PackSet.coreMigrations.map(\.id)
         #expect(Array(ids.prefix(core.count)) == core && core == core.sorted(), "the core's first, in id order")
         #expect(ids.firstIndex(of: "0009_instance_settings")! > ids.firstIndex(of: "0002_agent_runtime")!)
-        #expect(Set(ids) == Set(Self.appliedByMain), "nothing added or lost against main without a new migration")
+        #expect(Set(ids) == Set(Self.appliedByMain + Self.addedSinceMain), "nothing added or lost against main but the new migrations")
     }
 
     @Test func duplicateOrOutOfOrderIdsAndMissingDependenciesAreRefused() {
@@ -171,16 +217,18 @@ enum ExamplePack {
             let seeded = try await Seeded.make(store, clock: clock)
             clock.advance(by: 60)
             let now = Migrator(store: store, migrations: ParleySchema.migrations)
-            #expect(try await now.pending() == [])
+            #expect(try await now.pending() == Self.addedSinceMain, "only what is new")
+            #expect(try await now.migrate(at: clock.now()) == Self.addedSinceMain)
             #expect(try await now.migrate(at: clock.now()) == [], "nothing re-run")
             let rows = try await store.read { db in try await db.raw("SELECT COUNT(*) AS n FROM schema_migrations").first()?.decode(column: "n", as: Int.self) }
-            #expect(rows == Self.appliedByMain.count)
+            #expect(rows == Self.appliedByMain.count + Self.addedSinceMain.count)
             #expect(try await TenantService(store: store, clock: clock).list().contains { $0.id == seeded.tenant.id }, "the data is still there")
         }
         // An older database (before the legal pack) gets exactly the pack's migration.
         try await TestDatabases.withStore(kind, migrated: false, clock: clock) { store in
             _ = try await Migrator(store: store, migrations: mainOrder.filter { $0.id != "legal_0001_cases" }).migrate(at: clock.now())
-            #expect(try await Migrator(store: store, migrations: ParleySchema.migrations).migrate(at: clock.now()) == ["legal_0001_cases"])
+            #expect(try await Migrator(store: store, migrations: ParleySchema.migrations).migrate(at: clock.now())
+                    == Self.addedSinceMain + ["legal_0001_cases"], "the core's first, then the pack's")
         }
     }
 }
@@ -203,6 +251,10 @@ enum ExamplePack {
             try await client.execute(uri: "/console/packs/legal/nope.js", method: .get) { #expect($0.status == .notFound) }
             try await client.execute(uri: "/console/packs/nope/cases.js", method: .get) { #expect($0.status == .notFound) }
             try await client.execute(uri: "/v1/console/views", method: .get) { #expect($0.status == .unauthorized) }
+            _ = try await client.putJSON(seeded.adminKey, "/v1/tenant/packs", ["packs": ["legal": false]])
+            #expect(try await client.getJSON(seeded.adminKey, "/v1/console/views")["data"] == [], "a switched-off pack's views are hidden")
+            let cases = try await client.getJSON(seeded.adminKey, "/v1/cases", status: .notFound)
+            #expect(cases["error"]?["code"] == "pack_disabled")
         }
     }
 }
