@@ -57,7 +57,7 @@ public struct TenantPackService: Sendable {
             throw ParleyError.badRequest("there is no installed pack named '\(unknown.prefix(64))'; installed: \(installed.joined(separator: ", "))",
                                          code: "unknown_pack")
         }
-        guard !changes.isEmpty else { throw ParleyError.badRequest("send at least one pack, e.g. {\"packs\": {\"\(installed.last ?? "legal")\": false}}", code: "empty_update") }
+        guard !changes.isEmpty else { throw ParleyError.badRequest("send at least one pack, e.g. {\"packs\": {\"\(installed.last ?? "name")\": false}}", code: "empty_update") }
         let tenantID = ctx.principal.tenantID, now = clock.now()
         try await store.transaction { db in
             for (pack, on) in changes.sorted(by: { $0.key < $1.key }) {
