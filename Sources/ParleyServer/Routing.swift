@@ -27,7 +27,25 @@ extension Request {
         var request = self
         let buffer = try await request.collectBody(upTo: limit)
         guard buffer.readableBytes > 0 else { throw ParleyError.badRequest("the request body is empty; send a JSON object", code: "invalid_json") }
-        return try JSONCoding.decoder.decode(T.self, from: Data(buffer: buffer))
+        let data = Data(buffer: buffer)
+        let value: T
+        do {
+            value = try JSONCoding.decoder.decode(T.self, from: data)
+        } catch DecodingError.keyNotFound(let key, let context) {
+            // A required field is missing: often because it was sent under another name.
+            let path = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }
+            if let sent = UnknownFields.sentInstead(of: key.stringValue, at: path, in: data) { throw Self.unknownField(sent) }
+            throw DecodingError.keyNotFound(key, context)
+        }
+        if let unknown = UnknownFields.find(T.self, in: data).first { throw Self.unknownField(unknown) }
+        return value
+    }
+
+    /// 400 `unknown_field`: names the field and, when there is an obvious one, the intended name.
+    static func unknownField(_ field: UnknownFields.Field) -> ParleyError {
+        let place = field.path.isEmpty ? "" : " in '\(field.path)'"
+        let hint = field.suggestion.map { "; did you mean '\($0)'?" } ?? "; remove it (see the API description for this route's fields)"
+        return ParleyError.badRequest("unknown field '\(field.name)'\(place)\(hint)", code: "unknown_field")
     }
 
     func queryInt(_ name: String, default def: Int, range: ClosedRange<Int>) throws -> Int {
