@@ -185,3 +185,157 @@ enum LegalHeldOutUtterances {
         .init("who won the game last night", "none"),
     ]
 }
+
+/// TUNING: the phrasings the matcher was developed against (the quoted ones included).
+enum LegalTuningUtterances {
+    static let all: [LabelledUtterance] = [
+        // find_case / get_case_details
+        .init("Find the case for Bob Smyth", "find_case", ["client_name": "Bob Smyth"]),
+        .init("what's the status of the case for Robert", "find_case", ["client_name": "Robert"]),
+        .init("look up Jon Smtih", "find_case", ["client_name": "Jon Smtih"]),
+        .init("show me Jane Doe's case", "find_case", ["client_name": "Jane Doe"]),
+        .init("case details for maria garcia pls", "find_case", ["client_name": "maria garcia"]),
+        .init("pull up #DEMO-00001", "find_case", ["case_number": "DEMO-00001"]),
+        .init("whats the status on robert smith", "find_case", ["client_name": "robert smith"]),
+        .init("find Smith, John's case", "find_case", ["client_name": "Smith, John"]),
+        .init("search for Ngozi Adeyemi", "find_case", ["client_name": "Ngozi Adeyemi"]),
+        .init("how's the case for Élodie Dubois going?", "find_case", ["client_name": "Élodie Dubois"]),
+        .init("show me case 2026-00001", "find_case", ["case_number": "2026-00001"]),
+        .init("Can you find the file for Patrick O'Malley?", "find_case", ["client_name": "Patrick O'Malley"]),
+        .init("details on DEMO-00010 please", "find_case", ["case_number": "DEMO-00010"]),
+        .init("where do we stand with her case", "find_case", ["case_number": "DEMO-00002"], history: LegalContext.shown("DEMO-00002", "Jane Doe")),
+        .init("what's happening with the Nguyen matter", "find_case", ["client_name": "Nguyen"]),
+
+        // missing_documents
+        .init("What is Jane Doe still missing?", "missing_documents", ["client_name": "Jane Doe"]),
+        .init("what does Bob owe us", "missing_documents", ["client_name": "Bob"]),
+        .init("outstanding documents for Maria", "missing_documents", ["client_name": "Maria"]),
+        .init("what's still missing from robert smith?", "missing_documents", ["client_name": "robert smith"]),
+        .init("what documents do we still need from José García", "missing_documents", ["client_name": "José García"]),
+        .init("which docs are missing on #DEMO-00002", "missing_documents", ["case_number": "DEMO-00002"]),
+        .init("what is she still missing", "missing_documents", ["case_number": "DEMO-00002"], history: LegalContext.shown("DEMO-00002", "Jane Doe")),
+        .init("has Robert Smith sent everything?", "missing_documents", ["client_name": "Robert Smith"]),
+        .init("what paperwork is Seán O'Brien missing", "missing_documents", ["client_name": "Seán O'Brien"]),
+        .init("missing docs for jane pls", "missing_documents", ["client_name": "jane"]),
+
+        // create_case
+        .init("Create a case for Maria Garcia, maria@example.com, 555-123-4567, needs W2 and 2023 tax return", "create_case",
+              ["client_name": "Maria Garcia", "client_email": "maria@example.com", "documents": "W2|2023 tax return"]),
+        .init("Create a case for Jane Doe, jane.doe@example.com", "create_case", ["client_name": "Jane Doe", "client_email": "jane.doe@example.com"]),
+        .init("open a new case for Sam Lee, sam@example.com, needs photo ID", "create_case",
+              ["client_name": "Sam Lee", "client_email": "sam@example.com", "documents": "photo ID"]),
+        .init("new case for Renée Lefèvre renee@example.fr needs 1099 and W2", "create_case",
+              ["client_name": "Renée Lefèvre", "client_email": "renee@example.fr", "documents": "1099|W2"]),
+        .init("create a new client Aisha Khan, aisha.khan@example.com, requesting medical records", "create_case",
+              ["client_name": "Aisha Khan", "client_email": "aisha.khan@example.com", "documents": "medical records"]),
+        .init("can you create a case for Dmitri Ivanov", "create_case", ["client_name": "Dmitri Ivanov"]),
+        .init("add a new case: Grace O'Hara, grace@example.com, needs birth certificate", "create_case",
+              ["client_name": "Grace O'Hara", "client_email": "grace@example.com", "documents": "birth certificate"]),
+
+        // update_document
+        .init("mark Jane Doe's Photo ID as received", "update_document", ["client_name": "Jane Doe", "document": "Photo ID", "document_status": "received"]),
+        .init("Robert Smith's W2 arrived", "update_document", ["client_name": "Robert Smith", "document": "W2", "document_status": "received"]),
+        .init("reject Jane Doe's Photo ID: it is expired", "update_document",
+              ["client_name": "Jane Doe", "document": "Photo ID", "document_status": "rejected", "reason": "it is expired"]),
+        .init("mark the 1099 for Maria Garcia as accepted", "update_document", ["client_name": "Maria Garcia", "document": "1099", "document_status": "accepted"]),
+        .init("we received her W2", "update_document", ["case_number": "DEMO-00002", "document": "W2", "document_status": "received"],
+              history: LegalContext.shown("DEMO-00002", "Jane Doe")),
+        .init("got robert smith's bank statements", "update_document", ["client_name": "robert smith", "document": "bank statements", "document_status": "received"]),
+        .init("reject the lease agreement for #DEMO-00003 because the signature page is missing", "update_document",
+              ["case_number": "DEMO-00003", "document": "lease agreement", "document_status": "rejected", "reason": "the signature page is missing"]),
+        .init("Jane Doe's W2 is rejected - wrong year", "update_document",
+              ["client_name": "Jane Doe", "document": "W2", "document_status": "rejected", "reason": "wrong year"]),
+        .init("mark his photo id received", "update_document", ["case_number": "DEMO-00001", "document": "photo id", "document_status": "received"],
+              history: LegalContext.shown("DEMO-00001", "Robert Smith")),
+        .init("approve José García's 2023 tax return", "update_document", ["client_name": "José García", "document": "2023 tax return", "document_status": "accepted"]),
+        .init("the pay stubs for bob smith are in", "update_document", ["client_name": "bob smith", "document": "pay stubs", "document_status": "received"]),
+        .init("mark Jane Doe's W2 as missing again", "update_document", ["client_name": "Jane Doe", "document": "W2", "document_status": "requested"]),
+
+        // send_reminder
+        .init("Send Maria a follow-up reminder", "send_reminder", ["client_name": "Maria", "email_type": "follow_up_reminder"]),
+        .init("send her an urgent reminder", "send_reminder", ["case_number": "DEMO-00002", "email_type": "urgent_reminder"],
+              history: LegalContext.shown("DEMO-00002", "Jane Doe")),
+        .init("remind Bob Smith", "send_reminder", ["client_name": "Bob Smith"]),
+        .init("email robert smith a follow up", "send_reminder", ["client_name": "robert smith", "email_type": "follow_up_reminder"]),
+        .init("send jane doe the initial reminder", "send_reminder", ["client_name": "jane doe", "email_type": "initial_reminder"]),
+        .init("chase Seán O'Brien for his documents", "send_reminder", ["client_name": "Seán O'Brien"]),
+        .init("could you please remind José García about the W2?", "send_reminder", ["client_name": "José García"]),
+        .init("send an urgent reminder to #DEMO-00002", "send_reminder", ["case_number": "DEMO-00002", "email_type": "urgent_reminder"]),
+        .init("send a reminder email to Maria Garcia", "send_reminder", ["client_name": "Maria Garcia"]),
+        .init("send them a reminder", "send_reminder", ["case_number": "DEMO-00001"], history: LegalContext.shown("DEMO-00001", "Robert Smith")),
+        .init("Jane Doe", "send_reminder", ["client_name": "Jane Doe"], history: LegalContext.which("remind jane", "jane")),
+        .init("#DEMO-00002", "send_reminder", ["case_number": "DEMO-00002"], history: LegalContext.which("Email Jane a reminder about her W2", "Jane")),
+        .init("the first one", "missing_documents", ["case_number": "DEMO-00002"], history: LegalContext.which("what is jane missing", "jane")),
+        .init("Jane Okafor", "close_case", ["client_name": "Jane Okafor"], history: LegalContext.which("close jane's case", "jane")),
+        .init("jane doe", "find_case", ["client_name": "jane doe"],
+              history: LegalContext.askedName("find the case", "Whose case should I find? Give me the client's name or case number.")),
+        .init("send a final reminder to robert", "send_reminder", ["client_name": "robert", "email_type": "urgent_reminder"]),
+
+        // draft_reminder
+        .init("draft a reminder for Jane Doe", "draft_reminder", ["client_name": "Jane Doe"]),
+        .init("show me the follow-up email for robert smith before sending", "draft_reminder", ["client_name": "robert smith", "email_type": "follow_up_reminder"]),
+        .init("compose an urgent reminder for Maria Garcia", "draft_reminder", ["client_name": "Maria Garcia", "email_type": "urgent_reminder"]),
+        .init("preview the reminder for her", "draft_reminder", ["case_number": "DEMO-00002"], history: LegalContext.shown("DEMO-00002", "Jane Doe")),
+
+        // pending_reminders
+        .init("Which cases need reminders?", "pending_reminders"),
+        .init("who needs a reminder", "pending_reminders"),
+        .init("show pending reminders", "pending_reminders"),
+        .init("which clients are overdue for a follow-up?", "pending_reminders"),
+        .init("who should I chase today", "pending_reminders"),
+
+        // list_cases
+        .init("how many cases are open?", "list_cases", ["count": "true"]),
+        .init("list all open cases", "list_cases"),
+        .init("show me cases with missing documents", "list_cases", ["missing": "true"]),
+        .init("which cases are missing documents", "list_cases", ["missing": "true"]),
+        .init("how many open cases", "list_cases", ["count": "true"]),
+        .init("count the cases missing paperwork", "list_cases", ["count": "true", "missing": "true"]),
+        .init("list closed cases", "list_cases", ["status": "CLOSED"]),
+        .init("show me all our cases", "list_cases"),
+        .init("how many closed cases do we have", "list_cases", ["count": "true", "status": "CLOSED"]),
+        .init("what clients still owe us documents?", "list_cases", ["missing": "true"]),
+
+        // close_case
+        .init("close Robert Smith's case", "close_case", ["client_name": "Robert Smith"]),
+        .init("mark the case for jane doe as closed", "close_case", ["client_name": "jane doe"]),
+        .init("close case #DEMO-00002", "close_case", ["case_number": "DEMO-00002"]),
+        .init("we can close her case now", "close_case", ["case_number": "DEMO-00002"], history: LegalContext.shown("DEMO-00002", "Jane Doe")),
+        .init("José García's case is done, please close it", "close_case", ["client_name": "José García"]),
+
+        // upload_link
+        .init("upload link for Jane Doe", "upload_link", ["client_name": "Jane Doe"]),
+        .init("give me robert smith's upload link", "upload_link", ["client_name": "robert smith"]),
+        .init("what's her upload link", "upload_link", ["case_number": "DEMO-00002"], history: LegalContext.shown("DEMO-00002", "Jane Doe")),
+        .init("create an upload link for #DEMO-00005", "upload_link", ["case_number": "DEMO-00005"]),
+
+        // asking for a missing name
+        .init("how many open cases have we got", "list_cases", ["count": "true"]),
+        .init("find jane", "find_case", ["client_name": "jane"]),
+        .init("Is Robert Smith's case still open?", "find_case", ["client_name": "Robert Smith"]),
+        .init("has jane doe uploaded her w2 yet", "missing_documents", ["client_name": "jane doe"]),
+        .init("got the W-2 from Jane Doe today", "update_document", ["client_name": "Jane Doe", "document": "W-2", "document_status": "received"]),
+        .init("decline robert smith's photo id, it's blurry", "update_document",
+              ["client_name": "robert smith", "document": "photo id", "document_status": "rejected", "reason": "it's blurry"]),
+        .init("send Robert Smith his upload link", "upload_link", ["client_name": "Robert Smith"]),
+        .init("nudge her again please", "send_reminder", ["case_number": "DEMO-00002"], history: LegalContext.shown("DEMO-00002", "Jane Doe")),
+        .init("resend the reminder to jane doe", "send_reminder", ["client_name": "jane doe"]),
+        .init("total number of cases missing documents", "list_cases", ["count": "true", "missing": "true"]),
+        .init("close out the file for robert smith", "close_case", ["client_name": "robert smith"]),
+        .init("What's the weather like?", "none"),
+        .init("who are you", "none"),
+        .init("find the case for cases do we have", "find_case"),
+        .init("remind", "send_reminder"),
+        .init("find", "find_case"),
+        .init("close it", "close_case"),
+        .init("what's the status", "find_case"),
+        .init("mark the photo ID received", "update_document", ["document": "photo ID", "document_status": "received"]),
+
+        // nothing legal
+        .init("help", "none"),
+        .init("which tools can you use?", "none"),
+        .init("good morning", "none"),
+        .init("ok thanks", "none"),
+        .init("what time is it in Tokyo", "none"),
+    ]
+}
