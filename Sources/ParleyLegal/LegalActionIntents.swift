@@ -25,7 +25,7 @@ struct UpdateDocumentIntent: OfflineIntent {
     func next(_ turn: PlannerTurn) -> PlannerStep {
         let status = turn.entities["document_status"] ?? "received"
         guard let said = turn.entities["document"] else {
-            return .answer("Which document should I mark as \(status)? Say for example \"mark Jane Doe's W2 as \(status)\".")
+            return .answer("\(LegalIntents.whichDocument) should I mark as \(status)? Give me its name, for example \"W2\".")
         }
         guard let ref = LegalIntents.CaseRef(turn.entities) else {
             return .answer("Whose \(said) should I mark as \(status)? \(LegalIntents.askForClient)")
@@ -52,8 +52,8 @@ struct UpdateDocumentIntent: OfflineIntent {
                 let names = docs.compactMap { $0["document_name"]?.stringValue }
                 let listed = names.isEmpty ? "it requests no documents" : "it requests: \(names.joined(separator: ", "))"
                 return .answer(found.isEmpty
-                    ? "Case #\(number) has no document called \"\(said)\"; \(listed). Which one do you mean?"
-                    : "Several documents of case #\(number) match \"\(said)\": \(found.compactMap { $0["document_name"]?.stringValue }.joined(separator: ", ")). Which one do you mean?")
+                    ? "Case #\(number) has no document called \"\(said)\"; \(listed). \(LegalIntents.whichDocument) do you mean?"
+                    : "Several documents of case #\(number) match \"\(said)\": \(found.compactMap { $0["document_name"]?.stringValue }.joined(separator: ", ")). \(LegalIntents.whichDocument) do you mean?")
             }
             var input: [String: JSONValue] = ["requested_doc_id": .string(id), "status": .string(status)]
             if status == "rejected", let reason = turn.entities["reason"] { input["notes"] = .string(reason) }
@@ -222,11 +222,18 @@ struct ContinueRequestIntent: OfflineIntent {
 
     static func isQuestion(_ answer: String?) -> Bool {
         guard let answer else { return false }
-        return answer.contains(LegalIntents.whichOne) || answer.contains(LegalIntents.askForClient)
+        return answer.contains(LegalIntents.whichOne) || answer.contains(LegalIntents.askForClient) || answer.contains(LegalIntents.whichDocument)
     }
 
-    /// A bare choice: a case number, an ordinal, or name words only.
+    /// A bare choice: a case number, an ordinal, or name words only; or a document's name.
     static func choice(_ u: Utterance, after question: String) -> [String: String]? {
+        if question.contains(LegalIntents.whichDocument) {
+            let r = LegalReading(u)
+            guard (1...6).contains(u.words.count), r.documentStatus == nil, !r.sendVerb, !r.closing else { return nil }
+            var document = u.text.trimmingCharacters(in: CharacterSet.whitespacesAndNewlines.union(CharacterSet(charactersIn: "\"'.!?")))
+            for article in ["the ", "a ", "an ", "her ", "his ", "their "] where document.lowercased().hasPrefix(article) { document = String(document.dropFirst(article.count)) }
+            return document.isEmpty ? nil : ["document": document]
+        }
         if let number = LegalIntents.caseNumbers(in: u.text).first { return ["case_number": number] }
         let rest = u.words.filter { !filler.contains($0) }
         if question.contains(LegalIntents.whichOne), rest.count <= 2, let index = u.words.compactMap({ ordinals[$0] ?? Int($0) }).first {
@@ -263,8 +270,10 @@ struct ContinueRequestIntent: OfflineIntent {
         let intents = LegalIntents.all.filter { !($0 is ContinueRequestIntent) && !($0 is CreateCaseIntent) && !($0 is ContinueCreateCaseIntent) }
         guard let (intent, m) = intents.compactMap({ i in i.match(origin).map { (i, $0) } }).max(by: { $0.1.score < $1.1.score }) else { return nil }
         var entities = m.entities
-        entities["client_name"] = nil
-        entities["case_number"] = nil
+        if picked["document"] == nil {
+            entities["client_name"] = nil
+            entities["case_number"] = nil
+        }
         entities.merge(picked) { $1 }
         entities["intent"] = intent.name
         return IntentMatch(score: 0.93, entities: entities)

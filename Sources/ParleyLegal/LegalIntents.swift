@@ -37,6 +37,7 @@ enum LegalIntents {
     /// Every question that asks for the client ends with this, so the reply continues the request.
     static let askForClient = "Give me the client's name or case number."
     static let whichOne = "Which one do you mean?"
+    static let whichDocument = "Which document"
 
     /// The case the conversation is about: the last case number an answer mentioned.
     static func caseUnderDiscussion(_ history: [PriorMessage]) -> String? {

@@ -157,7 +157,7 @@ enum HeldOutFloor {
             let jane = try await client.postJSON(key, "/v1/cases/search", ["client_name": "Jane Doe"])["cases"]?[0]
             let janeID = try #require(jane?["case_id"]?.stringValue)
             let detail = try await client.getJSON(key, "/v1/cases/\(janeID)")
-            // The demo firm asks Jane Doe (#DEMO-00002) for her Photo ID only.
+            // The demo firm still waits for Jane Doe's (#DEMO-00002) Photo ID only; her lease agreement is in.
             let photo = detail["requested_documents"]?.arrayValue?.first { $0["document_name"] == "Photo ID" }
             #expect(marked == "Marked Photo ID as received on case #DEMO-00002 (Jane Doe). Nothing else is outstanding.", "\(marked)")
             #expect(photo?["status"] == "received")
@@ -165,8 +165,12 @@ enum HeldOutFloor {
             #expect(rejected.contains("Marked Photo ID as rejected") && rejected.contains("Noted: \"the scan is cut off\""), "\(rejected)")
             let notes = try await client.getJSON(key, "/v1/cases/\(janeID)")["requested_documents"]?.arrayValue?.first { $0["document_name"] == "Photo ID" }
             #expect(notes?["notes"] == "the scan is cut off" && notes?["status"] == "rejected")
-            let unknown = try await answer("mark Jane Doe's divorce decree as received")
-            #expect(unknown.contains("has no document called \"divorce decree\"; it requests: Photo ID"), "\(unknown)")
+            // An unknown document is asked about, and the answer continues the change.
+            let s2 = try #require(try await client.postJSON(key, "/v1/sessions", [:], status: .created)["session_id"]?.stringValue)
+            let unknown = try await answer("mark Jane Doe's divorce decree as received", session: s2)
+            #expect(unknown.contains("has no document called \"divorce decree\"; it requests: Photo ID, Lease agreement. Which document do you mean?"), "\(unknown)")
+            let picked = try await answer("the photo id", session: s2)
+            #expect(picked.hasPrefix("Marked Photo ID as received on case #DEMO-00002 (Jane Doe)."), "\(picked)")
 
             // Closing asks for approval, then closes.
             _ = try await client.createCase(key, "Maria Garcia", email: "maria@example.com", documents: ["W2"])
