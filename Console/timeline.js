@@ -162,7 +162,7 @@ export class Timeline {
 export function emailPreview(input) {
   if (!input || typeof input !== 'object' || typeof input.body !== 'string' || typeof input.subject !== 'string') return null;
   const to = typeof input.recipient_email === 'string' && input.recipient_email ? input.recipient_email : "the client's address on record";
-  const body = styled(h('div.email-body'), { marginTop: '.5rem', paddingTop: '.5rem', borderTop: '1px solid var(--line)' });
+  const body = styled(h('div.email-body'), { marginTop: '.5rem', paddingTop: '.5rem', borderTop: '1px solid var(--line)', overflowWrap: 'anywhere' });
   for (const paragraph of input.body.replace(/\r\n?/g, '\n').split(/\n\s*\n/)) {
     if (!paragraph.trim()) continue;
     const p = styled(h('p.email-paragraph'), { margin: '.35rem 0' });

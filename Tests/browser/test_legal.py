@@ -49,6 +49,12 @@ def test_find_a_case_approve_the_email_and_see_it_in_the_outbox(server, browser,
     assert "zelda.quimby@example.com" in sent
     c.shot("33-legal-sent")
 
+    # A bare link in an answer is a link (and renders at all).
+    c.send("what's the upload link for Zelda Quimby")
+    assert "/upload/" in c.wait_answer()
+    anchors = c.find_all(".bubble-assistant")[-1].find_elements("css selector", "a")
+    assert any("/upload/" in (a.get_attribute("href") or "") for a in anchors)
+
     # The worker delivers it to the outbox: the reminder lists exactly the outstanding documents.
     c.go("outbox")
     c.wait.until(lambda d: "zelda.quimby@example.com" in c.find(".main").text)
