@@ -68,6 +68,15 @@ struct DraftReminderIntent: OfflineIntent {
     let name = "draft_reminder"
     let summary = "Show the reminder a client would get, without sending it"
     let examples = ["Draft a follow-up reminder for Jane Doe"]
+    static let draftPrefix = "Draft of the "
+
+    /// "send it" after a draft: the type drafted ("Draft of the urgent reminder for case #…").
+    static func draftedType(_ answer: String?) -> String? {
+        guard let answer, answer.hasPrefix(draftPrefix) else { return nil }
+        let type = answer.dropFirst(draftPrefix.count).prefix { $0 != "\n" }.components(separatedBy: " for case #").first ?? ""
+        let raw = type.replacingOccurrences(of: " ", with: "_")
+        return ["initial_reminder", "follow_up_reminder", "urgent_reminder"].contains(raw) ? raw : nil
+    }
 
     func match(_ u: Utterance) -> IntentMatch? {
         let r = LegalReading(u)
@@ -82,8 +91,9 @@ struct DraftReminderIntent: OfflineIntent {
         if let composed = turn.latest("compose_email") {
             if composed.isError { return .answer("I could not write the reminder: \(LegalIntents.error(composed))") }
             let number = turn.latest("get_case_details")?.output["case_number"]?.stringValue ?? "?"
+            let type = (composed.output["email_type"]?.stringValue ?? "reminder").replacingOccurrences(of: "_", with: " ")
             return .answer("""
-                Draft for case #\(number), not sent:
+                \(Self.draftPrefix)\(type) for case #\(number), not sent:
                 To: \(composed.output["recipient"]?.stringValue ?? "?")
                 Subject: \(composed.output["subject"]?.stringValue ?? "")
 

@@ -410,7 +410,7 @@ struct SendReminderIntent: OfflineIntent {
         let r = LegalReading(u)
         guard r.sendVerb, !r.has(["which", "list"]) || r.has(["send"]) else { return nil }
         var e = r.ref
-        e["email_type"] = LegalIntents.emailType(u)
+        e["email_type"] = LegalIntents.emailType(u) ?? DraftReminderIntent.draftedType(u.lastAnswer)
         if let address = LegalIntents.first("(\(LegalIntents.emailPattern))", in: u.text) { e["other_address"] = address }
         return IntentMatch(score: 0.95, entities: e)
     }

@@ -165,6 +165,15 @@ enum HeldOutFloor {
             #expect(rejected.contains("Marked Photo ID as rejected") && rejected.contains("Noted: \"the scan is cut off\""), "\(rejected)")
             let notes = try await client.getJSON(key, "/v1/cases/\(janeID)")["requested_documents"]?.arrayValue?.first { $0["document_name"] == "Photo ID" }
             #expect(notes?["notes"] == "the scan is cut off" && notes?["status"] == "rejected")
+            // A draft is shown, not sent; "send it" sends that draft's type, for approval.
+            let s3 = try #require(try await client.postJSON(key, "/v1/sessions", [:], status: .created)["session_id"]?.stringValue)
+            _ = try await client.createCase(key, "Tomás Ruiz", email: "tomas@example.com", documents: ["W2", "Pay stubs"])
+            let draft = try await answer("draft an urgent reminder for Tomás Ruiz", session: s3)
+            #expect(draft.hasPrefix("Draft of the urgent reminder for case #") && draft.contains("To: tomas@example.com")
+                    && draft.contains("Subject: URGENT: documents overdue") && draft.contains("- Pay stubs"), "\(draft)")
+            let sendIt = try await client.ask(key, "ok send it", session: s3, status: .accepted)
+            #expect(sendIt["approvals"]?[0]?["input"]?["email_type"] == "urgent_reminder" && sendIt["approvals"]?[0]?["input"]?["recipient_email"] == "tomas@example.com")
+
             // An unknown document is asked about, and the answer continues the change.
             let s2 = try #require(try await client.postJSON(key, "/v1/sessions", [:], status: .created)["session_id"]?.stringValue)
             let unknown = try await answer("mark Jane Doe's divorce decree as received", session: s2)
@@ -244,6 +253,50 @@ enum HeldOutFloor {
             let result = try JSONValue.parse(output.stringValue ?? output.serialized())
             #expect(result["status"] == "held_for_quiet_hours" && result["scheduled_local_time"] == "08:00" && result["time_zone"] == "America/Chicago")
             #expect(result["scheduled_for"]?.stringValue?.hasPrefix("2027-01-15T14:00:00") == true, "\(result)")
+        }
+    }
+}
+
+/// The tools the planner gained: counts per tenant and filter, a close that checks the case it was
+/// shown, an upload link only for roles that may act.
+@Suite struct LegalCaseToolTests {
+    @Test(arguments: TestEnv.kinds)
+    func listCloseAndUploadLinkTools(_ kind: DatabaseKind) async throws {
+        let clock = TestClock()
+        try await TestDatabases.withStore(kind, clock: clock) { store in
+            let seeded = try await Seeded.make(store, clock: clock)
+            let env = LegalEnvironment(keyring: .random(), publicBaseURL: "https://parley.example")
+            let service = CaseService(store: store, clock: clock, environment: env)
+            func context(_ tenantID: String, _ role: Role) -> ToolContext {
+                ToolContext(action: ActionContext(principal: Principal(tenantID: tenantID, keyID: nil, role: role, actor: "test"), requestID: nil),
+                            workflowID: "wf", store: store, clock: clock, services: ToolServices([env]))
+            }
+            let ctx = context(seeded.tenant.id, .admin)
+            let ann = try await service.create(ctx.action, try CaseInput.newCase(["client_name": "Ann Lee", "client_email": "ann@example.com", "requested_documents": "W2"]))
+            let bo = try await service.create(ctx.action, try CaseInput.newCase(["client_name": "Bo Chan", "client_email": "bo@example.com", "requested_documents": "Photo ID"]))
+            _ = try await service.updateDocument(ctx.action, id: try #require(bo.documents.first?.id), .init(status: .accepted))
+
+            #expect(try await LegalPack.listCases.handler(["status": "OPEN"], ctx)["total"]?.intValue == 2)
+            let missing = try await LegalPack.listCases.handler(["missing_documents": true], ctx)
+            #expect(missing["total"]?.intValue == 1 && missing["cases"]?[0]?["client_name"] == "Ann Lee")
+            #expect(missing["cases"]?[0]?["outstanding_documents"]?.intValue == 1)
+            await #expect(throws: ParleyError.self) { try await service.overview(ctx.action.principal, status: nil, outstandingOnly: false, limit: 0) }
+            let other = try await Seeded.make(store, clock: clock, slug: "other")
+            #expect(try await LegalPack.listCases.handler(["status": "ANY"], context(other.tenant.id, .admin))["total"]?.intValue == 0)
+
+            // A case id that is not the number the agent showed closes nothing.
+            await #expect(throws: ToolError.self) {
+                try await LegalPack.closeCase.handler(["case_id": .string(ann.legalCase.id), "case_number": .string(bo.legalCase.caseNumber)], ctx)
+            }
+            #expect(try await service.get(ctx.action.principal, id: ann.legalCase.id).legalCase.status == .open)
+            let closed = try await LegalPack.closeCase.handler(["case_id": .string(ann.legalCase.id), "case_number": .string(ann.legalCase.caseNumber)], ctx)
+            #expect(closed["status"] == "CLOSED")
+            #expect(try await LegalPack.listCases.handler(["status": "CLOSED"], ctx)["total"]?.intValue == 1)
+            await #expect(throws: ParleyError.self) { try await LegalPack.closeCase.handler(["case_id": .string(ann.legalCase.id)], context(other.tenant.id, .admin)) }
+
+            let link = try await LegalPack.uploadLink.handler(["case_id": .string(bo.legalCase.id)], ctx)
+            #expect(link["url"]?.stringValue?.hasPrefix("https://parley.example/upload/") == true && link["case_number"]?.stringValue == bo.legalCase.caseNumber)
+            await #expect(throws: ParleyError.self) { try await LegalPack.uploadLink.handler(["case_id": .string(bo.legalCase.id)], context(seeded.tenant.id, .viewer)) }
         }
     }
 }
