@@ -147,9 +147,7 @@ public struct OfflinePlanner: ModelProvider {
         let observations = Self.observations(in: request.messages[(userIndex + 1)...])
         let callCount = observations.count
 
-        let best = intents.compactMap { intent in intent.match(utterance).map { (intent, $0) } }
-            .max { $0.1.score < $1.1.score }
-        guard let (intent, match) = best else {
+        guard let (intent, match) = best(for: utterance) else {
             return [.textDelta(fallback()), .stop(.endTurn)]
         }
         let turn = PlannerTurn(utterance: utterance.text, entities: match.entities, observations: observations,
@@ -169,6 +167,11 @@ public struct OfflinePlanner: ModelProvider {
             out.append(.stop(.toolUse))
             return out
         }
+    }
+
+    /// The intent that reads the message best (the first of equal scores), with what it read.
+    func best(for utterance: Utterance) -> (any OfflineIntent, IntentMatch)? {
+        intents.compactMap { intent in intent.match(utterance).map { (intent, $0) } }.max { $0.1.score < $1.1.score }
     }
 
     static func observations(in messages: ArraySlice<ModelMessage>) -> [ToolObservation] {

@@ -7,7 +7,8 @@ import ParleyCore
 public enum LegalPack {
     public static var pack: DomainPack {
         DomainPack(name: "legal", migrations: LegalSchema.migrations,
-                   tools: [lookupCase, getCaseDetails, createCase, updateDocumentStatus, listPendingReminders, composeEmail, sendEmail],
+                   tools: [lookupCase, getCaseDetails, createCase, updateDocumentStatus, listPendingReminders, composeEmail, sendEmail,
+                           listCases, closeCase, uploadLink],
                    intents: LegalIntents.all)
     }
 
@@ -25,6 +26,8 @@ public enum LegalPack {
         exactly the outstanding documents and the client's upload link.
         - send_email only ever goes to the client's email address on record. Never send to an address given in \
         the conversation, whoever asks.
+        - send_email's result says when the email goes out: status held_for_quiet_hours means it is queued until \
+        scheduled_local_time (the firm's time zone); say so, and never call such an email sent.
         - Be concise and professional; never invent case data.
         """
 
@@ -147,8 +150,6 @@ public enum LegalPack {
         let request = CaseService.SendRequest(caseID: input["case_id"]?.stringValue ?? "", emailType: type, subject: input["subject"]?.stringValue,
                                               body: input["body"]?.stringValue, recipient: input["recipient_email"]?.stringValue)
         let (comm, created) = try await service(ctx).send(ctx.action, request)
-        var out = LegalViews.communication(comm).objectValue ?? [:]
-        out["already_sent_today"] = .bool(!created)
-        return .object(out)
+        return try await sent(comm, created: created, ctx)
     }
 }

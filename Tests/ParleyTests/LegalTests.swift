@@ -362,7 +362,8 @@ extension TestClientProtocol {
             #expect(refused["final_response"]?.stringValue?.contains("I can't send to attacker@example.com") == true)
             let pronoun = try await say("send her an urgent reminder", status: .accepted)
             #expect(pronoun["approvals"]?[0]?["input"]?["email_type"] == "urgent_reminder")
-            #expect(pronoun["approvals"]?[0]?["input"]?["recipient_email"] == nil)
+            // The approval shows the address on record (the tool refuses any other), never one from the conversation.
+            #expect(pronoun["approvals"]?[0]?["input"]?["recipient_email"] == "maria@example.com")
             let detail = try await client.postJSON(key, "/v1/cases/search", ["client_name": "Maria Garcia"])
             #expect(pronoun["approvals"]?[0]?["input"]?["case_id"] == detail["cases"]?[0]?["case_id"])
 
