@@ -268,7 +268,7 @@ function reminderCard(c, outstanding, session, reload, flash) {
         h('div.fact', h('dt', 'Kind'), h('dd', label)),
         h('div.fact', h('dt', 'When'), h('dd', sendAt ? `${fmtDateTime(sendAt)} (${timeZone()})` : 'Now')),
         h('div.fact', h('dt', 'Approval'), h('dd', `You (${session?.key_name ?? 'this key'}) approve it by sending.`))),
-      h('div.message-text.confirm-body', email.body),
+      confirmBody(email),
       error, h('div.form-actions', back, go));
     confirm.hidden = false;
     go.focus();
@@ -292,6 +292,24 @@ function reminderCard(c, outstanding, session, reload, flash) {
   }
   card.append(form, confirm);
   return card;
+}
+
+/** The email body as the client will see it: the HTML part in a sandboxed frame, or the text. */
+function confirmBody(email) {
+  const text = h('div.message-text.confirm-body', email.body);
+  if (!email.html) return text;
+  // A sandbox with no permissions: no script, no forms, no same-origin access.
+  const frame = h('iframe.mail-frame.confirm-frame', { sandbox: '', title: `Email to ${email.recipient}`, referrerpolicy: 'no-referrer' });
+  frame.srcdoc = email.html;
+  text.hidden = true;
+  const toggle = h('button.btn.btn-small.btn-quiet', { type: 'button', 'aria-pressed': 'false', on: { click: () => {
+    const showText = text.hidden;
+    text.hidden = !showText;
+    frame.hidden = showText;
+    toggle.setAttribute('aria-pressed', String(showText));
+    toggle.textContent = showText ? 'Show formatted' : 'Show plain text';
+  } } }, 'Show plain text');
+  return h('div.confirm-mail', frame, text, h('div.mail-actions', toggle));
 }
 
 /** After sending: approved by whom, and when it goes out (and why it waits). */

@@ -96,7 +96,10 @@ struct LegalController {
                 throw ParleyError.badRequest("email_type must be initial_reminder, follow_up_reminder or urgent_reminder", code: "invalid_email_type")
             }
             let email = try await cases.compose(try ctx.caller(), caseID: try ctx.parameters.require("case_id"), type: type)
-            return RawJSON(value: LegalViews.composed(email))
+            // With the HTML part, so a person sees the email as the client will.
+            guard case .object(var view) = LegalViews.composed(email) else { return RawJSON(value: LegalViews.composed(email)) }
+            view["html"] = email.html.map { .string($0) } ?? .null
+            return RawJSON(value: .object(view))
         }
         r.on(.post, "/cases/:case_id/upload-link") { _, ctx in
             let link = try await cases.uploadLink(try ctx.caller(), caseID: try ctx.parameters.require("case_id"))

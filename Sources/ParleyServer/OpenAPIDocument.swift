@@ -3146,13 +3146,14 @@ paths:
             application/json:
               schema:
                 type: object
-                required: [case_id, email_type, recipient, subject, body, upload_url, documents]
+                required: [case_id, email_type, recipient, subject, body, html, upload_url, documents]
                 properties:
                   case_id: {type: string}
                   email_type: {type: string, enum: [initial_reminder, follow_up_reminder, urgent_reminder]}
                   recipient: {type: string, description: The client's address on record.}
                   subject: {type: string}
                   body: {type: string, description: The plain-text body.}
+                  html: {type: [string, 'null'], description: 'The HTML alternative sent with it, when the template has one.'}
                   upload_url: {type: string}
                   documents:
                     type: array

@@ -20,6 +20,7 @@ import Testing
             let body = try #require(preview["body"]?.stringValue)
             #expect(body.contains("W2") && body.contains(preview["upload_url"]?.stringValue ?? "<none>"))
             #expect(preview["subject"]?.stringValue?.isEmpty == false)
+            #expect(preview["html"] != nil, "the HTML part (or null) is always there")
             let badType = try await client.getJSON(key, "/v1/cases/\(caseID)/reminder-preview?email_type=nagging", status: .badRequest)
             #expect(badType["error"]?["code"] == "invalid_email_type")
 

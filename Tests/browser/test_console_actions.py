@@ -91,10 +91,15 @@ def test_a_paralegal_works_a_case_from_the_console(server, browser, legal):
     confirm = c.wait_css(".confirm")
     assert "Nothing has been sent yet" in confirm.text
     assert "siobhan.obrien@example.com" in confirm.text
-    body = c.find(".confirm-body").text
+    # Formatted, as the client's mail program shows it, and as plain text on request.
+    html = c.find(".confirm .mail-frame").get_attribute("srcdoc")
+    assert "Photo ID" in html and "2023 tax return" in html and "/upload/" in html
+    c.d.execute_script("document.querySelector('.confirm').scrollIntoView()")
+    c.shot("42-case-reminder-confirm")
+    c.find(".confirm .mail-actions button").click()
+    body = c.wait_css(".confirm-body").text
     assert "Photo ID" in body and "2023 tax return" in body and "/upload/" in body
     assert "approve it by sending" in confirm.text
-    c.shot("42-case-reminder-confirm")
     before = server.api("GET", f"/v1/cases/{case_id}")[1]
     assert before["communications"] == [], "nothing is sent before approval"
     c.find("#reminder-send").click()
