@@ -4,7 +4,7 @@
 
 import { api, get, post, query } from './api.js';
 import {
-  h, clear, badge, copyText, empty, errorState, field, fieldErrors, fmtDateTime, humanize, load, loading, pageHeader, pager,
+  h, clear, badge, copyText, empty, errorState, field, fieldErrors, fmtDateTime, formattedMail, humanize, load, loading, pageHeader, pager,
   timeEl, timeZone, toast, waitingText, zonedToISO,
 } from './ui.js';
 
@@ -296,20 +296,8 @@ function reminderCard(c, outstanding, session, reload, flash) {
 
 /** The email body as the client will see it: the HTML part in a sandboxed frame, or the text. */
 function confirmBody(email) {
-  const text = h('div.message-text.confirm-body', email.body);
-  if (!email.html) return text;
-  // A sandbox with no permissions: no script, no forms, no same-origin access.
-  const frame = h('iframe.mail-frame.confirm-frame', { sandbox: '', title: `Email to ${email.recipient}`, referrerpolicy: 'no-referrer' });
-  frame.srcdoc = email.html;
-  text.hidden = true;
-  const toggle = h('button.btn.btn-small.btn-quiet', { type: 'button', 'aria-pressed': 'false', on: { click: () => {
-    const showText = text.hidden;
-    text.hidden = !showText;
-    frame.hidden = showText;
-    toggle.setAttribute('aria-pressed', String(showText));
-    toggle.textContent = showText ? 'Show formatted' : 'Show plain text';
-  } } }, 'Show plain text');
-  return h('div.confirm-mail', frame, text, h('div.mail-actions', toggle));
+  if (!email.html) return h('div.message-text.confirm-body', email.body);
+  return h('div.confirm-mail', formattedMail(email.html, email.body, `Email to ${email.recipient}`, 'div.message-text.confirm-body'));
 }
 
 /** After sending: approved by whom, and when it goes out (and why it waits). */

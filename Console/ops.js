@@ -3,7 +3,7 @@
 import { api, get, post, query } from './api.js';
 import { renderMarkdown } from './markdown.js';
 import { Timeline } from './timeline.js';
-import { h, append, clear, badge, collapsible, empty, errorState, field, fieldErrors, fmtDuration, load, loading, pageHeader, pager, timeEl, toast, waitingText, zonedToISO, timeZone } from './ui.js';
+import { h, append, clear, badge, collapsible, empty, errorState, field, fieldErrors, fmtDuration, formattedMail, load, loading, pageHeader, pager, timeEl, toast, waitingText, zonedToISO, timeZone } from './ui.js';
 
 const WORKFLOW_STATUSES = ['PENDING', 'PROCESSING', 'WAITING_APPROVAL', 'COMPLETED', 'FAILED', 'CANCELLED'];
 const JOB_STATES = ['queued', 'running', 'retrying', 'succeeded', 'dead', 'cancelled'];
@@ -181,18 +181,7 @@ function outboxEntry(entry) {
   const article = h('article.card.mail', { dataset: { messageId: entry.message_id } }, head,
     h('dl.mail-fields', fact('Subject', mail.headers.subject ?? '(no subject)'), mail.headers.from ? fact('From', mail.headers.from) : null));
   if (mail.html) {
-    // A sandbox with no permissions: no script, no forms, no same-origin access.
-    const frame = h('iframe.mail-frame', { sandbox: '', title: `Email to ${entry.to}`, referrerpolicy: 'no-referrer' });
-    frame.srcdoc = mail.html;
-    const text = h('div.message-text', { hidden: true }, mail.text ?? '');
-    const toggle = h('button.btn.btn-small.btn-quiet', { type: 'button', 'aria-pressed': 'false', on: { click: () => {
-      const showText = text.hidden;
-      text.hidden = !showText;
-      frame.hidden = showText;
-      toggle.setAttribute('aria-pressed', String(showText));
-      toggle.textContent = showText ? 'Show formatted' : 'Show plain text';
-    } } }, 'Show plain text');
-    article.append(frame, text, h('div.mail-actions', toggle));
+    article.append(...formattedMail(mail.html, mail.text, `Email to ${entry.to}`));
   } else {
     article.append(h('div.message-text', mail.text ?? ''));
   }

@@ -246,3 +246,21 @@ export function waitingText(m) {
     default: return m.status === 'sent' ? 'Sent.' : '';
   }
 }
+
+/**
+ * An email's HTML part in a sandboxed frame (no script, no forms, no same-origin access), with its
+ * plain text one click away. Returns the elements to append: frame, text, and the toggle's row.
+ */
+export function formattedMail(html, text, title, textClass = 'div.message-text') {
+  const frame = h('iframe.mail-frame', { sandbox: '', title, referrerpolicy: 'no-referrer' });
+  frame.srcdoc = html;
+  const plain = h(textClass, { hidden: true }, text ?? '');
+  const toggle = h('button.btn.btn-small.btn-quiet', { type: 'button', 'aria-pressed': 'false', on: { click: () => {
+    const showText = plain.hidden;
+    plain.hidden = !showText;
+    frame.hidden = showText;
+    toggle.setAttribute('aria-pressed', String(showText));
+    toggle.textContent = showText ? 'Show formatted' : 'Show plain text';
+  } } }, 'Show plain text');
+  return [frame, plain, h('div.mail-actions', toggle)];
+}
