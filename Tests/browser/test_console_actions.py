@@ -224,3 +224,20 @@ def test_every_navigation_entry_is_reachable_on_a_phone(server, browser):
         width = c.d.execute_script("return document.documentElement.scrollWidth")
         assert width <= PHONE[0] + 1, f"{route} scrolls sideways ({width}px)"
     c.shot("24-phone-navigation")
+
+
+def test_a_viewer_reads_cases_and_settings_without_the_actions(server, browser, legal):
+    status, key = server.api("POST", "/v1/api-keys", {"name": "auditor", "role": "viewer"})
+    assert status == 201, key
+    status, page = server.api("GET", "/v1/cases?status=OPEN&limit=1")
+    case_id = page["cases"][0]["case_id"]
+    c = Console(browser.new(), server).sign_in(key["secret"])
+    c.go("cases")
+    c.wait.until(lambda d: c.find_all(".results table"))
+    assert not c.find_all("#new-case")
+    c.go(f"cases/{case_id}")
+    c.wait_css(".doc-row")
+    assert not c.find_all("#reminder-review, #case-close, #upload-link-create, .doc-actions button")
+    c.go("settings")
+    assert c.wait_css("#tenant-zone").get_attribute("disabled") is not None
+    assert "Only an admin" in c.find(".settings-form").text
