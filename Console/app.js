@@ -3,7 +3,7 @@
 import { ApiError, api, onUnauthorized, setCsrfToken } from './api.js';
 import { casesView } from './cases.js';
 import { chatView } from './chat.js';
-import { jobsView, messageView, outboxView, templatesView, workflowsView } from './ops.js';
+import { jobsView, messageView, outboxView, settingsView, templatesView, workflowsView } from './ops.js';
 import { h, clear, setTimeZone, toast } from './ui.js';
 
 const app = document.getElementById('app');
@@ -14,6 +14,7 @@ const NAV = [
   ['outbox', 'Outbox', outboxView],
   ['templates', 'Templates', templatesView],
   ['cases', 'Cases', casesView],
+  ['settings', 'Settings', settingsView],
 ];
 const ROUTES = Object.fromEntries([...NAV.map(([k, , v]) => [k, v]), ['messages', messageView]]);
 
@@ -99,11 +100,17 @@ function shell() {
     history.replaceState(null, '', location.pathname);
     showSignIn('You have signed out.');
   } } }, 'Sign out');
+  const tenantName = h('span.tenant-name', { title: `Workspace ${session.tenant.slug}` }, session.tenant.name);
+  const tenantChanged = (t) => {
+    session.tenant = { ...session.tenant, name: t.name, time_zone: t.time_zone };
+    tenantName.textContent = t.name;
+    setTimeZone(t.time_zone);
+  };
   clear(app).append(
     h('header.topbar',
       h('a.brand', { href: '#/chat' }, h('img', { src: '/console/favicon.svg', alt: '', width: 24, height: 24 }), h('span', 'Parley')),
       nav,
-      h('div.account', h('span.tenant-name', { title: `Workspace ${session.tenant.slug}` }, session.tenant.name),
+      h('div.account', tenantName,
         h('span.role', session.role), h('span.key-name.muted.small', { title: 'Signed in with this API key' }, session.key_name), signOut)),
     main);
   const route = () => {
@@ -118,7 +125,7 @@ function shell() {
     cleanup?.();
     cleanup = null;
     main.className = `main view-${ROUTES[name] ? name : 'chat'}`;
-    const done = view(main, params, { session });
+    const done = view(main, params, { session, tenantChanged });
     cleanup = typeof done === 'function' ? done : null;
   };
   window.onhashchange = route;

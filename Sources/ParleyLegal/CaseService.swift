@@ -522,6 +522,8 @@ public struct CaseService: Sendable {
         public var body: String?
         /// Only accepted when it is the case's address on record.
         public var recipient: String?
+        /// When to send; nil is now. Quiet hours may still move it later.
+        public var sendAt: Date?
         public init(caseID: String, emailType: EmailType, subject: String? = nil, body: String? = nil, recipient: String? = nil) {
             self.caseID = caseID
             self.emailType = emailType
@@ -555,6 +557,9 @@ public struct CaseService: Sendable {
         }
         guard c.status == .open else { throw ParleyError.conflict("case \(c.caseNumber) is closed", code: "case_closed") }
         let now = clock.now()
+        if let at = r.sendAt, at > now.addingTimeInterval(366 * 86_400) {
+            throw ParleyError.badRequest("send_at is more than a year ahead; choose a time within the next 12 months", code: "invalid_send_at")
+        }
         var subject = r.subject?.trimmingCharacters(in: .whitespacesAndNewlines)
         var body = r.body
         var html: String?
@@ -572,11 +577,11 @@ public struct CaseService: Sendable {
         }
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = try await Self.zone(tenantID: tenantID, on: db)
-        let day = calendar.dateComponents([.year, .month, .day], from: now)
+        let day = calendar.dateComponents([.year, .month, .day], from: max(r.sendAt ?? now, now))
         let key = "legal:\(c.id):\(r.emailType.rawValue):\(day.year ?? 0)-\(day.month ?? 0)-\(day.day ?? 0)"
         let accepted: MessageService.Accepted
         do {
-            accepted = try await messages.send(ctx, MessageRequest(channel: .email, to: c.clientEmail, subject: subject, text: body, html: html, idempotencyKey: key), on: db)
+            accepted = try await messages.send(ctx, MessageRequest(channel: .email, to: c.clientEmail, subject: subject, text: body, html: html, sendAt: r.sendAt, idempotencyKey: key), on: db)
         } catch let e as ParleyError where e.code == "idempotency_key_reused" {
             throw ParleyError.conflict("a \(r.emailType.rawValue) was already sent for case \(c.caseNumber) today", code: "already_sent_today")
         }

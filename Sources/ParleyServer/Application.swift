@@ -80,7 +80,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let v1 = router.group("v1").add(middleware: auth)
     let v1Routes = Routes(group: v1, prefix: "/v1", table: table)
     let maxBody = deps.config.maxBodyBytes
-    TenantController(tenants: TenantService(store: deps.store, clock: deps.clock)).register(v1Routes)
+    TenantController(tenants: TenantService(store: deps.store, clock: deps.clock), maxBodyBytes: deps.config.maxBodyBytes).register(v1Routes)
     APIKeyController(keys: keys, maxBodyBytes: maxBody).register(v1Routes)
     AuditController(audit: AuditService(store: deps.store)).register(v1Routes)
 

@@ -397,6 +397,63 @@ paths:
           $ref: '#/components/responses/InternalError'
         '503':
           $ref: '#/components/responses/DatabaseUnavailable'
+    patch:
+      tags: [tenant]
+      operationId: updateTenant
+      summary: Rename the caller's tenant or move it to another time zone. Admin only.
+      description: |
+        Send `name` and/or `time_zone`; a field left out keeps its value. The role is checked
+        before the body: other roles get 403 whatever they send. When the zone changes, the
+        tenant's recurring tasks (`/v1/schedules`) with a wall-clock schedule (daily, weekly,
+        monthly) next run at their local time in the new zone, in the same transaction; interval
+        tasks keep their next run. Quiet hours and the day of a legal reminder follow the new zone
+        from then on; messages already queued keep their due time. Audited as `tenant.update`
+        with the old and new values; a request that changes nothing is not audited.
+        Also `parley tenant update <slug> --name ... --time-zone ...`.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              minProperties: 1
+              properties:
+                name:
+                  type: string
+                  minLength: 1
+                  maxLength: 200
+                  description: Trimmed; 1 to 200 characters on one line, else 400 `invalid_name`.
+                time_zone:
+                  type: string
+                  description: An IANA zone name such as America/Chicago; anything else (abbreviations like EST included) answers 400 `invalid_time_zone`.
+            example:
+              name: Smith & Jones LLP
+              time_zone: America/Chicago
+      responses:
+        '200':
+          description: The tenant as it is now.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Tenant'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_name`, `invalid_time_zone`, `empty_update` (neither field), `invalid_json`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
   /v1/api-keys:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -3057,6 +3114,62 @@ paths:
                 $ref: '#/components/schemas/LegalCase'
         '404':
           $ref: '#/components/responses/NotFound'
+  /v1/cases/{case_id}/reminder-preview:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: case_id
+        in: path
+        required: true
+        schema:
+          type: string
+    get:
+      tags: [legal]
+      operationId: previewCaseReminder
+      summary: The reminder email exactly as `POST /v1/send-email` would write it now, without sending. Any role.
+      description: |
+        The tenant's template `legal.<email_type>` filled with the case's outstanding documents
+        and its upload link: what a person confirms before sending. 409 `nothing_outstanding`
+        when no document is outstanding.
+      security:
+        - bearerAuth: []
+      parameters:
+        - name: email_type
+          in: query
+          required: true
+          schema:
+            type: string
+            enum: [initial_reminder, follow_up_reminder, urgent_reminder]
+      responses:
+        '200':
+          description: The email.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [case_id, email_type, recipient, subject, body, html, upload_url, documents]
+                properties:
+                  case_id: {type: string}
+                  email_type: {type: string, enum: [initial_reminder, follow_up_reminder, urgent_reminder]}
+                  recipient: {type: string, description: The client's address on record.}
+                  subject: {type: string}
+                  body: {type: string, description: The plain-text body.}
+                  html: {type: [string, 'null'], description: 'The HTML alternative sent with it, when the template has one.'}
+                  upload_url: {type: string}
+                  documents:
+                    type: array
+                    items: {type: string}
+                    description: The outstanding documents it lists.
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_email_type`.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          description: '`nothing_outstanding`.'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
   /v1/cases/{case_id}/upload-link:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -3171,6 +3284,14 @@ paths:
                   type: string
                 body:
                   type: string
+                send_at:
+                  type: string
+                  format: date-time
+                  description: |
+                    Send later (ISO 8601); omitted sends now. Within the next 12 months, else 400
+                    `invalid_send_at`; a past time answers 400 `send_at_in_past`. Quiet hours may
+                    still move it (the message's `waiting_reason` says so). "One per day" counts
+                    the day it is due.
       responses:
         '200':
           description: Already sent today; the first communication.
@@ -4273,7 +4394,7 @@ components:
         are null. `job` is only in `GET /v1/messages/{id}`.
       required: [message_id, channel, to, subject, text, html, status, provider_message_id, delivery_status,
                  delivery_status_at, idempotency_key, send_at, provider, error, created_at, sent_at, job_id, purpose,
-                 content_source, personalization]
+                 content_source, personalization, waiting_reason, not_before, waiting_detail]
       properties:
         message_id:
           type: string
@@ -4343,6 +4464,15 @@ components:
             when the model's checked rewrite was. Null when the request gave the text.
         personalization:
           $ref: '#/components/schemas/PersonalizationOutcome'
+        waiting_reason:
+          $ref: '#/components/schemas/WaitingReason'
+        not_before:
+          type: [string, 'null']
+          format: date-time
+          description: With `quiet_hours`, `scheduled`, `retrying` and `no_consent`, when it is due next; otherwise null.
+        waiting_detail:
+          type: [string, 'null']
+          description: With `no_consent`, the consent refusal in words; otherwise null.
         job:
           type: object
           description: The send job.
@@ -4420,7 +4550,8 @@ components:
         created_at: '2026-01-31T09:00:00.021Z'
     JobView:
       type: object
-      required: [job_id, type, state, priority, run_at, attempts, max_attempts, last_error, created_at, updated_at, finished_at]
+      required: [job_id, type, state, priority, run_at, attempts, max_attempts, last_error, created_at, updated_at, finished_at,
+                 waiting_reason, not_before, waiting_detail]
       properties:
         job_id: {type: string}
         type: {type: string, enum: [send_email, send_sms]}
@@ -4433,6 +4564,20 @@ components:
         created_at: {type: string, format: date-time}
         updated_at: {type: string, format: date-time}
         finished_at: {type: [string, 'null'], format: date-time}
+        waiting_reason: {$ref: '#/components/schemas/WaitingReason'}
+        not_before: {type: [string, 'null'], format: date-time, description: 'When it is due next, for quiet_hours, scheduled and retrying.'}
+        waiting_detail: {type: [string, 'null'], description: Always null for jobs.}
+    WaitingReason:
+      type: [string, 'null']
+      enum: [quiet_hours, scheduled, retrying, due, sending, no_consent, null]
+      description: |
+        Why a message or job has not gone out yet; null once it has, or has failed or been
+        cancelled. `quiet_hours`: held until the tenant's quiet hours end (`not_before`, shown in
+        the tenant's zone); `scheduled`: its `send_at` is later; `retrying`: an attempt failed and
+        the next is at `not_before` (the job has `attempts`, `max_attempts` and `last_error`);
+        `due`: waiting for a free worker; `sending`: being delivered; `no_consent` (messages only):
+        the recipient is suppressed or has not opted in, so it fails when due unless that changes.
+        A job due exactly when quiet hours end is reported as `quiet_hours`.
     JobPage:
       type: object
       required: [data, next_cursor]

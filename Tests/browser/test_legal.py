@@ -1,18 +1,7 @@
 """Legal pack flows. They run once the pack is installed (its /v1/cases routes exist) with its
 demo data; until then they are skipped."""
 
-import pytest
-
 from console import Console
-
-
-@pytest.fixture(scope="module")
-def legal(server):
-    status, _ = server.api("GET", "/v1/cases?limit=1")
-    if status == 404:
-        pytest.skip("the legal pack is not installed")
-    # The demo firm (`parley seed legal` is idempotent, so one seeding serves every test).
-    server.cli("seed", "legal", "--cases", "80")
 
 
 def test_find_a_case_approve_the_email_and_see_it_in_the_outbox(server, browser, legal):
