@@ -158,12 +158,11 @@ public enum CaseInput {
 
     public static func phone(_ value: String?) throws -> String? {
         guard let value, !value.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
-        let phone = value.trimmingCharacters(in: .whitespaces)
-        let allowed = CharacterSet(charactersIn: "0123456789+-(). x")
-        guard phone.count <= 40, phone.unicodeScalars.allSatisfy(allowed.contains), phone.contains(where: \.isNumber) else {
-            throw ParleyError.badRequest("client_phone is not a phone number", code: "invalid_phone")
+        // The messages' rule: stored as E.164, so a reminder by SMS reaches it; no country is guessed.
+        do { return try Recipients.normalizePhone(value) } catch {
+            throw ParleyError.badRequest("client_phone is not usable (\(error)); write it with its country code, such as +1 555-123-4567",
+                                         code: "invalid_phone")
         }
-        return phone
     }
 
     /// A whole create request (REST body or tool input).

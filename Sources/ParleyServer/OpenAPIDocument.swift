@@ -30,6 +30,17 @@ info:
       authentication.
     - A request whose `Content-Length` exceeds `PARLEY_MAX_BODY_BYTES` (default 1 MiB) answers
       413 `payload_too_large` on any route.
+    - Text is stored exactly as acknowledged: a NUL character (`\u0000`) anywhere in a JSON
+      body (value or key), a query parameter or a path parameter answers 400 `invalid_text`
+      naming where it is (e.g. `field 'documents[1]'`).
+    - Path parameters are percent-decoded once (`/v1/consent/sms/%2B14155550100` is
+      `+14155550100`; `%2F` stays inside its segment); an invalid percent sequence (not hex,
+      cut short, not UTF-8) answers 400 `invalid_path`.
+    - Request timestamps (bodies and query filters) must lie from 2000-01-01T00:00:00Z up to
+      2099-12-31T23:59:59Z; others answer 400 `invalid_date` naming the field.
+    - The caller's role is checked before the body is read: a key whose role may not do
+      something gets 403 `forbidden` saying what ("this key's role (viewer) may not change
+      templates"), whatever the body.
     - List responses are `{"data": [...], "next_cursor": "..."}`. On the tenant, API key and
       audit routes `next_cursor` is omitted when there is no further page; on the agent and
       message routes it is null.
@@ -1559,7 +1570,8 @@ paths:
             `invalid_json` (also a `send_at` that is not ISO 8601), `invalid_channel`,
             `invalid_purpose`, `invalid_content` (both `text` and `template`, or neither),
             `empty_message`, `invalid_subject`, `invalid_email`, `message_too_long`,
-            `invalid_phone`, `invalid_idempotency_key`, `send_at_in_past`; with a template also
+            `invalid_phone`, `invalid_idempotency_key`, `send_at_in_past`, `send_at_too_far`
+            (more than 366 days ahead), `invalid_date`; with a template also
             `template_channel_mismatch`, `missing_variables`, `template_syntax_error` and
             `invalid_template` (e.g. the text or subject rendered empty).
         '401':
@@ -2083,7 +2095,7 @@ paths:
                 account_sid: {type: string, description: twilio.}
                 auth_token: {type: string, description: twilio.}
                 messaging_service_sid: {type: string, description: 'twilio: instead of `from`.'}
-                base_url: {type: string, description: The provider's API base URL (proxies, tests).}
+                base_url: {type: string, description: "The provider's API base URL (proxies, tests). Must resolve to public addresses unless PARLEY_OUTBOUND_ALLOW lists it; redirects from it are not followed."}
                 status_callback: {type: string, description: "twilio: where Twilio posts delivery statuses."}
       responses:
         '200':
@@ -2097,7 +2109,11 @@ paths:
                 $ref: '#/components/schemas/ChannelView'
         '400':
           $ref: '#/components/responses/BadRequest'
-          description: '`invalid_json`, or `invalid_channel_settings` naming what is wrong or missing.'
+          description: |
+            `invalid_json`, `invalid_channel_settings` naming what is wrong or missing, or
+            `outbound_address_refused`: `base_url` or the `smtp_url` host is (or resolves to) a
+            loopback, private, link-local, metadata or other non-public address that
+            `PARLEY_OUTBOUND_ALLOW` does not list.
         '401':
           $ref: '#/components/responses/Unauthorized'
         '403':
@@ -2910,8 +2926,9 @@ paths:
         of `{document_name, description}` objects, or a comma-separated string ("W2, 1099 and 2023
         tax return"); names are trimmed, whitespace collapsed, duplicates (ignoring case) dropped.
         Missing or empty answers 400 `documents_required`; a blank `client_name` 400
-        `invalid_client_name`; an invalid `client_email` 400 `invalid_email`; a malformed
-        `client_phone` 400 `invalid_phone`. `case_number` is optional (default `YYYY-NNNNN`; a
+        `invalid_client_name`; an invalid `client_email` 400 `invalid_email`; a `client_phone`
+        that is not a phone number with its country code (`+1 555-123-4567`, `0044 20 ...`)
+        400 `invalid_phone` (it is stored in E.164, `+15551234567`, as messages store numbers). `case_number` is optional (default `YYYY-NNNNN`; a
         number already used answers 409 `case_number_taken`).
       security:
         - bearerAuth: []

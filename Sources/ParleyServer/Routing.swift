@@ -11,7 +11,18 @@ struct Routes<Group: RouterMethods<ParleyRequestContext>> {
     func on(_ method: HTTPRequest.Method, _ path: String,
             _ handler: @escaping @Sendable (Request, ParleyRequestContext) async throws -> some ResponseGenerator) {
         table.add(prefix + path, method)
-        group.on(RouterPath(path), method: method, use: handler)
+        let rule = RoutePermissions.rule(method, prefix + path)
+        group.on(RouterPath(path), method: method) { request, context in
+            // In this order for every route: the text rules, then the caller's permission, then
+            // the handler (which decodes the body).
+            var context = context
+            context.coreContext.parameters = try TextInput.decodedPathParameters(context.parameters)
+            try TextInput.checkQuery(request)
+            if let rule, let principal = context.principal {
+                try principal.require(rule.permission, toDo: rule.action)
+            }
+            return try await handler(request, context)
+        }
     }
 }
 
@@ -28,6 +39,7 @@ extension Request {
         let buffer = try await request.collectBody(upTo: limit)
         guard buffer.readableBytes > 0 else { throw ParleyError.badRequest("the request body is empty; send a JSON object", code: "invalid_json") }
         let data = Data(buffer: buffer)
+        try TextInput.checkJSON(data)
         let value: T
         do {
             value = try JSONCoding.decoder.decode(T.self, from: data)

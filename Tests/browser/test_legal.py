@@ -14,7 +14,7 @@ def test_find_a_case_approve_the_email_and_see_it_in_the_outbox(server, browser,
     c.shot("30-legal-find-case")
 
     # A new client, created and reminded in one conversation; the email waits for a person.
-    c.send("Create a case for Zelda Quimby, zelda.quimby@example.com, 555-201-7788, needs W2 and 2023 tax return")
+    c.send("Create a case for Zelda Quimby, zelda.quimby@example.com, +1 555-201-7788, needs W2 and 2023 tax return")
     created = c.wait_answer()
     assert "Zelda Quimby" in created
     c.send("Send Zelda Quimby the initial reminder")
