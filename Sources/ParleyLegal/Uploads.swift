@@ -11,7 +11,8 @@ public struct UploadLinkClaims: Sendable, Equatable {
 
 /// Opaque, expiring upload links: `base64url(AES-GCM(tenant|case|expiry))` under the installation
 /// key's upload-link subkey. The token authenticates itself (a changed byte does not open) and
-/// reveals nothing: neither the tenant, the case nor the expiry can be read from it.
+/// reveals nothing: neither the tenant, the case nor the expiry can be read from it. Sealed
+/// deterministically, so a case's link is the same all day (a repeated reminder is the same email).
 public enum UploadLinks {
     static let purpose = "legal-upload-link"
     static let context = "upload-link-v2"
@@ -19,7 +20,7 @@ public enum UploadLinks {
     public static func token(_ claims: UploadLinkClaims, keyring: Keyring) -> String {
         let payload = Data("\(claims.tenantID)|\(claims.caseID)|\(Int64(claims.expiresAt.timeIntervalSince1970))".utf8)
         // Sealing a few bytes with a fresh key cannot fail; should it, the link is simply unusable.
-        guard let sealed = try? keyring.seal(purpose, payload, context: context),
+        guard let sealed = try? keyring.sealDeterministic(purpose, payload, context: context),
               let combined = Data(base64Encoded: String(sealed.dropFirst(3))) else { return "invalid" }
         return base64url(combined)
     }
