@@ -242,6 +242,25 @@ extension TestClientProtocol {
         }
     }
 
+    @Test(arguments: TestEnv.kinds)
+    func aTenantsSMTPServerIsCheckedAgainAtSendTime(_ kind: DatabaseKind) async throws {
+        let keyring = Keyring.random()
+        try await withAgentServer(kind, env: ["PARLEY_SERVE_WORKER": "false", "PARLEY_OUTBOUND_ALLOW": "127.0.0.1"], keyring: keyring) { client, seeded, store, clock in
+            _ = try await client.putJSON(seeded.adminKey, "/v1/channels/email",
+                                         ["provider": "smtp", "smtp_url": "smtp+insecure://127.0.0.1:9", "from": "a@acme.example"])
+            _ = try await client.postJSON(seeded.adminKey, "/v1/messages", ["channel": "email", "to": "ada@example.com", "subject": "Hi", "text": "Hello"],
+                                          status: .accepted)
+            let worker = CommsWorker(queue: JobQueue(store: store, clock: clock),
+                                     router: CommsAssembly.router(try ParleyConfig.load(ConfigSources()).jobs, keyring: keyring),
+                                     settings: WorkerSettings(), logger: Logger(label: "t"))
+            #expect(try await worker.runDueJobs() == 1)
+            let job = try await client.getJSON(seeded.adminKey, "/v1/jobs")["data"]?[0]
+            #expect(job?["state"] == "retrying")
+            let error = job?["last_error"]?.stringValue ?? ""
+            #expect(error.contains("outbound address refused") && error.contains("smtp_url") && error.contains("loopback"), "\(error)")
+        }
+    }
+
     /// The worker checks again at every send (DNS and the allow-list may have changed since the
     /// settings were saved), and a redirect from a tenant's endpoint is not followed.
     @Test(arguments: TestEnv.kinds)
