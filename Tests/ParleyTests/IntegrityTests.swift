@@ -9,6 +9,7 @@ import ParleyComms
 import ParleyCore
 import ParleyServer
 import ParleyStorage
+import Synchronization
 import Testing
 
 /// Issue 18: what the API acknowledges is what it stores (NUL, percent-encoded paths, dates,
@@ -239,6 +240,31 @@ extension TestClientProtocol {
         try await withAgentServer(kind, env: ["PARLEY_SERVE_WORKER": "false", "PARLEY_OUTBOUND_ALLOW": "127.0.0.1/32"]) { client, seeded, _, _ in
             _ = try await client.putJSON(seeded.adminKey, "/v1/channels/email",
                                          ["provider": "sendgrid", "api_key": "SG.k", "from": "a@acme.example", "base_url": "http://127.0.0.1:9/v3"])
+        }
+    }
+
+    /// A guarded client resolves the name once, through the guard, and connects to the checked
+    /// address: the system resolver is never asked (`.test` names do not resolve), so there is no
+    /// window for a second DNS answer.
+    @Test func aGuardedClientConnectsToTheCheckedAddressUnderItsName() async throws {
+        try await CommsFakeProviderServer.with(SendGridClientTests.accepted) { baseURL, server in
+            let port = try #require(baseURL.split(separator: ":").last.map(String.init))
+            let asked = Mutex<[String]>([])
+            let outbound = OutboundGuard(policy: try #require(OutboundPolicy.parse("127.0.0.1"))) { host in
+                asked.withLock { $0.append(host) }
+                return [IPAddress("127.0.0.1")!]
+            }
+            let client = SendGridClientTests.client("http://api.sendgrid.test:\(port)").guarded(by: outbound)
+            _ = try await client.send(SendGridClientTests.email)
+            #expect(asked.withLock { $0 } == ["api.sendgrid.test"])
+            #expect(try server.onlyRequest().path == "/v3/mail/send", "the request reached the checked address")
+
+            // The same name resolving to a private address that is not allowed: no request at all.
+            let refusing = OutboundGuard(policy: .publicOnly) { _ in [IPAddress("127.0.0.1")!] }
+            await #expect(throws: DeliveryError.self) {
+                _ = try await SendGridClientTests.client("http://api.sendgrid.test:\(port)").guarded(by: refusing).send(SendGridClientTests.email)
+            }
+            #expect(server.requests.count == 1)
         }
     }
 
