@@ -31,8 +31,8 @@ info:
     - A request whose `Content-Length` exceeds `PARLEY_MAX_BODY_BYTES` (default 1 MiB) answers
       413 `payload_too_large` on any route.
     - Text is stored exactly as acknowledged: a NUL character (`\u0000`) anywhere in a JSON
-      body (value or key), a query parameter or a path parameter answers 400 `invalid_text`
-      naming where it is (e.g. `field 'documents[1]'`).
+      body (value or key), a provider webhook's form field, a query parameter or a path
+      parameter answers 400 `invalid_text` naming where it is (e.g. `field 'documents[1]'`).
     - Path parameters are percent-decoded once (`/v1/consent/sms/%2B14155550100` is
       `+14155550100`; `%2F` stays inside its segment); an invalid percent sequence (not hex,
       cut short, not UTF-8) answers 400 `invalid_path`.

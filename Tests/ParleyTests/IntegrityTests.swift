@@ -5,7 +5,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import ParleyAgent
-import ParleyComms
+@testable import ParleyComms
 import ParleyCore
 import ParleyServer
 import ParleyStorage
@@ -65,6 +65,14 @@ extension TestClientProtocol {
             #expect(status == .created, "\(created)")
             let id = try #require(created["case_id"]?.stringValue)
             #expect(try await client.getJSON(key, "/v1/cases/\(id)")["client_name"]?.stringValue == #"Back\u0000Slash"#)
+        }
+    }
+
+    /// Provider webhooks' form bodies follow the same rule (Twilio's inbound SMS text is stored).
+    @Test func aNULInAWebhookFormIsRefused() throws {
+        #expect(try FormBody.parse(Data("From=%2B14155550100&Body=Hi+there".utf8))["Body"] == "Hi there")
+        #expect(throws: ParleyError.badRequest("the form field 'Body' contains a NUL character", code: "invalid_text")) {
+            try FormBody.parse(Data("From=%2B14155550100&Body=Hi%00there".utf8))
         }
     }
 
