@@ -30,6 +30,7 @@ enum RoutePermissions {
             ("POST /v1/sessions/:id/messages", .act, "chat with the assistant"),
             ("PUT /v1/tools/:name/policy", .manageKeys, "change tool policies"),
             ("PUT /v1/schedules/:name", .operate, "change schedules"),
+            ("PATCH /v1/tenant", .manageKeys, "change the workspace's name or time zone"),
             ("GET /v1/api-keys", .manageKeys, "list API keys"),
             ("POST /v1/api-keys", .manageKeys, "create API keys"),
             ("DELETE /v1/api-keys/:id", .manageKeys, "revoke API keys"),
