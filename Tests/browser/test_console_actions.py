@@ -51,7 +51,7 @@ def test_a_paralegal_works_a_case_from_the_console(server, browser, legal):
     c.wait_css("#new-case").click()
     c.wait_css("#case-client-name").send_keys("Siobhan O'Brien")
     c.find("#case-client-email").send_keys("siobhan.obrien")
-    c.find("#case-client-phone").send_keys("555-301-4477")
+    c.find("#case-client-phone").send_keys("+1 555-301-4477")
     # A case type fills in the usual documents.
     c.find("#case-type").find_element(By.CSS_SELECTOR, "option[value=tax]").click()
     assert "W2" in c.find("#case-documents").get_attribute("value")
