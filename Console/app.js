@@ -2,7 +2,7 @@
 
 import { ApiError, api, onUnauthorized, setCsrfToken } from './api.js';
 import { chatView } from './chat.js';
-import { jobsView, messageView, outboxView, templatesView, workflowsView } from './ops.js';
+import { jobsView, messageView, outboxView, settingsView, templatesView, workflowsView } from './ops.js';
 import { packViews } from './packs.js';
 import { h, clear, setTimeZone, toast } from './ui.js';
 
@@ -14,8 +14,10 @@ const CORE_NAV = [
   ['outbox', 'Outbox', outboxView],
   ['templates', 'Templates', templatesView],
 ];
+// Settings stays last, after the packs' views.
+const SETTINGS_NAV = ['settings', 'Settings', settingsView];
 // The installed packs' views (GET /v1/console/views) join the navigation after sign-in.
-let NAV = CORE_NAV;
+let NAV = [...CORE_NAV, SETTINGS_NAV];
 let ROUTES = routesOf(NAV);
 
 function routesOf(nav) {
@@ -95,7 +97,7 @@ function showSignIn(message) {
 }
 
 async function shell() {
-  NAV = [...CORE_NAV, ...(await packViews())];
+  NAV = [...CORE_NAV, ...(await packViews()), SETTINGS_NAV];
   ROUTES = routesOf(NAV);
   if (!session) return;
   const main = h('main#main.main', { tabindex: -1 });
@@ -107,11 +109,17 @@ async function shell() {
     history.replaceState(null, '', location.pathname);
     showSignIn('You have signed out.');
   } } }, 'Sign out');
+  const tenantName = h('span.tenant-name', { title: `Workspace ${session.tenant.slug}` }, session.tenant.name);
+  const tenantChanged = (t) => {
+    session.tenant = { ...session.tenant, name: t.name, time_zone: t.time_zone };
+    tenantName.textContent = t.name;
+    setTimeZone(t.time_zone);
+  };
   clear(app).append(
     h('header.topbar',
       h('a.brand', { href: '#/chat' }, h('img', { src: '/console/favicon.svg', alt: '', width: 24, height: 24 }), h('span', 'Parley')),
       nav,
-      h('div.account', h('span.tenant-name', { title: `Workspace ${session.tenant.slug}` }, session.tenant.name),
+      h('div.account', tenantName,
         h('span.role', session.role), h('span.key-name.muted.small', { title: 'Signed in with this API key' }, session.key_name), signOut)),
     main);
   const route = () => {
@@ -126,7 +134,7 @@ async function shell() {
     cleanup?.();
     cleanup = null;
     main.className = `main view-${ROUTES[name] ? name : 'chat'}`;
-    const done = view(main, params, { session });
+    const done = view(main, params, { session, tenantChanged });
     cleanup = typeof done === 'function' ? done : null;
   };
   window.onhashchange = route;

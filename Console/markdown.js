@@ -107,14 +107,16 @@ export function inline(parent, text) {
     else if (m[2] !== undefined || m[3] !== undefined) parent.append(inline(h('strong'), m[2] ?? m[3]));
     else if (m[4] !== undefined || m[5] !== undefined) parent.append(inline(h('em'), m[4] ?? m[5]));
     else if (m[6] !== undefined) parent.append(link(m[7], m[6]));
-    else if (m[8] !== undefined) parent.append(link(m[8], m[8]));
+    else if (m[8] !== undefined) parent.append(link(m[8]));
     rest = rest.slice(m.index + m[0].length);
   }
   return parent;
 }
 
+/** An anchor for a safe URL (its label's inline syntax rendered); a bare URL is its own text, not parsed again. */
 function link(url, label) {
-  if (!SAFE_URL.test(url)) return document.createTextNode(label);
+  if (!SAFE_URL.test(url)) return document.createTextNode(label ?? url);
   const a = h('a', { href: url, rel: 'noopener noreferrer nofollow', target: '_blank' });
+  if (label === undefined) { a.append(url); return a; }
   return inline(a, label);
 }

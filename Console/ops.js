@@ -1,9 +1,9 @@
-// The operator's views: workflows, jobs, messages, the outbox and templates.
+// The operator's views: workflows, jobs, messages, the outbox, templates and settings.
 
 import { api, get, post, query } from './api.js';
 import { renderMarkdown } from './markdown.js';
 import { Timeline } from './timeline.js';
-import { h, append, clear, badge, collapsible, empty, errorState, field, fmtDuration, load, loading, pageHeader, pager, timeEl, toast, zonedToISO, timeZone } from './ui.js';
+import { h, append, clear, badge, collapsible, empty, errorState, field, fieldErrors, fmtDuration, formattedMail, load, loading, pageHeader, pager, timeEl, toast, waitingText, zonedToISO, timeZone } from './ui.js';
 
 const WORKFLOW_STATUSES = ['PENDING', 'PROCESSING', 'WAITING_APPROVAL', 'COMPLETED', 'FAILED', 'CANCELLED'];
 const JOB_STATES = ['queued', 'running', 'retrying', 'succeeded', 'dead', 'cancelled'];
@@ -117,7 +117,7 @@ export function jobsView(container) {
         field('Find a message', lookup), h('div.field.field-actions', h('button.btn', { type: 'submit' }, 'Open')))),
     results);
   function run() {
-    const { element, tbody } = table(['Created', 'Type', 'State', 'Attempts', 'Next run', 'Last error', ''], 'Jobs');
+    const { element, tbody } = table(['Created', 'Type', 'State', 'Attempts', 'Next run', 'Why it waits', 'Last error', ''], 'Jobs');
     const p = pager(tbody, (before) => get(`/v1/jobs${query({ limit: 25, before, state: state.value })}`), jobRow,
       { emptyState: empty('No jobs', 'Jobs appear when messages are queued.') });
     clear(results).append(element, p.element);
@@ -129,7 +129,9 @@ export function jobsView(container) {
 function jobRow(j) {
   const actions = h('td.actions');
   const row = h('tr', h('td', timeEl(j.created_at)), h('td', j.type.replace('send_', '')), h('td', badge(j.state)),
-    h('td.num', `${j.attempts} / ${j.max_attempts}`), h('td', timeEl(j.run_at)), h('td.cell-text.error-text', j.last_error ?? ''), actions);
+    h('td.num', `${j.attempts} / ${j.max_attempts}`), h('td', timeEl(j.run_at)),
+    h('td.cell-text.waiting', { dataset: { reason: j.waiting_reason ?? '' } }, waitingText(j)),
+    h('td.cell-text.error-text', j.last_error ?? ''), actions);
   const act = (verb) => async () => {
     try {
       const updated = await post(`/v1/jobs/${enc(j.job_id)}/${verb}`);
@@ -150,6 +152,7 @@ export function messageView(container, params) {
       h('section.card', h('dl.facts',
         fact('Channel', m.channel), fact('To', m.to), fact('Purpose', m.purpose), fact('Provider', m.provider ?? '—'),
         fact('Created', timeEl(m.created_at)), fact('Due', timeEl(m.send_at)), fact('Sent', timeEl(m.sent_at)),
+        m.waiting_reason ? fact('Why it waits', h('span.waiting', { dataset: { reason: m.waiting_reason } }, waitingText(m))) : null,
         m.error ? fact('Error', m.error) : null,
         m.job ? fact('Job', h('span', badge(m.job.state), ` attempt ${m.job.attempts} of ${m.job.max_attempts}`, m.job.last_error ? ` — ${m.job.last_error}` : '')) : null)),
       h('section.card', h('h2', 'Content'), h('div.message-text', m.text)));
@@ -178,18 +181,7 @@ function outboxEntry(entry) {
   const article = h('article.card.mail', { dataset: { messageId: entry.message_id } }, head,
     h('dl.mail-fields', fact('Subject', mail.headers.subject ?? '(no subject)'), mail.headers.from ? fact('From', mail.headers.from) : null));
   if (mail.html) {
-    // A sandbox with no permissions: no script, no forms, no same-origin access.
-    const frame = h('iframe.mail-frame', { sandbox: '', title: `Email to ${entry.to}`, referrerpolicy: 'no-referrer' });
-    frame.srcdoc = mail.html;
-    const text = h('div.message-text', { hidden: true }, mail.text ?? '');
-    const toggle = h('button.btn.btn-small.btn-quiet', { type: 'button', 'aria-pressed': 'false', on: { click: () => {
-      const showText = text.hidden;
-      text.hidden = !showText;
-      frame.hidden = showText;
-      toggle.setAttribute('aria-pressed', String(showText));
-      toggle.textContent = showText ? 'Show formatted' : 'Show plain text';
-    } } }, 'Show plain text');
-    article.append(frame, text, h('div.mail-actions', toggle));
+    article.append(...formattedMail(mail.html, mail.text, `Email to ${entry.to}`));
   } else {
     article.append(h('div.message-text', mail.text ?? ''));
   }
@@ -345,3 +337,68 @@ function templateEditor(pane, t) {
 }
 
 export { loading, errorState };
+
+// MARK: settings
+
+/** The workspace's name and time zone (admins change them), and the schedules that follow the zone. */
+export function settingsView(container, _params, { session, tenantChanged } = {}) {
+  const admin = session?.role === 'admin';
+  const name = h('input#tenant-name', { type: 'text', name: 'name', maxlength: 200, required: true, value: session.tenant.name, disabled: !admin });
+  const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+  const zone = h('input#tenant-zone', { type: 'text', name: 'time_zone', list: 'tenant-zones', autocomplete: 'off', spellcheck: false,
+    value: session.tenant.time_zone, disabled: !admin });
+  const list = h('datalist#tenant-zones', zones.map((z) => h('option', { value: z })));
+  const save = h('button.btn.btn-primary#tenant-save', { type: 'submit', disabled: !admin }, 'Save');
+  const form = h('form.card.settings-form', { novalidate: true },
+    h('div.form-grid',
+      field('Workspace name', name, 'Shown in the console and as the firm name in emails.'),
+      field('Time zone', zone, 'An IANA zone such as America/Chicago. Quiet hours, schedules and "today" for reminders follow it.')),
+    list,
+    admin ? h('div.form-actions', save) : h('p.hint', 'Only an admin can change these settings.'));
+  const errors = fieldErrors(form, { name, time_zone: zone }, { invalid_name: 'name', invalid_time_zone: 'time_zone' });
+  const schedules = h('div.results');
+  const heading = h('h2.section-title');
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    errors.clear();
+    save.disabled = true;
+    try {
+      const t = await api('PATCH', '/v1/tenant', { name: name.value, time_zone: zone.value.trim() });
+      name.value = t.name;
+      zone.value = t.time_zone;
+      tenantChanged?.(t);
+      toast(`Saved: ${t.name}, ${t.time_zone}.`, 'success');
+      showSchedules();
+    } catch (e) {
+      errors.show(e);
+    } finally {
+      save.disabled = !admin;
+    }
+  });
+  function showSchedules() {
+    heading.textContent = `Recurring tasks (times in ${timeZone()})`;
+    load(schedules, () => get('/v1/schedules'), (page) => {
+      if (!page.data.length) { schedules.append(empty('No recurring tasks', 'Scheduled tasks appear here.')); return; }
+      const { element, tbody } = table(['Task', 'Schedule', 'Next run', 'Enabled'], 'Recurring tasks');
+      for (const t of page.data) {
+        tbody.append(h('tr', h('td', t.name), h('td', scheduleText(t.schedule)), h('td', { dataset: { nextRun: t.next_run_at } }, timeEl(t.next_run_at)),
+          h('td', t.enabled ? 'yes' : 'no')));
+      }
+      schedules.append(element);
+    });
+  }
+  clear(container).append(pageHeader('Settings', `Workspace ${session.tenant.slug}`), form,
+    h('section', heading, schedules));
+  showSchedules();
+}
+
+function scheduleText(s) {
+  const days = ['', 'Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+  switch (s?.kind) {
+    case 'every': return `every ${s.seconds} s`;
+    case 'daily': return `daily at ${s.at}`;
+    case 'weekly': return `${days[s.weekday] ?? 'weekly'}s at ${s.at}`;
+    case 'monthly': return `monthly on day ${s.day} at ${s.at}`;
+    default: return JSON.stringify(s);
+  }
+}

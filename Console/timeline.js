@@ -2,6 +2,7 @@
 
 import { post } from './api.js';
 import { h, append, clear, badge, collapsible, fmtDuration, timeEl, toast } from './ui.js';
+import { inline } from './markdown.js';
 
 export class Timeline {
   constructor({ canDecide = true } = {}) {
@@ -130,8 +131,9 @@ export class Timeline {
       ];
       actions.append(...card.buttons);
     }
+    const email = emailPreview(e.input);
     card.li = this.item('approval', h('span', 'Approval needed · ', h('code', e.tool)),
-      h('p', e.reason), collapsible('Input', e.input, true), actions);
+      h('p', e.reason), email, collapsible(email ? 'Technical details' : 'Input', e.input, !email), actions);
     card.li.setAttribute('role', 'group');
     card.li.setAttribute('aria-label', `Approval for ${e.tool}`);
     this.approvals.set(e.approval_id, card);
@@ -150,4 +152,34 @@ export class Timeline {
       if (card && a.status !== 'pending') this.resolveCard(card, a.status === 'approved' ? 'approve' : 'deny', a.decided_by);
     }
   }
+}
+
+/**
+ * An email as its recipient will read it (To, Subject, the body's paragraphs and lines, links),
+ * for an approval whose input carries a subject and a text body; null for anything else. Built
+ * from text nodes and checked anchors only: nothing in the input becomes markup.
+ */
+export function emailPreview(input) {
+  if (!input || typeof input !== 'object' || typeof input.body !== 'string' || typeof input.subject !== 'string') return null;
+  const to = typeof input.recipient_email === 'string' && input.recipient_email ? input.recipient_email : "the client's address on record";
+  const body = styled(h('div.email-body'), { marginTop: '.5rem', paddingTop: '.5rem', borderTop: '1px solid var(--line)', overflowWrap: 'anywhere' });
+  for (const paragraph of input.body.replace(/\r\n?/g, '\n').split(/\n\s*\n/)) {
+    if (!paragraph.trim()) continue;
+    const p = styled(h('p.email-paragraph'), { margin: '.35rem 0' });
+    paragraph.split('\n').forEach((line, i) => {
+      if (i > 0) p.append(h('br'));
+      inline(p, line);
+    });
+    body.append(p);
+  }
+  return styled(h('div.email-preview', { role: 'group', 'aria-label': 'Email as the client will see it' },
+    h('div.email-to', h('span.muted', 'To: '), to),
+    h('div.email-subject', h('span.muted', 'Subject: '), h('strong', input.subject)),
+    body), { background: 'var(--surface)', border: '1px solid var(--line)', borderRadius: '6px', padding: '.6rem .75rem', margin: '.4rem 0', fontSize: '.9rem' });
+}
+
+/** Styles through the CSSOM, which the console's style-src 'self' policy allows (style attributes it does not). */
+function styled(el, css) {
+  Object.assign(el.style, css);
+  return el;
 }

@@ -155,3 +155,112 @@ export function pageHeader(title, subtitle, ...actions) {
     h('div', h('h1', title), subtitle ? h('p.subtitle', subtitle) : null),
     actions.length ? h('div.page-actions', actions) : null);
 }
+
+/**
+ * A form whose API errors land next to the field they name. `fields` maps a request field
+ * (client_email) to its control; `codes` maps error codes (invalid_email) to a request field.
+ * Returns {show(err), clear()}: show puts the message under the field (or in the form's
+ * general error when no field matches) and focuses that field.
+ */
+export function fieldErrors(form, fields, codes = {}) {
+  const general = h('p.form-error', { role: 'alert', hidden: true });
+  form.prepend(general);
+  const slots = {};
+  for (const [name, control] of Object.entries(fields)) {
+    const slot = h('p.field-error', { id: `${control.id || name}-error`, role: 'alert', hidden: true });
+    (control.closest('.field') ?? control.parentElement).append(slot);
+    slots[name] = { control, slot };
+  }
+  function clearAll() {
+    general.hidden = true;
+    for (const { control, slot } of Object.values(slots)) {
+      slot.hidden = true;
+      slot.textContent = '';
+      control.removeAttribute('aria-invalid');
+      control.removeAttribute('aria-describedby');
+    }
+  }
+  function show(err, name) {
+    clearAll();
+    const field = name ?? codes[err?.code] ?? Object.keys(slots).find((f) => (err?.message ?? '').startsWith(f));
+    const target = slots[field];
+    const text = humanize(err?.message ?? String(err));
+    if (!target) {
+      general.textContent = text;
+      general.hidden = false;
+      return;
+    }
+    target.slot.textContent = text;
+    target.slot.hidden = false;
+    target.control.setAttribute('aria-invalid', 'true');
+    target.control.setAttribute('aria-describedby', target.slot.id);
+    target.control.focus();
+  }
+  return { show, clear: clearAll };
+}
+
+/** "client_email is not a valid email address" -> "Client email is not a valid email address." */
+export function humanize(message) {
+  const text = String(message).replace(/\b([a-z]+(?:_[a-z]+)+)\b/g, (w) => w.replace(/_/g, ' '));
+  const sentence = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;
+}
+
+/** Copies text; falls back to selecting `input` and the legacy copy command. */
+export async function copyText(text, input) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    if (!input) return false;
+    input.focus();
+    input.select();
+    try { return document.execCommand('copy'); } catch { return false; }
+  }
+}
+
+/** "YYYY-MM-DDTHH:MM" of an instant, in the tenant's zone (for datetime-local inputs). */
+export function isoToZoned(iso) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-US', {
+    timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
+  }).formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
+  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
+}
+
+/** "08:00" of an instant in the tenant's zone. */
+export function fmtClock(iso) {
+  return new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(iso));
+}
+
+/** Why a message or job waits, in words (the API's waiting_reason, not_before and the job's attempts). */
+export function waitingText(m) {
+  const job = m.job ?? m;
+  const until = m.not_before ? `${fmtClock(m.not_before)} (${fmtDateTime(m.not_before)}, ${timeZone()})` : '';
+  switch (m.waiting_reason) {
+    case 'quiet_hours': return `Held by quiet hours: it goes out at ${until}.`;
+    case 'scheduled': return `Scheduled: it goes out at ${until}.`;
+    case 'retrying': return `Retrying after an error: attempt ${job.attempts} of ${job.max_attempts} failed${job.last_error ? ` (${job.last_error})` : ''}; the next is at ${until}.`;
+    case 'due': return 'Due now: waiting for a worker to send it.';
+    case 'sending': return 'Being sent now.';
+    case 'no_consent': return `Will not be sent unless consent changes: ${m.waiting_detail ?? 'the recipient is suppressed.'}`;
+    default: return m.status === 'sent' ? 'Sent.' : '';
+  }
+}
+
+/**
+ * An email's HTML part in a sandboxed frame (no script, no forms, no same-origin access), with its
+ * plain text one click away. Returns the elements to append: frame, text, and the toggle's row.
+ */
+export function formattedMail(html, text, title, textClass = 'div.message-text') {
+  const frame = h('iframe.mail-frame', { sandbox: '', title, referrerpolicy: 'no-referrer' });
+  frame.srcdoc = html;
+  const plain = h(textClass, { hidden: true }, text ?? '');
+  const toggle = h('button.btn.btn-small.btn-quiet', { type: 'button', 'aria-pressed': 'false', on: { click: () => {
+    const showText = plain.hidden;
+    plain.hidden = !showText;
+    frame.hidden = showText;
+    toggle.setAttribute('aria-pressed', String(showText));
+    toggle.textContent = showText ? 'Show formatted' : 'Show plain text';
+  } } }, 'Show plain text');
+  return [frame, plain, h('div.mail-actions', toggle)];
+}

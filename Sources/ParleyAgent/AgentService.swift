@@ -46,6 +46,10 @@ public struct AgentService: Sendable {
         try ctx.principal.require(.act)
         let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { throw ParleyError.badRequest("the message is empty; send some text", code: "empty_message") }
+        // HTTP bodies are checked when decoded; this also covers WebSocket messages.
+        guard !text.contains("\u{0}") else {
+            throw ParleyError.badRequest("the message contains a NUL character (\\u0000); remove it", code: "invalid_text")
+        }
         guard text.count <= settings.maxMessageCharacters else {
             throw ParleyError.badRequest("the message has \(text.count) characters; the limit is \(settings.maxMessageCharacters)", code: "message_too_long")
         }

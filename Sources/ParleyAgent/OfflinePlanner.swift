@@ -155,10 +155,7 @@ public struct OfflinePlanner: ModelProvider {
         let callCount = observations.count
 
         let offered = Set(request.tools.map(\.name))
-        let intents = self.intents.filter { $0.isAvailable(offered: offered) }
-        let best = intents.compactMap { intent in intent.match(utterance).map { (intent, $0) } }
-            .max { $0.1.score < $1.1.score }
-        guard let (intent, match) = best else {
+        guard let (intent, match) = best(for: utterance, offered: offered) else {
             return [.textDelta(fallback()), .stop(.endTurn)]
         }
         let turn = PlannerTurn(utterance: utterance.text, entities: match.entities, observations: observations,
@@ -178,6 +175,13 @@ public struct OfflinePlanner: ModelProvider {
             out.append(.stop(.toolUse))
             return out
         }
+    }
+
+    /// The intent that reads the message best (the first of equal scores), with what it read.
+    /// The intent that reads `utterance` best, among those whose tools are offered (nil: all).
+    func best(for utterance: Utterance, offered: Set<String>? = nil) -> (any OfflineIntent, IntentMatch)? {
+        intents.filter { intent in offered.map { intent.isAvailable(offered: $0) } ?? true }
+            .compactMap { intent in intent.match(utterance).map { (intent, $0) } }.max { $0.1.score < $1.1.score }
     }
 
     static func observations(in messages: ArraySlice<ModelMessage>) -> [ToolObservation] {

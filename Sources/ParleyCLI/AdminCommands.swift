@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ParleyComms
 import ParleyCore
 import ParleyPlatform
 import ParleyAgent
@@ -28,8 +29,8 @@ func cliContext(_ tenant: Tenant) -> ActionContext {
 }
 
 struct TenantCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tenant", abstract: "Create and list tenants.",
-                                                    subcommands: [Create.self, List.self])
+    static let configuration = CommandConfiguration(commandName: "tenant", abstract: "Create, change and list tenants.",
+                                                    subcommands: [Create.self, Update.self, List.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a tenant.")
@@ -42,6 +43,24 @@ struct TenantCommand: AsyncParsableCommand {
             try await withStore(common) { store in
                 let t = try await TenantService(store: store, clock: SystemClock()).create(name: name, slug: slug, timeZone: timeZone, actor: "cli")
                 print("created tenant \(t.slug) (\(t.id))")
+            }
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rename a tenant or move it to another time zone; its schedules follow the new zone.")
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "Tenant id or slug, e.g. default.") var tenant: String
+        @Option(help: "New display name.") var name: String?
+        @Option(name: .customLong("time-zone"), help: "New IANA time zone, e.g. America/Chicago.") var timeZone: String?
+
+        func run() async throws {
+            guard name != nil || timeZone != nil else { fail("give --name and/or --time-zone", code: 2) }
+            try await withStore(common) { store in
+                let service = TenantService(store: store, clock: SystemClock())
+                let t = try await service.changeSettings(cliContext(try await service.resolve(tenant)), .init(name: name, timeZone: timeZone))
+                print("updated tenant \(t.slug): name '\(t.name)', time zone \(t.timeZone)")
             }
         }
     }

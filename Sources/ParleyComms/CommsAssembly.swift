@@ -15,7 +15,7 @@ public enum CommsAssembly {
     /// Each tenant's own providers (sealed in `tenant_channels`), else the installation's.
     public static func router(_ jobs: JobSettings, keyring: Keyring, baseURL: String? = nil) -> @Sendable (String, Channel, any SQLDatabase) async throws -> Route {
         let router = ChannelRouter(keyring: keyring, installation: routes(jobs), installationSMS: ChannelSettings.installation(jobs, channel: .sms),
-                                   baseURL: baseURL)
+                                   baseURL: baseURL, outbound: OutboundGuard(policy: jobs.outbound))
         return { tenantID, channel, db in try await router.route(tenantID: tenantID, channel: channel, on: db) }
     }
 

@@ -385,6 +385,11 @@ enum FormBody {
             guard let name = decode(parts[0]), let value = decode(parts.count > 1 ? parts[1] : ""), !name.isEmpty else {
                 throw ParleyError.badRequest("the form body is malformed", code: "invalid_webhook")
             }
+            // Stored text is what was acknowledged: PostgreSQL refuses NUL and SQLite cuts at it.
+            guard !name.contains("\u{0}"), !value.contains("\u{0}") else {
+                throw ParleyError.badRequest("the form field '\(name.replacingOccurrences(of: "\u{0}", with: "").prefix(64))' contains a NUL character",
+                                             code: "invalid_text")
+            }
             // Twilio never repeats a field here; a repeat would make the signed set ambiguous.
             guard out.updateValue(value, forKey: name) == nil else {
                 throw ParleyError.badRequest("the form field '\(name.prefix(64))' appears twice", code: "invalid_webhook")

@@ -25,13 +25,33 @@ public struct SMTPChannel: ExternalChannel {
     public let honoursIdempotencyKeys = false
     let client: SMTPClient
     let from: String
+    var outbound: OutboundGuard?
 
     public init(configuration: SMTPConfiguration, from: String, logger: Logger = Logger(label: "parley.smtp")) {
         self.client = SMTPClient(configuration: configuration, logger: logger)
         self.from = from
     }
 
+    /// The same channel for a server a tenant configured: see `OutboundGuard`.
+    public func guarded(by outbound: OutboundGuard?) -> Self {
+        var copy = self
+        copy.outbound = outbound
+        return copy
+    }
+
     public func send(_ message: Message, idempotencyKey: String) async throws -> String? {
+        var client = self.client
+        if let outbound {
+            // Connect to the checked address; the name stays the TLS server name.
+            var configuration = client.configuration
+            let address: IPAddress
+            do { address = try await outbound.check(host: configuration.host, what: "smtp_url") } catch {
+                throw DeliveryError.transient("outbound address refused: \(error.message)")
+            }
+            if configuration.tlsServerName == nil, IPAddress(configuration.host) == nil { configuration.tlsServerName = configuration.host }
+            configuration.host = address.description
+            client = SMTPClient(configuration: configuration, logger: client.logger)
+        }
         let messageID = "\(message.id)@parley"
         let raw = MIMEBuilder.build(from: from, to: [message.recipient], subject: message.subject ?? "", text: message.bodyText, html: message.bodyHTML,
                                     messageID: messageID, date: Date(), extraHeaders: [("X-Parley-Message", message.id)] + message.listUnsubscribeHeaders)

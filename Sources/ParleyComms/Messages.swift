@@ -307,6 +307,8 @@ struct MessageRepository: Sendable {
 /// here, before the message row is written: retries and replays send the stored text, so the
 /// recipient never gets two versions and an idempotent replay never asks the model again.
 public struct MessageService: Sendable {
+    /// How far ahead `send_at` may be: a message planned further out is almost always a typo.
+    public static let sendAtHorizon: TimeInterval = 366 * 86_400
     let queue: JobQueue
     let repo = MessageRepository()
     /// Called after a job is committed, so a worker in this process starts at once.
@@ -531,6 +533,10 @@ public struct MessageService: Sendable {
         }
         if let sendAt = request.sendAt, sendAt < now.addingTimeInterval(-60) {
             throw ParleyError.badRequest("send_at is in the past; omit it to send now", code: "send_at_in_past")
+        }
+        if let sendAt = request.sendAt, sendAt > now.addingTimeInterval(Self.sendAtHorizon) {
+            throw ParleyError.badRequest("send_at may be at most 366 days ahead; schedule a later message closer to its date",
+                                         code: "send_at_too_far")
         }
         if let refusal = try await ConsentService(store: queue.store, clock: queue.clock)
             .refusal(tenantID: tenantID, channel: request.channel, recipient: recipient, purpose: request.purpose, on: db) {

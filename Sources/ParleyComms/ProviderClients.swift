@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import ParleyCore
 
 // HTTP clients for the messaging providers the communications engine sends through:
 // Twilio (SMS), SendGrid and Resend (email).
@@ -152,7 +153,7 @@ public struct TwilioClient: Sendable, CustomStringConvertible, CustomReflectable
     public static let recipientErrorCodes: Set<Int> = [21211, 21610, 21614, 21635, 30005, 30006]
 
     public let configuration: TwilioConfiguration
-    private let http: CommsHTTP
+    private var http: CommsHTTP
 
     public init(configuration: TwilioConfiguration, httpClient: HTTPClient = .shared,
                 logger: Logger = Logger(label: "parley.comms.twilio")) {
@@ -167,6 +168,13 @@ public struct TwilioClient: Sendable, CustomStringConvertible, CustomReflectable
         self.init(configuration: TwilioConfiguration(accountSID: accountSID, authToken: authToken, sender: sender,
                                                      baseURL: baseURL, timeout: timeout),
                   httpClient: httpClient, logger: logger)
+    }
+
+    /// The same client for an endpoint a tenant configured: see `OutboundGuard`.
+    public func guarded(by outbound: OutboundGuard?) -> Self {
+        var copy = self
+        copy.http.outbound = outbound
+        return copy
     }
 
     public var description: String { "TwilioClient(\(configuration))" }
@@ -327,7 +335,7 @@ public struct SendGridClient: Sendable, CustomStringConvertible, CustomReflectab
     public static let providerName = "sendgrid"
 
     public let configuration: APIKeyConfiguration
-    private let http: CommsHTTP
+    private var http: CommsHTTP
 
     public init(configuration: APIKeyConfiguration, httpClient: HTTPClient = .shared,
                 logger: Logger = Logger(label: "parley.comms.sendgrid")) {
@@ -340,6 +348,13 @@ public struct SendGridClient: Sendable, CustomStringConvertible, CustomReflectab
                 httpClient: HTTPClient = .shared, logger: Logger = Logger(label: "parley.comms.sendgrid")) {
         self.init(configuration: APIKeyConfiguration(provider: "SendGrid", apiKey: apiKey, baseURL: baseURL, timeout: timeout),
                   httpClient: httpClient, logger: logger)
+    }
+
+    /// The same client for an endpoint a tenant configured: see `OutboundGuard`.
+    public func guarded(by outbound: OutboundGuard?) -> Self {
+        var copy = self
+        copy.http.outbound = outbound
+        return copy
     }
 
     public var description: String { "SendGridClient(\(configuration))" }
@@ -450,7 +465,7 @@ public struct ResendClient: Sendable, CustomStringConvertible, CustomReflectable
     public static let providerName = "resend"
 
     public let configuration: APIKeyConfiguration
-    private let http: CommsHTTP
+    private var http: CommsHTTP
 
     public init(configuration: APIKeyConfiguration, httpClient: HTTPClient = .shared,
                 logger: Logger = Logger(label: "parley.comms.resend")) {
@@ -463,6 +478,13 @@ public struct ResendClient: Sendable, CustomStringConvertible, CustomReflectable
                 httpClient: HTTPClient = .shared, logger: Logger = Logger(label: "parley.comms.resend")) {
         self.init(configuration: APIKeyConfiguration(provider: "Resend", apiKey: apiKey, baseURL: baseURL, timeout: timeout),
                   httpClient: httpClient, logger: logger)
+    }
+
+    /// The same client for an endpoint a tenant configured: see `OutboundGuard`.
+    public func guarded(by outbound: OutboundGuard?) -> Self {
+        var copy = self
+        copy.http.outbound = outbound
+        return copy
     }
 
     public var description: String { "ResendClient(\(configuration))" }
@@ -621,6 +643,9 @@ struct CommsHTTP: Sendable {
     /// Scrubbed from every message that leaves this type.
     let secret: String
     let logger: Logger
+    /// Set for endpoints a tenant configured: each call resolves and checks the host first,
+    /// connects to the checked address, and follows no redirect.
+    var outbound: OutboundGuard?
 
     /// POSTs `body` to `url` and reads the whole answer, all within `timeout`. Throws only transient errors.
     func post(url: String, headers: HTTPHeaders, body: ByteBuffer, idempotencyKey: String) async throws(DeliveryError) -> Reply {
@@ -629,25 +654,54 @@ struct CommsHTTP: Sendable {
         request.headers = headers
         request.body = .bytes(body)
         let prepared = request
-        let client = self.client
+        var client = self.client
+        var pinned: HTTPClient?
+        if let outbound {
+            pinned = try await Self.pinnedClient(url: url, outbound: outbound, provider: provider)
+            client = pinned ?? client
+        }
         let logger = self.logger
         let provider = self.provider
         let deadline = NIODeadline.now() + Self.timeAmount(timeout)
+        let result: Result<Reply, DeliveryError>
         do {
             // The client's own deadline fires first and says why (a refused connection, retried
             // until the deadline, reads as such); this backstop, a little later, catches a body
             // that stalls after the headers, which the client's deadline no longer covers.
-            return try await Self.withTimeout(timeout + timeout / 4 + .milliseconds(100)) {
+            result = .success(try await Self.withTimeout(timeout + timeout / 4 + .milliseconds(100)) { [client] in
                 let response = try await client.execute(prepared, deadline: deadline, logger: logger)
                 let body = try await response.body.collect(upTo: Self.maxBody)
                 return Reply(provider: provider, status: Int(response.status.code), headers: response.headers, body: body)
-            }
+            })
         } catch {
             let reason = describe(error)
             logger.debug("provider request failed", metadata: ["provider": "\(provider)", "idempotency_key": "\(idempotencyKey)",
                                                                "error": "\(reason)"])
-            throw .transient(reason)
+            result = .failure(.transient(reason))
         }
+        try? await pinned?.shutdown()
+        let reply = try result.get()
+        if outbound != nil, (300..<400).contains(reply.status) {
+            throw .transient("\(provider): the endpoint answered HTTP \(reply.status) (a redirect); redirects from a tenant's own endpoint "
+                             + "are not followed: set base_url to the final address")
+        }
+        return reply
+    }
+
+    /// A client that connects only to the checked address of `url`'s host (the name still goes to
+    /// TLS for SNI and certificate checks) and follows no redirect. The caller shuts it down.
+    private static func pinnedClient(url: String, outbound: OutboundGuard, provider: String) async throws(DeliveryError) -> HTTPClient {
+        guard let host = URLComponents(string: url)?.host, !host.isEmpty else {
+            throw .transient("\(provider): base_url has no host")
+        }
+        let address: IPAddress
+        do { address = try await outbound.check(host: host, what: "\(provider) base_url") } catch {
+            throw .transient("outbound address refused: \(error.message)")
+        }
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        if IPAddress(host) == nil { configuration.dnsOverride = [host: address.description] }
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
     /// Returns the receipt, or throws the (scrubbed) error, logging either way.

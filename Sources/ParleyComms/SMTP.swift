@@ -190,7 +190,7 @@ extension SMTPError: CustomStringConvertible {
 /// STARTTLS or implicit TLS, AUTH PLAIN or LOGIN, MAIL FROM, RCPT TO for each recipient, DATA, QUIT.
 public struct SMTPClient: Sendable {
     public let configuration: SMTPConfiguration
-    private let logger: Logger
+    let logger: Logger
     private let group: any EventLoopGroup
 
     public init(

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ParleyCore
+import ParleyPlatform
 import ParleyStorage
 import SQLKit
 
@@ -354,5 +355,35 @@ public final class Scheduler: Sendable {
                     schedule: try JSONDecoder().decode(Schedule.self, from: Data(spec.utf8)),
                     enabled: try row.decode(column: "enabled", as: Bool.self), lastRunAt: try row.decode(column: "last_run_at", as: Date?.self),
                     nextRunAt: try row.decode(column: "next_run_at", as: Date.self), runs: try row.decode(column: "runs", as: Int.self))
+    }
+}
+
+extension Scheduler {
+    /// After a tenant moves to another zone: each of its wall-clock tasks (daily, weekly, monthly)
+    /// next runs at its local time in the new zone. Intervals are left alone. Returns how many moved.
+    @discardableResult
+    public static func followZone(tenantID: String, zone: TimeZone, now: Date, on db: any SQLDatabase) async throws -> Int {
+        let tasks = try await db.raw("SELECT * FROM scheduled_tasks WHERE tenant_id = \(bind: tenantID)").all().map(decode)
+        var moved = 0
+        for task in tasks {
+            if case .every = task.schedule { continue }
+            let next = task.schedule.next(after: now, in: zone)
+            guard next != task.nextRunAt else { continue }
+            try await db.raw("""
+                UPDATE scheduled_tasks SET next_run_at = \(bind: next), updated_at = \(bind: now)
+                WHERE id = \(bind: task.id) AND tenant_id = \(bind: tenantID)
+                """).run()
+            moved += 1
+        }
+        return moved
+    }
+}
+
+extension TenantService {
+    /// Changes the tenant's name and/or zone; its schedules follow the new zone in the same transaction.
+    public func changeSettings(_ ctx: ActionContext, _ u: Update) async throws -> Tenant {
+        try await update(ctx, u, zoneChanged: { tenantID, zone, now, db in
+            try await Scheduler.followZone(tenantID: tenantID, zone: zone, now: now, on: db)
+        })
     }
 }

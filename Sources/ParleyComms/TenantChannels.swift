@@ -132,23 +132,39 @@ public struct ChannelSettings: Sendable, Equatable, Codable {
         }
     }
 
-    /// The way out these settings describe.
-    public func route(for channel: Channel) -> Route {
+    /// The way out these settings describe. `outbound` guards every connection when a tenant set
+    /// them (nil for the installation's own providers, which are trusted as configured).
+    public func route(for channel: Channel, outbound: OutboundGuard? = nil) -> Route {
         let outbox = Route.local(from.map { channel == .email ? OutboxChannel(from: $0) : OutboxChannel() } ?? OutboxChannel())
         switch provider {
         case "smtp":
-            return smtpURL.flatMap(SMTPURL.parse).map { .external(SMTPChannel(configuration: $0, from: from ?? "")) } ?? outbox
+            return smtpURL.flatMap(SMTPURL.parse).map { .external(SMTPChannel(configuration: $0, from: from ?? "").guarded(by: outbound)) } ?? outbox
         case "sendgrid":
-            return .external(HTTPEmailChannel(.sendGrid(SendGridClient(apiKey: apiKey ?? "", baseURL: baseURL ?? "https://api.sendgrid.com")), from: from ?? ""))
+            return .external(HTTPEmailChannel(.sendGrid(SendGridClient(apiKey: apiKey ?? "", baseURL: baseURL ?? "https://api.sendgrid.com")
+                .guarded(by: outbound)), from: from ?? ""))
         case "resend":
-            return .external(HTTPEmailChannel(.resend(ResendClient(apiKey: apiKey ?? "", baseURL: baseURL ?? "https://api.resend.com")), from: from ?? ""))
+            return .external(HTTPEmailChannel(.resend(ResendClient(apiKey: apiKey ?? "", baseURL: baseURL ?? "https://api.resend.com")
+                .guarded(by: outbound)), from: from ?? ""))
         case "twilio":
             let sender: TwilioConfiguration.Sender = messagingServiceSID.map { .messagingService($0) } ?? .from(from ?? "")
             return .external(TwilioChannel(client: TwilioClient(accountSID: accountSID ?? "", authToken: authToken ?? "", sender: sender,
-                                                                baseURL: baseURL ?? "https://api.twilio.com"),
+                                                                baseURL: baseURL ?? "https://api.twilio.com").guarded(by: outbound),
                                            statusCallback: statusCallback))
         default:
             return outbox
+        }
+    }
+
+    /// Refuses settings whose endpoint (`base_url`, the `smtp_url` host) the guard would not let
+    /// Parley reach: 400 `outbound_address_refused` saying why. Checked again at every send.
+    public func checkOutbound(_ outbound: OutboundGuard) async throws(ParleyError) {
+        var targets: [(host: String, what: String)] = []
+        if let baseURL, let host = URLComponents(string: baseURL)?.host { targets.append((host, "base_url")) }
+        if provider == "smtp", let host = smtpURL.flatMap(SMTPURL.parse)?.host { targets.append((host, "smtp_url")) }
+        for target in targets {
+            do { _ = try await outbound.check(host: target.host, what: target.what) } catch {
+                throw .badRequest(error.message, code: "outbound_address_refused")
+            }
         }
     }
 
@@ -189,13 +205,16 @@ public struct TenantChannelService: Sendable {
     let clock: any Clock
     let keyring: Keyring
     let installation: JobSettings
+    let outbound: OutboundGuard
     static let purpose = "provider-credentials"
 
-    public init(store: any Store, clock: any Clock, keyring: Keyring, installation: JobSettings) {
+    public init(store: any Store, clock: any Clock, keyring: Keyring, installation: JobSettings,
+                resolver: @escaping OutboundGuard.Resolver = OutboundGuard.systemResolve) {
         self.store = store
         self.clock = clock
         self.keyring = keyring
         self.installation = installation
+        self.outbound = OutboundGuard(policy: installation.outbound, resolver: resolver)
     }
 
     static func context(_ tenantID: String, _ channel: Channel) -> String { "\(tenantID)/\(channel.rawValue)" }
@@ -203,6 +222,7 @@ public struct TenantChannelService: Sendable {
     public func set(_ ctx: ActionContext, channel: Channel, _ settings: ChannelSettings) async throws -> ChannelView {
         try ctx.principal.require(.manageKeys)
         try settings.validate(for: channel)
+        try await settings.checkOutbound(outbound)
         let tenantID = ctx.principal.tenantID
         let sealed = try keyring.seal(Self.purpose, try JSONEncoder().encode(settings), context: Self.context(tenantID, channel))
         let now = clock.now()
@@ -283,13 +303,17 @@ public final class ChannelRouter: Sendable {
     let installation: @Sendable (Channel) -> Route
     let installationSMS: ChannelSettings?
     let baseURL: String?
+    /// Guards every connection to an endpoint a tenant configured.
+    let outbound: OutboundGuard
     private let cache = Mutex<[String: (sealed: String, route: Route)]>([:])
 
-    public init(keyring: Keyring, installation: @escaping @Sendable (Channel) -> Route, installationSMS: ChannelSettings? = nil, baseURL: String? = nil) {
+    public init(keyring: Keyring, installation: @escaping @Sendable (Channel) -> Route, installationSMS: ChannelSettings? = nil, baseURL: String? = nil,
+                outbound: OutboundGuard = OutboundGuard(policy: .publicOnly)) {
         self.keyring = keyring
         self.installation = installation
         self.installationSMS = installationSMS
         self.baseURL = baseURL
+        self.outbound = outbound
     }
 
     public func route(tenantID: String, channel: Channel, on db: any SQLDatabase) async throws -> Route {
@@ -301,7 +325,8 @@ public final class ChannelRouter: Sendable {
             guard channel == .sms, let sms = installationSMS, sms.provider == "twilio", sms.statusCallback == nil, baseURL != nil else {
                 return installation(channel)
             }
-            return try await build(sms, channel: channel, tenantID: tenantID, cacheKey: key + "#installation", version: "installation", on: db)
+            return try await build(sms, channel: channel, tenantID: tenantID, cacheKey: key + "#installation", version: "installation",
+                                   guarded: false, on: db)
         }
         let sealed = try row.decode(column: "settings_sealed", as: String.self)
         if let hit = cache.withLock({ $0[key] }), hit.sealed == sealed { return hit.route }
@@ -313,18 +338,18 @@ public final class ChannelRouter: Sendable {
             throw DeliveryError.transient("the tenant's \(channel.rawValue) settings cannot be decrypted with this installation's key")
         }
         return try await build(try JSONDecoder().decode(ChannelSettings.self, from: plain), channel: channel, tenantID: tenantID,
-                               cacheKey: key, version: sealed, on: db)
+                               cacheKey: key, version: sealed, guarded: true, on: db)
     }
 
     private func build(_ settings: ChannelSettings, channel: Channel, tenantID: String, cacheKey: String, version: String,
-                       on db: any SQLDatabase) async throws -> Route {
+                       guarded: Bool, on db: any SQLDatabase) async throws -> Route {
         if let hit = cache.withLock({ $0[cacheKey] }), hit.sealed == version { return hit.route }
         var settings = settings
         if settings.provider == "twilio", settings.statusCallback == nil, let baseURL,
            let slug = try await db.raw("SELECT slug FROM tenants WHERE id = \(bind: tenantID)").first()?.decode(column: "slug", as: String.self) {
             settings.statusCallback = "\(baseURL)/webhooks/\(slug)/twilio/status"
         }
-        let route = settings.route(for: channel)
+        let route = settings.route(for: channel, outbound: guarded ? outbound : nil)
         cache.withLock { $0[cacheKey] = (version, route) }
         return route
     }

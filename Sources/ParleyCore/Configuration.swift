@@ -70,6 +70,9 @@ public struct JobSettings: Sendable {
     public var smsProvider: String
     /// Provider credentials and endpoints (secrets are never logged).
     public var providerSettings: [String: String]
+    /// `PARLEY_OUTBOUND_ALLOW`: the non-public addresses and hosts tenants' own provider endpoints
+    /// may reach (none by default). The installation's own providers are trusted as configured.
+    public var outbound: OutboundPolicy = .publicOnly
 }
 
 /// Which model providers to use, in failover order; the offline planner is always last.
@@ -231,7 +234,11 @@ extension ParleyConfig {
                     "SENDGRID_API_KEY", "RESEND_API_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM",
                     "PARLEY_SENDGRID_BASE_URL", "PARLEY_RESEND_BASE_URL", "PARLEY_TWILIO_BASE_URL", "PARLEY_TWILIO_STATUS_CALLBACK",
                     "PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY", "PARLEY_RESEND_WEBHOOK_SECRET",
-                ].compactMap { key in sources.value(key).map { (key, $0) } })
+                ].compactMap { key in sources.value(key).map { (key, $0) } }),
+                outbound: try OutboundPolicy.parse(reader.string("PARLEY_OUTBOUND_ALLOW", default: "",
+                                                                 accepts: "a comma-separated list of CIDR blocks, IP addresses and host names (e.g. 10.0.0.0/8,mail.internal)") {
+                    OutboundPolicy.parse($0) != nil
+                }) ?? .publicOnly
             ),
             sources: sources
         )

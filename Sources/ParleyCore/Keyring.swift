@@ -84,6 +84,23 @@ public struct Keyring: Sendable {
         }
     }
 
+    /// AES-GCM whose nonce is derived from the input (an HMAC under a subkey of its own, as in
+    /// SIV): the same plaintext and context always seal to the same value (a link handed out twice
+    /// in a day is the same link), and different inputs never share a nonce. It reveals only
+    /// whether two sealed values are equal. Opens with `open`.
+    public func sealDeterministic(_ purpose: String, _ plaintext: some DataProtocol, context: String) throws(KeyringError) -> String {
+        let data = Data(plaintext)
+        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(context.utf8.count):\(context)".utf8) + data, using: subkey(purpose + ":nonce"))
+        do {
+            let nonce = try AES.GCM.Nonce(data: Data(mac).prefix(12))
+            let box = try AES.GCM.seal(data, using: subkey(purpose), nonce: nonce, authenticating: Data(context.utf8))
+            guard let combined = box.combined else { throw KeyringError.invalid("cannot seal") }
+            return "v1." + combined.base64EncodedString()
+        } catch {
+            throw .invalid("cannot seal a value: \(error)")
+        }
+    }
+
     public func open(_ purpose: String, _ sealed: String, context: String) throws(KeyringError) -> Data {
         guard sealed.hasPrefix("v1."), let combined = Data(base64Encoded: String(sealed.dropFirst(3))) else {
             throw .undecryptable

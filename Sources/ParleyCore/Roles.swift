@@ -24,6 +24,17 @@ public enum Permission: String, Sendable {
     case manageKeys
     /// Read the audit log.
     case readAudit
+
+    /// What the permission lets a caller do, in words (for refusals).
+    public var words: String {
+        switch self {
+        case .readTenant: "read this workspace's data"
+        case .act: "make changes (chat, send messages, create or change cases)"
+        case .operate: "operate the workspace (approvals, jobs, templates, consent, schedules)"
+        case .manageKeys: "manage API keys, provider channels and tool policies"
+        case .readAudit: "read the audit log"
+        }
+    }
 }
 
 /// Who is calling: resolved from an API key by the auth middleware or fixed for the CLI.
@@ -42,8 +53,14 @@ public struct Principal: Sendable, Equatable {
     }
 
     public func require(_ permission: Permission) throws(ParleyError) {
+        try require(permission, toDo: permission.words)
+    }
+
+    /// Refuses with a sentence a person understands: "this key's role (viewer) may not change templates".
+    public func require(_ permission: Permission, toDo action: String) throws(ParleyError) {
         guard role.allows(permission) else {
-            throw .forbidden("role '\(role.rawValue)' may not \(permission.rawValue)")
+            let who = keyID == nil ? "this caller's role" : "this key's role"
+            throw .forbidden("\(who) (\(role.rawValue)) may not \(action); ask an administrator for a key with a role that may")
         }
     }
 }

@@ -7,6 +7,16 @@ public final class RouteTable: Sendable {
     public init() {}
 
     private let routes = Mutex<[(segments: [String], method: String)]>([])
+    private let rules = Mutex<[String: RouteRule]>([:])
+
+    /// Declares what routes need from their callers; declare before registering the routes.
+    public func add(rules list: [RouteRule]) {
+        rules.withLock { table in for rule in list where table[rule.route] == nil { table[rule.route] = rule } }
+    }
+
+    public func rule(_ method: HTTPRequest.Method, _ path: String) -> RouteRule? {
+        rules.withLock { $0["\(method.rawValue) \(path)"] }
+    }
 
     public func add(_ path: String, _ method: HTTPRequest.Method) {
         let segs = Self.split(path)

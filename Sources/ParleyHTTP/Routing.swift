@@ -17,7 +17,18 @@ public struct Routes<Group: RouterMethods<ParleyRequestContext>> {
     public func on(_ method: HTTPRequest.Method, _ path: String,
             _ handler: @escaping @Sendable (Request, ParleyRequestContext) async throws -> some ResponseGenerator) {
         table.add(prefix + path, method)
-        group.on(RouterPath(path), method: method, use: handler)
+        let rule = table.rule(method, prefix + path)
+        group.on(RouterPath(path), method: method) { request, context in
+            // In this order for every route: the text rules, then the caller's permission, then
+            // the handler (which decodes the body).
+            var context = context
+            context.coreContext.parameters = try TextInput.decodedPathParameters(context.parameters)
+            try TextInput.checkQuery(request)
+            if let rule, let principal = context.principal {
+                try principal.require(rule.permission, toDo: rule.action)
+            }
+            return try await handler(request, context)
+        }
     }
 }
 
@@ -33,7 +44,26 @@ extension Request {
         var request = self
         let buffer = try await request.collectBody(upTo: limit)
         guard buffer.readableBytes > 0 else { throw ParleyError.badRequest("the request body is empty; send a JSON object", code: "invalid_json") }
-        return try JSONCoding.decoder.decode(T.self, from: Data(buffer: buffer))
+        let data = Data(buffer: buffer)
+        try TextInput.checkJSON(data)
+        let value: T
+        do {
+            value = try JSONCoding.decoder.decode(T.self, from: data)
+        } catch DecodingError.keyNotFound(let key, let context) {
+            // A required field is missing: often because it was sent under another name.
+            let path = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }
+            if let sent = UnknownFields.sentInstead(of: key.stringValue, at: path, in: data) { throw Self.unknownField(sent) }
+            throw DecodingError.keyNotFound(key, context)
+        }
+        if let unknown = UnknownFields.find(T.self, in: data).first { throw Self.unknownField(unknown) }
+        return value
+    }
+
+    /// 400 `unknown_field`: names the field and, when there is an obvious one, the intended name.
+    static func unknownField(_ field: UnknownFields.Field) -> ParleyError {
+        let place = field.path.isEmpty ? "" : " in '\(field.path)'"
+        let hint = field.suggestion.map { "; did you mean '\($0)'?" } ?? "; remove it (see the API description for this route's fields)"
+        return ParleyError.badRequest("unknown field '\(field.name)'\(place)\(hint)", code: "unknown_field")
     }
 
     public func queryInt(_ name: String, default def: Int, range: ClosedRange<Int>) throws -> Int {

@@ -158,12 +158,11 @@ public enum CaseInput {
 
     public static func phone(_ value: String?) throws -> String? {
         guard let value, !value.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
-        let phone = value.trimmingCharacters(in: .whitespaces)
-        let allowed = CharacterSet(charactersIn: "0123456789+-(). x")
-        guard phone.count <= 40, phone.unicodeScalars.allSatisfy(allowed.contains), phone.contains(where: \.isNumber) else {
-            throw ParleyError.badRequest("client_phone is not a phone number", code: "invalid_phone")
+        // The messages' rule: stored as E.164, so a reminder by SMS reaches it; no country is guessed.
+        do { return try Recipients.normalizePhone(value) } catch {
+            throw ParleyError.badRequest("client_phone is not usable (\(error)); write it with its country code, such as +1 555-123-4567",
+                                         code: "invalid_phone")
         }
-        return phone
     }
 
     /// A whole create request (REST body or tool input).
@@ -522,6 +521,8 @@ public struct CaseService: Sendable {
         public var body: String?
         /// Only accepted when it is the case's address on record.
         public var recipient: String?
+        /// When to send; nil is now. Quiet hours may still move it later.
+        public var sendAt: Date?
         public init(caseID: String, emailType: EmailType, subject: String? = nil, body: String? = nil, recipient: String? = nil) {
             self.caseID = caseID
             self.emailType = emailType
@@ -555,6 +556,9 @@ public struct CaseService: Sendable {
         }
         guard c.status == .open else { throw ParleyError.conflict("case \(c.caseNumber) is closed", code: "case_closed") }
         let now = clock.now()
+        if let at = r.sendAt, at > now.addingTimeInterval(366 * 86_400) {
+            throw ParleyError.badRequest("send_at is more than a year ahead; choose a time within the next 12 months", code: "invalid_send_at")
+        }
         var subject = r.subject?.trimmingCharacters(in: .whitespacesAndNewlines)
         var body = r.body
         var html: String?
@@ -572,11 +576,11 @@ public struct CaseService: Sendable {
         }
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = try await Self.zone(tenantID: tenantID, on: db)
-        let day = calendar.dateComponents([.year, .month, .day], from: now)
+        let day = calendar.dateComponents([.year, .month, .day], from: max(r.sendAt ?? now, now))
         let key = "legal:\(c.id):\(r.emailType.rawValue):\(day.year ?? 0)-\(day.month ?? 0)-\(day.day ?? 0)"
         let accepted: MessageService.Accepted
         do {
-            accepted = try await messages.send(ctx, MessageRequest(channel: .email, to: c.clientEmail, subject: subject, text: body, html: html, idempotencyKey: key), on: db)
+            accepted = try await messages.send(ctx, MessageRequest(channel: .email, to: c.clientEmail, subject: subject, text: body, html: html, sendAt: r.sendAt, idempotencyKey: key), on: db)
         } catch let e as ParleyError where e.code == "idempotency_key_reused" {
             throw ParleyError.conflict("a \(r.emailType.rawValue) was already sent for case \(c.caseNumber) today", code: "already_sent_today")
         }

@@ -31,6 +31,15 @@ struct LegalController {
         return s
     }
 
+    /// `send_at`: an ISO 8601 time; nil sends now.
+    static func sendAt(_ text: String?) throws -> Date? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let date = JSONCoding.parse(text) else {
+            throw ParleyError.badRequest("send_at must be an ISO 8601 time such as 2026-01-31T09:00:00Z, got '\(text.prefix(40))'", code: "invalid_send_at")
+        }
+        return date
+    }
+
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.post, "/cases/search") { req, ctx in
             let body = try Self.object(try await req.decodeJSON(JSONValue.self, limit: maxBodyBytes))
@@ -82,6 +91,16 @@ struct LegalController {
         r.on(.post, "/cases/:case_id/close") { _, ctx in
             RawJSON(value: LegalViews.detail(try await cases.close(try ctx.action(), id: try ctx.parameters.require("case_id"))))
         }
+        r.on(.get, "/cases/:case_id/reminder-preview") { req, ctx in
+            guard let type = EmailType(rawValue: req.queryString("email_type") ?? "") else {
+                throw ParleyError.badRequest("email_type must be initial_reminder, follow_up_reminder or urgent_reminder", code: "invalid_email_type")
+            }
+            let email = try await cases.compose(try ctx.caller(), caseID: try ctx.parameters.require("case_id"), type: type)
+            // With the HTML part, so a person sees the email as the client will.
+            guard case .object(var view) = LegalViews.composed(email) else { return RawJSON(value: LegalViews.composed(email)) }
+            view["html"] = email.html.map { .string($0) } ?? .null
+            return RawJSON(value: .object(view))
+        }
         r.on(.post, "/cases/:case_id/upload-link") { _, ctx in
             let link = try await cases.uploadLink(try ctx.caller(), caseID: try ctx.parameters.require("case_id"))
             return RawJSON(value: ["url": .string(link.url), "expires_at": .string(Timestamps.format(link.expiresAt))])
@@ -110,8 +129,10 @@ struct LegalController {
             guard let type = EmailType(rawValue: try Self.string(body, "email_type") ?? "") else {
                 throw ParleyError.badRequest("email_type must be initial_reminder, follow_up_reminder or urgent_reminder", code: "invalid_email_type")
             }
-            let (comm, created) = try await cases.send(try ctx.action(), CaseService.SendRequest(
-                caseID: caseID, emailType: type, subject: try Self.string(body, "subject"), body: try Self.string(body, "body"), recipient: recipient))
+            var request = CaseService.SendRequest(
+                caseID: caseID, emailType: type, subject: try Self.string(body, "subject"), body: try Self.string(body, "body"), recipient: recipient)
+            request.sendAt = try Self.sendAt(try Self.string(body, "send_at"))
+            let (comm, created) = try await cases.send(try ctx.action(), request)
             return RawJSON(value: LegalViews.communication(comm), status: created ? .accepted : .ok)
         }
     }

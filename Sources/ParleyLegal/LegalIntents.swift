@@ -8,7 +8,8 @@ import ParleyAgent
 enum LegalIntents {
     static var all: [any OfflineIntent] {
         [FindCaseIntent(), MissingDocumentsIntent(), CreateCaseIntent(), ContinueCreateCaseIntent(), SendReminderIntent(),
-         PendingRemindersIntent(), SelectCaseIntent()]
+         PendingRemindersIntent(), UpdateDocumentIntent(), DraftReminderIntent(), ListCasesIntent(), CloseCaseIntent(), UploadLinkIntent(),
+         ContinueRequestIntent()]
     }
 
     // MARK: text helpers
@@ -27,41 +28,27 @@ enum LegalIntents {
 
     static let emailPattern = #"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"#
     static let phonePattern = #"\+?\(?\d[\d\s().\-]{6,}\d"#
-    static let caseNumberPattern = #"#([A-Za-z0-9][A-Za-z0-9\-]{0,39})|\b(\d{4}-\d{5})\b"#
+    static let caseNumberPattern = #"#([A-Za-z0-9][A-Za-z0-9\-]{0,39})|\b(\d{4}-\d{5})\b|\b([A-Za-z]{2,10}-\d{3,10})\b"#
 
     static func caseNumbers(in text: String) -> [String] {
-        matches(caseNumberPattern, in: text).compactMap { m in [m[1], m[2]].first { !$0.isEmpty } }
+        matches(caseNumberPattern, in: text).compactMap { m in m.dropFirst().first { !$0.isEmpty } }
     }
+
+    /// Every question that asks for the client ends with this, so the reply continues the request.
+    static let askForClient = "Give me the client's name or case number."
+    static let whichOne = "Which one do you mean?"
+    static let whichDocument = "Which document"
 
     /// The case the conversation is about: the last case number an answer mentioned.
     static func caseUnderDiscussion(_ history: [PriorMessage]) -> String? {
         for message in history.reversed() where message.role == .assistant {
             // An open "which one?" question names several people: none is under discussion.
-            if message.text.contains("Which one do you mean?") { return nil }
+            if message.text.contains(whichOne) { return nil }
             let numbers = Set(caseNumbers(in: message.text))
             if numbers.count > 1 { return nil }
             if let number = numbers.first { return number }
         }
         return nil
-    }
-
-    static let pronouns: Set<String> = ["her", "him", "them", "they", "she", "he", "this client", "the client", "that client", "this case",
-                                        "that case", "the case", "it", "this one", "that one", "client"]
-
-    /// A person's name from free text: trimmed of punctuation, filler words and possessives.
-    static func cleanName(_ raw: String) -> String? {
-        var s = raw.trimmingCharacters(in: CharacterSet.whitespacesAndNewlines.union(CharacterSet(charactersIn: "\"'`“”‘’.,!?:;")))
-        for suffix in ["'s case", "’s case", "'s cases", "'s", "’s", " case", " cases", " please", " now", " today", " instead", " again"]
-        where s.lowercased().hasSuffix(suffix) {
-            s = String(s.dropLast(suffix.count))
-        }
-        for prefix in ["the case for ", "the case of ", "the cases for ", "case for ", "cases for ", "the client ", "client ", "for ", "of ", "the "]
-        where s.lowercased().hasPrefix(prefix) {
-            s = String(s.dropFirst(prefix.count))
-        }
-        s = s.trimmingCharacters(in: CharacterSet.whitespacesAndNewlines.union(CharacterSet(charactersIn: "\"'`“”‘’.,!?:;")))
-        guard !s.isEmpty, s.count <= 200, s.contains(where: \.isLetter) else { return nil }
-        return s
     }
 
     // MARK: answers
@@ -142,11 +129,11 @@ enum LegalIntents {
             if found.isError { return .step(.answer("I could not search the cases: \(error(found))")) }
             let matches = found.output["matches"]?.arrayValue ?? []
             guard let top = matches.first else {
-                return .step(.answer("I found no open case for \(name). Check the spelling, or create one (\"create a case for \(name), email, documents\")."))
+                return .step(.answer("I found no open case for \(name). Check the spelling, or create one (\"create a case for \(name), email, documents\"). \(askForClient)"))
             }
             if found.output["ambiguous"]?.boolValue == true {
                 let list = matches.prefix(5).enumerated().map { "\($0.offset + 1). \(line($0.element))" }.joined(separator: "\n")
-                return .step(.answer("Several clients match \"\(name)\":\n\(list)\nWhich one do you mean? Reply with the case number (for example #\(top["case_number"]?.stringValue ?? "")) so I do not act on the wrong person."))
+                return .step(.answer("Several clients match \"\(name)\":\n\(list)\n\(whichOne) Reply with the case number (for example #\(top["case_number"]?.stringValue ?? "")) so I do not act on the wrong person."))
             }
             guard let id = top["case_id"]?.stringValue else { return .step(.answer("The search returned a case without an id.")) }
             return .step(.callTools(thought: "The match is \(top["client_name"]?.stringValue ?? name) (case #\(top["case_number"]?.stringValue ?? "")); I will open the case.",
@@ -170,6 +157,7 @@ enum LegalIntents {
         guard let sent = turn.latest("send_email") else {
             return .callTools(thought: "The email lists exactly the outstanding documents; I will send it to \(client)'s address on record.",
                               calls: [PlannedCall("send_email", ["case_id": .string(caseID), "email_type": .string(type),
+                                                                 "recipient_email": composed.output["recipient"] ?? .null,
                                                                  "subject": composed.output["subject"] ?? .null, "body": composed.output["body"] ?? .null])])
         }
         if sent.isError { return .answer("The reminder for case #\(number) was not sent: \(error(sent))") }
@@ -178,11 +166,16 @@ enum LegalIntents {
         if sent.output["already_sent_today"]?.boolValue == true {
             return .answer("A \(type.replacingOccurrences(of: "_", with: " ")) already went to \(client) at \(to) today for case #\(number); I did not send another.")
         }
+        if sent.output["status"]?.stringValue == "held_for_quiet_hours" {
+            let at = sent.output["scheduled_local_time"]?.stringValue ?? "the end of quiet hours"
+            let zone = sent.output["time_zone"]?.stringValue.map { " (\($0))" } ?? ""
+            return .answer("Queued, not sent yet: the \(type.replacingOccurrences(of: "_", with: " ")) to \(client) at \(to) for case #\(number) goes out at \(at) the firm's time\(zone), outside quiet hours. It asks for: \(docs), with their personal upload link.")
+        }
         return .answer("Sent the \(type.replacingOccurrences(of: "_", with: " ")) to \(client) at \(to) for case #\(number), asking for: \(docs). It includes their personal upload link.")
     }
 
     static func emailType(_ u: Utterance) -> String? {
-        if u.hasAny(["urgent", "overdue", "final"]) { return "urgent_reminder" }
+        if u.hasAny(["urgent", "overdue", "final", "last"]) { return "urgent_reminder" }
         if u.contains("follow-up") || u.contains("follow up") || u.contains("followup") || u.has("another") || u.has("second") { return "follow_up_reminder" }
         if u.hasAny(["initial", "first"]) { return "initial_reminder" }
         return nil
@@ -196,18 +189,16 @@ struct FindCaseIntent: OfflineIntent {
     let examples = ["Find the case for Bob Smyth"]
 
     func match(_ u: Utterance) -> IntentMatch? {
-        guard u.hasAny(["find", "look", "lookup", "search", "locate", "pull", "show", "open"]), u.hasAny(["case", "cases", "client", "for", "up"]) || u.has("find"),
-              !u.hasAny(["create", "new", "reminder", "reminders", "missing", "outstanding"]) else { return nil }
-        let raw = u.text(after: ["case for ", "cases for ", "case of ", "look up ", "lookup ", "search for ", "locate ", "find ", "pull up ", "show me ", "open "])
-        guard let name = raw.flatMap(LegalIntents.cleanName), !LegalIntents.pronouns.contains(name.lowercased()) else {
-            if let number = LegalIntents.caseNumbers(in: u.text).first { return IntentMatch(score: 0.9, entities: ["case_number": number]) }
-            return IntentMatch(score: 0.6)
-        }
-        return IntentMatch(score: 0.9, entities: ["client_name": name])
+        let r = LegalReading(u)
+        let cue = r.has(["find", "look", "lookup", "search", "locate", "pull", "show", "open", "status", "details", "detail", "info", "information",
+                         "update", "check", "file", "case", "matter", "where", "stand", "going", "happening", "about", "progress"])
+        guard cue, r.ref["client_name"] != nil || r.caseNumber != nil || r.has(["find", "look", "lookup", "search", "status", "case", "file", "details"])
+        else { return nil }
+        return IntentMatch(score: 0.8, entities: r.ref)
     }
 
     func next(_ turn: PlannerTurn) -> PlannerStep {
-        guard let ref = LegalIntents.CaseRef(turn.entities) else { return .answer("Whose case should I find? Give me the client's name.") }
+        guard let ref = LegalIntents.CaseRef(turn.entities) else { return .answer("Whose case should I find? \(LegalIntents.askForClient)") }
         switch LegalIntents.resolve(ref, turn, purpose: "show it") {
         case .step(let step): return step
         case .detail(let d): return .answer(LegalIntents.describe(d))
@@ -222,30 +213,13 @@ struct MissingDocumentsIntent: OfflineIntent {
     let examples = ["What is Jane Doe still missing?"]
 
     func match(_ u: Utterance) -> IntentMatch? {
-        guard u.hasAny(["missing", "outstanding", "owe", "owes", "owed", "waiting", "need", "needs", "lacking", "pending"]),
-              !u.hasAny(["create", "reminder", "reminders", "send", "cases"]) else { return nil }
-        let patterns = [
-            #"what (?:is|are|does|do) (.+?) (?:still )?(?:missing|owe|owes|need|needs|lacking)"#,
-            #"what(?:'s| is) (?:still )?(?:missing|outstanding|pending) (?:for|from) (.+)"#,
-            #"(?:missing|outstanding|pending) (?:documents|docs|items)? ?(?:for|from|of) (.+)"#,
-            #"(?:waiting|still waiting) (?:on|for) (.+?)(?: to|$)"#,
-            #"(?:does|do|is) (.+?) (?:still )?(?:missing|owe|need)"#,
-        ]
-        for p in patterns {
-            if let raw = LegalIntents.first(p, in: u.text), let name = LegalIntents.cleanName(raw) {
-                if LegalIntents.pronouns.contains(name.lowercased()) {
-                    if let n = LegalIntents.caseUnderDiscussion(u.history) { return IntentMatch(score: 0.92, entities: ["case_number": n]) }
-                    return IntentMatch(score: 0.85)
-                }
-                return IntentMatch(score: 0.92, entities: ["client_name": name])
-            }
-        }
-        if let n = LegalIntents.caseNumbers(in: u.text).first { return IntentMatch(score: 0.92, entities: ["case_number": n]) }
-        return IntentMatch(score: 0.5)
+        let r = LegalReading(u)
+        guard r.missingWords, !r.has(["create", "new"]) else { return nil }
+        return IntentMatch(score: 0.92, entities: r.ref)
     }
 
     func next(_ turn: PlannerTurn) -> PlannerStep {
-        guard let ref = LegalIntents.CaseRef(turn.entities) else { return .answer("Which client do you mean? Give me their name.") }
+        guard let ref = LegalIntents.CaseRef(turn.entities) else { return .answer("Whose documents should I check? \(LegalIntents.askForClient)") }
         switch LegalIntents.resolve(ref, turn, purpose: "see what is still missing") {
         case .step(let step): return step
         case .detail(let d):
@@ -298,7 +272,12 @@ struct CaseDraft: Equatable {
                 if let r = name.range(of: stop, options: .caseInsensitive) { name = String(name[..<r.lowerBound]) }
             }
             if let email = d.email { name = name.replacingOccurrences(of: email, with: "") }
-            d.name = LegalIntents.cleanName(name)
+            d.name = LegalLanguage.name(in: name)
+        }
+        if d.name == nil {
+            // "new case: Priya Patel, priya@example.com, …": the name-like words before the details.
+            let head = d.email.flatMap { e in text.range(of: e).map { String(text[..<$0.lowerBound]) } } ?? text
+            d.name = LegalLanguage.name(in: head)
         }
         return d
     }
@@ -320,7 +299,7 @@ struct CaseDraft: Equatable {
         let trimmed = rest.trimmingCharacters(in: CharacterSet.whitespacesAndNewlines.union(CharacterSet(charactersIn: ",;.")))
         guard !trimmed.isEmpty else { return }
         if name == nil {
-            name = LegalIntents.cleanName(trimmed)
+            name = LegalLanguage.name(in: trimmed)
         } else if documents.isEmpty {
             documents = Self.documents(in: trimmed)
         }
@@ -347,7 +326,9 @@ struct CreateCaseIntent: OfflineIntent {
     let examples = ["Create a case for Maria Garcia, maria@example.com, 555-123-4567, needs W2 and 2023 tax return"]
 
     func match(_ u: Utterance) -> IntentMatch? {
-        guard u.hasAny(["case", "matter"]), u.hasAny(["create", "open", "new", "add", "start", "set"]), !u.hasAny(["find", "reminder"]) else { return nil }
+        guard u.hasAny(["case", "matter", "client", "file", "intake"]), u.hasAny(["create", "new", "add", "start", "setup", "intake"]) || u.contains("set up")
+                || (u.has("open") && LegalIntents.caseNumbers(in: u.text).isEmpty && LegalIntents.first("(\(LegalIntents.emailPattern))", in: u.text) != nil),
+              !u.hasAny(["find", "reminder", "close", "upload"]) else { return nil }
         return IntentMatch(score: 0.95, entities: CreateCaseIntent.entities(CaseDraft.parse(command: u.text)))
     }
 
@@ -426,28 +407,11 @@ struct SendReminderIntent: OfflineIntent {
     let examples = ["Send Maria a follow-up reminder"]
 
     func match(_ u: Utterance) -> IntentMatch? {
-        guard u.hasAny(["send", "remind", "email", "chase", "nudge", "resend"]),
-              u.hasAny(["reminder", "remind", "follow-up", "follow", "followup", "urgent", "email", "chase", "nudge"]),
-              !u.hasAny(["which", "list"]) || u.has("send") else { return nil }
-        var e: [String: String] = [:]
-        e["email_type"] = LegalIntents.emailType(u)
+        let r = LegalReading(u)
+        guard r.sendVerb, !r.has(["which", "list"]) || r.has(["send"]) else { return nil }
+        var e = r.ref
+        e["email_type"] = LegalIntents.emailType(u) ?? DraftReminderIntent.draftedType(u.lastAnswer)
         if let address = LegalIntents.first("(\(LegalIntents.emailPattern))", in: u.text) { e["other_address"] = address }
-        let patterns = [
-            #"(?:send|email) (.+?) (?:a|an|the|another|one more) (?:\S+ )?(?:reminder|email|follow-up|follow up|nudge|note)"#,
-            #"(?:reminder|email|follow-up|follow up|nudge) to (.+?)(?: about| for| regarding| at|$)"#,
-            #"(?:remind|chase|nudge) (.+?)(?: about| for| to| regarding|$)"#,
-        ]
-        var name: String?
-        for p in patterns {
-            if let raw = LegalIntents.first(p, in: u.text), let n = LegalIntents.cleanName(raw), !n.contains("@") { name = n; break }
-        }
-        if let n = LegalIntents.caseNumbers(in: u.text).first {
-            e["case_number"] = n
-        } else if let name, !LegalIntents.pronouns.contains(name.lowercased()), !["reminder", "a reminder", "the reminder"].contains(name.lowercased()) {
-            e["client_name"] = name
-        } else if let n = LegalIntents.caseUnderDiscussion(u.history) {
-            e["case_number"] = n
-        }
         return IntentMatch(score: 0.95, entities: e)
     }
 
@@ -457,7 +421,7 @@ struct SendReminderIntent: OfflineIntent {
             return .answer("I can't send to \(other). Client emails go only to the address on record for the case; if the client's address has changed, update the case first (PATCH /v1/cases/{id}) and then ask again.")
         }
         guard let ref = LegalIntents.CaseRef(turn.entities) else {
-            return .answer("Which client should I remind? Give me their name or case number.")
+            return .answer("Which client should I remind? \(LegalIntents.askForClient)")
         }
         switch LegalIntents.resolve(ref, turn, purpose: "send the reminder") {
         case .step(let step): return step
@@ -475,8 +439,9 @@ struct PendingRemindersIntent: OfflineIntent {
     let examples = ["Which cases need reminders?"]
 
     func match(_ u: Utterance) -> IntentMatch? {
-        guard u.hasAny(["reminder", "reminders", "follow-up", "follow-ups", "chasing", "overdue", "due"]),
-              u.hasAny(["which", "who", "list", "show", "what", "pending", "need", "needs", "due", "any"]), !u.has("send") else { return nil }
+        let r = LegalReading(u)
+        guard r.reminderWords || r.has(["due"]), r.has(["which", "who", "list", "show", "pending", "everyone", "anyone", "any", "clients", "cases", "due"]),
+              !r.has(["send", "draft", "compose", "preview"]), r.name == nil, r.caseNumber == nil else { return nil }
         return IntentMatch(score: 0.96)
     }
 
@@ -498,43 +463,3 @@ struct PendingRemindersIntent: OfflineIntent {
 }
 
 func days(_ n: Int) -> String { n == 1 ? "1 day" : "\(n) days" }
-
-/// The answer to "which one do you mean?": a case number or "the second one" continues the request.
-struct SelectCaseIntent: OfflineIntent {
-    let name = "select_case"
-    let summary = "Pick one of several matching cases"
-    let examples: [String] = []
-
-    static let ordinals = ["first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "fifth": 5]
-
-    func match(_ u: Utterance) -> IntentMatch? {
-        var number = LegalIntents.caseNumbers(in: u.text).first
-        let last = u.lastAnswer ?? ""
-        if number == nil, last.contains("Which one do you mean?") {
-            let listed = LegalIntents.caseNumbers(in: last)
-            let index = u.words.compactMap { Self.ordinals[$0] ?? Int($0) }.first
-            if let index, index >= 1, index <= listed.count - 1 { number = listed[index - 1] }  // the last one listed is the example
-        }
-        guard let number else { return nil }
-        // Continue what the user asked before the question.
-        var entities = ["case_number": number]
-        if last.contains("Which one do you mean?"), let previous = u.history.last(where: { $0.role == .user }) {
-            let pu = Utterance(previous.text)
-            if let m = SendReminderIntent().match(pu) {
-                entities["action"] = "send"
-                entities["email_type"] = m.entities["email_type"]
-            } else if MissingDocumentsIntent().match(pu) != nil {
-                entities["action"] = "missing"
-            }
-        }
-        return IntentMatch(score: 0.93, entities: entities)
-    }
-
-    func next(_ turn: PlannerTurn) -> PlannerStep {
-        switch turn.entities["action"] {
-        case "send": SendReminderIntent().next(turn)
-        case "missing": MissingDocumentsIntent().next(turn)
-        default: FindCaseIntent().next(turn)
-        }
-    }
-}

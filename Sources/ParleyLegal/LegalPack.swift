@@ -2,13 +2,15 @@ import Foundation
 import ParleyAgent
 import ParleyComms
 import ParleyCore
+import ParleyHTTP
 import ParleyPackKit
 
 /// The legal document-collection pack: cases, requested documents, reminders, upload links.
 public enum LegalPack {
     public static var pack: DomainPack {
         DomainPack(name: "legal", migrations: LegalSchema.migrations,
-                   tools: [lookupCase, getCaseDetails, createCase, updateDocumentStatus, listPendingReminders, composeEmail, sendEmail],
+                   tools: [lookupCase, getCaseDetails, createCase, updateDocumentStatus, listPendingReminders, composeEmail, sendEmail,
+                           listCases, closeCase, uploadLink],
                    intents: LegalIntents.all, templates: templates, systemPromptTemplate: "legal.system_prompt",
                    settings: LegalSettings.documentation, validateSettings: { config throws(ConfigError) in _ = try LegalSettings.load(config) },
                    commands: LegalCommands.all,
@@ -26,8 +28,20 @@ public enum LegalPack {
             services: [environment],
             triggers: triggers(LegalRuntime(store: context.store, clock: context.clock, environment: environment)),
             routes: { controller.register($0) },
-            publicRoutes: [PublicRoutes(prefix: "upload", maxBodyBytes: environment.settings.uploadMaxBytes) { controller.registerPublic($0) }])
+            publicRoutes: [PublicRoutes(prefix: "upload", maxBodyBytes: environment.settings.uploadMaxBytes) { controller.registerPublic($0) }],
+            routeRules: routeRules)
     }
+
+    /// What the pack's routes that change something need from the caller.
+    static let routeRules: [RouteRule] = [
+        RouteRule("POST /v1/cases/search", .readTenant, "search cases"),
+        RouteRule("POST /v1/cases", .act, "create cases"),
+        RouteRule("PATCH /v1/cases/:case_id", .act, "change cases"),
+        RouteRule("POST /v1/cases/:case_id/close", .act, "close cases"),
+        RouteRule("POST /v1/cases/:case_id/upload-link", .act, "create upload links"),
+        RouteRule("PUT /v1/cases/documents/:requested_doc_id", .act, "change requested documents"),
+        RouteRule("POST /v1/send-email", .act, "send emails to clients"),
+    ]
 
     public static func triggers(_ runtime: LegalRuntime) -> [TriggerDefinition] { [LegalReminders.definition(runtime)] }
 
@@ -43,6 +57,8 @@ public enum LegalPack {
         exactly the outstanding documents and the client's upload link.
         - send_email only ever goes to the client's email address on record. Never send to an address given in \
         the conversation, whoever asks.
+        - send_email's result says when the email goes out: status held_for_quiet_hours means it is queued until \
+        scheduled_local_time (the firm's time zone); say so, and never call such an email sent.
         - Be concise and professional; never invent case data.
         """
 
@@ -165,8 +181,6 @@ public enum LegalPack {
         let request = CaseService.SendRequest(caseID: input["case_id"]?.stringValue ?? "", emailType: type, subject: input["subject"]?.stringValue,
                                               body: input["body"]?.stringValue, recipient: input["recipient_email"]?.stringValue)
         let (comm, created) = try await service(ctx).send(ctx.action, request)
-        var out = LegalViews.communication(comm).objectValue ?? [:]
-        out["already_sent_today"] = .bool(!created)
-        return .object(out)
+        return try await sent(comm, created: created, ctx)
     }
 }

@@ -66,8 +66,9 @@ paths:
         of `{document_name, description}` objects, or a comma-separated string ("W2, 1099 and 2023
         tax return"); names are trimmed, whitespace collapsed, duplicates (ignoring case) dropped.
         Missing or empty answers 400 `documents_required`; a blank `client_name` 400
-        `invalid_client_name`; an invalid `client_email` 400 `invalid_email`; a malformed
-        `client_phone` 400 `invalid_phone`. `case_number` is optional (default `YYYY-NNNNN`; a
+        `invalid_client_name`; an invalid `client_email` 400 `invalid_email`; a `client_phone`
+        that is not a phone number with its country code (`+1 555-123-4567`, `0044 20 ...`)
+        400 `invalid_phone` (it is stored in E.164, `+15551234567`, as messages store numbers). `case_number` is optional (default `YYYY-NNNNN`; a
         number already used answers 409 `case_number_taken`).
       security:
         - bearerAuth: []
@@ -270,6 +271,62 @@ paths:
                 $ref: '#/components/schemas/LegalCase'
         '404':
           $ref: '#/components/responses/NotFound'
+  /v1/cases/{case_id}/reminder-preview:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: case_id
+        in: path
+        required: true
+        schema:
+          type: string
+    get:
+      tags: [legal]
+      operationId: previewCaseReminder
+      summary: The reminder email exactly as `POST /v1/send-email` would write it now, without sending. Any role.
+      description: |
+        The tenant's template `legal.<email_type>` filled with the case's outstanding documents
+        and its upload link: what a person confirms before sending. 409 `nothing_outstanding`
+        when no document is outstanding.
+      security:
+        - bearerAuth: []
+      parameters:
+        - name: email_type
+          in: query
+          required: true
+          schema:
+            type: string
+            enum: [initial_reminder, follow_up_reminder, urgent_reminder]
+      responses:
+        '200':
+          description: The email.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [case_id, email_type, recipient, subject, body, html, upload_url, documents]
+                properties:
+                  case_id: {type: string}
+                  email_type: {type: string, enum: [initial_reminder, follow_up_reminder, urgent_reminder]}
+                  recipient: {type: string, description: The client's address on record.}
+                  subject: {type: string}
+                  body: {type: string, description: The plain-text body.}
+                  html: {type: [string, 'null'], description: 'The HTML alternative sent with it, when the template has one.'}
+                  upload_url: {type: string}
+                  documents:
+                    type: array
+                    items: {type: string}
+                    description: The outstanding documents it lists.
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_email_type`.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          description: '`nothing_outstanding`.'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
   /v1/cases/{case_id}/upload-link:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -384,6 +441,14 @@ paths:
                   type: string
                 body:
                   type: string
+                send_at:
+                  type: string
+                  format: date-time
+                  description: |
+                    Send later (ISO 8601); omitted sends now. Within the next 12 months, else 400
+                    `invalid_send_at`; a past time answers 400 `send_at_in_past`. Quiet hours may
+                    still move it (the message's `waiting_reason` says so). "One per day" counts
+                    the day it is due.
       responses:
         '200':
           description: Already sent today; the first communication.

@@ -9,23 +9,30 @@ public struct UploadLinkClaims: Sendable, Equatable {
     public var expiresAt: Date
 }
 
-/// Signed, expiring upload links: `base64url(tenant|case|expiry) "." base64url(HMAC)`.
+/// Opaque, expiring upload links: `base64url(AES-GCM(tenant|case|expiry))` under the installation
+/// key's upload-link subkey. The token authenticates itself (a changed byte does not open) and
+/// reveals nothing: neither the tenant, the case nor the expiry can be read from it. Sealed
+/// deterministically, so a case's link is the same all day (a repeated reminder is the same email).
 public enum UploadLinks {
     static let purpose = "legal-upload-link"
+    static let context = "upload-link-v2"
 
     public static func token(_ claims: UploadLinkClaims, keyring: Keyring) -> String {
         let payload = Data("\(claims.tenantID)|\(claims.caseID)|\(Int64(claims.expiresAt.timeIntervalSince1970))".utf8)
-        return base64url(payload) + "." + base64url(keyring.mac(purpose, payload))
+        // Sealing a few bytes with a fresh key cannot fail; should it, the link is simply unusable.
+        guard let sealed = try? keyring.sealDeterministic(purpose, payload, context: context),
+              let combined = Data(base64Encoded: String(sealed.dropFirst(3))) else { return "invalid" }
+        return base64url(combined)
     }
 
     public enum Failure: Error, Sendable, Equatable { case invalid, expired }
 
-    /// Checks the MAC (constant time) before reading anything, then the expiry.
+    /// Opens the sealed token (AES-GCM verifies it before anything is read), then checks the expiry.
     public static func verify(_ token: String, keyring: Keyring, now: Date) -> Result<UploadLinkClaims, Failure> {
-        guard token.utf8.count <= 512 else { return .failure(.invalid) }
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, let payload = unbase64url(String(parts[0])), let mac = unbase64url(String(parts[1])),
-              keyring.verify(purpose, mac: mac, for: payload) else { return .failure(.invalid) }
+        guard token.utf8.count <= 512, let combined = unbase64url(token),
+              let payload = try? keyring.open(purpose, "v1." + combined.base64EncodedString(), context: context) else {
+            return .failure(.invalid)
+        }
         let fields = String(decoding: payload, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false)
         guard fields.count == 3, let expiry = Int64(fields[2]) else { return .failure(.invalid) }
         let claims = UploadLinkClaims(tenantID: String(fields[0]), caseID: String(fields[1]), expiresAt: Date(timeIntervalSince1970: Double(expiry)))

@@ -100,9 +100,13 @@ public struct PackRuntime: Sendable {
     public var routes: (@Sendable (RouteGroup) -> Void)?
     /// Routes outside `/v1` that need no API key (a signed link is the credential).
     public var publicRoutes: [PublicRoutes]
+    /// What its authenticated routes that change something need from the caller, checked before
+    /// the handler reads the body ("POST /v1/cases", .act, "create cases").
+    public var routeRules: [RouteRule]
 
     public init(services: [any Sendable] = [], triggers: [TriggerDefinition] = [], routes: (@Sendable (RouteGroup) -> Void)? = nil,
-                publicRoutes: [PublicRoutes] = []) {
+                publicRoutes: [PublicRoutes] = [], routeRules: [RouteRule] = []) {
+        self.routeRules = routeRules
         self.services = services
         self.triggers = triggers
         self.routes = routes

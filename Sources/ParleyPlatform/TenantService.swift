@@ -1,6 +1,7 @@
 import Foundation
 import ParleyCore
 import ParleyStorage
+import SQLKit
 
 public struct TenantService: Sendable {
     let store: any Store
@@ -42,6 +43,75 @@ public struct TenantService: Sendable {
             throw ParleyError.conflict("a tenant with slug '\(tenant.slug)' already exists", code: "slug_taken")
         }
         return tenant
+    }
+
+    /// A change to a tenant's settings; nil leaves a field as it is.
+    public struct Update: Sendable, Equatable {
+        public var name: String?
+        public var timeZone: String?
+        public init(name: String? = nil, timeZone: String? = nil) {
+            self.name = name
+            self.timeZone = timeZone
+        }
+    }
+
+    /// Runs in the transaction that changes a tenant's zone, so whatever follows the zone (the
+    /// scheduler's next runs) commits with it.
+    public typealias ZoneChange = @Sendable (_ tenantID: String, _ zone: TimeZone, _ now: Date, _ db: any SQLDatabase) async throws -> Void
+
+    /// Only admins change a tenant's settings.
+    public static func requireSettingsChange(_ principal: Principal) throws(ParleyError) {
+        guard principal.role == .admin else {
+            throw .forbidden("this key's role (\(principal.role.rawValue)) may not change the workspace's name or time zone; use an admin key")
+        }
+    }
+
+    /// Renames the caller's tenant and/or moves it to another IANA zone. Admin only; audited with
+    /// the old and new values.
+    public func update(_ ctx: ActionContext, _ u: Update, zoneChanged: ZoneChange? = nil) async throws -> Tenant {
+        try Self.requireSettingsChange(ctx.principal)
+        guard u.name != nil || u.timeZone != nil else {
+            throw ParleyError.badRequest("send name and/or time_zone to change", code: "empty_update")
+        }
+        let name = try u.name.map { (raw: String) throws(ParleyError) -> String in
+            let n = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !n.isEmpty, n.count <= 200, !n.contains(where: { $0.isNewline || $0 == "\u{0}" }) else {
+                throw .badRequest("name must be 1 to 200 characters on one line", code: "invalid_name")
+            }
+            return n
+        }
+        let zone = try u.timeZone.map { (raw: String) throws(ParleyError) -> TimeZone in
+            let id = raw.trimmingCharacters(in: .whitespaces)
+            // TimeZone(identifier:) also accepts abbreviations ("EST", "CET"); only Area/Location names and UTC are taken.
+            guard let tz = TimeZone(identifier: id), id.contains("/") || id == "UTC" else {
+                throw .badRequest("time_zone must be an IANA zone such as America/Chicago or Europe/Paris, got '\(raw.prefix(64))'", code: "invalid_time_zone")
+            }
+            return tz
+        }
+        let now = clock.now()
+        let tenantID = ctx.principal.tenantID
+        let audit = AuditLog(clock: clock)
+        return try await store.transaction { db in
+            guard var t = try await repo.find(id: tenantID, on: db) else {
+                throw ParleyError.notFound("tenant \(tenantID) not found", code: "tenant_not_found")
+            }
+            var changes: [String: String] = [:]
+            if let name, name != t.name { changes["name"] = name; changes["previous_name"] = t.name; t.name = name }
+            if let zone, zone.identifier != t.timeZone {
+                changes["time_zone"] = zone.identifier
+                changes["previous_time_zone"] = t.timeZone
+                t.timeZone = zone.identifier
+            }
+            guard !changes.isEmpty else { return t }
+            t.updatedAt = now
+            try await repo.update(t, on: db)
+            if let zone, changes["time_zone"] != nil { try await zoneChanged?(tenantID, zone, now, db) }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            let details = String(decoding: try encoder.encode(changes), as: UTF8.self)
+            try await audit.record(ctx, action: "tenant.update", targetType: "tenant", targetID: tenantID, details: details, on: db)
+            return t
+        }
     }
 
     public func list() async throws -> [Tenant] {

@@ -290,6 +290,7 @@ extension Request {
         guard let date = JSONCoding.parse(raw) else {
             throw ParleyError.badRequest("query parameter '\(name)' must be an ISO 8601 timestamp such as 2026-01-31T09:00:00Z", code: "invalid_query")
         }
+        try JSONCoding.checkRange(date, raw, name: "query parameter '\(name)'")
         return date
     }
 }

@@ -76,6 +76,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let packContext = PackContext(store: deps.store, clock: deps.clock, keyring: deps.keyring, config: deps.config, logger: deps.logger,
                                   publicBaseURL: CommsAssembly.baseURL(deps.config), maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() })
     let bound = try deps.packs.map { try $0.bind(packContext) }
+    table.add(rules: CoreRouteRules.all + bound.flatMap(\.routeRules))
     // Each tenant may switch packs off: their tools, intents, triggers, routes and views go with them.
     let tenantPacks = TenantPackService(store: deps.store, clock: deps.clock, installed: deps.packs.map(\.name))
     let publicRoutes = bound.flatMap(\.publicRoutes)
@@ -98,7 +99,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let v1 = router.group("v1").add(middleware: auth)
     let v1Routes = Routes(group: v1, prefix: "/v1", table: table)
     let maxBody = deps.config.maxBodyBytes
-    TenantController(tenants: TenantService(store: deps.store, clock: deps.clock)).register(v1Routes)
+    TenantController(tenants: TenantService(store: deps.store, clock: deps.clock), maxBodyBytes: deps.config.maxBodyBytes).register(v1Routes)
     APIKeyController(keys: keys, maxBodyBytes: maxBody).register(v1Routes)
     AuditController(audit: AuditService(store: deps.store)).register(v1Routes)
     console.registerViews(v1Routes)

@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import ParleyAgent
+import ParleyComms
 import ParleyCore
 import ParleyHTTP
 import ParleyPlatform
@@ -52,6 +54,15 @@ struct OperationsController {
 
 struct TenantController {
     let tenants: TenantService
+    let maxBodyBytes: Int
+
+    static func string(_ body: JSONValue, _ key: String) throws -> String? {
+        switch body[key] {
+        case nil, .null?: return nil
+        case .string(let s)?: return s
+        default: throw ParleyError.badRequest("\(key) must be a string", code: "invalid_\(key)")
+        }
+    }
 
     struct TenantBody: Encodable { var id: String; var name: String; var slug: String; var timeZone: String; var createdAt: Date }
 
@@ -60,6 +71,16 @@ struct TenantController {
             let principal = try ctx.caller()
             try principal.require(.readTenant)
             let t = try await tenants.get(principal.tenantID)
+            return JSON(TenantBody(id: t.id, name: t.name, slug: t.slug, timeZone: t.timeZone, createdAt: t.createdAt))
+        }
+        r.on(.patch, "/tenant") { req, ctx in
+            let action = try ctx.action()
+            // Refused before the body is read: a viewer learns about the role, not about a field.
+            try TenantService.requireSettingsChange(action.principal)
+            let body = try await req.decodeJSON(JSONValue.self, limit: maxBodyBytes)
+            guard case .object = body else { throw ParleyError.badRequest("send a JSON object with name and/or time_zone", code: "invalid_json") }
+            let t = try await tenants.changeSettings(action, TenantService.Update(
+                name: try Self.string(body, "name"), timeZone: try Self.string(body, "time_zone")))
             return JSON(TenantBody(id: t.id, name: t.name, slug: t.slug, timeZone: t.timeZone, createdAt: t.createdAt))
         }
     }

@@ -36,7 +36,12 @@ struct MessageController {
         }
     }
 
-    static func view(_ m: Message, job: Job?) -> JSONValue {
+    static func waitingFields(_ w: Waiting?) -> [String: JSONValue] {
+        ["waiting_reason": AgentViews.text(w?.reason.rawValue), "not_before": AgentViews.date(w?.notBefore),
+         "waiting_detail": AgentViews.text(w?.detail)]
+    }
+
+    static func view(_ m: Message, job: Job?, waiting: Waiting? = nil) -> JSONValue {
         var out: [String: JSONValue] = [
             "message_id": .string(m.id), "channel": .string(m.channel.rawValue), "to": .string(m.recipient),
             "subject": AgentViews.text(m.subject), "text": .string(m.bodyText), "html": AgentViews.text(m.bodyHTML),
@@ -48,6 +53,7 @@ struct MessageController {
             "fallback_email": AgentViews.text(m.fallbackEmail), "fallback_of": AgentViews.text(m.fallbackOf),
             "content_source": AgentViews.text(m.contentSource?.rawValue), "personalization": AgentViews.text(m.personalization?.rawValue),
         ]
+        out.merge(waitingFields(waiting)) { _, new in new }
         if let job {
             out["job"] = ["state": .string(job.state.rawValue), "attempts": .number(Double(job.attempts)),
                           "max_attempts": .number(Double(job.maxAttempts)), "last_error": AgentViews.text(job.lastError),
@@ -109,7 +115,7 @@ struct MessageController {
         }
         r.on(.get, "/messages/:id") { _, ctx in
             let (message, job) = try await messages.message(try ctx.caller(), id: try ctx.parameters.require("id"))
-            return RawJSON(value: Self.view(message, job: job))
+            return RawJSON(value: Self.view(message, job: job, waiting: try await messages.waiting(message, job: job)))
         }
         r.on(.get, "/outbox") { req, ctx in
             let limit = try req.queryInt("limit", default: 50, range: 1...500)
@@ -132,11 +138,13 @@ struct JobController {
     let queue: JobQueue
     let wake: @Sendable () -> Void
 
-    static func view(_ j: Job) -> JSONValue {
-        ["job_id": .string(j.id), "type": .string(j.type), "state": .string(j.state.rawValue), "priority": .number(Double(j.priority)),
+    static func view(_ j: Job, waiting: Waiting? = nil) -> JSONValue {
+        var out: [String: JSONValue] = ["job_id": .string(j.id), "type": .string(j.type), "state": .string(j.state.rawValue), "priority": .number(Double(j.priority)),
          "run_at": AgentViews.date(j.runAt), "attempts": .number(Double(j.attempts)), "max_attempts": .number(Double(j.maxAttempts)),
          "last_error": AgentViews.text(j.lastError), "created_at": AgentViews.date(j.createdAt), "updated_at": AgentViews.date(j.updatedAt),
          "finished_at": AgentViews.date(j.finishedAt)]
+        out.merge(MessageController.waitingFields(waiting)) { _, new in new }
+        return .object(out)
     }
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
@@ -153,7 +161,9 @@ struct JobController {
             }
             let rows = try await queue.list(tenantID: principal.tenantID, state: state, before: req.queryString("before"), limit: limit + 1)
             let page = Array(rows.prefix(limit))
-            return RawJSON(value: ["data": .array(page.map(Self.view)), "next_cursor": rows.count > limit ? AgentViews.text(page.last?.id) : .null])
+            let waiting = try await queue.waiting(tenantID: principal.tenantID, jobs: page)
+            return RawJSON(value: ["data": .array(page.map { Self.view($0, waiting: waiting[$0.id]) }),
+                                   "next_cursor": rows.count > limit ? AgentViews.text(page.last?.id) : .null])
         }
         r.on(.post, "/jobs/:id/retry") { _, ctx in
             let principal = try ctx.caller()

@@ -31,6 +31,17 @@ info:
       authentication.
     - A request whose `Content-Length` exceeds `PARLEY_MAX_BODY_BYTES` (default 1 MiB) answers
       413 `payload_too_large` on any route.
+    - Text is stored exactly as acknowledged: a NUL character (`\u0000`) anywhere in a JSON
+      body (value or key), a provider webhook's form field, a query parameter or a path
+      parameter answers 400 `invalid_text` naming where it is (e.g. `field 'documents[1]'`).
+    - Path parameters are percent-decoded once (`/v1/consent/sms/%2B14155550100` is
+      `+14155550100`; `%2F` stays inside its segment); an invalid percent sequence (not hex,
+      cut short, not UTF-8) answers 400 `invalid_path`.
+    - Request timestamps (bodies and query filters) must lie from 2000-01-01T00:00:00Z up to
+      2099-12-31T23:59:59Z; others answer 400 `invalid_date` naming the field.
+    - The caller's role is checked before the body is read: a key whose role may not do
+      something gets 403 `forbidden` saying what ("this key's role (viewer) may not change
+      templates"), whatever the body.
     - List responses are `{"data": [...], "next_cursor": "..."}`. On the tenant, API key and
       audit routes `next_cursor` is omitted when there is no further page; on the agent and
       message routes it is null.
@@ -460,6 +471,63 @@ paths:
                 $ref: '#/components/schemas/Tenant'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    patch:
+      tags: [tenant]
+      operationId: updateTenant
+      summary: Rename the caller's tenant or move it to another time zone. Admin only.
+      description: |
+        Send `name` and/or `time_zone`; a field left out keeps its value. The role is checked
+        before the body: other roles get 403 whatever they send. When the zone changes, the
+        tenant's recurring tasks (`/v1/schedules`) with a wall-clock schedule (daily, weekly,
+        monthly) next run at their local time in the new zone, in the same transaction; interval
+        tasks keep their next run. Quiet hours and the packs' daily tasks follow the new zone
+        from then on; messages already queued keep their due time. Audited as `tenant.update`
+        with the old and new values; a request that changes nothing is not audited.
+        Also `parley tenant update <slug> --name ... --time-zone ...`.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              minProperties: 1
+              properties:
+                name:
+                  type: string
+                  minLength: 1
+                  maxLength: 200
+                  description: Trimmed; 1 to 200 characters on one line, else 400 `invalid_name`.
+                time_zone:
+                  type: string
+                  description: An IANA zone name such as America/Chicago; anything else (abbreviations like EST included) answers 400 `invalid_time_zone`.
+            example:
+              name: Smith & Jones LLP
+              time_zone: America/Chicago
+      responses:
+        '200':
+          description: The tenant as it is now.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Tenant'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_name`, `invalid_time_zone`, `empty_update` (neither field), `invalid_json`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1641,7 +1709,8 @@ paths:
             `invalid_json` (also a `send_at` that is not ISO 8601), `invalid_channel`,
             `invalid_purpose`, `invalid_content` (both `text` and `template`, or neither),
             `empty_message`, `invalid_subject`, `invalid_email`, `message_too_long`,
-            `invalid_phone`, `invalid_idempotency_key`, `send_at_in_past`; with a template also
+            `invalid_phone`, `invalid_idempotency_key`, `send_at_in_past`, `send_at_too_far`
+            (more than 366 days ahead), `invalid_date`; with a template also
             `template_channel_mismatch`, `missing_variables`, `template_syntax_error` and
             `invalid_template` (e.g. the text or subject rendered empty).
         '401':
@@ -2165,7 +2234,7 @@ paths:
                 account_sid: {type: string, description: twilio.}
                 auth_token: {type: string, description: twilio.}
                 messaging_service_sid: {type: string, description: 'twilio: instead of `from`.'}
-                base_url: {type: string, description: The provider's API base URL (proxies, tests).}
+                base_url: {type: string, description: "The provider's API base URL (proxies, tests). Must resolve to public addresses unless PARLEY_OUTBOUND_ALLOW lists it; redirects from it are not followed."}
                 status_callback: {type: string, description: "twilio: where Twilio posts delivery statuses."}
       responses:
         '200':
@@ -2179,7 +2248,11 @@ paths:
                 $ref: '#/components/schemas/ChannelView'
         '400':
           $ref: '#/components/responses/BadRequest'
-          description: '`invalid_json`, or `invalid_channel_settings` naming what is wrong or missing.'
+          description: |
+            `invalid_json`, `invalid_channel_settings` naming what is wrong or missing, or
+            `outbound_address_refused`: `base_url` or the `smtp_url` host is (or resolves to) a
+            loopback, private, link-local, metadata or other non-public address that
+            `PARLEY_OUTBOUND_ALLOW` does not list.
         '401':
           $ref: '#/components/responses/Unauthorized'
         '403':
@@ -3835,7 +3908,7 @@ components:
         are null. `job` is only in `GET /v1/messages/{id}`.
       required: [message_id, channel, to, subject, text, html, status, provider_message_id, delivery_status,
                  delivery_status_at, idempotency_key, send_at, provider, error, created_at, sent_at, job_id, purpose,
-                 content_source, personalization]
+                 content_source, personalization, waiting_reason, not_before, waiting_detail]
       properties:
         message_id:
           type: string
@@ -3905,6 +3978,15 @@ components:
             when the model's checked rewrite was. Null when the request gave the text.
         personalization:
           $ref: '#/components/schemas/PersonalizationOutcome'
+        waiting_reason:
+          $ref: '#/components/schemas/WaitingReason'
+        not_before:
+          type: [string, 'null']
+          format: date-time
+          description: With `quiet_hours`, `scheduled`, `retrying` and `no_consent`, when it is due next; otherwise null.
+        waiting_detail:
+          type: [string, 'null']
+          description: With `no_consent`, the consent refusal in words; otherwise null.
         job:
           type: object
           description: The send job.
@@ -3982,7 +4064,8 @@ components:
         created_at: '2026-01-31T09:00:00.021Z'
     JobView:
       type: object
-      required: [job_id, type, state, priority, run_at, attempts, max_attempts, last_error, created_at, updated_at, finished_at]
+      required: [job_id, type, state, priority, run_at, attempts, max_attempts, last_error, created_at, updated_at, finished_at,
+                 waiting_reason, not_before, waiting_detail]
       properties:
         job_id: {type: string}
         type: {type: string, enum: [send_email, send_sms]}
@@ -3995,6 +4078,20 @@ components:
         created_at: {type: string, format: date-time}
         updated_at: {type: string, format: date-time}
         finished_at: {type: [string, 'null'], format: date-time}
+        waiting_reason: {$ref: '#/components/schemas/WaitingReason'}
+        not_before: {type: [string, 'null'], format: date-time, description: 'When it is due next, for quiet_hours, scheduled and retrying.'}
+        waiting_detail: {type: [string, 'null'], description: Always null for jobs.}
+    WaitingReason:
+      type: [string, 'null']
+      enum: [quiet_hours, scheduled, retrying, due, sending, no_consent, null]
+      description: |
+        Why a message or job has not gone out yet; null once it has, or has failed or been
+        cancelled. `quiet_hours`: held until the tenant's quiet hours end (`not_before`, shown in
+        the tenant's zone); `scheduled`: its `send_at` is later; `retrying`: an attempt failed and
+        the next is at `not_before` (the job has `attempts`, `max_attempts` and `last_error`);
+        `due`: waiting for a free worker; `sending`: being delivered; `no_consent` (messages only):
+        the recipient is suppressed or has not opted in, so it fails when due unless that changes.
+        A job due exactly when quiet hours end is reported as `quiet_hours`.
     JobPage:
       type: object
       required: [data, next_cursor]

@@ -16,6 +16,14 @@ public struct TenantRepository: Sendable {
             """).run()
     }
 
+    /// Writes a tenant's name, zone and `updated_at`.
+    public func update(_ t: Tenant, on db: any SQLDatabase) async throws {
+        try await db.raw("""
+            UPDATE tenants SET name = \(bind: t.name), time_zone = \(bind: t.timeZone), updated_at = \(bind: t.updatedAt)
+            WHERE id = \(bind: t.id) AND deleted_at IS NULL
+            """).run()
+    }
+
     public func list(includeDeleted: Bool = false, on db: any SQLDatabase) async throws -> [Tenant] {
         let filter: SQLQueryString = includeDeleted ? "" : "WHERE deleted_at IS NULL"
         return try await db.raw("SELECT * FROM tenants \(filter) ORDER BY id").all().map(Self.decode)

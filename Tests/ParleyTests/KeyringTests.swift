@@ -19,6 +19,18 @@ import Testing
         #expect(throws: KeyringError.undecryptable) { try ring.open("provider-credentials", "garbage", context: "tenant-a") }
     }
 
+    @Test func deterministicSealingRepeatsOnlyForTheSameInputAndOpensLikeAnyOther() throws {
+        let ring = Keyring.random()
+        let a = try ring.sealDeterministic("legal-upload-link", Data("t|c|1".utf8), context: "x")
+        #expect(try ring.sealDeterministic("legal-upload-link", Data("t|c|1".utf8), context: "x") == a)
+        #expect(try ring.sealDeterministic("legal-upload-link", Data("t|c|2".utf8), context: "x") != a)
+        #expect(try ring.sealDeterministic("legal-upload-link", Data("t|c|1".utf8), context: "y") != a)
+        #expect(try ring.sealDeterministic("legal-upload-link", Data("t|c|1".utf8), context: "x") != (try Keyring.random().sealDeterministic("legal-upload-link", Data("t|c|1".utf8), context: "x")))
+        #expect(try ring.open("legal-upload-link", a, context: "x") == Data("t|c|1".utf8))
+        #expect(throws: KeyringError.undecryptable) { try ring.open("legal-upload-link", a, context: "y") }
+        #expect(!a.contains("t|c|1"))
+    }
+
     @Test func macsAreBoundToPurposeAndKey() {
         let ring = Keyring.random()
         let mac = ring.mac("upload-links", Data("case-1".utf8))

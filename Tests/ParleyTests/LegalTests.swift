@@ -95,8 +95,8 @@ extension TestClientProtocol {
             let key = seeded.adminKey
             let robert = try await client.createCase(key, "Robert Smith", email: "robert@example.com")
             _ = try await client.createCase(key, "José Álvarez", email: "jose@example.com")
-            let jane1 = try await client.createCase(key, "Jane Doe", email: "jane.doe@example.com", phone: "555-111-2222")
-            let jane2 = try await client.createCase(key, "Jane Doe", email: "jdoe@example.org", phone: "555-333-4444")
+            let jane1 = try await client.createCase(key, "Jane Doe", email: "jane.doe@example.com", phone: "+1 555-111-2222")
+            let jane2 = try await client.createCase(key, "Jane Doe", email: "jdoe@example.org", phone: "+1 (555) 333-4444")
             _ = try await client.createCase(key, "Margaret Thompson", email: "mt@example.com")
             func search(_ name: String, _ extra: [String: JSONValue] = [:]) async throws -> JSONValue {
                 try await client.postJSON(key, "/v1/cases/search", .object(["client_name": .string(name)].merging(extra) { $1 }))
@@ -159,8 +159,11 @@ extension TestClientProtocol {
             #expect(try await client.errorCode(.put, seeded.adminKey, "/v1/cases/documents/\(docID)", [:], status: .badRequest) == "empty_update")
             let reopened = try await client.send(.put, seeded.adminKey, "/v1/cases/documents/\(docID)", ["is_completed": false], status: .ok)
             #expect(reopened["status"] == "received" && reopened["is_completed"] == false)
-            let patched = try await client.send(.patch, seeded.adminKey, "/v1/cases/\(caseID)", ["client_name": "Bob Smith", "client_phone": "555-000-1111"], status: .ok)
-            #expect(patched["client_name"] == "Bob Smith" && patched["client_phone"] == "555-000-1111")
+            let patched = try await client.send(.patch, seeded.adminKey, "/v1/cases/\(caseID)", ["client_name": "Bob Smith", "client_phone": "+1 555-000-1111"], status: .ok)
+            #expect(patched["client_name"] == "Bob Smith" && patched["client_phone"] == "+15550001111")
+            // A number without its country code is refused (as messages refuse it), not stored as typed.
+            let local = try await client.send(.patch, seeded.adminKey, "/v1/cases/\(caseID)", ["client_phone": "555-123-4567"], status: .badRequest)
+            #expect(local["error"]?["code"] == "invalid_phone" && local["error"]?["message"]?.stringValue?.contains("country code") == true)
             #expect(try await client.postJSON(seeded.adminKey, "/v1/cases/search", ["client_name": "Robert Smith"])["cases"]?[0]?["case_id"]?.stringValue == caseID)
         }
     }
@@ -220,6 +223,15 @@ extension TestClientProtocol {
             let url = try #require(link["url"]?.stringValue)
             #expect(url.hasPrefix("https://parley.example/upload/"))
             let path = String(url.dropFirst("https://parley.example".count))
+            // The token is opaque: neither it nor its base64 decoding shows the tenant or the case.
+            let token = String(path.dropFirst("/upload/".count))
+            var padded = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            while padded.count % 4 != 0 { padded += "=" }
+            let decoded = String(decoding: try #require(Data(base64Encoded: padded)), as: UTF8.self)
+            for secret in [caseID, seeded.tenant.id] {
+                #expect(!token.contains(secret) && !decoded.contains(secret))
+            }
+            #expect(try await client.postJSON(key, "/v1/cases/\(caseID)/upload-link", [:])["url"]?.stringValue == url, "the same link all day")
 
             let page = try await client.execute(uri: path, method: .get) { r in
                 #expect(r.status == .ok)
@@ -336,7 +348,7 @@ extension TestClientProtocol {
             func say(_ text: String, status: HTTPResponse.Status = .ok) async throws -> JSONValue {
                 try await client.ask(key, text, session: session, status: status)
             }
-            let created = try await say("Create a case for Maria Garcia, maria@example.com, 555-123-4567, needs W2 and 2023 tax return")
+            let created = try await say("Create a case for Maria Garcia, maria@example.com, +1 555-123-4567, needs W2 and 2023 tax return")
             let answer = try #require(created["final_response"]?.stringValue)
             #expect(answer.hasPrefix("Created case #") && answer.contains("W2, 2023 tax return"), "\(answer)")
             let number = try #require(LegalTestText.caseNumber(in: answer))
@@ -362,7 +374,8 @@ extension TestClientProtocol {
             #expect(refused["final_response"]?.stringValue?.contains("I can't send to attacker@example.com") == true)
             let pronoun = try await say("send her an urgent reminder", status: .accepted)
             #expect(pronoun["approvals"]?[0]?["input"]?["email_type"] == "urgent_reminder")
-            #expect(pronoun["approvals"]?[0]?["input"]?["recipient_email"] == nil)
+            // The approval shows the address on record (the tool refuses any other), never one from the conversation.
+            #expect(pronoun["approvals"]?[0]?["input"]?["recipient_email"] == "maria@example.com")
             let detail = try await client.postJSON(key, "/v1/cases/search", ["client_name": "Maria Garcia"])
             #expect(pronoun["approvals"]?[0]?["input"]?["case_id"] == detail["cases"]?[0]?["case_id"])
 

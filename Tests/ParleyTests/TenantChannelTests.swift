@@ -16,7 +16,7 @@ import Testing
     func eachTenantSendsThroughItsOwnProviderWithCredentialsSealedAtRest(_ kind: DatabaseKind) async throws {
         let keyring = Keyring.random()
         try await CommsFakeProviderServer.with(SendGridClientTests.accepted) { baseURL, sendgrid in
-            try await withAgentServer(kind, env: ["PARLEY_SERVE_WORKER": "false"], keyring: keyring) { client, seeded, store, clock in
+            try await withAgentServer(kind, env: ["PARLEY_SERVE_WORKER": "false", "PARLEY_OUTBOUND_ALLOW": "127.0.0.1"], keyring: keyring) { client, seeded, store, clock in
                 let other = try await Seeded.make(store, clock: clock, slug: "globex")
                 let apiKey = "SG.acme-own-key.abcdefghijklmnop"
                 let set = try await client.putJSON(seeded.adminKey, "/v1/channels/email", [
@@ -36,7 +36,7 @@ import Testing
                                                   status: .accepted)
                 }
                 let queue = JobQueue(store: store, clock: clock)
-                let worker = CommsWorker(queue: queue, router: CommsAssembly.router(try ParleyConfig.load(ConfigSources(environment: [:])).jobs, keyring: keyring),
+                let worker = CommsWorker(queue: queue, router: CommsAssembly.router(try ParleyConfig.load(ConfigSources(environment: ["PARLEY_OUTBOUND_ALLOW": "127.0.0.1"])).jobs, keyring: keyring),
                                          settings: WorkerSettings(), logger: Logger(label: "t"))
                 #expect(try await worker.runDueJobs() == 2)
                 let request = try sendgrid.onlyRequest()
@@ -199,14 +199,14 @@ import Testing
     func smsAskTwilioToReportToTheTenantsWebhook(_ kind: DatabaseKind) async throws {
         let keyring = Keyring.random()
         try await CommsFakeProviderServer.with(.json(201, TwilioClientTests.created)) { baseURL, twilio in
-            try await withAgentServer(kind, env: ["PARLEY_SERVE_WORKER": "false"], keyring: keyring) { client, seeded, store, clock in
+            try await withAgentServer(kind, env: ["PARLEY_SERVE_WORKER": "false", "PARLEY_OUTBOUND_ALLOW": "127.0.0.1"], keyring: keyring) { client, seeded, store, clock in
                 _ = try await client.putJSON(seeded.adminKey, "/v1/channels/sms", [
                     "provider": "twilio", "account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "tok_secret_value",
                     "from": "+15557122661", "base_url": .string(baseURL),
                 ])
                 _ = try await client.postJSON(seeded.adminKey, "/v1/messages", ["channel": "sms", "to": "+14155550100", "text": "Hi"], status: .accepted)
                 let worker = CommsWorker(queue: JobQueue(store: store, clock: clock),
-                                         router: CommsAssembly.router(try ParleyConfig.load(ConfigSources(environment: [:])).jobs, keyring: keyring,
+                                         router: CommsAssembly.router(try ParleyConfig.load(ConfigSources(environment: ["PARLEY_OUTBOUND_ALLOW": "127.0.0.1"])).jobs, keyring: keyring,
                                                                       baseURL: "https://parley.example"),
                                          settings: WorkerSettings(), logger: Logger(label: "t"))
                 #expect(try await worker.runDueJobs() == 1)

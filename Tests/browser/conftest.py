@@ -139,6 +139,16 @@ def server():
     s.stop()
 
 
+@pytest.fixture(scope="session")
+def legal(server):
+    """The legal pack's demo firm in the default tenant, or a skip when the pack is not installed."""
+    status, _ = server.api("GET", "/v1/cases?limit=1")
+    if status == 404:
+        pytest.skip("the legal pack is not installed")
+    # `parley seed legal` is idempotent, so one seeding serves every test.
+    server.cli("seed", "legal", "--cases", "80")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def screenshot_folder():
     SHOTS.mkdir(parents=True, exist_ok=True)

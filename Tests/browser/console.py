@@ -1,6 +1,6 @@
 """A page object for the console, shared by the core tests and (later) the legal pack's."""
 
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -13,7 +13,8 @@ class Console:
     def __init__(self, driver, server, timeout=30):
         self.d = driver
         self.server = server
-        self.wait = WebDriverWait(driver, timeout)
+        # Views redraw after each change: an element found a moment ago may be gone; look again.
+        self.wait = WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,))
 
     # Navigation and sign-in
 

@@ -1,0 +1,34 @@
+import ParleyCore
+import ParleyHTTP
+
+/// What the core's routes need from their callers: every authenticated route that changes
+/// something, and the reads narrower than `readTenant`. Packs declare their own
+/// (`DomainPack.routeRules`). A test checks that each such registered route has its entry.
+enum CoreRouteRules {
+    static let all: [RouteRule] = [
+        RouteRule("POST /v1/chat", .act, "chat with the assistant"),
+        RouteRule("POST /chat", .act, "chat with the assistant"),
+        RouteRule("POST /v1/workflows/:id/cancel", .act, "cancel runs"),
+        RouteRule("POST /v1/workflows/:id/approvals/:approval_id", .operate, "approve or reject actions"),
+        RouteRule("POST /v1/sessions", .act, "start chat sessions"),
+        RouteRule("PATCH /v1/sessions/:id", .act, "rename chat sessions"),
+        RouteRule("POST /v1/sessions/:id/messages", .act, "chat with the assistant"),
+        RouteRule("PUT /v1/tools/:name/policy", .manageKeys, "change tool policies"),
+        RouteRule("PUT /v1/schedules/:name", .operate, "change schedules"),
+        RouteRule("PATCH /v1/tenant", .manageKeys, "change the workspace's name or time zone"),
+        RouteRule("PUT /v1/tenant/packs", .manageKeys, "switch the workspace's packs on or off"),
+        RouteRule("GET /v1/api-keys", .manageKeys, "list API keys"),
+        RouteRule("POST /v1/api-keys", .manageKeys, "create API keys"),
+        RouteRule("DELETE /v1/api-keys/:id", .manageKeys, "revoke API keys"),
+        RouteRule("GET /v1/audit-log", .readAudit, "read the audit log"),
+        RouteRule("POST /v1/messages", .act, "send messages"),
+        RouteRule("POST /v1/jobs/:id/retry", .operate, "retry jobs"),
+        RouteRule("POST /v1/jobs/:id/cancel", .operate, "cancel jobs"),
+        RouteRule("PUT /v1/templates/:name", .operate, "change templates"),
+        RouteRule("POST /v1/templates/:name/preview", .readTenant, "preview templates"),
+        RouteRule("PUT /v1/consent/:channel/:recipient", .operate, "change consent records"),
+        RouteRule("POST /v1/inbound/sms", .act, "record inbound SMS"),
+        RouteRule("PUT /v1/channels/:channel", .manageKeys, "change channel settings"),
+        RouteRule("DELETE /v1/channels/:channel", .manageKeys, "remove channel settings"),
+    ]
+}
