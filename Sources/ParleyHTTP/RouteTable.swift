@@ -8,6 +8,7 @@ public final class RouteTable: Sendable {
 
     private let routes = Mutex<[(segments: [String], method: String)]>([])
     private let rules = Mutex<[String: RouteRule]>([:])
+    private let queries = Mutex<[String: [String]]>([:])
 
     /// Declares what routes need from their callers; declare before registering the routes.
     public func add(rules list: [RouteRule]) {
@@ -18,10 +19,14 @@ public final class RouteTable: Sendable {
         rules.withLock { $0["\(method.rawValue) \(path)"] }
     }
 
-    public func add(_ path: String, _ method: HTTPRequest.Method) {
+    public func add(_ path: String, _ method: HTTPRequest.Method, query: [String] = []) {
         let segs = Self.split(path)
         routes.withLock { $0.append((segs, method.rawValue)) }
+        if !query.isEmpty { queries.withLock { $0["\(method.rawValue) \(path)"] = query } }
     }
+
+    /// The query parameters a route reads, by "METHOD /registered/path" (for the API description's check).
+    public var queryParameters: [String: [String]] { queries.withLock { $0 } }
 
     public func allowedMethods(for path: String) -> [String] {
         let segs = Self.split(path)

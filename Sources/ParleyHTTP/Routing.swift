@@ -14,19 +14,25 @@ public struct Routes<Group: RouterMethods<ParleyRequestContext>> {
         self.table = table
     }
 
-    public func on(_ method: HTTPRequest.Method, _ path: String,
+    /// Registers `handler` for `method` and `path`. `query` lists the query parameters the route
+    /// reads (`Paging.parameters` for a list): under `/v1` any other parameter is refused with 400
+    /// `unknown_parameter` naming it, so a misspelt one (`cursor` for `before`) is never ignored.
+    public func on(_ method: HTTPRequest.Method, _ path: String, query: [String] = [],
             _ handler: @escaping @Sendable (Request, ParleyRequestContext) async throws -> some ResponseGenerator) {
-        table.add(prefix + path, method)
+        table.add(prefix + path, method, query: query)
         let rule = table.rule(method, prefix + path)
+        let strictQuery = (prefix + path).hasPrefix("/v1/")
+        let accepted = Set(query)
         group.on(RouterPath(path), method: method) { request, context in
             // In this order for every route: the text rules, then the caller's permission, then
-            // the handler (which decodes the body).
+            // the query's names, then the handler (which decodes the body).
             var context = context
             context.coreContext.parameters = try TextInput.decodedPathParameters(context.parameters)
             try TextInput.checkQuery(request)
             if let rule, let principal = context.principal {
                 try principal.require(rule.permission, toDo: rule.action)
             }
+            if strictQuery { try QueryNames.refuseUnknown(request, accepted: accepted) }
             return try await handler(request, context)
         }
     }
@@ -104,5 +110,31 @@ public struct JSON<Body: Encodable>: ResponseGenerator {
         let data = try JSONCoding.encoder.encode(body)
         return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// The paging every list route takes, documented once (`Limit` and `Before` in the API
+/// description): `limit` rows, older than the `before` cursor, which is the previous page's
+/// `next_cursor`.
+public enum Paging {
+    public static let parameters = ["limit", "before"]
+}
+
+/// Query parameter names a route does not read are refused, not ignored.
+enum QueryNames {
+    static func refuseUnknown(_ request: Request, accepted: Set<String>) throws(ParleyError) {
+        for (key, _) in request.uri.queryParameters {
+            let name = String(key)
+            guard !accepted.contains(name) else { continue }
+            let hint: String
+            if let meant = UnknownFields.suggestion(for: name, among: accepted) {
+                hint = "; did you mean '\(meant)'?"
+            } else if accepted.isEmpty {
+                hint = "; this route takes no query parameters"
+            } else {
+                hint = "; this route takes \(accepted.sorted().map { "'\($0)'" }.joined(separator: ", "))"
+            }
+            throw .badRequest("unknown query parameter '\(name.prefix(100))'\(hint)", code: "unknown_parameter")
+        }
     }
 }

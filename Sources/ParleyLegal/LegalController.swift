@@ -66,7 +66,7 @@ struct LegalController {
             let pending = try await cases.pendingReminders(try ctx.caller())
             return RawJSON(value: ["cases": .array(pending.map(LegalViews.reminder)), "total": .number(Double(pending.count))])
         }
-        r.on(.get, "/cases") { req, ctx in
+        r.on(.get, "/cases", query: Paging.parameters + ["status"]) { req, ctx in
             let limit = try req.queryInt("limit", default: 50, range: 1...200)
             let page = try await cases.list(try ctx.caller(), status: try Self.status(req.queryString("status")), before: req.queryString("before"), limit: limit)
             return RawJSON(value: ["cases": .array(page.cases.map(LegalViews.summary)), "next_before": page.nextBefore.map { .string($0) } ?? .null])
@@ -91,7 +91,7 @@ struct LegalController {
         r.on(.post, "/cases/:case_id/close") { _, ctx in
             RawJSON(value: LegalViews.detail(try await cases.close(try ctx.action(), id: try ctx.parameters.require("case_id"))))
         }
-        r.on(.get, "/cases/:case_id/reminder-preview") { req, ctx in
+        r.on(.get, "/cases/:case_id/reminder-preview", query: ["email_type"]) { req, ctx in
             guard let type = EmailType(rawValue: req.queryString("email_type") ?? "") else {
                 throw ParleyError.badRequest("email_type must be initial_reminder, follow_up_reminder or urgent_reminder", code: "invalid_email_type")
             }

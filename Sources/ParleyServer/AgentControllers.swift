@@ -120,7 +120,7 @@ struct WorkflowController {
     struct Decision: Decodable { var decision: String; var comment: String? }
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
-        r.on(.get, "/workflows") { req, ctx in
+        r.on(.get, "/workflows", query: Paging.parameters + ["status", "session_id", "created_after", "created_before"]) { req, ctx in
             let limit = try req.queryInt("limit", default: 50, range: 1...200)
             var filter = AgentService.ListFilter(limit: limit + 1)
             if let s = req.queryString("status") {
@@ -146,7 +146,7 @@ struct WorkflowController {
             body["approvals"] = .array(try await agent.approvals(principal, workflowID: id).map(AgentViews.approval))
             return RawJSON(value: .object(body))
         }
-        r.on(.get, "/workflows/:id/events") { req, ctx in
+        r.on(.get, "/workflows/:id/events", query: ["after"]) { req, ctx in
             let principal = try ctx.caller()
             let id = try ctx.parameters.require("id")
             let after = try Self.cursor(req)
@@ -224,7 +224,7 @@ struct SessionController {
             let session = try await agent.createSession(try ctx.action(), title: body.title)
             return RawJSON(value: AgentViews.session(session), status: .created)
         }
-        r.on(.get, "/sessions") { req, ctx in
+        r.on(.get, "/sessions", query: Paging.parameters) { req, ctx in
             let limit = try req.queryInt("limit", default: 50, range: 1...200)
             let list = try await agent.sessions(try ctx.caller(), before: req.queryString("before"), limit: limit + 1)
             let page = Array(list.prefix(limit))
@@ -237,7 +237,7 @@ struct SessionController {
         r.on(.get, "/sessions/:id") { _, ctx in
             RawJSON(value: AgentViews.session(try await agent.session(try ctx.caller(), id: try ctx.parameters.require("id"))))
         }
-        r.on(.get, "/sessions/:id/messages") { req, ctx in
+        r.on(.get, "/sessions/:id/messages", query: ["limit", "after"]) { req, ctx in
             let limit = try req.queryInt("limit", default: 100, range: 1...500)
             let list = try await agent.messages(try ctx.caller(), sessionID: try ctx.parameters.require("id"), after: req.queryString("after"), limit: limit + 1)
             let page = Array(list.prefix(limit))

@@ -122,7 +122,7 @@ struct AuditController {
     let audit: AuditService
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
-        r.on(.get, "/audit-log") { req, ctx in
+        r.on(.get, "/audit-log", query: Paging.parameters + ["action"]) { req, ctx in
             let limit = try req.queryInt("limit", default: 50, range: 1...500)
             // One extra row tells whether another page exists.
             let rows = try await audit.list(try ctx.caller(), limit: limit + 1, before: req.queryString("before"), action: req.queryString("action"))

@@ -117,7 +117,7 @@ struct MessageController {
             let (message, job) = try await messages.message(try ctx.caller(), id: try ctx.parameters.require("id"))
             return RawJSON(value: Self.view(message, job: job, waiting: try await messages.waiting(message, job: job)))
         }
-        r.on(.get, "/outbox") { req, ctx in
+        r.on(.get, "/outbox", query: Paging.parameters) { req, ctx in
             let limit = try req.queryInt("limit", default: 50, range: 1...500)
             let rows = try await messages.outbox(try ctx.caller(), before: req.queryString("before"), limit: limit + 1)
             let page = Array(rows.prefix(limit))
@@ -148,7 +148,7 @@ struct JobController {
     }
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
-        r.on(.get, "/jobs") { req, ctx in
+        r.on(.get, "/jobs", query: Paging.parameters + ["state"]) { req, ctx in
             let principal = try ctx.caller()
             try principal.require(.readTenant)
             let limit = try req.queryInt("limit", default: 50, range: 1...500)
@@ -310,7 +310,7 @@ struct ConsentController {
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>, maxBodyBytes: Int) {
         // Everyone with a recorded status, e.g. `?status=suppressed` for the suppression list.
-        r.on(.get, "/consent") { req, ctx in
+        r.on(.get, "/consent", query: ["limit", "after", "status", "channel"]) { req, ctx in
             let limit = try req.queryInt("limit", default: 100, range: 1...500)
             let status = try req.queryString("status").map {
                 guard let s = ConsentStatus(rawValue: $0) else {
