@@ -46,6 +46,8 @@ public struct ParleyConfig: Sendable {
     public var agent: AgentLimits
     public var jobs: JobSettings
     public var legal: LegalSettings
+    /// HTTP connection timeouts, the per-address cap and the shutdown grace period.
+    public var transport = TransportSettings()
 }
 
 /// The legal pack: client upload links and the reminder cadence.
@@ -177,7 +179,7 @@ extension ParleyConfig {
         case .success(let url): databaseURL = url
         case .failure(let error): throw error
         }
-        let config = ParleyConfig(
+        var config = ParleyConfig(
             databaseURL: databaseURL,
             host: try reader.string("HOST", default: "127.0.0.1", accepts: "a host name or IP address") { !$0.contains(where: \.isWhitespace) },
             port: try reader.int("PORT", default: 8080, range: 0...65535),
@@ -258,6 +260,7 @@ extension ParleyConfig {
                 urgentDays: try reader.int("PARLEY_LEGAL_URGENT_DAYS", default: 7, range: 1...365)
             )
         )
+        config.transport = try transport(reader)
         if config.legal.urgentDays <= config.legal.followUpDays {
             throw .invalid(setting: "PARLEY_LEGAL_URGENT_DAYS", value: String(config.legal.urgentDays),
                            accepts: "more days than PARLEY_LEGAL_FOLLOW_UP_DAYS (\(config.legal.followUpDays))")
@@ -303,7 +306,7 @@ extension ParleyConfig {
         return (s == "http" || s == "https") && u.host != nil
     }
 
-    private struct Reader {
+    struct Reader {
         let sources: ConfigSources
 
         func list(_ key: String, allowed: [String]) throws(ConfigError) -> [String] {

@@ -54,6 +54,7 @@ struct AssembledServer {
     var worker: CommsWorker
     var scheduler: Scheduler
     var triggers: [TriggerDefinition]
+    var connectionGuard: ConnectionGuard
 }
 
 public func buildRouter(_ deps: ServerDependencies, routes table: RouteTable = RouteTable()) -> Router<ParleyRequestContext> {
@@ -130,7 +131,10 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
         .register(Routes(group: router.group("").add(middleware: auth), prefix: "", table: table))
     SeedWorkflowController(agent: agent).register(Routes(group: router.group("api").add(middleware: auth), prefix: "/api", table: table))
     table.add("/ws", .get)
-    WebSocketController(agent: agent, metrics: metrics).register(router, auth: auth)
+    let connectionGuard = ConnectionGuard(deps.config.transport, logger: deps.logger)
+    // At shutdown live streams end with `reconnect` instead of holding the server's drain open.
+    connectionGuard.drain.onBegin { hub.finishAll() }
+    WebSocketController(agent: agent, metrics: metrics, drain: connectionGuard.drain).register(router, auth: auth)
 
     let templates = TemplateService(store: deps.store, clock: deps.clock, defaults: ParleySchema.templates)
     let personalizer = deps.config.models.personalize
@@ -150,7 +154,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let legalController = LegalController(cases: cases, maxBodyBytes: maxBody)
     legalController.register(v1Routes)
     legalController.registerPublic(Routes(group: router.group("upload"), prefix: "/upload", table: table))
-    return AssembledServer(router: router, agent: agent, worker: worker, scheduler: scheduler, triggers: triggers)
+    return AssembledServer(router: router, agent: agent, worker: worker, scheduler: scheduler, triggers: triggers, connectionGuard: connectionGuard)
 }
 
 public func buildApplication(
@@ -160,7 +164,7 @@ public func buildApplication(
     let parts = assemble(deps)
     var app = Application(
         router: parts.router,
-        server: .http1WebSocketUpgrade(webSocketRouter: parts.router),
+        server: .parley(webSocketRouter: parts.router, connectionGuard: parts.connectionGuard),
         configuration: .init(address: .hostname(deps.config.host, port: deps.config.port), serverName: "Parley"),
         onServerRunning: { channel in
             await onServerRunning(deps.config.host, channel.localAddress?.port ?? deps.config.port)
