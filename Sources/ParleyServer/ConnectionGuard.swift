@@ -160,8 +160,8 @@ final class ByteGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
         bytes.writeString("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
                           + "Content-Length: \(body.readableBytes)\r\nRetry-After: 1\r\nConnection: close\r\n\r\n")
         bytes.writeImmutableBuffer(body)
-        let channel = context.channel
-        context.writeAndFlush(NIOAny(bytes)).whenComplete { _ in channel.close(promise: nil) }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(NIOAny(bytes)).whenComplete { _ in endQuietly(bound.value) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -176,6 +176,17 @@ final class ByteGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if event is ChannelShouldQuiesceEvent { drain() }
         context.fireUserInboundEventTriggered(event)
     }
+}
+
+/// Closes a connection whose first request never reached Hummingbird. Hummingbird waits for the
+/// WebSocket upgrade handler to decide about that request and logs an error when the connection
+/// closes under it; told first that the input is over, the upgrade handler ends the wait itself
+/// (logged at trace level).
+func endQuietly(_ context: ChannelHandlerContext) {
+    if context.channel.isActive {
+        context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+    }
+    context.channel.close(promise: nil)
 }
 
 /// A fixed JSON error answer written below Hummingbird (no request context exists there).
@@ -386,10 +397,12 @@ final class HTTPGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         let channel = context.channel
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
             channel.close(mode: .output, promise: nil)
-            // Whatever the client still sends is not read; the connection is gone in a moment.
-            channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+            // Whatever the client still sends is not read; the connection is gone in a moment
+            // (usually sooner: the client closes when it has read the answer).
+            channel.eventLoop.scheduleTask(in: .seconds(1)) { endQuietly(bound.value) }
         }
     }
 }

@@ -100,8 +100,10 @@ final class RawClient: Sendable {
 }
 
 /// The real binary, spoken to over raw TCP: whatever a client sends, it gets an answer or a
-/// close within a bound, and the server keeps serving.
-@Suite(.serialized) struct RawTCPTests {
+/// close within a bound, and the server keeps serving. Nested in `ProcessTests`, so its process
+/// launches are serialized with theirs (concurrent launches have crashed libdispatch on Linux).
+extension ProcessTests {
+@Suite struct RawTCPTests {
     static let key = "prk_" + String(repeating: "t", count: 40)
 
     /// A fresh server on a fresh SQLite database, with short timeouts so the tests stay quick.
@@ -384,4 +386,5 @@ final class RawClient: Sendable {
         resumed.close()
         try await second.stop()
     }
+}
 }
