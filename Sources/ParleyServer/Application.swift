@@ -273,5 +273,7 @@ struct ShutdownNotice: Service {
     func run() async throws {
         try? await gracefulShutdown()
         logger.notice("shutting down: finishing in-flight requests")
+        // Live streams end first, each with a final `reconnect` (ShutdownDrain.swift).
+        await ShutdownDrain.drainAll()
     }
 }

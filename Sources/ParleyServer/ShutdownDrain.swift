@@ -29,6 +29,48 @@ final class ShutdownDrain: Sendable {
         self.grace = grace
         self.connections = connections
         self.logger = logger
+        Self.live.withLock { list in
+            list.removeAll { $0.drain == nil }
+            list.append(Weak(drain: self))
+        }
+    }
+
+    // MARK: before the server drains
+
+    private struct Weak: Sendable { weak var drain: ShutdownDrain? }
+    /// The drains of the applications in this process.
+    private static let live = Mutex<[Weak]>([])
+    /// WebSockets that have not yet sent their final message and close frame.
+    private let unnotifiedSockets = Mutex(0)
+
+    /// Begins every drain in this process and waits (at most `settle`) until each WebSocket has
+    /// sent its final message. Called when the shutdown signal arrives, before the HTTP server
+    /// drains: Hummingbird closes WebSockets itself (code 1000, no message) once it does.
+    static func drainAll(settle: Duration = .seconds(2)) async {
+        let drains = live.withLock { $0.compactMap(\.drain) }
+        for drain in drains { drain.begin() }
+        let deadline = ContinuousClock.now + settle
+        for drain in drains {
+            while drain.unnotifiedSockets.withLock({ $0 }) > 0 && ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+        }
+    }
+
+    /// A WebSocket that will get the final message: `done()` once it has (or has ended).
+    final class SocketTicket: Sendable {
+        private let drain: ShutdownDrain
+        private let pending = Mutex(true)
+        fileprivate init(_ drain: ShutdownDrain) { self.drain = drain }
+        func done() {
+            guard pending.withLock({ p in defer { p = false }; return p }) else { return }
+            drain.unnotifiedSockets.withLock { $0 -= 1 }
+        }
+    }
+
+    func socketOpened() -> SocketTicket {
+        unnotifiedSockets.withLock { $0 += 1 }
+        return SocketTicket(self)
     }
 
     /// Runs `action` when draining begins (at once if it has).

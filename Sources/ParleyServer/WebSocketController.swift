@@ -27,7 +27,11 @@ struct WebSocketController {
             let principal = try context.requestContext.caller()
             let requestID = context.requestContext.requestID
             metrics.streamOpened()
-            defer { metrics.streamClosed() }
+            let ticket = drain.socketOpened()
+            defer {
+                metrics.streamClosed()
+                ticket.done()
+            }
             let (out, sink) = AsyncStream.makeStream(of: String.self)
             let session = Session(agent: agent, principal: principal, requestID: requestID, sink: sink)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -36,6 +40,7 @@ struct WebSocketController {
                     if drain.isDraining {
                         try await outbound.close(.unknown(1012), reason: "service restart: reconnect")
                     }
+                    ticket.done()
                 }
                 group.addTask {
                     await drain.waitUntilDraining()
