@@ -181,7 +181,7 @@ final class ByteGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
 /// Closes a connection whose first request never reached Hummingbird. Hummingbird waits for the
 /// WebSocket upgrade handler to decide about that request and logs an error when the connection
 /// closes under it; told first that the input is over, the upgrade handler ends the wait itself
-/// (logged at trace level).
+/// (logged at trace level). (`HTTPGuardHandler.channelInactive` does the same for other closes.)
 func endQuietly(_ context: ChannelHandlerContext) {
     if context.channel.isActive {
         context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
@@ -219,6 +219,7 @@ final class HTTPGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var closeAfterResponse = false
     private var finished = false
     private var upgraded = false
+    private var inputClosed = false
     private var timer: RepeatedTask?
     /// The answer for a WebSocket upgrade the router refused (set by `WebSocketRefusal`).
     var refusal: WebSocketRefusal?
@@ -249,7 +250,20 @@ final class HTTPGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        if !upgraded && !inputClosed {
+            // A connection that closes before its first request reached Hummingbird (we refused
+            // it, it timed out, the client left half-way): the upgrade handler still waits for
+            // that request. Told that the input is over, it ends the wait quietly instead of
+            // failing (logged as an error) when it is removed with the closed connection.
+            inputClosed = true
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        }
         context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? ChannelEvent, e == .inputClosed { inputClosed = true }
+        context.fireUserInboundEventTriggered(event)
     }
 
     private func check(_ context: ChannelHandlerContext) {
@@ -397,12 +411,11 @@ final class HTTPGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         let channel = context.channel
-        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
             channel.close(mode: .output, promise: nil)
             // Whatever the client still sends is not read; the connection is gone in a moment
             // (usually sooner: the client closes when it has read the answer).
-            channel.eventLoop.scheduleTask(in: .seconds(1)) { endQuietly(bound.value) }
+            channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
         }
     }
 }
