@@ -10,6 +10,9 @@ import Synchronization
 public enum StreamItem: Sendable, Equatable {
     case event(WorkflowEvent)
     case heartbeat(workflowID: String, lastSeq: Int, at: Date)
+    /// The last item of a stream this process ends before the run does (it is shutting down):
+    /// the viewer reconnects, to this server or another, after `lastSeq` (`Last-Event-ID`).
+    case reconnect(workflowID: String, lastSeq: Int, at: Date)
 }
 
 public enum ApprovalDecision: String, Sendable, Codable { case approve, deny }
@@ -167,6 +170,7 @@ public struct AgentService: Sendable {
         let repo = self.repo
         let clock = self.clock
         let cursor = SeqCursor(after)
+        let hub = runtime.hub
         let pump = Task {
             func catchUp(through: Int?) async throws -> Bool {
                 while true {
@@ -200,7 +204,10 @@ public struct AgentService: Sendable {
                         if event.isTerminal { done = true; break }
                     }
                 }
-                if !done && !Task.isCancelled { _ = try await catchUp(through: nil) }
+                if !done && !Task.isCancelled { done = try await catchUp(through: nil) }
+                if !done && !Task.isCancelled && hub.isShutDown {
+                    continuation.yield(.reconnect(workflowID: workflowID, lastSeq: cursor.value, at: clock.now()))
+                }
             } catch {
                 // The store failed mid-stream: end the stream; the client resumes from its last id.
             }

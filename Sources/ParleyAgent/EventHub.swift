@@ -14,6 +14,7 @@ public final class EventHub: Sendable {
         var subscribers: [String: [UInt64: AsyncStream<WorkflowEvent>.Continuation]] = [:]
         var nextID: UInt64 = 0
         var count = 0
+        var shutDown = false
     }
     private let state = Mutex(State())
     public let bufferLimit: Int
@@ -33,11 +34,17 @@ public final class EventHub: Sendable {
 
     public func subscribe(_ workflowID: String) -> Subscription {
         let (stream, continuation) = AsyncStream.makeStream(of: WorkflowEvent.self, bufferingPolicy: .bufferingNewest(bufferLimit))
-        let id = state.withLock { s -> UInt64 in
+        let id = state.withLock { s -> UInt64? in
+            // After `shutDown()` a new viewer gets no live events: its stream ends at once.
+            if s.shutDown { return nil }
             s.nextID += 1
             s.subscribers[workflowID, default: [:]][s.nextID] = continuation
             s.count += 1
             return s.nextID
+        }
+        guard let id else {
+            continuation.finish()
+            return Subscription(stream: stream, cancel: {}, poke: {})
         }
         // Removing on termination is what cleans up idle stream state: nothing outlives its viewer.
         continuation.onTermination = { [weak self] _ in self?.remove(workflowID, id) }
@@ -67,9 +74,14 @@ public final class EventHub: Sendable {
 
     /// Ends every live subscription (at shutdown), so open streams finish instead of hanging.
     public func finishAll() {
+        state.withLock { $0.shutDown = true }
         let all = state.withLock { s in s.subscribers.values.flatMap { Array($0.values) } }
         for continuation in all { continuation.finish() }
     }
+
+    /// Whether `finishAll()` ended the live streams: a viewer whose stream ends without the
+    /// run's end should reconnect (to another process) instead of treating the run as over.
+    public var isShutDown: Bool { state.withLock { $0.shutDown } }
 }
 
 /// Writes run events for every run of this process, in as few transactions as possible.

@@ -48,6 +48,8 @@ public struct ParleyConfig: Sendable {
     /// Where the settings came from, so each installed pack reads its own settings from the same
     /// layers (flags > environment > env file > defaults) with the same validation messages.
     public var sources: ConfigSources
+    /// HTTP connection timeouts, the per-address cap and the shutdown grace period.
+    public var transport = TransportSettings()
 }
 
 /// The communications queue's worker (seed 003's names).
@@ -163,7 +165,7 @@ extension ParleyConfig {
         case .success(let url): databaseURL = url
         case .failure(let error): throw error
         }
-        let config = ParleyConfig(
+        var config = ParleyConfig(
             databaseURL: databaseURL,
             host: try reader.string("HOST", default: "127.0.0.1", accepts: "a host name or IP address") { !$0.contains(where: \.isWhitespace) },
             port: try reader.int("PORT", default: 8080, range: 0...65535),
@@ -242,6 +244,7 @@ extension ParleyConfig {
             ),
             sources: sources
         )
+        config.transport = try transport(reader)
         // Webhook verification keys: a malformed one would refuse every webhook, so it stops start-up instead.
         _ = try reader.optional("PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY", accepts: "SendGrid's verification key: a base64 DER P-256 public key") {
             Data(base64Encoded: $0.trimmingCharacters(in: .whitespaces)).flatMap { try? P256.Signing.PublicKey(derRepresentation: $0) } != nil

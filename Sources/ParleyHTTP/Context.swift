@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
+import NIOCore
 import ParleyCore
 
 /// Per-request state: the request id (also on the logger) and, after authentication, the caller.
@@ -9,9 +10,12 @@ public struct ParleyRequestContext: RequestContext, WebSocketRequestContext {
     public let webSocket = WebSocketHandlerReference<Self>()
     public var requestID: String = ""
     public var principal: Principal?
+    /// The connection the request came on (a refused WebSocket upgrade answers through it).
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
     }
 
     public var requestDecoder: JSONDecoder { JSONCoding.decoder }

@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
+import NIOHTTP1
 import ParleyCore
 import ParleyStorage
 
@@ -66,6 +68,14 @@ public enum ErrorMapping {
             }
         case let e as DecodingError:
             return .badRequest(describe(e), code: "invalid_json")
+        case let e as NIOTooManyBytesError:
+            // `collectBody(upTo:)` over its limit.
+            let limit = e.maxBytes.map { " (\($0) bytes)" } ?? ""
+            return ParleyError(.payloadTooLarge, code: "payload_too_large", "the request body is larger than this route accepts\(limit)")
+        case let e as HTTPParserError:
+            // The body broke off or its chunked encoding is malformed; the connection closes after this answer.
+            return .badRequest("the request body is not valid HTTP/1.1 (\(e)); send it whole, with a correct Content-Length or chunked encoding",
+                               code: "malformed_request")
         default:
             logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             return ParleyError(.internalError, code: "internal_error", "an internal error occurred")
@@ -98,10 +108,14 @@ public enum ErrorMapping {
     }
 
     public static func response(for error: ParleyError, requestID: String) -> Response {
-        let body = ErrorBody(error: .init(code: error.code, message: error.message, requestId: requestID))
-        let data = (try? JSONCoding.encoder.encode(body)) ?? Data(#"{"error":{"code":"internal_error"}}"#.utf8)
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
         if error.kind == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
-        return Response(status: status(for: error.kind), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status(for: error.kind), headers: headers, body: .init(byteBuffer: body(for: error, requestID: requestID)))
+    }
+
+    public static func body(for error: ParleyError, requestID: String) -> ByteBuffer {
+        let body = ErrorBody(error: .init(code: error.code, message: error.message, requestId: requestID))
+        let data = (try? JSONCoding.encoder.encode(body)) ?? Data(#"{"error":{"code":"internal_error"}}"#.utf8)
+        return ByteBuffer(bytes: data)
     }
 }

@@ -16,7 +16,16 @@ enum SSE {
             let data: JSONValue = ["type": "heartbeat", "workflow_id": .string(workflowID), "seq": .number(Double(lastSeq)),
                                    "timestamp": .string(Timestamps.format(at))]
             return "event: heartbeat\ndata: \(data.serialized())\n\n"
+        case .reconnect(let workflowID, let lastSeq, let at):
+            // No `id:`: the client's Last-Event-ID stays at the last run event it received.
+            return "retry: \(ShutdownDrain.retryMilliseconds)\nevent: reconnect\ndata: \(SSE.reconnectJSON(workflowID, lastSeq, at).serialized())\n\n"
         }
+    }
+
+    /// The `reconnect` event (docs/events.md): this server is shutting down; resume after `seq`.
+    static func reconnectJSON(_ workflowID: String, _ lastSeq: Int, _ at: Date) -> JSONValue {
+        ["type": "reconnect", "workflow_id": .string(workflowID), "seq": .number(Double(lastSeq)), "reason": "server_shutdown",
+         "retry_ms": .number(Double(ShutdownDrain.retryMilliseconds)), "timestamp": .string(Timestamps.format(at))]
     }
 
     static func response(_ stream: AsyncStream<StreamItem>, metrics: HTTPMetrics) -> Response {

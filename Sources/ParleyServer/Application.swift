@@ -56,6 +56,7 @@ struct AssembledServer {
     var worker: CommsWorker
     var scheduler: Scheduler
     var triggers: [TriggerDefinition]
+    var connectionGuard: ConnectionGuard
 }
 
 public func buildRouter(_ deps: ServerDependencies, routes table: RouteTable = RouteTable()) throws -> Router<ParleyRequestContext> {
@@ -159,7 +160,10 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
         .register(Routes(group: router.group("").add(middleware: auth), prefix: "", table: table))
     SeedWorkflowController(agent: agent).register(Routes(group: router.group("api").add(middleware: auth), prefix: "/api", table: table))
     table.add("/ws", .get)
-    WebSocketController(agent: agent, metrics: metrics).register(router, auth: auth)
+    let connectionGuard = ConnectionGuard(deps.config.transport, logger: deps.logger)
+    // At shutdown live streams end with `reconnect` instead of holding the server's drain open.
+    connectionGuard.drain.onBegin { hub.finishAll() }
+    WebSocketController(agent: agent, metrics: metrics, drain: connectionGuard.drain).register(router, auth: auth)
 
     let templates = TemplateService(store: deps.store, clock: deps.clock, defaults: defaultTemplates)
     let personalizer = deps.config.models.personalize
@@ -183,7 +187,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
         runtime.routes?(Routes(group: v1.group().add(middleware: PackGate(pack: pack.name, packs: tenantPacks)), prefix: "/v1", table: table))
         for r in runtime.publicRoutes { r.register(Routes(group: router.group(RouterPath(r.prefix)), prefix: "/" + r.prefix, table: table)) }
     }
-    return AssembledServer(router: router, agent: agent, worker: worker, scheduler: scheduler, triggers: triggers)
+    return AssembledServer(router: router, agent: agent, worker: worker, scheduler: scheduler, triggers: triggers, connectionGuard: connectionGuard)
 }
 
 public func buildApplication(
@@ -193,7 +197,7 @@ public func buildApplication(
     let parts = try assemble(deps)
     var app = Application(
         router: parts.router,
-        server: .http1WebSocketUpgrade(webSocketRouter: parts.router),
+        server: .parley(webSocketRouter: parts.router, connectionGuard: parts.connectionGuard),
         configuration: .init(address: .hostname(deps.config.host, port: deps.config.port), serverName: "Parley"),
         onServerRunning: { channel in
             await onServerRunning(deps.config.host, channel.localAddress?.port ?? deps.config.port)
@@ -240,10 +244,21 @@ public func runUntilSignalled(_ app: some ApplicationProtocol, logger: Logger) a
     let group = ServiceGroup(configuration: .init(
         services: [
             .init(service: app),
-            .init(service: ShutdownNotice(logger: logger), successTerminationBehavior: .ignore),
+            .init(service: ServerShutdownNotice(logger: logger), successTerminationBehavior: .ignore),
         ],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger))
     try await group.run()
 }
 
+/// Logs the start of a graceful shutdown, so operators (and tests) see when draining begins, then
+/// ends the live streams so the server can drain.
+struct ServerShutdownNotice: Service {
+    let logger: Logger
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.notice("shutting down: finishing in-flight requests")
+        // Live streams end first, each with a final `reconnect` (ShutdownDrain.swift).
+        await ShutdownDrain.drainAll()
+    }
+}

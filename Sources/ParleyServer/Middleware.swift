@@ -42,6 +42,9 @@ struct RequestMiddleware: RouterMiddleware {
             if parleyError.kind == .methodNotAllowed {
                 response.headers[.allow] = routes.allowedMethods(for: request.uri.path).joined(separator: ", ")
             }
+            if request.headers[.upgrade]?.lowercased() == "websocket" {
+                await WebSocketRefusal.record(.init(parleyError, requestID: requestID), on: context.channel)
+            }
         }
         response.headers[.xRequestID] = requestID
 

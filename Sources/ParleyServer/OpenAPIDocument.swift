@@ -3002,7 +3002,9 @@ paths:
         object as the SSE `data` (with `type`, `workflow_id` and `seq`; no heartbeats), and
         `{"type":"error","code":"...","message":"..."}` when a client message cannot be served.
         Successful cancels and decisions get no reply of their own; their effect arrives as
-        events. Full protocol and error codes: docs/events.md.
+        events. When the server shuts down, each followed run gets a `reconnect` object, then
+        `{"type":"reconnect","reason":"server_shutdown","retry_ms":1000}` and close code 1012.
+        Full protocol and error codes: docs/events.md.
       security:
         - bearerAuth: []
       responses:
@@ -3537,7 +3539,8 @@ components:
         type:
           type: string
           enum: [workflow_started, agent_thinking, text_delta, reasoning_step, tool_start, tool_end,
-                 approval_required, approval_resolved, workflow_completed, workflow_error, heartbeat]
+                 approval_required, approval_resolved, workflow_completed, workflow_error, heartbeat,
+                 reconnect]
         workflow_id:
           type: string
         seq:
@@ -3545,7 +3548,7 @@ components:
           minimum: 0
           description: |
             Position in the run's event log: 1 for `workflow_started`, then consecutive. A
-            heartbeat carries the `seq` of the last event its stream delivered.
+            heartbeat or `reconnect` carries the `seq` of the last event its stream delivered.
         timestamp:
           $ref: '#/components/schemas/Timestamp'
       additionalProperties: true
@@ -4629,7 +4632,8 @@ components:
             data: <the event as JSON, on one line>
 
         followed by a blank line. `heartbeat` events have no `id:` line. The stream ends after
-        the run's terminal event. Response headers include `Cache-Control: no-cache` and
+        the run's terminal event, or, when the server shuts down, after a `reconnect` event
+        (no `id:` line, preceded by `retry: <ms>`): resume with `Last-Event-ID`. Response headers include `Cache-Control: no-cache` and
         `X-Accel-Buffering: no`. Event types and fields: docs/events.md.
       headers:
         X-Request-ID:

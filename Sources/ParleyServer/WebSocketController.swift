@@ -15,6 +15,8 @@ import Synchronization
 struct WebSocketController {
     let agent: AgentService
     let metrics: HTTPMetrics
+    /// At shutdown each socket gets `{"type":"reconnect",...}` and close code 1012.
+    let drain: ShutdownDrain
 
     func register(_ router: Router<ParleyRequestContext>, auth: AuthMiddleware) {
         router.group("ws").add(middleware: auth).ws("", shouldUpgrade: { request, _ in
@@ -26,12 +28,28 @@ struct WebSocketController {
             let principal = try context.requestContext.caller()
             let requestID = context.requestContext.requestID
             metrics.streamOpened()
-            defer { metrics.streamClosed() }
+            let ticket = drain.socketOpened()
+            defer {
+                metrics.streamClosed()
+                ticket.done()
+            }
             let (out, sink) = AsyncStream.makeStream(of: String.self)
             let session = Session(agent: agent, principal: principal, requestID: requestID, sink: sink)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await text in out { try await outbound.write(.text(text)) }
+                    if drain.isDraining {
+                        try await outbound.close(.unknown(1012), reason: "service restart: reconnect")
+                    }
+                    ticket.done()
+                }
+                group.addTask {
+                    await drain.waitUntilDraining()
+                    guard !Task.isCancelled else { return }
+                    // The followed runs' streams end first (each with its own reconnect message).
+                    await session.finishFollows()
+                    session.send(["type": "reconnect", "reason": "server_shutdown", "retry_ms": .number(Double(ShutdownDrain.retryMilliseconds))])
+                    session.sink.finish()
                 }
                 for try await message in inbound.messages(maxSize: 1 << 20) {
                     guard case .text(let text) = message else {
@@ -64,7 +82,16 @@ struct WebSocketController {
         var action: ActionContext { ActionContext(principal: principal, requestID: requestID) }
 
         func error(_ code: String, _ message: String) {
-            sink.yield(JSONValue.object(["type": "error", "code": .string(code), "message": .string(message)]).serialized())
+            send(["type": "error", "code": .string(code), "message": .string(message)])
+        }
+
+        func send(_ message: JSONValue) {
+            sink.yield(message.serialized())
+        }
+
+        /// Waits for the followed runs' streams to end (the hub ends them at shutdown).
+        func finishFollows() async {
+            for task in state.withLock({ $0.follows }) { await task.value }
         }
 
         func close() {
@@ -119,7 +146,11 @@ struct WebSocketController {
             let sink = self.sink
             let task = Task {
                 for await item in stream {
-                    if case .event(let e) = item { sink.yield(e.json.serialized()) }
+                    switch item {
+                    case .event(let e): sink.yield(e.json.serialized())
+                    case .reconnect(let workflowID, let lastSeq, let at): sink.yield(SSE.reconnectJSON(workflowID, lastSeq, at).serialized())
+                    case .heartbeat: break
+                    }
                 }
             }
             state.withLock { s in

@@ -95,12 +95,21 @@ import Testing
             try await store.read { db in try await count("SELECT COUNT(*) AS n FROM communication_jobs WHERE state <> 'succeeded'", db) }
         }
         var kills = 0
+        let total = try await remaining()
         while try await remaining() > 0 {
             let worker = try ParleyProcess(["worker"], env: env, directory: dir)
             _ = try await worker.waitFor("worker running")
             if kills < target {
-                // Chaos, not synchronisation: kill after a random stretch of work.
-                try await Task.sleep(for: .milliseconds(Int.random(in: 50...400)))
+                // Chaos at a random moment inside this worker's share of the queue: the kills are
+                // spread over the work (the k-th once at most total*(target-k)/(target+1) jobs are
+                // left, plus a random few), so a fast worker cannot drain the queue before them.
+                let share = total / (target + 1)
+                let killAt = max(1, total * (target - kills) / (target + 1) - Int.random(in: 0...max(0, share / 2)))
+                var polls = 0
+                while try await remaining() > killAt, polls < 6000 {
+                    try await Task.sleep(for: .milliseconds(5))
+                    polls += 1
+                }
                 worker.signal(SIGKILL)
                 _ = try await worker.waitForExit()
                 kills += 1

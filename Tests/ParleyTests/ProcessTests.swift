@@ -250,6 +250,9 @@ func tempDirectory() throws -> URL {
         (["PORT": "eighty"], "invalid PORT="),
         (["LOG_FORMAT": "xml"], "invalid LOG_FORMAT="),
         (["PARLEY_MAX_BODY_BYTES": "-5"], "invalid PARLEY_MAX_BODY_BYTES="),
+        (["PARLEY_HTTP_HEADER_TIMEOUT_SECONDS": "0"], "invalid PARLEY_HTTP_HEADER_TIMEOUT_SECONDS="),
+        (["PARLEY_HTTP_MAX_CONNECTIONS_PER_ADDRESS": "many"], "invalid PARLEY_HTTP_MAX_CONNECTIONS_PER_ADDRESS="),
+        (["PARLEY_SHUTDOWN_GRACE_SECONDS": "-1"], "invalid PARLEY_SHUTDOWN_GRACE_SECONDS="),
     ])
     func invalidSettingsStopStartUpWithOneLine(_ env: [String: String], _ expected: String) async throws {
         let dir = try tempDirectory()
