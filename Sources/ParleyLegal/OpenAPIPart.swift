@@ -57,6 +57,8 @@ paths:
           $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
     post:
       tags: [legal]
       operationId: createCase
@@ -81,13 +83,18 @@ paths:
               required: [client_name, client_email]
               properties:
                 client_name:
-                  type: string
+                  $ref: '#/components/schemas/LegalClientName'
                 client_email:
                   type: string
+                  format: email
+                  maxLength: 254
                 client_phone:
-                  type: string
+                  $ref: '#/components/schemas/LegalPhone'
                 case_number:
                   type: string
+                  maxLength: 40
+                  pattern: '^[^\r\n]*$'
+                  description: At most 40 characters on one line; blank or absent to number it automatically.
                 requested_documents: {}
                 documents_requested: {}
       responses:
@@ -103,6 +110,10 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
   /v1/cases/search:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -130,14 +141,21 @@ paths:
               properties:
                 client_name:
                   type: string
+                  minLength: 1
+                  maxLength: 200
+                  pattern: '\S'
+                  description: 1 to 200 characters, not only spaces.
                 use_fuzzy_matching:
                   type: boolean
                   default: true
                 fuzzy_threshold:
                   type: number
+                  minimum: 0
+                  maximum: 1
                   default: 0.3
                 limit:
                   type: integer
+                  minimum: 1
                   default: 50
                 status:
                   type: string
@@ -160,6 +178,12 @@ paths:
           $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
   /v1/cases/pending-reminders:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -189,16 +213,22 @@ paths:
                       type: object
                   total:
                     type: integer
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
   /v1/cases/{case_id}:
     parameters:
       - $ref: '#/components/parameters/RequestID'
       - name: case_id
         in: path
         required: true
+        description: The case's id, a UUIDv7; any other value answers 404.
         schema:
           type: string
+          format: uuid
     get:
       tags: [legal]
       operationId: getCase
@@ -213,8 +243,12 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/LegalCase'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
     patch:
@@ -232,11 +266,15 @@ paths:
               type: object
               properties:
                 client_name:
-                  type: string
+                  $ref: '#/components/schemas/LegalClientName'
                 client_email:
                   type: string
+                  format: email
+                  maxLength: 254
                 client_phone:
-                  type: [string, 'null']
+                  oneOf:
+                    - $ref: '#/components/schemas/LegalPhone'
+                    - type: 'null'
       responses:
         '200':
           description: The updated case.
@@ -246,16 +284,26 @@ paths:
                 $ref: '#/components/schemas/LegalCase'
         '400':
           $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
   /v1/cases/{case_id}/close:
     parameters:
       - $ref: '#/components/parameters/RequestID'
       - name: case_id
         in: path
         required: true
+        description: The case's id, a UUIDv7; any other value answers 404.
         schema:
           type: string
+          format: uuid
     post:
       tags: [legal]
       operationId: closeCase
@@ -269,6 +317,12 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/LegalCase'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
   /v1/cases/{case_id}/reminder-preview:
@@ -277,8 +331,10 @@ paths:
       - name: case_id
         in: path
         required: true
+        description: The case's id, a UUIDv7; any other value answers 404.
         schema:
           type: string
+          format: uuid
     get:
       tags: [legal]
       operationId: previewCaseReminder
@@ -319,6 +375,10 @@ paths:
         '400':
           $ref: '#/components/responses/BadRequest'
           description: '`invalid_email_type`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
         '409':
@@ -333,8 +393,10 @@ paths:
       - name: case_id
         in: path
         required: true
+        description: The case's id, a UUIDv7; any other value answers 404.
         schema:
           type: string
+          format: uuid
     post:
       tags: [legal]
       operationId: createUploadLink
@@ -358,6 +420,12 @@ paths:
                   expires_at:
                     type: string
                     format: date-time
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
   /v1/cases/documents/{requested_doc_id}:
@@ -366,8 +434,10 @@ paths:
       - name: requested_doc_id
         in: path
         required: true
+        description: The requested document's id, a UUIDv7; any other value answers 404.
         schema:
           type: string
+          format: uuid
     put:
       tags: [legal]
       operationId: updateRequestedDocument
@@ -402,8 +472,16 @@ paths:
                 $ref: '#/components/schemas/RequestedDocument'
         '400':
           $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
   /v1/send-email:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -464,8 +542,16 @@ paths:
                 $ref: '#/components/schemas/ClientCommunication'
         '400':
           $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
         '422':
           description: The recipient is not the client's address on record.
           content:
@@ -494,6 +580,8 @@ paths:
           description: The page.
           content:
             text/html: {}
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '403':
           $ref: '#/components/responses/Forbidden'
   /upload/{token}/documents/{requested_doc_id}:
@@ -507,8 +595,10 @@ paths:
       - name: requested_doc_id
         in: path
         required: true
+        description: The requested document's id, a UUIDv7; any other value answers 404.
         schema:
           type: string
+          format: uuid
     put:
       tags: [uploads]
       operationId: uploadDocument
@@ -543,7 +633,22 @@ paths:
           $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
 schemas:
+    LegalClientName:
+      type: string
+      minLength: 1
+      maxLength: 200
+      pattern: '^[^\r\n]*\S[^\r\n]*$'
+      description: The client's name, 1 to 200 characters on one line, not only spaces.
+    LegalPhone:
+      type: string
+      pattern: '^\s*\+[0-9][0-9 ().-]*$'
+      description: |
+        With its country code, e.g. `+1 555-123-4567` (spaces, dashes, dots and parentheses
+        allowed); stored as E.164. Blank means none. Numbers without a country code answer 400
+        `invalid_phone`.
     LegalCaseSummary:
       type: object
       properties:

@@ -99,6 +99,8 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/Health'
+        '400':
+          $ref: '#/components/responses/BadRequest'
   /ready:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -118,6 +120,8 @@ paths:
                 $ref: '#/components/schemas/Ready'
               example:
                 status: ready
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '503':
           description: Not ready; `reason` says why (database unreachable, migrations pending).
           headers:
@@ -151,6 +155,8 @@ paths:
                 status: running
                 service: parley
                 version: 0.1.0
+        '400':
+          $ref: '#/components/responses/BadRequest'
   /:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -181,6 +187,8 @@ paths:
               example:
                 status: operational
                 database: connected
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '503':
           description: The database does not answer.
           headers:
@@ -225,6 +233,8 @@ paths:
             text/plain; version=0.0.4; charset=utf-8:
               schema:
                 type: string
+        '400':
+          $ref: '#/components/responses/BadRequest'
   /openapi.yaml:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -242,6 +252,8 @@ paths:
             application/yaml; charset=utf-8:
               schema:
                 type: string
+        '400':
+          $ref: '#/components/responses/BadRequest'
   /console/{name}:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -277,6 +289,8 @@ paths:
                 type: string
         '304':
           description: The browser's copy is current.
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '404':
           $ref: '#/components/responses/NotFound'
   /console/packs/{pack}/{name}:
@@ -311,6 +325,8 @@ paths:
                 type: string
         '304':
           description: The browser's copy is current.
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '404':
           $ref: '#/components/responses/NotFound'
   /v1/console/views:
@@ -349,8 +365,12 @@ paths:
                         label: { type: string, examples: [Notes] }
                         module: { type: string, examples: [/console/packs/notes/notes.js] }
                         export: { type: string, examples: [notesView] }
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
   /v1/auth/session:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -426,6 +446,8 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/ConsoleSession'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
           description: '`not_signed_in` (no cookie), `invalid_session`, `session_expired`, `session_revoked`.'
@@ -443,6 +465,8 @@ paths:
       responses:
         '204':
           description: Signed out; `Set-Cookie` clears the cookie.
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '403':
           $ref: '#/components/responses/Forbidden'
           description: '`csrf_failed`: a live session is only ended with its CSRF token.'
@@ -469,8 +493,12 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/Tenant'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -528,6 +556,8 @@ paths:
           $ref: '#/components/responses/Forbidden'
         '413':
           $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -556,8 +586,12 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/TenantPackList'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
     put:
       tags: [tenant]
       operationId: setTenantPacks
@@ -604,6 +638,10 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
   /v1/api-keys:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -626,6 +664,8 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/APIKeyList'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
         '403':
@@ -715,6 +755,8 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/APIKey'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
         '403':
@@ -939,6 +981,8 @@ paths:
           description: '`invalid_query`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -968,6 +1012,8 @@ paths:
           description: '`invalid_workflow_id`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
@@ -1027,8 +1073,7 @@ paths:
           content:
             text/event-stream:
               schema:
-                type: string
-                description: Server-Sent Events; `data` is a `WorkflowEvent`. See docs/events.md.
+                $ref: '#/components/schemas/WorkflowServerSentEvent'
             application/json:
               schema:
                 $ref: '#/components/schemas/WorkflowEventList'
@@ -1037,6 +1082,8 @@ paths:
           description: '`invalid_workflow_id`, `invalid_last_event_id`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
@@ -1121,6 +1168,8 @@ paths:
           description: '`invalid_workflow_id`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
@@ -1239,6 +1288,8 @@ paths:
           description: '`invalid_query`, `invalid_session_id` (`before`).'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1311,6 +1362,8 @@ paths:
           description: '`invalid_session_id`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`session_not_found`.'
@@ -1404,6 +1457,8 @@ paths:
           description: '`invalid_session_id`, `invalid_query`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`session_not_found`.'
@@ -1499,8 +1554,12 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/ToolList'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1762,8 +1821,12 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/Message'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`message_not_found`.'
@@ -1812,6 +1875,8 @@ paths:
           description: '`invalid_query`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1862,6 +1927,8 @@ paths:
           description: '`invalid_query`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1894,6 +1961,8 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/JobView'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
         '403':
@@ -1934,6 +2003,8 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/JobView'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
         '403':
@@ -1966,6 +2037,8 @@ paths:
           description: An HTML page with an Unsubscribe button.
           content:
             text/html: {}
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`invalid_unsubscribe_link`: edited, truncated or not from this installation.'
@@ -1982,6 +2055,8 @@ paths:
           description: An HTML confirmation.
           content:
             text/html: {}
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`invalid_unsubscribe_link`.'
@@ -2191,8 +2266,12 @@ paths:
                     type: array
                     items: {$ref: '#/components/schemas/ChannelView'}
                   next_cursor: {type: 'null'}
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2262,6 +2341,8 @@ paths:
           description: '`unknown_channel`.'
         '413':
           $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2278,6 +2359,8 @@ paths:
           headers:
             X-Request-ID:
               $ref: '#/components/headers/X-Request-ID'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
         '403':
@@ -2318,8 +2401,12 @@ paths:
                     type: array
                     items: {$ref: '#/components/schemas/ScheduledTask'}
                   next_cursor: {type: 'null'}
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2374,6 +2461,8 @@ paths:
           description: '`task_not_found`: no task of that name in this tenant.'
         '413':
           $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2402,8 +2491,12 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/TemplateList'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2429,8 +2522,12 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/Template'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`template_not_found`: neither a default nor a tenant template has this name.'
@@ -2553,8 +2650,12 @@ paths:
                               type: boolean
                   next_cursor:
                     type: 'null'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`template_not_found`.'
@@ -2628,6 +2729,8 @@ paths:
             rendered empty), `invalid_template_name` (a draft whose `name` is not a slug).
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`template_not_found`: no template has this name and the body has no draft `template`.'
@@ -2696,6 +2799,8 @@ paths:
           description: '`invalid_query`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2768,6 +2873,8 @@ paths:
           description: '`invalid_channel`, `invalid_email`, `invalid_phone`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2927,6 +3034,8 @@ paths:
           description: '`invalid_workflow_id`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
@@ -2965,6 +3074,8 @@ paths:
           description: '`invalid_workflow_id`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
@@ -3008,8 +3119,13 @@ paths:
       responses:
         '101':
           description: Switching protocols; the connection is now a WebSocket.
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`upgrade_required`: the request is not a WebSocket upgrade.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
 components:
   securitySchemes:
     bearerAuth:
@@ -3056,8 +3172,8 @@ components:
       in: path
       required: true
       description: |
-        The template's name: a slug of 1 to 64 lowercase letters, digits, `_` and `-`, e.g.
-        `appointment_reminder`.
+        The template's name: 1 to 64 lowercase letters, digits, `_`, `-` and `.` (not first,
+        not last, never two in a row), e.g. `appointment_reminder` or `legal.initial_reminder`.
       schema:
         type: string
     IdempotencyKey:
@@ -3561,6 +3677,29 @@ components:
         success: true
         duration_ms: 3
         output: []
+    WorkflowServerSentEvent:
+      type: object
+      description: |
+        One event of an SSE stream, as its fields (OpenAPI 3.1 describes a `text/event-stream`
+        by one event): `id` is the event's `seq` (absent on heartbeats), `event` its `type`,
+        and `data` the `WorkflowEvent` as JSON on one line.
+      required: [event, data]
+      properties:
+        id:
+          type: string
+          pattern: '^[0-9]+$'
+        event:
+          type: string
+          enum: [workflow_started, agent_thinking, text_delta, reasoning_step, tool_start, tool_end,
+                 approval_required, approval_resolved, workflow_completed, workflow_error, heartbeat]
+        data:
+          type: string
+          contentMediaType: application/json
+          contentSchema:
+            $ref: '#/components/schemas/WorkflowEvent'
+        retry:
+          type: integer
+          minimum: 0
     WorkflowEventList:
       type: object
       required: [data]
@@ -4183,7 +4322,9 @@ components:
       properties:
         name:
           type: string
-          pattern: '^[a-z0-9_-]{1,64}$'
+          pattern: '^[a-z0-9_-]+(\.[a-z0-9_-]+)*$'
+          minLength: 1
+          maxLength: 64
         channel:
           type: string
           enum: [email, sms]
@@ -4468,7 +4609,11 @@ components:
     BadRequest:
       description: |
         The request is malformed. Codes: `invalid_json` (body empty, not JSON, a field missing
-        or of the wrong type), `invalid_request`, and per route `invalid_name`, `invalid_role`,
+        or of the wrong type), `unknown_field` (a body field the operation does not define),
+        `unknown_parameter` (a query parameter the operation does not define), `invalid_text`
+        (a NUL character), `invalid_path` (a bad percent sequence in the path), `invalid_date`
+        (a timestamp outside 2000-2099), `invalid_request`, `upgrade_required` (`/ws` without
+        a WebSocket upgrade), and per route `invalid_name`, `invalid_role`,
         `invalid_expires_at`, `invalid_query`, `empty_message`, `message_too_long`,
         `invalid_workflow_id`, `invalid_session_id`, `invalid_approval_id`,
         `invalid_last_event_id`, `invalid_decision`, `invalid_title`, `invalid_mode`,
@@ -4637,8 +4782,7 @@ components:
       content:
         text/event-stream:
           schema:
-            type: string
-            description: Server-Sent Events; each `data` is a `WorkflowEvent`.
+            $ref: '#/components/schemas/WorkflowServerSentEvent'
           example: |
             id: 1
             event: workflow_started
