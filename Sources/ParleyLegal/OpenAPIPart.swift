@@ -110,6 +110,9 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`case_number_taken`: the case number is already used.'
         '413':
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
@@ -548,6 +551,9 @@ paths:
           $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`nothing_outstanding` (no document is still expected), `case_closed`, `already_sent_today` (a reminder of this type already went out that day with other content), `recipient_opted_out`, `recipient_suppressed`.'
         '413':
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
@@ -633,6 +639,9 @@ paths:
           $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`document_already_accepted`: nothing more is needed for that document.'
         '413':
           $ref: '#/components/responses/PayloadTooLarge'
 schemas:
