@@ -33,6 +33,8 @@ paths:
           description: Cases per page, 1 to 200 (400 `invalid_query` outside).
           schema:
             type: integer
+            minimum: 1
+            maximum: 200
             default: 50
         - name: before
           in: query
@@ -80,6 +82,7 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
               required: [client_name, client_email]
               properties:
                 client_name:
@@ -140,6 +143,7 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
               required: [client_name]
               properties:
                 client_name:
@@ -159,6 +163,7 @@ paths:
                 limit:
                   type: integer
                   minimum: 1
+                  maximum: 100
                   default: 50
                 status:
                   type: string
@@ -267,6 +272,8 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
+              minProperties: 1
               properties:
                 client_name:
                   $ref: '#/components/schemas/LegalClientName'
@@ -459,6 +466,8 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
+              minProperties: 1
               properties:
                 status:
                   type: string
@@ -509,6 +518,7 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
               required: [case_id, recipient_email, email_type]
               properties:
                 case_id:

@@ -524,6 +524,7 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
               minProperties: 1
               properties:
                 name:
@@ -609,6 +610,7 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
               required: [packs]
               properties:
                 packs:
@@ -1187,6 +1189,7 @@ paths:
         description: The approval's id (UUIDv7); anything else answers 400 `invalid_approval_id`.
         schema:
           type: string
+          format: uuid
     post:
       tags: [workflows]
       operationId: decideApproval
@@ -2302,6 +2305,7 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
               required: [provider]
               properties:
                 provider:
@@ -2435,6 +2439,7 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
               minProperties: 1
               properties:
                 schedule: {$ref: '#/components/schemas/Schedule'}
@@ -3160,6 +3165,7 @@ components:
       description: The run's id (UUIDv7); anything else answers 400 `invalid_workflow_id`.
       schema:
         type: string
+        format: uuid
     SessionID:
       name: id
       in: path
@@ -3167,6 +3173,7 @@ components:
       description: The session's id (UUIDv7); anything else answers 400 `invalid_session_id`.
       schema:
         type: string
+        format: uuid
     TemplateName:
       name: name
       in: path
@@ -3401,10 +3408,13 @@ components:
           description: The key itself. Only in the response that creates the key.
     CreateAPIKeyRequest:
       type: object
+      additionalProperties: false
       required: [name, role]
       properties:
         name:
           type: string
+          minLength: 1
+          pattern: '\S'
           description: 1 to 200 characters after trimming whitespace; otherwise 400 `invalid_name`.
         role:
           type: string
@@ -3472,15 +3482,19 @@ components:
         - type: 'null'
     ChatRequest:
       type: object
+      additionalProperties: false
       required: [message]
       properties:
         message:
           type: string
+          minLength: 1
+          pattern: '\S'
           description: |
             The user's message. Trimmed; empty answers 400 `empty_message`, longer than
             `PARLEY_MAX_MESSAGE_CHARS` (default 32,000 characters) 400 `message_too_long`.
         session_id:
           type: string
+          format: uuid
           description: |
             Optional session to continue. Not a UUIDv7: 400 `invalid_session_id`; not in the
             tenant: 404 `session_not_found`.
@@ -3764,6 +3778,7 @@ components:
           description: Always null; the list is not paginated.
     ApprovalDecision:
       type: object
+      additionalProperties: false
       required: [decision]
       properties:
         decision:
@@ -3775,6 +3790,7 @@ components:
           description: Optional; trimmed and cut to 2,000 characters.
     SignInRequest:
       type: object
+      additionalProperties: false
       description: Exactly one of the two.
       properties:
         api_key:
@@ -3828,6 +3844,7 @@ components:
         updated_at: '2026-01-31T08:59:00.000Z'
     CreateSessionRequest:
       type: object
+      additionalProperties: false
       properties:
         title:
           type: string
@@ -3864,6 +3881,7 @@ components:
           description: Pass as `after` for the next page; null when there is none.
     PostSessionMessageRequest:
       type: object
+      additionalProperties: false
       properties:
         content:
           type: string
@@ -3923,12 +3941,14 @@ components:
           description: Always null; the list is not paginated.
     SetToolPolicyRequest:
       type: object
+      additionalProperties: false
       required: [mode]
       properties:
         mode:
           $ref: '#/components/schemas/ToolPolicyMode'
     SendMessageRequest:
       type: object
+      additionalProperties: false
       description: |
         Exactly one of `text` and `template` (with `channel: auto`: `text` or `templates`); both
         or neither answers 400 `invalid_content`.
@@ -4398,6 +4418,7 @@ components:
           description: Always null; the list is not paginated.
     TemplateDefinition:
       type: object
+      additionalProperties: false
       required: [channel, purpose, text]
       description: |
         A template as saved by `PUT /v1/templates/{name}` (its name is the path's). `subject`,
@@ -4454,6 +4475,7 @@ components:
             characters, not blank. It cannot relax the checks: facts are kept, none added.
     PreviewTemplateRequest:
       type: object
+      additionalProperties: false
       properties:
         variables:
           allOf:
@@ -4574,6 +4596,7 @@ components:
             $ref: '#/components/schemas/Consent'
     SetConsentRequest:
       type: object
+      additionalProperties: false
       required: [status]
       properties:
         status:
@@ -4585,6 +4608,7 @@ components:
           description: Optional; why, e.g. where an opt-in was collected. Stored with the change.
     InboundSMSRequest:
       type: object
+      additionalProperties: false
       required: [from, body]
       properties:
         from:
