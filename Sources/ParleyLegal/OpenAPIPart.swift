@@ -28,6 +28,7 @@ paths:
           description: OPEN, CLOSED or ALL (the default). Anything else answers 400 `invalid_status`.
           schema:
             type: string
+            enum: [OPEN, CLOSED, ALL]
         - name: limit
           in: query
           description: Cases per page, 1 to 200 (400 `invalid_query` outside).
@@ -98,8 +99,13 @@ paths:
                   maxLength: 40
                   pattern: '^[^\r\n]*$'
                   description: At most 40 characters on one line; blank or absent to number it automatically.
-                requested_documents: {}
-                documents_requested: {}
+                requested_documents:
+                  $ref: '#/components/schemas/LegalRequestedDocuments'
+                documents_requested:
+                  $ref: '#/components/schemas/LegalRequestedDocuments'
+              anyOf:
+                - required: [requested_documents]
+                - required: [documents_requested]
       responses:
         '201':
           description: The case with its documents.
@@ -167,6 +173,7 @@ paths:
                   default: 50
                 status:
                   type: string
+                  enum: [OPEN, CLOSED, ALL]
                   default: OPEN
       responses:
         '200':
@@ -471,6 +478,7 @@ paths:
               properties:
                 status:
                   type: string
+                  enum: [requested, received, accepted, rejected]
                 is_completed:
                   type: boolean
                 notes:
@@ -661,9 +669,29 @@ schemas:
       maxLength: 200
       pattern: '^[^\r\n]*\S[^\r\n]*$'
       description: The client's name, 1 to 200 characters on one line, not only spaces.
+    LegalRequestedDocuments:
+      description: Document names, `{document_name, description}` objects, or one comma-separated string.
+      oneOf:
+        - type: string
+          pattern: '[A-Za-z0-9]'
+        - type: array
+          minItems: 1
+          items:
+            oneOf:
+              - type: string
+                pattern: '[A-Za-z0-9]'
+              - type: object
+                additionalProperties: false
+                required: [document_name]
+                properties:
+                  document_name:
+                    type: string
+                    pattern: '[A-Za-z0-9]'
+                  description:
+                    type: [string, 'null']
     LegalPhone:
       type: string
-      pattern: '^\s*\+[0-9][0-9 ().-]*$'
+      pattern: '^\s*(\+|00)[0-9][0-9 ().-]*$'
       description: |
         With its country code, e.g. `+1 555-123-4567` (spaces, dashes, dots and parentheses
         allowed); stored as E.164. Blank means none. Numbers without a country code answer 400

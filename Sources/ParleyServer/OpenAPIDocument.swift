@@ -615,6 +615,7 @@ paths:
               properties:
                 packs:
                   type: object
+                  minProperties: 1
                   description: Pack name to `true` (on) or `false` (off).
                   additionalProperties:
                     type: boolean
@@ -4298,19 +4299,19 @@ components:
           required: [kind, at]
           properties:
             kind: {const: daily}
-            at: {type: string, example: '09:00'}
+            at: {type: string, pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', example: '09:00'}
         - type: object
           required: [kind, weekday, at]
           properties:
             kind: {const: weekly}
             weekday: {type: integer, minimum: 1, maximum: 7, description: 1 = Sunday … 7 = Saturday.}
-            at: {type: string}
+            at: {type: string, pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$'}
         - type: object
           required: [kind, day, at]
           properties:
             kind: {const: monthly}
             day: {type: integer, minimum: 1, maximum: 31}
-            at: {type: string}
+            at: {type: string, pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$'}
     ScheduledTask:
       type: object
       required: [name, trigger, summary, schedule, enabled, last_run_at, next_run_at, runs]
@@ -4613,6 +4614,7 @@ components:
       properties:
         from:
           type: string
+          pattern: '^\s*(\+|00)[0-9][0-9 ().-]*$'
           description: |
             The sender's number with its country code, as the provider reports it; normalised as
             an SMS `to` of `POST /v1/messages`. Invalid: 400 `invalid_phone`.
