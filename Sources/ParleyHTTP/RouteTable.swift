@@ -28,12 +28,16 @@ public final class RouteTable: Sendable {
     /// The query parameters a route reads, by "METHOD /registered/path" (for the API description's check).
     public var queryParameters: [String: [String]] { queries.withLock { $0 } }
 
+    /// The methods the router serves at `path`. Like the router, a literal segment wins over a
+    /// parameter at the same place: `/v1/cases/pending-reminders` offers only what that literal
+    /// route registered, not the methods of `/v1/cases/:case_id`.
     public func allowedMethods(for path: String) -> [String] {
         let segs = Self.split(path)
-        let methods = routes.withLock { all in
-            all.filter { Self.matches($0.segments, segs) }.map(\.method)
+        var candidates = routes.withLock { all in all.filter { Self.matches($0.segments, segs) } }
+        for index in segs.indices where candidates.contains(where: { !$0.segments[index].hasPrefix(":") }) {
+            candidates.removeAll { $0.segments[index].hasPrefix(":") }
         }
-        return Array(Set(methods)).sorted()
+        return Array(Set(candidates.map(\.method))).sorted()
     }
 
     public var all: [(path: String, method: String)] {

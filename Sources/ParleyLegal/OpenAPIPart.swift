@@ -28,11 +28,14 @@ paths:
           description: OPEN, CLOSED or ALL (the default). Anything else answers 400 `invalid_status`.
           schema:
             type: string
+            enum: [OPEN, CLOSED, ALL]
         - name: limit
           in: query
           description: Cases per page, 1 to 200 (400 `invalid_query` outside).
           schema:
             type: integer
+            minimum: 1
+            maximum: 200
             default: 50
         - name: before
           in: query
@@ -57,6 +60,8 @@ paths:
           $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
     post:
       tags: [legal]
       operationId: createCase
@@ -78,18 +83,29 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
               required: [client_name, client_email]
               properties:
                 client_name:
-                  type: string
+                  $ref: '#/components/schemas/LegalClientName'
                 client_email:
                   type: string
+                  format: email
+                  maxLength: 254
                 client_phone:
-                  type: string
+                  $ref: '#/components/schemas/LegalPhone'
                 case_number:
                   type: string
-                requested_documents: {}
-                documents_requested: {}
+                  maxLength: 40
+                  pattern: '^[^\r\n]*$'
+                  description: At most 40 characters on one line; blank or absent to number it automatically.
+                requested_documents:
+                  $ref: '#/components/schemas/LegalRequestedDocuments'
+                documents_requested:
+                  $ref: '#/components/schemas/LegalRequestedDocuments'
+              anyOf:
+                - required: [requested_documents]
+                - required: [documents_requested]
       responses:
         '201':
           description: The case with its documents.
@@ -103,6 +119,13 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`case_number_taken`: the case number is already used.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
   /v1/cases/search:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -126,21 +149,31 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
               required: [client_name]
               properties:
                 client_name:
                   type: string
+                  minLength: 1
+                  maxLength: 200
+                  pattern: '\S'
+                  description: 1 to 200 characters, not only spaces.
                 use_fuzzy_matching:
                   type: boolean
                   default: true
                 fuzzy_threshold:
                   type: number
+                  minimum: 0
+                  maximum: 1
                   default: 0.3
                 limit:
                   type: integer
+                  minimum: 1
+                  maximum: 100
                   default: 50
                 status:
                   type: string
+                  enum: [OPEN, CLOSED, ALL]
                   default: OPEN
       responses:
         '200':
@@ -160,6 +193,12 @@ paths:
           $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
   /v1/cases/pending-reminders:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -189,16 +228,22 @@ paths:
                       type: object
                   total:
                     type: integer
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
   /v1/cases/{case_id}:
     parameters:
       - $ref: '#/components/parameters/RequestID'
       - name: case_id
         in: path
         required: true
+        description: The case's id, a UUIDv7; any other value answers 404.
         schema:
           type: string
+          format: uuid
     get:
       tags: [legal]
       operationId: getCase
@@ -213,8 +258,12 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/LegalCase'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
     patch:
@@ -230,13 +279,19 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
+              minProperties: 1
               properties:
                 client_name:
-                  type: string
+                  $ref: '#/components/schemas/LegalClientName'
                 client_email:
                   type: string
+                  format: email
+                  maxLength: 254
                 client_phone:
-                  type: [string, 'null']
+                  oneOf:
+                    - $ref: '#/components/schemas/LegalPhone'
+                    - type: 'null'
       responses:
         '200':
           description: The updated case.
@@ -246,16 +301,26 @@ paths:
                 $ref: '#/components/schemas/LegalCase'
         '400':
           $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
   /v1/cases/{case_id}/close:
     parameters:
       - $ref: '#/components/parameters/RequestID'
       - name: case_id
         in: path
         required: true
+        description: The case's id, a UUIDv7; any other value answers 404.
         schema:
           type: string
+          format: uuid
     post:
       tags: [legal]
       operationId: closeCase
@@ -269,6 +334,12 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/LegalCase'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
   /v1/cases/{case_id}/reminder-preview:
@@ -277,8 +348,10 @@ paths:
       - name: case_id
         in: path
         required: true
+        description: The case's id, a UUIDv7; any other value answers 404.
         schema:
           type: string
+          format: uuid
     get:
       tags: [legal]
       operationId: previewCaseReminder
@@ -319,6 +392,10 @@ paths:
         '400':
           $ref: '#/components/responses/BadRequest'
           description: '`invalid_email_type`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
         '409':
@@ -333,8 +410,10 @@ paths:
       - name: case_id
         in: path
         required: true
+        description: The case's id, a UUIDv7; any other value answers 404.
         schema:
           type: string
+          format: uuid
     post:
       tags: [legal]
       operationId: createUploadLink
@@ -358,6 +437,12 @@ paths:
                   expires_at:
                     type: string
                     format: date-time
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
   /v1/cases/documents/{requested_doc_id}:
@@ -366,8 +451,10 @@ paths:
       - name: requested_doc_id
         in: path
         required: true
+        description: The requested document's id, a UUIDv7; any other value answers 404.
         schema:
           type: string
+          format: uuid
     put:
       tags: [legal]
       operationId: updateRequestedDocument
@@ -386,9 +473,12 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
+              minProperties: 1
               properties:
                 status:
                   type: string
+                  enum: [requested, received, accepted, rejected]
                 is_completed:
                   type: boolean
                 notes:
@@ -402,8 +492,16 @@ paths:
                 $ref: '#/components/schemas/RequestedDocument'
         '400':
           $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
   /v1/send-email:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -428,6 +526,7 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
               required: [case_id, recipient_email, email_type]
               properties:
                 case_id:
@@ -464,8 +563,19 @@ paths:
                 $ref: '#/components/schemas/ClientCommunication'
         '400':
           $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`nothing_outstanding` (no document is still expected), `case_closed`, `already_sent_today` (a reminder of this type already went out that day with other content), `recipient_opted_out`, `recipient_suppressed`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
         '422':
           description: The recipient is not the client's address on record.
           content:
@@ -494,6 +604,8 @@ paths:
           description: The page.
           content:
             text/html: {}
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '403':
           $ref: '#/components/responses/Forbidden'
   /upload/{token}/documents/{requested_doc_id}:
@@ -507,8 +619,10 @@ paths:
       - name: requested_doc_id
         in: path
         required: true
+        description: The requested document's id, a UUIDv7; any other value answers 404.
         schema:
           type: string
+          format: uuid
     put:
       tags: [uploads]
       operationId: uploadDocument
@@ -543,7 +657,45 @@ paths:
           $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`document_already_accepted`: nothing more is needed for that document.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
 schemas:
+    LegalClientName:
+      type: string
+      minLength: 1
+      maxLength: 200
+      pattern: '^[^\r\n]*\S[^\r\n]*$'
+      description: The client's name, 1 to 200 characters on one line, not only spaces.
+    LegalRequestedDocuments:
+      description: Document names, `{document_name, description}` objects, or one comma-separated string.
+      oneOf:
+        - type: string
+          pattern: '[A-Za-z0-9]'
+        - type: array
+          minItems: 1
+          items:
+            oneOf:
+              - type: string
+                pattern: '[A-Za-z0-9]'
+              - type: object
+                additionalProperties: false
+                required: [document_name]
+                properties:
+                  document_name:
+                    type: string
+                    pattern: '[A-Za-z0-9]'
+                  description:
+                    type: [string, 'null']
+    LegalPhone:
+      type: string
+      pattern: '^\s*(\+|00)[0-9][0-9 ().-]*$'
+      description: |
+        With its country code, e.g. `+1 555-123-4567` (spaces, dashes, dots and parentheses
+        allowed); stored as E.164. Blank means none. Numbers without a country code answer 400
+        `invalid_phone`.
     LegalCaseSummary:
       type: object
       properties:

@@ -99,6 +99,8 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/Health'
+        '400':
+          $ref: '#/components/responses/BadRequest'
   /ready:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -118,6 +120,8 @@ paths:
                 $ref: '#/components/schemas/Ready'
               example:
                 status: ready
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '503':
           description: Not ready; `reason` says why (database unreachable, migrations pending).
           headers:
@@ -151,6 +155,8 @@ paths:
                 status: running
                 service: parley
                 version: 0.1.0
+        '400':
+          $ref: '#/components/responses/BadRequest'
   /:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -181,6 +187,8 @@ paths:
               example:
                 status: operational
                 database: connected
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '503':
           description: The database does not answer.
           headers:
@@ -225,6 +233,8 @@ paths:
             text/plain; version=0.0.4; charset=utf-8:
               schema:
                 type: string
+        '400':
+          $ref: '#/components/responses/BadRequest'
   /openapi.yaml:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -242,6 +252,8 @@ paths:
             application/yaml; charset=utf-8:
               schema:
                 type: string
+        '400':
+          $ref: '#/components/responses/BadRequest'
   /console/{name}:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -277,6 +289,8 @@ paths:
                 type: string
         '304':
           description: The browser's copy is current.
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '404':
           $ref: '#/components/responses/NotFound'
   /console/packs/{pack}/{name}:
@@ -311,6 +325,8 @@ paths:
                 type: string
         '304':
           description: The browser's copy is current.
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '404':
           $ref: '#/components/responses/NotFound'
   /v1/console/views:
@@ -349,8 +365,12 @@ paths:
                         label: { type: string, examples: [Notes] }
                         module: { type: string, examples: [/console/packs/notes/notes.js] }
                         export: { type: string, examples: [notesView] }
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
   /v1/auth/session:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -426,6 +446,8 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/ConsoleSession'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
           description: '`not_signed_in` (no cookie), `invalid_session`, `session_expired`, `session_revoked`.'
@@ -443,6 +465,8 @@ paths:
       responses:
         '204':
           description: Signed out; `Set-Cookie` clears the cookie.
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '403':
           $ref: '#/components/responses/Forbidden'
           description: '`csrf_failed`: a live session is only ended with its CSRF token.'
@@ -469,8 +493,12 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/Tenant'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -496,6 +524,7 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
               minProperties: 1
               properties:
                 name:
@@ -528,6 +557,8 @@ paths:
           $ref: '#/components/responses/Forbidden'
         '413':
           $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -556,8 +587,12 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/TenantPackList'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
     put:
       tags: [tenant]
       operationId: setTenantPacks
@@ -575,10 +610,12 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
               required: [packs]
               properties:
                 packs:
                   type: object
+                  minProperties: 1
                   description: Pack name to `true` (on) or `false` (off).
                   additionalProperties:
                     type: boolean
@@ -604,6 +641,10 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
   /v1/api-keys:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -626,6 +667,8 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/APIKeyList'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
         '403':
@@ -715,6 +758,8 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/APIKey'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
         '403':
@@ -939,6 +984,8 @@ paths:
           description: '`invalid_query`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -968,6 +1015,8 @@ paths:
           description: '`invalid_workflow_id`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
@@ -1027,8 +1076,7 @@ paths:
           content:
             text/event-stream:
               schema:
-                type: string
-                description: Server-Sent Events; `data` is a `WorkflowEvent`. See docs/events.md.
+                $ref: '#/components/schemas/WorkflowServerSentEvent'
             application/json:
               schema:
                 $ref: '#/components/schemas/WorkflowEventList'
@@ -1037,6 +1085,8 @@ paths:
           description: '`invalid_workflow_id`, `invalid_last_event_id`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
@@ -1121,6 +1171,8 @@ paths:
           description: '`invalid_workflow_id`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
@@ -1138,6 +1190,7 @@ paths:
         description: The approval's id (UUIDv7); anything else answers 400 `invalid_approval_id`.
         schema:
           type: string
+          format: uuid
     post:
       tags: [workflows]
       operationId: decideApproval
@@ -1239,6 +1292,8 @@ paths:
           description: '`invalid_query`, `invalid_session_id` (`before`).'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1311,6 +1366,8 @@ paths:
           description: '`invalid_session_id`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`session_not_found`.'
@@ -1404,6 +1461,8 @@ paths:
           description: '`invalid_session_id`, `invalid_query`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`session_not_found`.'
@@ -1499,8 +1558,12 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/ToolList'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1762,8 +1825,12 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/Message'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`message_not_found`.'
@@ -1812,6 +1879,8 @@ paths:
           description: '`invalid_query`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1862,6 +1931,8 @@ paths:
           description: '`invalid_query`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1894,6 +1965,8 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/JobView'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
         '403':
@@ -1934,6 +2007,8 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/JobView'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
         '403':
@@ -1966,6 +2041,8 @@ paths:
           description: An HTML page with an Unsubscribe button.
           content:
             text/html: {}
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`invalid_unsubscribe_link`: edited, truncated or not from this installation.'
@@ -1982,6 +2059,8 @@ paths:
           description: An HTML confirmation.
           content:
             text/html: {}
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`invalid_unsubscribe_link`.'
@@ -2191,8 +2270,12 @@ paths:
                     type: array
                     items: {$ref: '#/components/schemas/ChannelView'}
                   next_cursor: {type: 'null'}
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2223,6 +2306,7 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
               required: [provider]
               properties:
                 provider:
@@ -2262,6 +2346,8 @@ paths:
           description: '`unknown_channel`.'
         '413':
           $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2278,6 +2364,8 @@ paths:
           headers:
             X-Request-ID:
               $ref: '#/components/headers/X-Request-ID'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
         '403':
@@ -2318,8 +2406,12 @@ paths:
                     type: array
                     items: {$ref: '#/components/schemas/ScheduledTask'}
                   next_cursor: {type: 'null'}
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2348,6 +2440,7 @@ paths:
           application/json:
             schema:
               type: object
+              additionalProperties: false
               minProperties: 1
               properties:
                 schedule: {$ref: '#/components/schemas/Schedule'}
@@ -2374,6 +2467,8 @@ paths:
           description: '`task_not_found`: no task of that name in this tenant.'
         '413':
           $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2402,8 +2497,12 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/TemplateList'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2429,8 +2528,12 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/Template'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`template_not_found`: neither a default nor a tenant template has this name.'
@@ -2553,8 +2656,12 @@ paths:
                               type: boolean
                   next_cursor:
                     type: 'null'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`template_not_found`.'
@@ -2628,6 +2735,8 @@ paths:
             rendered empty), `invalid_template_name` (a draft whose `name` is not a slug).
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`template_not_found`: no template has this name and the body has no draft `template`.'
@@ -2696,6 +2805,8 @@ paths:
           description: '`invalid_query`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2768,6 +2879,8 @@ paths:
           description: '`invalid_channel`, `invalid_email`, `invalid_phone`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2927,6 +3040,8 @@ paths:
           description: '`invalid_workflow_id`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
@@ -2965,6 +3080,8 @@ paths:
           description: '`invalid_workflow_id`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
@@ -3010,8 +3127,13 @@ paths:
       responses:
         '101':
           description: Switching protocols; the connection is now a WebSocket.
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`upgrade_required`: the request is not a WebSocket upgrade.'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
 components:
   securitySchemes:
     bearerAuth:
@@ -3046,6 +3168,7 @@ components:
       description: The run's id (UUIDv7); anything else answers 400 `invalid_workflow_id`.
       schema:
         type: string
+        format: uuid
     SessionID:
       name: id
       in: path
@@ -3053,13 +3176,14 @@ components:
       description: The session's id (UUIDv7); anything else answers 400 `invalid_session_id`.
       schema:
         type: string
+        format: uuid
     TemplateName:
       name: name
       in: path
       required: true
       description: |
-        The template's name: a slug of 1 to 64 lowercase letters, digits, `_` and `-`, e.g.
-        `appointment_reminder`.
+        The template's name: 1 to 64 lowercase letters, digits, `_`, `-` and `.` (not first,
+        not last, never two in a row), e.g. `appointment_reminder` or `legal.initial_reminder`.
       schema:
         type: string
     IdempotencyKey:
@@ -3287,10 +3411,13 @@ components:
           description: The key itself. Only in the response that creates the key.
     CreateAPIKeyRequest:
       type: object
+      additionalProperties: false
       required: [name, role]
       properties:
         name:
           type: string
+          minLength: 1
+          pattern: '\S'
           description: 1 to 200 characters after trimming whitespace; otherwise 400 `invalid_name`.
         role:
           type: string
@@ -3358,15 +3485,19 @@ components:
         - type: 'null'
     ChatRequest:
       type: object
+      additionalProperties: false
       required: [message]
       properties:
         message:
           type: string
+          minLength: 1
+          pattern: '\S'
           description: |
             The user's message. Trimmed; empty answers 400 `empty_message`, longer than
             `PARLEY_MAX_MESSAGE_CHARS` (default 32,000 characters) 400 `message_too_long`.
         session_id:
           type: string
+          format: uuid
           description: |
             Optional session to continue. Not a UUIDv7: 400 `invalid_session_id`; not in the
             tenant: 404 `session_not_found`.
@@ -3564,6 +3695,29 @@ components:
         success: true
         duration_ms: 3
         output: []
+    WorkflowServerSentEvent:
+      type: object
+      description: |
+        One event of an SSE stream, as its fields (OpenAPI 3.1 describes a `text/event-stream`
+        by one event): `id` is the event's `seq` (absent on heartbeats), `event` its `type`,
+        and `data` the `WorkflowEvent` as JSON on one line.
+      required: [event, data]
+      properties:
+        id:
+          type: string
+          pattern: '^[0-9]+$'
+        event:
+          type: string
+          enum: [workflow_started, agent_thinking, text_delta, reasoning_step, tool_start, tool_end,
+                 approval_required, approval_resolved, workflow_completed, workflow_error, heartbeat]
+        data:
+          type: string
+          contentMediaType: application/json
+          contentSchema:
+            $ref: '#/components/schemas/WorkflowEvent'
+        retry:
+          type: integer
+          minimum: 0
     WorkflowEventList:
       type: object
       required: [data]
@@ -3628,6 +3782,7 @@ components:
           description: Always null; the list is not paginated.
     ApprovalDecision:
       type: object
+      additionalProperties: false
       required: [decision]
       properties:
         decision:
@@ -3639,6 +3794,7 @@ components:
           description: Optional; trimmed and cut to 2,000 characters.
     SignInRequest:
       type: object
+      additionalProperties: false
       description: Exactly one of the two.
       properties:
         api_key:
@@ -3692,6 +3848,7 @@ components:
         updated_at: '2026-01-31T08:59:00.000Z'
     CreateSessionRequest:
       type: object
+      additionalProperties: false
       properties:
         title:
           type: string
@@ -3728,6 +3885,7 @@ components:
           description: Pass as `after` for the next page; null when there is none.
     PostSessionMessageRequest:
       type: object
+      additionalProperties: false
       properties:
         content:
           type: string
@@ -3787,12 +3945,14 @@ components:
           description: Always null; the list is not paginated.
     SetToolPolicyRequest:
       type: object
+      additionalProperties: false
       required: [mode]
       properties:
         mode:
           $ref: '#/components/schemas/ToolPolicyMode'
     SendMessageRequest:
       type: object
+      additionalProperties: false
       description: |
         Exactly one of `text` and `template` (with `channel: auto`: `text` or `templates`); both
         or neither answers 400 `invalid_content`.
@@ -4142,19 +4302,19 @@ components:
           required: [kind, at]
           properties:
             kind: {const: daily}
-            at: {type: string, example: '09:00'}
+            at: {type: string, pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', example: '09:00'}
         - type: object
           required: [kind, weekday, at]
           properties:
             kind: {const: weekly}
             weekday: {type: integer, minimum: 1, maximum: 7, description: 1 = Sunday … 7 = Saturday.}
-            at: {type: string}
+            at: {type: string, pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$'}
         - type: object
           required: [kind, day, at]
           properties:
             kind: {const: monthly}
             day: {type: integer, minimum: 1, maximum: 31}
-            at: {type: string}
+            at: {type: string, pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$'}
     ScheduledTask:
       type: object
       required: [name, trigger, summary, schedule, enabled, last_run_at, next_run_at, runs]
@@ -4186,7 +4346,9 @@ components:
       properties:
         name:
           type: string
-          pattern: '^[a-z0-9_-]{1,64}$'
+          pattern: '^[a-z0-9_-]+(\.[a-z0-9_-]+)*$'
+          minLength: 1
+          maxLength: 64
         channel:
           type: string
           enum: [email, sms]
@@ -4260,6 +4422,7 @@ components:
           description: Always null; the list is not paginated.
     TemplateDefinition:
       type: object
+      additionalProperties: false
       required: [channel, purpose, text]
       description: |
         A template as saved by `PUT /v1/templates/{name}` (its name is the path's). `subject`,
@@ -4316,6 +4479,7 @@ components:
             characters, not blank. It cannot relax the checks: facts are kept, none added.
     PreviewTemplateRequest:
       type: object
+      additionalProperties: false
       properties:
         variables:
           allOf:
@@ -4436,6 +4600,7 @@ components:
             $ref: '#/components/schemas/Consent'
     SetConsentRequest:
       type: object
+      additionalProperties: false
       required: [status]
       properties:
         status:
@@ -4447,10 +4612,12 @@ components:
           description: Optional; why, e.g. where an opt-in was collected. Stored with the change.
     InboundSMSRequest:
       type: object
+      additionalProperties: false
       required: [from, body]
       properties:
         from:
           type: string
+          pattern: '^\s*(\+|00)[0-9][0-9 ().-]*$'
           description: |
             The sender's number with its country code, as the provider reports it; normalised as
             an SMS `to` of `POST /v1/messages`. Invalid: 400 `invalid_phone`.
@@ -4471,7 +4638,11 @@ components:
     BadRequest:
       description: |
         The request is malformed. Codes: `invalid_json` (body empty, not JSON, a field missing
-        or of the wrong type), `invalid_request`, and per route `invalid_name`, `invalid_role`,
+        or of the wrong type), `unknown_field` (a body field the operation does not define),
+        `unknown_parameter` (a query parameter the operation does not define), `invalid_text`
+        (a NUL character), `invalid_path` (a bad percent sequence in the path), `invalid_date`
+        (a timestamp outside 2000-2099), `invalid_request`, `upgrade_required` (`/ws` without
+        a WebSocket upgrade), and per route `invalid_name`, `invalid_role`,
         `invalid_expires_at`, `invalid_query`, `empty_message`, `message_too_long`,
         `invalid_workflow_id`, `invalid_session_id`, `invalid_approval_id`,
         `invalid_last_event_id`, `invalid_decision`, `invalid_title`, `invalid_mode`,
@@ -4641,8 +4812,7 @@ components:
       content:
         text/event-stream:
           schema:
-            type: string
-            description: Server-Sent Events; each `data` is a `WorkflowEvent`.
+            $ref: '#/components/schemas/WorkflowServerSentEvent'
           example: |
             id: 1
             event: workflow_started

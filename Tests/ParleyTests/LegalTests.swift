@@ -294,6 +294,10 @@ extension TestClientProtocol {
             _ = try await client.send(.post, key, "/v1/send-email", ["case_id": .string(caseID), "recipient_email": "maria@example.com",
                                                                      "email_type": "initial_reminder"], status: .accepted)
             #expect(try await client.getJSON(key, "/v1/cases/pending-reminders")["cases"] == [])
+            // The literal route is GET only; `/v1/cases/{case_id}`'s PATCH is not offered here.
+            try await client.execute(uri: "/v1/cases/pending-reminders", method: .patch, headers: auth(key)) { r in
+                #expect(r.status == .methodNotAllowed && r.headers[.allow] == "GET")
+            }
 
             var logger = Logger(label: "test")
             logger.logLevel = .critical

@@ -286,6 +286,22 @@ func auth(_ key: String, json: Bool = false) -> HTTPFields {
             try await client.execute(uri: "/v1/audit-log?limit=100000", method: .get, headers: auth(key)) { #expect($0.status == .badRequest) }
         }
     }
+
+    /// `Allow` lists what the router serves at the path: a literal segment wins over a parameter,
+    /// as in the router, so `/v1/cases/pending-reminders` does not offer `/v1/cases/{case_id}`'s PATCH.
+    @Test func allowListsOnlyTheMethodsOfTheRouteThatServesThePath() {
+        let table = RouteTable()
+        table.add("/v1/cases/pending-reminders", .get)
+        table.add("/v1/cases/:case_id", .get)
+        table.add("/v1/cases/:case_id", .patch)
+        table.add("/v1/cases/:case_id/close", .post)
+        table.add("/v1/cases/documents/:requested_doc_id", .put)
+        #expect(table.allowedMethods(for: "/v1/cases/pending-reminders") == ["GET"])
+        #expect(table.allowedMethods(for: "/v1/cases/42") == ["GET", "PATCH"])
+        #expect(table.allowedMethods(for: "/v1/cases/documents/7") == ["PUT"])
+        #expect(table.allowedMethods(for: "/v1/cases/42/close") == ["POST"])
+        #expect(table.allowedMethods(for: "/v1/nothing").isEmpty)
+    }
 }
 
 extension HTTPFields {
