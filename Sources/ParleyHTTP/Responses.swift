@@ -1,7 +1,6 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import ParleyAgent
 import ParleyCore
 
 /// A JSON body built as a `JSONValue`: tool inputs and outputs pass through verbatim (the API

@@ -488,11 +488,11 @@ public struct CaseService: Sendable {
             throw ParleyError.conflict("case \(c.caseNumber) has no outstanding documents; nothing to remind about", code: "nothing_outstanding")
         }
         let link = link(for: c)
-        let docs: [TemplateValue] = outstanding.map { d in
+        let docs: [JSONValue] = outstanding.map { d in
             // The generated "Required document: W2" says nothing the name does not.
             .object(["name": .string(d.name), "description": d.description.flatMap { $0 == "Required document: \(d.name)" ? nil : .string($0) } ?? .null])
         }
-        let variables: [String: TemplateValue] = [
+        let variables: [String: JSONValue] = [
             "client_name": .string(c.clientName), "case_number": .string(c.caseNumber), "documents": .array(docs),
             "document_count": .number(Double(outstanding.count)), "upload_url": .string(link.url), "firm_name": .string(firm),
         ]

@@ -19,7 +19,7 @@ struct MessageController {
         var text: String?
         var html: String?
         var template: String?
-        var variables: [String: TemplateValue]?
+        var variables: [String: JSONValue]?
         var sendAt: Date?
         var idempotencyKey: String?
         var purpose: String?
@@ -205,7 +205,7 @@ struct TemplateController {
     }
 
     struct Preview: Decodable {
-        var variables: [String: TemplateValue]?
+        var variables: [String: JSONValue]?
         var template: Body?
         /// Also rewrite the rendering with the model, as a message would be (one model call).
         var tryPersonalization: Bool?
