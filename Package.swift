@@ -102,8 +102,7 @@ let package = Package(
         .target(
             name: "ParleyHTTP",
             dependencies: [
-                // ParleyAgent for JSONValue only (until it moves to Core).
-                "ParleyCore", "ParleyStorage", "ParleyAgent",
+                "ParleyCore", "ParleyStorage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

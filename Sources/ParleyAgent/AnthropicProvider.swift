@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import NIOHTTP1
+import ParleyCore
 
 /// Claude through the Anthropic Messages API (`POST {baseURL}/v1/messages`, `stream: true`).
 public struct AnthropicProvider: ModelProvider, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyCore
 
 /// One reason a value failed validation, phrased so it can be shown to a model or a user as is.
 public struct SchemaViolation: Sendable, Equatable, CustomStringConvertible {

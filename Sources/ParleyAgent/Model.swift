@@ -1,3 +1,5 @@
+import ParleyCore
+
 // The model interface: what the agent loop sends to a provider and what streams back.
 
 /// One turn's request to a model: the system prompt, the conversation so far and the tools on offer.

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyCore
 
 // The offline planner: a deterministic model that needs no network. Packs teach it intents; it
 // plans the same tool calls a language model would and writes the answer from their results.

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOHTTP1
+import ParleyCore
 
 /// Any server speaking OpenAI's Chat Completions API with streaming: OpenAI itself, Ollama
 /// (`http://localhost:11434/v1`), vLLM, DeepSeek, LM Studio, ...

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import ParleyCore
 
 /// Turns one provider's server-sent events into `ModelEvent`s.
 public protocol ModelStreamDecoder: Sendable {

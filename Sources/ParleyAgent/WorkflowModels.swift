@@ -1,4 +1,5 @@
 import Foundation
+import ParleyCore
 
 public enum WorkflowStatus: String, Sendable, Codable, CaseIterable {
     case pending = "PENDING", processing = "PROCESSING", waitingApproval = "WAITING_APPROVAL"

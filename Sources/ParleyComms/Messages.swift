@@ -100,7 +100,7 @@ public struct MessageRequest: Sendable, Equatable {
     public var html: String?
     /// A template name: its rendering with `variables` becomes the subject and text.
     public var template: String?
-    public var variables: [String: TemplateValue]
+    public var variables: [String: JSONValue]
     public var sendAt: Date?
     public var idempotencyKey: String?
     /// Marketing needs the recipient's opt-in; a template's purpose wins over this.
@@ -110,7 +110,7 @@ public struct MessageRequest: Sendable, Equatable {
     public var fallbackSubject: String?
 
     public init(channel: Channel, to: String, subject: String? = nil, text: String = "", html: String? = nil, template: String? = nil,
-                variables: [String: TemplateValue] = [:], sendAt: Date? = nil, idempotencyKey: String? = nil,
+                variables: [String: JSONValue] = [:], sendAt: Date? = nil, idempotencyKey: String? = nil,
                 purpose: TemplatePurpose = .transactional, fallbackEmail: String? = nil, fallbackSubject: String? = nil) {
         self.html = html
         self.purpose = purpose
@@ -144,13 +144,13 @@ public struct NotifyRequest: Sendable {
     public var text: String
     /// A template per channel, instead of `text`.
     public var templates: [Channel: String]
-    public var variables: [String: TemplateValue]
+    public var variables: [String: JSONValue]
     public var sendAt: Date?
     public var idempotencyKey: String?
     public var purpose: TemplatePurpose
 
     public init(email: String?, phone: String?, prefer: Channel? = nil, subject: String? = nil, text: String = "",
-                templates: [Channel: String] = [:], variables: [String: TemplateValue] = [:], sendAt: Date? = nil,
+                templates: [Channel: String] = [:], variables: [String: JSONValue] = [:], sendAt: Date? = nil,
                 idempotencyKey: String? = nil, purpose: TemplatePurpose = .transactional) {
         self.email = email
         self.phone = phone

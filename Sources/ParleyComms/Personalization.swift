@@ -1,4 +1,5 @@
 import Foundation
+import ParleyCore
 import ParleyStorage
 
 extension CommsSchema {
@@ -20,7 +21,7 @@ extension CommsSchema {
 /// under a deadline that cancels it, so it must honour cancellation; a model's own timeout is
 /// best thrown as `PersonalizationTimedOut`.
 public protocol MessagePersonalizer: Sendable {
-    func personalize(_ rendered: RenderedMessage, template: MessageTemplate, variables: [String: TemplateValue],
+    func personalize(_ rendered: RenderedMessage, template: MessageTemplate, variables: [String: JSONValue],
                      channel: Channel) async throws -> RenderedMessage?
 }
 
@@ -90,7 +91,7 @@ public enum Personalization {
     /// Asks `personalizer` for a rewrite of `plain` under the deadline and keeps it only if it
     /// passes `check`. Never throws: failures are outcomes.
     public static func run(_ personalizer: any MessagePersonalizer, plain: RenderedMessage, template: MessageTemplate,
-                           variables: [String: TemplateValue], channel: Channel, settings: PersonalizationSettings) async -> Result {
+                           variables: [String: JSONValue], channel: Channel, settings: PersonalizationSettings) async -> Result {
         let fallback = { (outcome: PersonalizationOutcome) in Result(rendered: plain, outcome: outcome) }
         let answer: Race
         do {
@@ -143,7 +144,7 @@ public enum Personalization {
     /// text must appear in the rewrite (whitespace runs compared as one space); one that invents
     /// one — every number (run of digits) and link (URL or email address) in the rewrite must
     /// also be in the plain text or the subject.
-    public static func check(_ candidate: String, plain: RenderedMessage, template: MessageTemplate, variables: [String: TemplateValue],
+    public static func check(_ candidate: String, plain: RenderedMessage, template: MessageTemplate, variables: [String: JSONValue],
                              channel: Channel, settings: PersonalizationSettings) -> String? {
         let text = candidate.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { return nil }
@@ -169,7 +170,7 @@ public enum Personalization {
     }
 
     /// A value as the template renders it, for the facts check (strings and numbers only).
-    package static func factText(_ value: TemplateValue?) -> String? {
+    package static func factText(_ value: JSONValue?) -> String? {
         switch value {
         case .string(let s): return s
         case .number(let n): return Int(exactly: n).map(String.init) ?? String(n)

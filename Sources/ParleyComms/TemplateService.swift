@@ -115,7 +115,7 @@ public struct TemplateService: Sendable {
 
     /// Renders `name` (or `draft`, when given) with `variables`, as a message would be; returns
     /// the template it used too.
-    public func preview(_ principal: Principal, name: String, draft: MessageTemplate?, variables: [String: TemplateValue]) async throws
+    public func preview(_ principal: Principal, name: String, draft: MessageTemplate?, variables: [String: JSONValue]) async throws
         -> (template: MessageTemplate, rendered: RenderedMessage) {
         try principal.require(.readTenant)
         let template: MessageTemplate

@@ -1,5 +1,6 @@
 import Foundation
 import Mustache
+import ParleyCore
 import Synchronization
 
 // MARK: - Model
@@ -121,51 +122,13 @@ public enum TemplateError: Error, Sendable, Equatable, CustomStringConvertible {
 
 // MARK: - Values
 
-/// A JSON-like value passed to templates.
+/// How a `JSONValue` passed to a template renders.
 ///
-/// Rendering rules: integral numbers render without a fractional part (`3`, not `3.0`);
-/// `null` and the empty string render as nothing and are falsy in sections (so
-/// `{{#nickname}}…{{/nickname}}` is skipped for `""`); arrays iterate in sections; objects
-/// open a scope in sections and support dotted access (`{{vehicle.model}}`).
-public enum TemplateValue: Sendable, Equatable, Codable {
-    case string(String)
-    case number(Double)
-    case bool(Bool)
-    case array([TemplateValue])
-    case object([String: TemplateValue])
-    case null
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() {
-            self = .null
-        } else if let value = try? c.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? c.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? c.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? c.decode([TemplateValue].self) {
-            self = .array(value)
-        } else if let value = try? c.decode([String: TemplateValue].self) {
-            self = .object(value)
-        } else {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: "unsupported template value")
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case .string(let value): try c.encode(value)
-        case .number(let value): try c.encode(value)
-        case .bool(let value): try c.encode(value)
-        case .array(let value): try c.encode(value)
-        case .object(let value): try c.encode(value)
-        case .null: try c.encodeNil()
-        }
-    }
-
+/// Integral numbers render without a fractional part (`3`, not `3.0`); `null` and the empty
+/// string render as nothing and are falsy in sections (so `{{#nickname}}…{{/nickname}}` is
+/// skipped for `""`); arrays iterate in sections; objects open a scope in sections and support
+/// dotted access (`{{vehicle.model}}`).
+extension JSONValue {
     /// The value as swift-mustache consumes it: `String`, `Int`, `Double`, `Bool`, `[Any]`,
     /// `[String: Any]` (both render natively), or a blank marker for null/empty string.
     var mustacheValue: Any {
@@ -195,36 +158,6 @@ public enum TemplateValue: Sendable, Equatable, Codable {
         default: return false
         }
     }
-}
-
-extension TemplateValue: ExpressibleByStringLiteral, ExpressibleByStringInterpolation {
-    public init(stringLiteral value: String) { self = .string(value) }
-}
-
-extension TemplateValue: ExpressibleByIntegerLiteral {
-    public init(integerLiteral value: Int) { self = .number(Double(value)) }
-}
-
-extension TemplateValue: ExpressibleByFloatLiteral {
-    public init(floatLiteral value: Double) { self = .number(value) }
-}
-
-extension TemplateValue: ExpressibleByBooleanLiteral {
-    public init(booleanLiteral value: Bool) { self = .bool(value) }
-}
-
-extension TemplateValue: ExpressibleByArrayLiteral {
-    public init(arrayLiteral elements: TemplateValue...) { self = .array(elements) }
-}
-
-extension TemplateValue: ExpressibleByDictionaryLiteral {
-    public init(dictionaryLiteral elements: (String, TemplateValue)...) {
-        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
-    }
-}
-
-extension TemplateValue: ExpressibleByNilLiteral {
-    public init(nilLiteral: ()) { self = .null }
 }
 
 /// Stands in for null and "": swift-mustache resolves it to "no value", so it renders as
@@ -375,7 +308,7 @@ public enum TemplateRenderer {
     /// - A text part (or subject) that renders to nothing but whitespace is `.invalid`.
     public static func render(
         _ t: MessageTemplate,
-        variables: [String: TemplateValue],
+        variables: [String: JSONValue],
         cache: TemplateCache = .shared
     ) throws(TemplateError) -> RenderedMessage {
         try checkStructure(t)

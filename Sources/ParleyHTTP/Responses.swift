@@ -1,7 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import ParleyAgent
+import ParleyCore
 
 /// A JSON body built as a `JSONValue`: tool inputs and outputs pass through verbatim (the API
 /// encoder would rewrite their keys to snake_case).

@@ -118,6 +118,34 @@ public struct JSON<Body: Encodable>: ResponseGenerator {
 /// `next_cursor`.
 public enum Paging {
     public static let parameters = ["limit", "before"]
+
+    /// What a list request asks for: at most `limit` rows past `cursor`.
+    public struct Query: Sendable, Equatable {
+        public var limit: Int
+        /// The previous page's `next_cursor`, nil on the first page (an empty value counts as absent).
+        public var cursor: String?
+        /// Rows to fetch: one more than `limit` tells whether another page exists.
+        public var fetchLimit: Int { limit + 1 }
+
+        public init(limit: Int, cursor: String?) {
+            self.limit = limit
+            self.cursor = cursor
+        }
+    }
+
+    /// Reads `limit` (an integer from 1 to `max`, `default` when absent; otherwise 400
+    /// `invalid_query`) and the cursor parameter (`before`, or `after` on the routes that page
+    /// forwards).
+    public static func read(_ request: Request, default def: Int, max: Int, cursor name: String = "before") throws -> Query {
+        Query(limit: try request.queryInt("limit", default: def, range: 1...max), cursor: request.queryString(name))
+    }
+
+    /// Splits rows fetched with `Query.fetchLimit` into the page (the first `limit`) and the
+    /// next cursor: the last row's cursor when there were more rows, else nil.
+    public static func page<Row>(_ rows: [Row], limit: Int, cursor: (Row) -> String) -> (rows: [Row], next: String?) {
+        let page = Array(rows.prefix(limit))
+        return (page, rows.count > limit ? page.last.map(cursor) : nil)
+    }
 }
 
 /// Query parameter names a route does not read are refused, not ignored.

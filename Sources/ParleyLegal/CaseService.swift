@@ -2,6 +2,7 @@ import Foundation
 import ParleyAgent
 import ParleyComms
 import ParleyCore
+import ParleyHTTP
 import ParleyPlatform
 import ParleyStorage
 import SQLKit
@@ -281,11 +282,11 @@ public struct CaseService: Sendable {
         let tenantID = principal.tenantID
         let repo = self.repo
         return try await store.read { db in
-            let rows = try await repo.list(tenantID: tenantID, status: status, before: before, limit: limit + 1, on: db)
-            let page = Array(rows.prefix(limit))
-            let counts = try await repo.outstandingCounts(tenantID: tenantID, caseIDs: page.map(\.id), on: db)
-            return (page.map { CaseSummary(legalCase: $0, outstandingDocuments: counts[$0.id] ?? 0, matchScore: nil) },
-                    rows.count > limit ? page.last?.id : nil)
+            let query = Paging.Query(limit: limit, cursor: before)
+            let page = Paging.page(try await repo.list(tenantID: tenantID, status: status, before: query.cursor, limit: query.fetchLimit, on: db),
+                                   limit: limit, cursor: \.id)
+            let counts = try await repo.outstandingCounts(tenantID: tenantID, caseIDs: page.rows.map(\.id), on: db)
+            return (page.rows.map { CaseSummary(legalCase: $0, outstandingDocuments: counts[$0.id] ?? 0, matchScore: nil) }, page.next)
         }
     }
 
@@ -488,11 +489,11 @@ public struct CaseService: Sendable {
             throw ParleyError.conflict("case \(c.caseNumber) has no outstanding documents; nothing to remind about", code: "nothing_outstanding")
         }
         let link = link(for: c)
-        let docs: [TemplateValue] = outstanding.map { d in
+        let docs: [JSONValue] = outstanding.map { d in
             // The generated "Required document: W2" says nothing the name does not.
             .object(["name": .string(d.name), "description": d.description.flatMap { $0 == "Required document: \(d.name)" ? nil : .string($0) } ?? .null])
         }
-        let variables: [String: TemplateValue] = [
+        let variables: [String: JSONValue] = [
             "client_name": .string(c.clientName), "case_number": .string(c.caseNumber), "documents": .array(docs),
             "document_count": .number(Double(outstanding.count)), "upload_url": .string(link.url), "firm_name": .string(firm),
         ]

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyAgent
+import ParleyCore
 
 // The legal pack's intents for acting on one case (documents, drafts, closing, upload links), for
 // the firm's list of cases, and for carrying a request across a "which client?" question.

@@ -67,8 +67,8 @@ struct LegalController {
             return RawJSON(value: ["cases": .array(pending.map(LegalViews.reminder)), "total": .number(Double(pending.count))])
         }
         r.on(.get, "/cases", query: Paging.parameters + ["status"]) { req, ctx in
-            let limit = try req.queryInt("limit", default: 50, range: 1...200)
-            let page = try await cases.list(try ctx.caller(), status: try Self.status(req.queryString("status")), before: req.queryString("before"), limit: limit)
+            let query = try Paging.read(req, default: 50, max: 200)
+            let page = try await cases.list(try ctx.caller(), status: try Self.status(req.queryString("status")), before: query.cursor, limit: query.limit)
             return RawJSON(value: ["cases": .array(page.cases.map(LegalViews.summary)), "next_before": page.nextBefore.map { .string($0) } ?? .null])
         }
         r.on(.post, "/cases") { req, ctx in

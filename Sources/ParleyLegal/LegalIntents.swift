@@ -1,5 +1,6 @@
 import Foundation
 import ParleyAgent
+import ParleyCore
 
 // Offline-planner intents of the legal pack. Each plans the same tool calls a model would; the
 // conversation so far (`Utterance.history`) supplies context: the case under discussion is the

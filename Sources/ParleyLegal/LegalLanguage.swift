@@ -1,5 +1,6 @@
 import Foundation
 import ParleyAgent
+import ParleyCore
 
 // How the offline planner reads a paralegal's message: which case it is about (a case number, a
 // person's name, or "her"/"this case" meaning the case under discussion), which document, which

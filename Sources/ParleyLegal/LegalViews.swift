@@ -1,5 +1,6 @@
 import Foundation
 import ParleyAgent
+import ParleyCore
 
 /// The JSON shapes of the legal API (and of the tools' results), in one place.
 public enum LegalViews {

@@ -130,8 +130,8 @@ struct WorkflowController {
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.get, "/workflows", query: Paging.parameters + ["status", "session_id", "created_after", "created_before"]) { req, ctx in
-            let limit = try req.queryInt("limit", default: 50, range: 1...200)
-            var filter = AgentService.ListFilter(limit: limit + 1)
+            let query = try Paging.read(req, default: 50, max: 200)
+            var filter = AgentService.ListFilter(limit: query.fetchLimit)
             if let s = req.queryString("status") {
                 guard let status = WorkflowStatus(rawValue: s.uppercased()) else {
                     throw ParleyError.badRequest("status must be one of \(WorkflowStatus.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_query")
@@ -141,11 +141,9 @@ struct WorkflowController {
             filter.sessionID = req.queryString("session_id")
             filter.createdAfter = try req.queryDate("created_after")
             filter.createdBefore = try req.queryDate("created_before")
-            filter.before = req.queryString("before")
-            let rows = try await agent.list(try ctx.caller(), filter)
-            let page = Array(rows.prefix(limit))
-            return RawJSON(value: ["data": .array(page.map { .object(AgentViews.workflow($0)) }),
-                                   "next_cursor": rows.count > limit ? AgentViews.text(page.last?.id) : .null])
+            filter.before = query.cursor
+            let page = Paging.page(try await agent.list(try ctx.caller(), filter), limit: query.limit, cursor: \.id)
+            return RawJSON(value: ["data": .array(page.rows.map { .object(AgentViews.workflow($0)) }), "next_cursor": AgentViews.text(page.next)])
         }
         r.on(.get, "/workflows/:id") { _, ctx in
             let principal = try ctx.caller()
@@ -234,10 +232,10 @@ struct SessionController {
             return RawJSON(value: AgentViews.session(session), status: .created)
         }
         r.on(.get, "/sessions", query: Paging.parameters) { req, ctx in
-            let limit = try req.queryInt("limit", default: 50, range: 1...200)
-            let list = try await agent.sessions(try ctx.caller(), before: req.queryString("before"), limit: limit + 1)
-            let page = Array(list.prefix(limit))
-            return RawJSON(value: ["data": .array(page.map(AgentViews.session)), "next_cursor": list.count > limit ? AgentViews.text(page.last?.id) : .null])
+            let query = try Paging.read(req, default: 50, max: 200)
+            let list = try await agent.sessions(try ctx.caller(), before: query.cursor, limit: query.fetchLimit)
+            let page = Paging.page(list, limit: query.limit, cursor: \.id)
+            return RawJSON(value: ["data": .array(page.rows.map(AgentViews.session)), "next_cursor": AgentViews.text(page.next)])
         }
         r.on(.patch, "/sessions/:id") { req, ctx in
             let body = try await req.decodeJSON(CreateSession.self, limit: maxBodyBytes)
@@ -247,10 +245,10 @@ struct SessionController {
             RawJSON(value: AgentViews.session(try await agent.session(try ctx.caller(), id: try ctx.parameters.require("id"))))
         }
         r.on(.get, "/sessions/:id/messages", query: ["limit", "after"]) { req, ctx in
-            let limit = try req.queryInt("limit", default: 100, range: 1...500)
-            let list = try await agent.messages(try ctx.caller(), sessionID: try ctx.parameters.require("id"), after: req.queryString("after"), limit: limit + 1)
-            let page = Array(list.prefix(limit))
-            return RawJSON(value: ["data": .array(page.map(AgentViews.message)), "next_cursor": list.count > limit ? AgentViews.text(page.last?.id) : .null])
+            let query = try Paging.read(req, default: 100, max: 500, cursor: "after")
+            let list = try await agent.messages(try ctx.caller(), sessionID: try ctx.parameters.require("id"), after: query.cursor, limit: query.fetchLimit)
+            let page = Paging.page(list, limit: query.limit, cursor: \.id)
+            return RawJSON(value: ["data": .array(page.rows.map(AgentViews.message)), "next_cursor": AgentViews.text(page.next)])
         }
         // Request/response for clients that do not stream: waits for the answer (or for a pause).
         r.on(.post, "/sessions/:id/messages") { req, ctx in

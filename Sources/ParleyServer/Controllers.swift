@@ -123,11 +123,10 @@ struct AuditController {
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.get, "/audit-log", query: Paging.parameters + ["action"]) { req, ctx in
-            let limit = try req.queryInt("limit", default: 50, range: 1...500)
-            // One extra row tells whether another page exists.
-            let rows = try await audit.list(try ctx.caller(), limit: limit + 1, before: req.queryString("before"), action: req.queryString("action"))
-            let page = Array(rows.prefix(limit))
-            return JSON(Page(data: page, nextCursor: rows.count > limit ? page.last?.id : nil))
+            let query = try Paging.read(req, default: 50, max: 500)
+            let rows = try await audit.list(try ctx.caller(), limit: query.fetchLimit, before: query.cursor, action: req.queryString("action"))
+            let page = Paging.page(rows, limit: query.limit, cursor: \.id)
+            return JSON(Page(data: page.rows, nextCursor: page.next))
         }
     }
 }

@@ -19,7 +19,7 @@ struct MessageController {
         var text: String?
         var html: String?
         var template: String?
-        var variables: [String: TemplateValue]?
+        var variables: [String: JSONValue]?
         var sendAt: Date?
         var idempotencyKey: String?
         var purpose: String?
@@ -118,13 +118,13 @@ struct MessageController {
             return RawJSON(value: Self.view(message, job: job, waiting: try await messages.waiting(message, job: job)))
         }
         r.on(.get, "/outbox", query: Paging.parameters) { req, ctx in
-            let limit = try req.queryInt("limit", default: 50, range: 1...500)
-            let rows = try await messages.outbox(try ctx.caller(), before: req.queryString("before"), limit: limit + 1)
-            let page = Array(rows.prefix(limit))
-            return RawJSON(value: ["data": .array(page.map { e in
+            let query = try Paging.read(req, default: 50, max: 500)
+            let rows = try await messages.outbox(try ctx.caller(), before: query.cursor, limit: query.fetchLimit)
+            let page = Paging.page(rows, limit: query.limit, cursor: \.id)
+            return RawJSON(value: ["data": .array(page.rows.map { e in
                 ["outbox_id": .string(e.id), "message_id": .string(e.messageID), "channel": .string(e.channel.rawValue),
                  "to": .string(e.recipient), "content": .string(e.content), "created_at": AgentViews.date(e.createdAt)]
-            }), "next_cursor": rows.count > limit ? AgentViews.text(page.last?.id) : .null])
+            }), "next_cursor": AgentViews.text(page.next)])
         }
     }
 }
@@ -151,7 +151,7 @@ struct JobController {
         r.on(.get, "/jobs", query: Paging.parameters + ["state"]) { req, ctx in
             let principal = try ctx.caller()
             try principal.require(.readTenant)
-            let limit = try req.queryInt("limit", default: 50, range: 1...500)
+            let query = try Paging.read(req, default: 50, max: 500)
             var state: JobState?
             if let s = req.queryString("state") {
                 guard let parsed = JobState(rawValue: s) else {
@@ -159,11 +159,10 @@ struct JobController {
                 }
                 state = parsed
             }
-            let rows = try await queue.list(tenantID: principal.tenantID, state: state, before: req.queryString("before"), limit: limit + 1)
-            let page = Array(rows.prefix(limit))
-            let waiting = try await queue.waiting(tenantID: principal.tenantID, jobs: page)
-            return RawJSON(value: ["data": .array(page.map { Self.view($0, waiting: waiting[$0.id]) }),
-                                   "next_cursor": rows.count > limit ? AgentViews.text(page.last?.id) : .null])
+            let rows = try await queue.list(tenantID: principal.tenantID, state: state, before: query.cursor, limit: query.fetchLimit)
+            let page = Paging.page(rows, limit: query.limit, cursor: \.id)
+            let waiting = try await queue.waiting(tenantID: principal.tenantID, jobs: page.rows)
+            return RawJSON(value: ["data": .array(page.rows.map { Self.view($0, waiting: waiting[$0.id]) }), "next_cursor": AgentViews.text(page.next)])
         }
         r.on(.post, "/jobs/:id/retry") { _, ctx in
             let principal = try ctx.caller()
@@ -205,7 +204,7 @@ struct TemplateController {
     }
 
     struct Preview: Decodable {
-        var variables: [String: TemplateValue]?
+        var variables: [String: JSONValue]?
         var template: Body?
         /// Also rewrite the rendering with the model, as a message would be (one model call).
         var tryPersonalization: Bool?
@@ -311,7 +310,7 @@ struct ConsentController {
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>, maxBodyBytes: Int) {
         // Everyone with a recorded status, e.g. `?status=suppressed` for the suppression list.
         r.on(.get, "/consent", query: ["limit", "after", "status", "channel"]) { req, ctx in
-            let limit = try req.queryInt("limit", default: 100, range: 1...500)
+            let query = try Paging.read(req, default: 100, max: 500, cursor: "after")
             let status = try req.queryString("status").map {
                 guard let s = ConsentStatus(rawValue: $0) else {
                     throw ParleyError.badRequest("status must be one of \(ConsentStatus.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_query")
@@ -322,17 +321,16 @@ struct ConsentController {
                 guard let c = Channel(rawValue: $0) else { throw ParleyError.badRequest("channel must be email or sms", code: "invalid_query") }
                 return c
             }
-            let after = try req.queryString("after").map { cursor -> (Channel, String) in
+            let after = try query.cursor.map { cursor -> (Channel, String) in
                 let parts = cursor.split(separator: ":", maxSplits: 1)
                 guard parts.count == 2, let c = Channel(rawValue: String(parts[0])) else {
                     throw ParleyError.badRequest("after must be a next_cursor from the previous page", code: "invalid_query")
                 }
                 return (c, String(parts[1]))
             }
-            let rows = try await consent.list(try ctx.caller(), status: status, channel: channel, after: after, limit: limit + 1)
-            let page = Array(rows.prefix(limit))
-            let next: JSONValue = rows.count > limit ? page.last.map { .string("\($0.channel.rawValue):\($0.recipient)") } ?? .null : .null
-            return RawJSON(value: ["data": .array(page.map(Self.view)), "next_cursor": next])
+            let rows = try await consent.list(try ctx.caller(), status: status, channel: channel, after: after, limit: query.fetchLimit)
+            let page = Paging.page(rows, limit: query.limit) { "\($0.channel.rawValue):\($0.recipient)" }
+            return RawJSON(value: ["data": .array(page.rows.map(Self.view)), "next_cursor": AgentViews.text(page.next)])
         }
         r.on(.get, "/consent/:channel/:recipient") { _, ctx in
             let (current, history) = try await consent.get(try ctx.caller(), channel: try Self.channel(ctx), recipient: try ctx.parameters.require("recipient"))

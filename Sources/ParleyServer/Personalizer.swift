@@ -27,7 +27,7 @@ public struct ModelPersonalizer: MessagePersonalizer {
         }
     }
 
-    public func personalize(_ rendered: RenderedMessage, template: MessageTemplate, variables: [String: TemplateValue],
+    public func personalize(_ rendered: RenderedMessage, template: MessageTemplate, variables: [String: JSONValue],
                             channel: Channel) async throws -> RenderedMessage? {
         let request = Self.request(rendered, template: template, variables: variables, channel: channel)
         // Far past any size the checks accept: stop reading and let them refuse it.
@@ -82,7 +82,7 @@ public struct ModelPersonalizer: MessagePersonalizer {
         Answer with the rewritten message only: no preamble, no quotation marks around it, no notes.
         """
 
-    package static func request(_ rendered: RenderedMessage, template: MessageTemplate, variables: [String: TemplateValue],
+    package static func request(_ rendered: RenderedMessage, template: MessageTemplate, variables: [String: JSONValue],
                         channel: Channel) -> ModelRequest {
         // Only what the rewrite needs: the rendered text and the facts in it, not every variable.
         let flatText = Personalization.collapse(rendered.text)

@@ -55,7 +55,7 @@ enum PersonalizationFixtures {
 @Suite struct PersonalizationCheckTests {
     let template = MessageTemplate(name: "t", channel: "sms", purpose: .transactional, text: "x",
                                    requiredVariables: ["first_name", "appointment_date", "appointment_time", "visits"])
-    let variables: [String: TemplateValue] = ["first_name": "Ada", "appointment_date": "Tuesday 3 March", "appointment_time": "10:30", "visits": 2]
+    let variables: [String: JSONValue] = ["first_name": "Ada", "appointment_date": "Tuesday 3 March", "appointment_time": "10:30", "visits": 2]
     let plain = RenderedMessage(subject: nil, text: "Hi Ada, see you on Tuesday 3 March at 10:30 (visit 2). Details: https://g.example/a?b=1", html: nil)
 
     func check(_ text: String, channel: ParleyComms.Channel = .sms, plain: RenderedMessage? = nil) -> String? {

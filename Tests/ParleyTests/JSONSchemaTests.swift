@@ -1,5 +1,6 @@
 import Foundation
 @testable import ParleyAgent
+import ParleyCore
 import Testing
 
 /// The tool-input validator: each keyword both ways, paths, combinators and hostile schemas.

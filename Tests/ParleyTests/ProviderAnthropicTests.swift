@@ -1,5 +1,6 @@
 import Foundation
 import ParleyAgent
+import ParleyCore
 import Testing
 
 /// The Anthropic Messages streaming format, replayed by a local server.

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyAgent
+import ParleyCore
 import Testing
 
 /// The model interface's value types and the SSE parser.

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyAgent
+import ParleyCore
 import Testing
 
 /// The Chat Completions streaming format, replayed by a local server.

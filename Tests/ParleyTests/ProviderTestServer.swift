@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ParleyAgent
+import ParleyCore
 import Synchronization
 
 /// A request the fake provider server received.

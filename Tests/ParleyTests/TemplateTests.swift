@@ -1,5 +1,6 @@
 import Foundation
 import ParleyComms
+import ParleyCore
 import Testing
 
 private func sms(
@@ -33,7 +34,7 @@ private func templateError(_ body: () throws(TemplateError) -> Void) -> Template
     }
 }
 
-private func renderError(_ t: MessageTemplate, _ variables: [String: TemplateValue] = [:]) -> TemplateError? {
+private func renderError(_ t: MessageTemplate, _ variables: [String: JSONValue] = [:]) -> TemplateError? {
     templateError { () throws(TemplateError) in _ = try TemplateRenderer.render(t, variables: variables, cache: TemplateCache()) }
 }
 
@@ -41,7 +42,7 @@ private func validateError(_ t: MessageTemplate) -> TemplateError? {
     templateError { () throws(TemplateError) in try TemplateRenderer.validate(t) }
 }
 
-private func render(_ t: MessageTemplate, _ variables: [String: TemplateValue]) throws -> RenderedMessage {
+private func render(_ t: MessageTemplate, _ variables: [String: JSONValue]) throws -> RenderedMessage {
     try TemplateRenderer.render(t, variables: variables, cache: TemplateCache())
 }
 
@@ -132,7 +133,7 @@ private func render(_ t: MessageTemplate, _ variables: [String: TemplateValue]) 
         let t = sms("{{a}}|{{b}}|{{c}}|{{d}}|{{e}}|{{f}}|{{g}}")
         let out = try render(t, ["a": 3, "b": 3.0, "c": 19.99, "d": -2, "e": 0, "f": true, "g": 1_000_000])
         #expect(out.text == "3|3|19.99|-2|0|true|1000000")
-        let decoded = try JSONDecoder().decode([String: TemplateValue].self, from: Data(#"{"a": 250, "b": 0.5}"#.utf8))
+        let decoded = try JSONDecoder().decode([String: JSONValue].self, from: Data(#"{"a": 250, "b": 0.5}"#.utf8))
         #expect(try render(sms("{{a}} {{b}}"), decoded).text == "250 0.5")
     }
 
@@ -334,13 +335,13 @@ private func render(_ t: MessageTemplate, _ variables: [String: TemplateValue]) 
     }
 }
 
-@Suite struct TemplateValueTests {
+@Suite struct JSONValueTemplateTests {
     @Test func codableRoundTrip() throws {
         let json = #"{"s":"x","n":1.5,"i":7,"b":true,"a":[1,"two",null],"o":{"k":false},"z":null}"#
-        let value = try JSONDecoder().decode(TemplateValue.self, from: Data(json.utf8))
-        let expected: TemplateValue = ["s": "x", "n": 1.5, "i": 7, "b": true, "a": [1, "two", nil], "o": ["k": false], "z": nil]
+        let value = try JSONDecoder().decode(JSONValue.self, from: Data(json.utf8))
+        let expected: JSONValue = ["s": "x", "n": 1.5, "i": 7, "b": true, "a": [1, "two", nil], "o": ["k": false], "z": nil]
         #expect(value == expected)
-        let again = try JSONDecoder().decode(TemplateValue.self, from: JSONEncoder().encode(value))
+        let again = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))
         #expect(again == value)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Any JSON value: tool schemas, request bodies and decoded stream chunks.
+/// Any JSON value: tool schemas, request bodies, decoded stream chunks and template variables
+/// (how a value renders into a template is an extension in ParleyComms).
 ///
 /// Numbers are `Double`s; `serialized()` writes integral values without a fraction (`1`, not `1.0`),
 /// so schemas such as `{"maxLength": 100}` round-trip unchanged.
@@ -63,7 +64,8 @@ extension JSONValue {
 // MARK: - Literals
 
 extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
-    ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral {
+    ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByStringInterpolation, ExpressibleByArrayLiteral,
+    ExpressibleByDictionaryLiteral {
     public init(nilLiteral: ()) { self = .null }
     public init(booleanLiteral value: Bool) { self = .bool(value) }
     public init(integerLiteral value: Int) { self = .number(Double(value)) }
