@@ -37,11 +37,7 @@ paths:
             minimum: 1
             maximum: 200
             default: 50
-        - name: before
-          in: query
-          description: Only cases whose id sorts before this id.
-          schema:
-            type: string
+        - $ref: '#/components/parameters/Before'
       responses:
         '200':
           description: One page of case summaries.

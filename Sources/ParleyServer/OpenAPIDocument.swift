@@ -42,9 +42,14 @@ info:
     - The caller's role is checked before the body is read: a key whose role may not do
       something gets 403 `forbidden` saying what ("this key's role (viewer) may not change
       templates"), whatever the body.
+    - Input is strict under `/v1`: a body field the operation does not define answers 400
+      `unknown_field`, a query parameter it does not define 400 `unknown_parameter`; both name
+      it and, when there is an obvious one, the intended name (`recipient` → `to`, `cursor` →
+      `before`).
     - List responses are `{"data": [...], "next_cursor": "..."}`. On the tenant, API key and
       audit routes `next_cursor` is omitted when there is no further page; on the agent and
-      message routes it is null.
+      message routes it is null. Paging is the same everywhere: `limit` and the `before`
+      cursor (the `Before` parameter below); lists that page forwards take `after`.
     - Agent run events (the SSE streams, `GET /v1/workflows/{id}/events` and `/ws`) are
       documented in docs/events.md.
 servers:
@@ -791,11 +796,7 @@ paths:
             minimum: 1
             maximum: 500
             default: 50
-        - name: before
-          in: query
-          description: Only entries older than this entry id (the `next_cursor` of the previous page).
-          schema:
-            type: string
+        - $ref: '#/components/parameters/Before'
         - name: action
           in: query
           description: Only entries with exactly this action, e.g. `api_key.create`.
@@ -956,11 +957,7 @@ paths:
           schema:
             type: string
             format: date-time
-        - name: before
-          in: query
-          description: Only runs whose id sorts before this id (the `next_cursor` of the previous page).
-          schema:
-            type: string
+        - $ref: '#/components/parameters/Before'
         - name: limit
           in: query
           description: Runs per page. Outside 1 to 200 answers 400 `invalid_query`.
@@ -1265,10 +1262,7 @@ paths:
             minimum: 1
             maximum: 200
             default: 50
-        - name: before
-          in: query
-          schema:
-            type: string
+        - $ref: '#/components/parameters/Before'
       responses:
         '200':
           description: A page of sessions.
@@ -1859,11 +1853,7 @@ paths:
             minimum: 1
             maximum: 500
             default: 50
-        - name: before
-          in: query
-          description: Only entries whose id sorts before this id (the `next_cursor` of the previous page).
-          schema:
-            type: string
+        - $ref: '#/components/parameters/Before'
       responses:
         '200':
           description: One page of entries.
@@ -1911,11 +1901,7 @@ paths:
             minimum: 1
             maximum: 500
             default: 50
-        - name: before
-          in: query
-          description: Only jobs whose id sorts before this id (the `next_cursor` of the previous page).
-          schema:
-            type: string
+        - $ref: '#/components/parameters/Before'
       responses:
         '200':
           description: One page of jobs.
@@ -3144,6 +3130,19 @@ components:
         for the first-start admin key. Created by `POST /v1/api-keys`, `parley apikey create`
         or the first start of `parley serve`.
   parameters:
+    Before:
+      name: before
+      in: query
+      required: false
+      description: |
+        The paging cursor of every list that pages back in time: the `next_cursor` (for cases,
+        `next_before`) of the previous page; the page then holds only older entries. Omit it for
+        the newest page. Lists that page forwards (consent records, a session's messages, a run's
+        events) take `after` instead. A misspelt paging parameter (`cursor`, `page`, `offset`)
+        answers 400 `unknown_parameter` naming the right one.
+      schema:
+        type: string
+        minLength: 1
     TenantSlug:
       name: tenant_slug
       in: path
