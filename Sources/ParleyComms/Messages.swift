@@ -562,10 +562,17 @@ public struct MessageService: Sendable {
     public func message(_ principal: Principal, id: String) async throws -> (Message, Job?) {
         try principal.require(.readTenant)
         let repo = self.repo
-        guard let m = try await queue.store.read({ db in try await repo.find(tenantID: principal.tenantID, id: id, on: db) }) else {
+        let find = { @Sendable () async throws -> Message? in
+            try await self.queue.store.read { db in try await repo.find(tenantID: principal.tenantID, id: id, on: db) }
+        }
+        guard var m = try await find() else {
             throw ParleyError.notFound("message \(id) not found", code: "message_not_found")
         }
-        return (m, try await queue.job(tenantID: principal.tenantID, id: m.jobID))
+        let job = try await queue.job(tenantID: principal.tenantID, id: m.jobID)
+        // The worker closes a message and its job in one transaction, but the two reads above are
+        // separate: a job seen finished means the message read before it is stale, so read it again.
+        if let job, job.state.isFinal, m.status == .queued || m.status == .sending, let again = try await find() { m = again }
+        return (m, job)
     }
 
     public func outbox(_ principal: Principal, before: String?, limit: Int) async throws -> [OutboxEntry] {
