@@ -65,6 +65,18 @@ extension Request {
         return value
     }
 
+    /// Reads a JSON object whose fields a handler picks out itself (a `JSONValue`, where the
+    /// unknown-field check of `decodeJSON` cannot see what is read): any key not in `fields` is
+    /// refused with 400 `unknown_field`, like every typed body.
+    public func decodeJSONObject(limit: Int, fields: Set<String>) async throws -> JSONValue {
+        let body = try await decodeJSON(JSONValue.self, limit: limit)
+        guard case .object(let members) = body else { throw ParleyError.badRequest("send a JSON object", code: "invalid_json") }
+        if let name = members.keys.sorted().first(where: { !fields.contains($0) }) {
+            throw Self.unknownField(UnknownFields.Field(name: name, path: "", suggestion: UnknownFields.suggestion(for: name, among: fields)))
+        }
+        return body
+    }
+
     /// 400 `unknown_field`: names the field and, when there is an obvious one, the intended name.
     static func unknownField(_ field: UnknownFields.Field) -> ParleyError {
         let place = field.path.isEmpty ? "" : " in '\(field.path)'"
@@ -113,9 +125,9 @@ public struct JSON<Body: Encodable>: ResponseGenerator {
     }
 }
 
-/// The paging every list route takes, documented once (`Limit` and `Before` in the API
-/// description): `limit` rows, older than the `before` cursor, which is the previous page's
-/// `next_cursor`.
+/// The paging every list route takes, documented once (the `Before` parameter and the paging
+/// convention in the API description): `limit` rows, older than the `before` cursor, which is
+/// the previous page's `next_cursor`.
 public enum Paging {
     public static let parameters = ["limit", "before"]
 

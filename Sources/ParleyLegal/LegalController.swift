@@ -10,11 +10,6 @@ struct LegalController {
     let cases: CaseService
     let maxBodyBytes: Int
 
-    static func object(_ body: JSONValue) throws -> JSONValue {
-        guard case .object = body else { throw ParleyError.badRequest("send a JSON object", code: "invalid_json") }
-        return body
-    }
-
     static func string(_ body: JSONValue, _ key: String) throws -> String? {
         switch body[key] {
         case nil, .null?: return nil
@@ -42,7 +37,7 @@ struct LegalController {
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.post, "/cases/search") { req, ctx in
-            let body = try Self.object(try await req.decodeJSON(JSONValue.self, limit: maxBodyBytes))
+            let body = try await req.decodeJSONObject(limit: maxBodyBytes, fields: ["client_name", "status", "use_fuzzy_matching", "fuzzy_threshold", "limit"])
             guard let name = try Self.string(body, "client_name") else {
                 throw ParleyError.badRequest("client_name is required", code: "invalid_client_name")
             }
@@ -72,7 +67,7 @@ struct LegalController {
             return RawJSON(value: ["cases": .array(page.cases.map(LegalViews.summary)), "next_before": page.nextBefore.map { .string($0) } ?? .null])
         }
         r.on(.post, "/cases") { req, ctx in
-            let body = try Self.object(try await req.decodeJSON(JSONValue.self, limit: maxBodyBytes))
+            let body = try await req.decodeJSONObject(limit: maxBodyBytes, fields: ["client_name", "client_email", "client_phone", "case_number", "requested_documents", "documents_requested"])
             let created = try await cases.create(try ctx.action(), try CaseInput.newCase(body))
             return RawJSON(value: LegalViews.detail(created), status: .created)
         }
@@ -80,7 +75,7 @@ struct LegalController {
             RawJSON(value: LegalViews.detail(try await cases.get(try ctx.caller(), id: try ctx.parameters.require("case_id"))))
         }
         r.on(.patch, "/cases/:case_id") { req, ctx in
-            let body = try Self.object(try await req.decodeJSON(JSONValue.self, limit: maxBodyBytes))
+            let body = try await req.decodeJSONObject(limit: maxBodyBytes, fields: ["client_name", "client_email", "client_phone"])
             var update = CaseService.ContactUpdate(clientName: try Self.string(body, "client_name"), clientEmail: try Self.string(body, "client_email"))
             if let phone = body["client_phone"] { update.clientPhone = .some(phone.isNull ? nil : try Self.string(body, "client_phone")) }
             guard update.clientName != nil || update.clientEmail != nil || update.clientPhone != nil else {
@@ -106,7 +101,7 @@ struct LegalController {
             return RawJSON(value: ["url": .string(link.url), "expires_at": .string(Timestamps.format(link.expiresAt))])
         }
         r.on(.put, "/cases/documents/:requested_doc_id") { req, ctx in
-            let body = try Self.object(try await req.decodeJSON(JSONValue.self, limit: maxBodyBytes))
+            let body = try await req.decodeJSONObject(limit: maxBodyBytes, fields: ["status", "notes", "is_completed"])
             var update = CaseService.DocumentUpdate(notes: try Self.string(body, "notes"))
             if let s = try Self.string(body, "status") {
                 guard let status = DocumentStatus(rawValue: s.lowercased()) else {
@@ -121,7 +116,7 @@ struct LegalController {
             return RawJSON(value: LegalViews.document(try await cases.updateDocument(try ctx.action(), id: try ctx.parameters.require("requested_doc_id"), update)))
         }
         r.on(.post, "/send-email") { req, ctx in
-            let body = try Self.object(try await req.decodeJSON(JSONValue.self, limit: maxBodyBytes))
+            let body = try await req.decodeJSONObject(limit: maxBodyBytes, fields: ["case_id", "recipient_email", "email_type", "subject", "body", "send_at"])
             guard let caseID = try Self.string(body, "case_id") else { throw ParleyError.badRequest("case_id is required", code: "invalid_case_id") }
             guard let recipient = try Self.string(body, "recipient_email") else {
                 throw ParleyError.badRequest("recipient_email is required", code: "invalid_email")

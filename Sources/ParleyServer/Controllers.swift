@@ -77,8 +77,7 @@ struct TenantController {
             let action = try ctx.action()
             // Refused before the body is read: a viewer learns about the role, not about a field.
             try TenantService.requireSettingsChange(action.principal)
-            let body = try await req.decodeJSON(JSONValue.self, limit: maxBodyBytes)
-            guard case .object = body else { throw ParleyError.badRequest("send a JSON object with name and/or time_zone", code: "invalid_json") }
+            let body = try await req.decodeJSONObject(limit: maxBodyBytes, fields: ["name", "time_zone"])
             let t = try await tenants.changeSettings(action, TenantService.Update(
                 name: try Self.string(body, "name"), timeZone: try Self.string(body, "time_zone")))
             return JSON(TenantBody(id: t.id, name: t.name, slug: t.slug, timeZone: t.timeZone, createdAt: t.createdAt))

@@ -65,12 +65,19 @@ import Testing
     func unknownBodyFieldsAreRefusedByNameWithTheIntendedName(_ kind: DatabaseKind) async throws {
         try await withServer(kind) { client, seeded, _, _ in
             let admin = try #require(seeded).adminKey
+            let zoneBefore = try await client.execute(uri: "/v1/tenant", method: .get, headers: auth(admin)) { r in try r.json()["time_zone"] as? String }
             let cases: [(String, HTTPRequest.Method, String, String)] = [
                 ("/v1/messages", .post, #"{"channel":"sms","recipient":"+14155550100","text":"hi"}"#, "unknown field 'recipient'; did you mean 'to'?"),
                 ("/v1/messages", .post, #"{"channel":"sms","to":"+14155550100","body":"hi"}"#, "unknown field 'body'; did you mean 'text'?"),
                 ("/v1/messages", .post, #"{"chanel":"sms","to":"+14155550100","text":"hi"}"#, "unknown field 'chanel'; did you mean 'channel'?"),
                 ("/v1/api-keys", .post, #"{"name":"bot","role":"viewer","expires":"2099-01-01T00:00:00Z"}"#, "unknown field 'expires'; did you mean 'expires_at'?"),
                 ("/v1/sessions", .post, #"{"title":"x","colour":"red"}"#, "unknown field 'colour'"),
+                // Bodies read field by field (a JSONValue) are held to their fields too.
+                ("/v1/cases", .post, #"{"client_nme":"Ann Lee","client_email":"ann@example.com","requested_documents":["W2"]}"#,
+                 "unknown field 'client_nme'; did you mean 'client_name'?"),
+                ("/v1/send-email", .post, #"{"case_id":"x","recipient_email":"a@example.com","email_type":"initial_reminder","to":"b@example.com"}"#,
+                 "unknown field 'to'"),
+                ("/v1/tenant", .patch, #"{"timezone":"Asia/Tokyo"}"#, "unknown field 'timezone'; did you mean 'time_zone'?"),
             ]
             for (uri, method, body, message) in cases {
                 try await client.execute(uri: uri, method: method, headers: auth(admin, json: true), body: ByteBuffer(string: body)) { r in
@@ -79,7 +86,15 @@ import Testing
                     #expect((try? r.apiError().message.hasPrefix(message)) == true, "\(uri) \(body): \((try? r.apiError().message) ?? "")")
                 }
             }
-            // Nothing was sent or created by the refused requests.
+            // Nothing was sent, created or changed by the refused requests.
+            try await client.execute(uri: "/v1/cases", method: .get, headers: auth(admin)) { r in
+                let listed = try r.json()["cases"] as? [Any]
+                #expect(listed?.isEmpty == true)
+            }
+            try await client.execute(uri: "/v1/tenant", method: .get, headers: auth(admin)) { r in
+                let zone = try r.json()["time_zone"] as? String
+                #expect(zone == zoneBefore)
+            }
             try await client.execute(uri: "/v1/outbox", method: .get, headers: auth(admin)) { r in
                 #expect(r.status == .ok)
                 let listed = try r.json()["data"] as? [Any]
