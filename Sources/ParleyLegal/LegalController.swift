@@ -32,6 +32,8 @@ struct LegalController {
         guard let date = JSONCoding.parse(text) else {
             throw ParleyError.badRequest("send_at must be an ISO 8601 time such as 2026-01-31T09:00:00Z, got '\(text.prefix(40))'", code: "invalid_send_at")
         }
+        // The same bounds as every other timestamp the API accepts.
+        try JSONCoding.checkRange(date, text, name: "field 'send_at'")
         return date
     }
 
