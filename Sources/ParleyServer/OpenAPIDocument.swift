@@ -3135,8 +3135,8 @@ components:
       in: query
       required: false
       description: |
-        The paging cursor of every list that pages back in time: the `next_cursor` (for cases,
-        `next_before`) of the previous page; the page then holds only older entries. Omit it for
+        The paging cursor of every list that pages back in time: the `next_cursor` of the previous page
+        (a pack's list may name it otherwise, as its part says); the page then holds only older entries. Omit it for
         the newest page. Lists that page forwards (consent records, a session's messages, a run's
         events) take `after` instead. A misspelt paging parameter (`cursor`, `page`, `offset`)
         answers 400 `unknown_parameter` naming the right one.
@@ -3182,7 +3182,7 @@ components:
       required: true
       description: |
         The template's name: 1 to 64 lowercase letters, digits, `_`, `-` and `.` (not first,
-        not last, never two in a row), e.g. `appointment_reminder` or `legal.initial_reminder`.
+        not last, never two in a row), e.g. `appointment_reminder`, or `pack.reminder` for a pack's own template.
       schema:
         type: string
     IdempotencyKey:
