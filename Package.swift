@@ -123,6 +123,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Documents to Markdown (PDF, DOCX, XLSX, PPTX, HTML, CSV, JSON, text), bounded against hostile files.
+        .target(
+            name: "ParleyConvert",
+            dependencies: ["ParleyCore"],
+            swiftSettings: strict
+        ),
+        // Embeddings: the Embedder interface, the built-in all-MiniLM-L6-v2, OpenAI-compatible
+        // servers, and exact nearest-neighbour search.
+        .target(
+            name: "ParleyEmbed",
+            dependencies: [],
+            swiftSettings: strict
+        ),
         // The legal document-collection pack: cases, requested documents, reminders, upload links.
         .target(
             name: "ParleyLegal",
@@ -201,6 +214,8 @@ let package = Package(
                 "ParleyHTTP",
                 "ParleyPackKit",
                 "ParleyApp",
+                "ParleyConvert",
+                "ParleyEmbed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

@@ -1,0 +1,107 @@
+import Foundation
+import ParleyCore
+
+/// The formats Parley turns into Markdown.
+public enum DocumentFormat: String, Sendable, CaseIterable, Codable {
+    case pdf, docx, xlsx, pptx, html, csv, json, text, markdown
+}
+
+/// Bounds every conversion keeps, whatever the file claims: a hostile file (a ZIP bomb, a
+/// million empty rows, entity expansion) ends in `document_too_large` or `unreadable_document`
+/// within these, never in a crash or a hang.
+public struct ConversionLimits: Sendable, Equatable {
+    /// Largest input file.
+    public var maxInputBytes: Int
+    /// Largest total of uncompressed bytes read out of a container (DOCX, XLSX, PPTX) or stream (PDF).
+    public var maxExpandedBytes: Int
+    /// Largest Markdown produced.
+    public var maxOutputBytes: Int
+
+    public init(maxInputBytes: Int = 50 << 20, maxExpandedBytes: Int = 200 << 20, maxOutputBytes: Int = 20 << 20) {
+        self.maxInputBytes = maxInputBytes
+        self.maxExpandedBytes = maxExpandedBytes
+        self.maxOutputBytes = maxOutputBytes
+    }
+
+    public static let `default` = ConversionLimits()
+}
+
+/// A document converted to Markdown.
+public struct ConvertedDocument: Sendable, Equatable {
+    public var format: DocumentFormat
+    /// The document's title when it names one (a first heading, a `<title>`, document properties).
+    public var title: String?
+    public var markdown: String
+
+    public init(format: DocumentFormat, title: String?, markdown: String) {
+        self.format = format
+        self.title = title
+        self.markdown = markdown
+    }
+}
+
+/// Turns a file's bytes into Markdown: headings, lists, links and tables as Markdown tables.
+/// Errors are `ParleyError`s: 415 `unsupported_format`, 413 `document_too_large`,
+/// 422 `unreadable_document`.
+public struct DocumentConverter: Sendable {
+    public var limits: ConversionLimits
+
+    public init(limits: ConversionLimits = .default) {
+        self.limits = limits
+    }
+
+    /// The format of a file, from its name, its declared content type, then its first bytes.
+    public func detect(_ bytes: [UInt8], filename: String?, contentType: String?) -> DocumentFormat? {
+        if let ext = filename.flatMap({ $0.split(separator: ".").last.map { $0.lowercased() } }) {
+            switch ext {
+            case "md", "markdown": return .markdown
+            case "txt", "text", "log": return .text
+            case "htm", "html": return .html
+            case "csv": return .csv
+            case "json": return .json
+            case "pdf": return .pdf
+            case "docx": return .docx
+            case "xlsx": return .xlsx
+            case "pptx": return .pptx
+            default: break
+            }
+        }
+        if let type = contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() {
+            switch type {
+            case "text/markdown": return .markdown
+            case "text/plain": return .text
+            case "text/html": return .html
+            case "text/csv": return .csv
+            case "application/json": return .json
+            case "application/pdf": return .pdf
+            case "application/vnd.openxmlformats-officedocument.wordprocessingml.document": return .docx
+            case "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": return .xlsx
+            case "application/vnd.openxmlformats-officedocument.presentationml.presentation": return .pptx
+            default: break
+            }
+        }
+        if bytes.starts(with: Array("%PDF-".utf8)) { return .pdf }
+        return nil
+    }
+
+    public func convert(_ bytes: [UInt8], filename: String? = nil, contentType: String? = nil) throws(ParleyError) -> ConvertedDocument {
+        guard bytes.count <= limits.maxInputBytes else {
+            throw ParleyError(.payloadTooLarge, code: "document_too_large",
+                              "the document is \(bytes.count) bytes; the largest accepted is \(limits.maxInputBytes)")
+        }
+        guard let format = detect(bytes, filename: filename, contentType: contentType) else {
+            throw ParleyError(.unsupportedMediaType, code: "unsupported_format",
+                              "the document's format is not recognised; send one of: " + DocumentFormat.allCases.map(\.rawValue).joined(separator: ", ") + " (named by its file extension or content type)")
+        }
+        switch format {
+        case .markdown, .text:
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw ParleyError(.unprocessable, code: "unreadable_document", "the \(format.rawValue) document is not valid UTF-8")
+            }
+            let title = text.split(separator: "\n").first { $0.hasPrefix("# ") }.map { String($0.dropFirst(2)).trimmingCharacters(in: .whitespaces) }
+            return ConvertedDocument(format: format, title: title, markdown: text)
+        default:
+            throw ParleyError(.unsupportedMediaType, code: "unsupported_format", "\(format.rawValue) conversion is not available yet")
+        }
+    }
+}
