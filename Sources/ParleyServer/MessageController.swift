@@ -120,11 +120,7 @@ struct MessageController {
         r.on(.get, "/outbox", query: Paging.parameters) { req, ctx in
             let query = try Paging.read(req, default: 50, max: 500)
             let rows = try await messages.outbox(try ctx.caller(), before: query.cursor, limit: query.fetchLimit)
-            let page = Paging.page(rows, limit: query.limit, cursor: \.id)
-            return RawJSON(value: ["data": .array(page.rows.map { e in
-                ["outbox_id": .string(e.id), "message_id": .string(e.messageID), "channel": .string(e.channel.rawValue),
-                 "to": .string(e.recipient), "content": .string(e.content), "created_at": AgentViews.date(e.createdAt)]
-            }), "next_cursor": AgentViews.text(page.next)])
+            return JSON(Page(rows: rows, query: query, cursor: \.id, view: OutboxEntryView.init))
         }
     }
 }
@@ -162,7 +158,7 @@ struct JobController {
             let rows = try await queue.list(tenantID: principal.tenantID, state: state, before: query.cursor, limit: query.fetchLimit)
             let page = Paging.page(rows, limit: query.limit, cursor: \.id)
             let waiting = try await queue.waiting(tenantID: principal.tenantID, jobs: page.rows)
-            return RawJSON(value: ["data": .array(page.rows.map { Self.view($0, waiting: waiting[$0.id]) }), "next_cursor": AgentViews.text(page.next)])
+            return RawJSON(value: Paging.envelope(page.rows.map { Self.view($0, waiting: waiting[$0.id]) }, next: page.next))
         }
         r.on(.post, "/jobs/:id/retry") { _, ctx in
             let principal = try ctx.caller()
@@ -233,7 +229,7 @@ struct TemplateController {
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.get, "/templates") { _, ctx in
             let list = try await templates.list(try ctx.caller())
-            return RawJSON(value: ["data": .array(list.map { Self.view($0.template, overridden: $0.overridden) }), "next_cursor": .null])
+            return RawJSON(value: Paging.envelope(list.map { Self.view($0.template, overridden: $0.overridden) }, next: nil))
         }
         r.on(.get, "/templates/:name") { _, ctx in
             let name = try ctx.parameters.require("name")
@@ -309,8 +305,8 @@ struct ConsentController {
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>, maxBodyBytes: Int) {
         // Everyone with a recorded status, e.g. `?status=suppressed` for the suppression list.
-        r.on(.get, "/consent", query: ["limit", "after", "status", "channel"]) { req, ctx in
-            let query = try Paging.read(req, default: 100, max: 500, cursor: "after")
+        r.on(.get, "/consent", query: Paging.forwardParameters + ["status", "channel"]) { req, ctx in
+            let query = try Paging.read(req, default: 100, max: 500, direction: .forward)
             let status = try req.queryString("status").map {
                 guard let s = ConsentStatus(rawValue: $0) else {
                     throw ParleyError.badRequest("status must be one of \(ConsentStatus.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_query")
@@ -330,7 +326,7 @@ struct ConsentController {
             }
             let rows = try await consent.list(try ctx.caller(), status: status, channel: channel, after: after, limit: query.fetchLimit)
             let page = Paging.page(rows, limit: query.limit) { "\($0.channel.rawValue):\($0.recipient)" }
-            return RawJSON(value: ["data": .array(page.rows.map(Self.view)), "next_cursor": AgentViews.text(page.next)])
+            return RawJSON(value: Paging.envelope(page.rows.map(Self.view), next: page.next))
         }
         r.on(.get, "/consent/:channel/:recipient") { _, ctx in
             let (current, history) = try await consent.get(try ctx.caller(), channel: try Self.channel(ctx), recipient: try ctx.parameters.require("recipient"))
@@ -374,7 +370,7 @@ struct ChannelController {
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.get, "/channels") { _, ctx in
-            RawJSON(value: ["data": .array(try await channels.list(try ctx.caller()).map(Self.view)), "next_cursor": .null])
+            RawJSON(value: Paging.envelope(try await channels.list(try ctx.caller()).map(Self.view), next: nil))
         }
         r.on(.put, "/channels/:channel") { req, ctx in
             let settings = try await req.decodeJSON(ChannelSettings.self, limit: maxBodyBytes)
@@ -384,5 +380,24 @@ struct ChannelController {
             try await channels.remove(try ctx.action(), channel: try Self.channel(ctx))
             return Response(status: .noContent)
         }
+    }
+}
+
+/// One delivered message in the local outbox (`GET /v1/outbox`).
+struct OutboxEntryView: Encodable, Sendable {
+    var outboxId: String
+    var messageId: String
+    var channel: Channel
+    var to: String
+    var content: String
+    var createdAt: Date
+
+    init(_ entry: OutboxEntry) {
+        outboxId = entry.id
+        messageId = entry.messageID
+        channel = entry.channel
+        to = entry.recipient
+        content = entry.content
+        createdAt = entry.createdAt
     }
 }

@@ -11,7 +11,8 @@ info:
     Conventions that hold on every route:
 
     - JSON bodies use snake_case field names. On the tenant, API key and audit routes,
-      optional fields that have no value are omitted, never sent as null. The agent routes
+      optional fields that have no value are omitted, never sent as null (a list's
+      `next_cursor` is the exception: it is always present). The agent routes
       (chat, workflows, sessions, tools and the `/api` aliases) and the message routes
       (messages, outbox, jobs, templates, consent, inbound SMS) always send every field of
       their objects, with null for no value.
@@ -46,10 +47,15 @@ info:
       `unknown_field`, a query parameter it does not define 400 `unknown_parameter`; both name
       it and, when there is an obvious one, the intended name (`recipient` → `to`, `cursor` →
       `before`).
-    - List responses are `{"data": [...], "next_cursor": "..."}`. On the tenant, API key and
-      audit routes `next_cursor` is omitted when there is no further page; on the agent and
-      message routes it is null. Paging is the same everywhere: `limit` and the `before`
-      cursor (the `Before` parameter below); lists that page forwards take `after`.
+    - Every list, the core's and each pack's, answers `{"data": [...], "next_cursor": ...}`;
+      `next_cursor` is always present and null on the last page (and on lists that are not
+      paginated). Paging is the same everywhere: `limit` (1 to the route's maximum, otherwise
+      400 `invalid_query`) and one cursor parameter whose value is the previous page's
+      `next_cursor`. Lists that show the newest first page back in time with `before` (the
+      `Before` parameter below); lists read in order (oldest first, as a session's messages,
+      or alphabetically, as consent records) page forward with `after` (the `After`
+      parameter). A run's event log (`/v1/workflows/{id}/events`) is a stream, not a page: its
+      `after` is an event sequence number.
     - Agent run events (the SSE streams, `GET /v1/workflows/{id}/events` and `/ws`) are
       documented in docs/events.md.
 servers:
@@ -659,7 +665,7 @@ paths:
       summary: All of the tenant's API keys, including revoked and expired ones. Admin only.
       description: |
         Oldest first. Secrets are never listed. Not paginated: the whole list comes in one page
-        and `next_cursor` is never present.
+        and `next_cursor` is always null.
       security:
         - bearerAuth: []
       responses:
@@ -783,8 +789,8 @@ paths:
       operationId: listAuditLog
       summary: The tenant's audit log, newest first. Admin only.
       description: |
-        To page, pass the previous page's `next_cursor` as `before`. `next_cursor` is present
-        whenever the page is full (`limit` entries), so the last page may come back empty.
+        To page, pass the previous page's `next_cursor` as `before`. `next_cursor` is null on
+        the last page.
       security:
         - bearerAuth: []
       parameters:
@@ -1435,11 +1441,7 @@ paths:
             minimum: 1
             maximum: 500
             default: 100
-        - name: after
-          in: query
-          description: Only messages whose id sorts after this message id.
-          schema:
-            type: string
+        - $ref: '#/components/parameters/After'
       responses:
         '200':
           description: One page of messages.
@@ -2757,10 +2759,7 @@ paths:
         - name: limit
           in: query
           schema: {type: integer, minimum: 1, maximum: 500, default: 100}
-        - name: after
-          in: query
-          description: The previous page's `next_cursor`.
-          schema: {type: string}
+        - $ref: '#/components/parameters/After'
       responses:
         '200':
           description: One page.
@@ -3135,11 +3134,22 @@ components:
       in: query
       required: false
       description: |
-        The paging cursor of every list that pages back in time: the `next_cursor` of the previous page
-        (a pack's list may name it otherwise, as its part says); the page then holds only older entries. Omit it for
-        the newest page. Lists that page forwards (consent records, a session's messages, a run's
-        events) take `after` instead. A misspelt paging parameter (`cursor`, `page`, `offset`)
-        answers 400 `unknown_parameter` naming the right one.
+        The paging cursor of every list that shows the newest first: the `next_cursor` of the
+        previous page; the page then holds only older entries. Omit it for the newest page. Lists
+        read in order take `After` instead. A misspelt paging parameter (`cursor`, `page`,
+        `offset`) answers 400 `unknown_parameter` naming the right one.
+      schema:
+        type: string
+        minLength: 1
+    After:
+      name: after
+      in: query
+      required: false
+      description: |
+        The paging cursor of every list read in order (oldest first, or alphabetically): the
+        `next_cursor` of the previous page; the page then holds only the entries after it. Omit
+        it for the first page. A misspelt paging parameter answers 400 `unknown_parameter`
+        naming the right one.
       schema:
         type: string
         minLength: 1
@@ -3344,7 +3354,7 @@ components:
           enum: [connected, unavailable]
     TenantPackList:
       type: object
-      required: [data]
+      required: [data, next_cursor]
       properties:
         data:
           type: array
@@ -3430,15 +3440,15 @@ components:
             `invalid_expires_at`. Fractional seconds are optional.
     APIKeyList:
       type: object
-      required: [data]
+      required: [data, next_cursor]
       properties:
         data:
           type: array
           items:
             $ref: '#/components/schemas/APIKey'
         next_cursor:
-          type: string
-          description: Never present on this list.
+          type: 'null'
+          description: Not paginated; always null.
     AuditEntry:
       type: object
       required: [id, tenant_id, actor, action, target_type, created_at]
@@ -3469,15 +3479,15 @@ components:
           $ref: '#/components/schemas/Timestamp'
     AuditLogPage:
       type: object
-      required: [data]
+      required: [data, next_cursor]
       properties:
         data:
           type: array
           items:
             $ref: '#/components/schemas/AuditEntry'
         next_cursor:
-          type: string
-          description: Pass as `before` to get the next page; omitted when the page is not full.
+          type: [string, 'null']
+          description: Pass as `before` to get the next page; null on the last page.
     NullableTimestamp:
       anyOf:
         - $ref: '#/components/schemas/Timestamp'

@@ -108,7 +108,8 @@ import Testing
         let stalled = ReplayResponse(status: 200, headers: ["content-type": "application/json"], steps: [.text("{\"data\":"), .stall])
         try await ProviderTestServer.with(script: [stalled, Self.ok]) { baseURL, server in
             let sleeper = RecordingSleeper()
-            let response = try await Self.layer(timeout: .seconds(1), sleeper: sleeper).send(Self.request(baseURL))
+            // Generous: the retry must succeed even on a loaded machine; the stall costs the timeout.
+            let response = try await Self.layer(timeout: .seconds(3), sleeper: sleeper).send(Self.request(baseURL))
             #expect(response.status == 200)
             #expect(server.requests.count == 2)
             #expect(sleeper.slept == [.milliseconds(500)])

@@ -88,7 +88,7 @@ import Testing
             }
             // Nothing was sent, created or changed by the refused requests.
             try await client.execute(uri: "/v1/cases", method: .get, headers: auth(admin)) { r in
-                let listed = try r.json()["cases"] as? [Any]
+                let listed = try r.json()["data"] as? [Any]
                 #expect(listed?.isEmpty == true)
             }
             try await client.execute(uri: "/v1/tenant", method: .get, headers: auth(admin)) { r in

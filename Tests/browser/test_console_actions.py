@@ -230,7 +230,7 @@ def test_a_viewer_reads_cases_and_settings_without_the_actions(server, browser, 
     status, key = server.api("POST", "/v1/api-keys", {"name": "auditor", "role": "viewer"})
     assert status == 201, key
     status, page = server.api("GET", "/v1/cases?status=OPEN&limit=1")
-    case_id = page["cases"][0]["case_id"]
+    case_id = page["data"][0]["case_id"]
     c = Console(browser.new(), server).sign_in(key["secret"])
     c.go("cases")
     c.wait.until(lambda d: c.find_all(".results table"))
