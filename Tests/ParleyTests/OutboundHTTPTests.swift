@@ -2,6 +2,8 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import ParleyAgent
+import ParleyComms
 import ParleyCore
 import ParleyOutbound
 import Testing
@@ -197,5 +199,27 @@ import Testing
         #expect(retry.backoff(afterAttempt: 4, random: 0) == .seconds(2))
         #expect(retry.backoff(afterAttempt: 1, random: 0.5) == .milliseconds(550))
         #expect(OutboundRetry(maxAttempts: 0).maxAttempts == 1)
+    }
+
+    /// Both provider families go through the layer: an unreachable endpoint is a retryable
+    /// failure of theirs, named, and without the key.
+    @Test func bothProviderFamiliesFailThroughTheLayerWithoutTheKey() async throws {
+        let unreachable = "http://127.0.0.1:1"
+        let model = OpenAICompatibleProvider(configuration: .init(apiKey: Self.key, baseURL: unreachable + "/v1", timeout: .milliseconds(300)))
+        let (_, modelError) = await collect(model.stream(ModelRequest(messages: [.user("go")])))
+        let providerError = try #require(modelError as? ProviderError)
+        #expect(providerError.isRetryable)
+        #expect(!String(describing: providerError).contains(Self.key))
+
+        let email = ResendClient(apiKey: Self.key, baseURL: unreachable, timeout: .milliseconds(300))
+        let deliveryError = await #expect(throws: DeliveryError.self) {
+            try await email.send(OutgoingEmail(from: "a@example.com", to: "b@example.com", subject: "s", text: "t", idempotencyKey: "k-1"))
+        }
+        guard case .transient(let reason)? = deliveryError else {
+            Issue.record("expected a transient failure, got \(String(describing: deliveryError))")
+            return
+        }
+        #expect(reason.hasPrefix("resend: "), "\(reason)")
+        #expect(!reason.contains(Self.key) && !reason.contains("://"), "\(reason)")
     }
 }
