@@ -129,7 +129,7 @@ public struct OfflinePlanner: ModelProvider {
     public let intents: [any OfflineIntent]
 
     public init(intents: [any OfflineIntent]) {
-        self.intents = intents + [HelpIntent(), CapabilitiesIntent()]
+        self.intents = intents + [HelpIntent(), CapabilitiesIntent(), HandbackIntent()]
     }
 
     public func stream(_ request: ModelRequest) -> AsyncThrowingStream<ModelEvent, any Error> {
