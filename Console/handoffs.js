@@ -4,7 +4,7 @@
 import { get, post, query, streamEvents } from './api.js';
 import { renderMarkdown } from './markdown.js';
 import { Timeline } from './timeline.js';
-import { h, clear, badge, empty, errorState, loading, timeEl, toast, pager } from './ui.js';
+import { h, append, clear, badge, empty, errorState, loading, timeEl, toast, pager } from './ui.js';
 
 const sleep = (ms, signal) => new Promise((resolve) => {
   const t = setTimeout(resolve, ms);
@@ -83,8 +83,8 @@ export function handoffsView(container, params, ctx) {
 
   function paintHead() {
     title.textContent = current.reason;
-    clear(meta).append(badge(current.state), ` ${current.trigger.replace(/_/g, ' ')} · `, timeEl(current.created_at),
-      current.claimed_by ? ` · taken by ${current.claimed_by}` : '');
+    append(clear(meta), [badge(current.state), ` ${current.trigger.replace(/_/g, ' ')} · `, timeEl(current.created_at),
+      current.claimed_by ? ` · taken by ${current.claimed_by}` : null]);
     const open = current.state !== 'returned';
     claimButton.hidden = !canAct || current.state !== 'open';
     replyForm.hidden = !canAct || !open;
@@ -105,9 +105,9 @@ export function handoffsView(container, params, ctx) {
       paintHead();
       const memory = detail.session?.summary ?? null;
       const staffSummary = detail.summary;
-      clear(summary).append(
+      append(clear(summary), [
         staffSummary ? h('p', h('strong', 'Summary: '), staffSummary) : null,
-        memory ? h('p', h('strong', 'Memory of earlier turns: '), memory) : null);
+        memory ? h('p', h('strong', 'Memory of earlier turns: '), memory) : null]);
       summary.hidden = !staffSummary && !memory;
       clear(log);
       lastSeq = 0;
@@ -175,6 +175,7 @@ export function handoffsView(container, params, ctx) {
     try {
       current = { ...current, ...(await post(`/v1/handoffs/${encodeURIComponent(current.handoff_id)}/claim`)) };
       paintHead();
+      loadInbox();
     } catch (e) {
       toast(e.message, 'error');
     } finally {
@@ -207,6 +208,7 @@ export function handoffsView(container, params, ctx) {
       current = { ...current, ...(await post(`/v1/handoffs/${encodeURIComponent(current.handoff_id)}/return`, note ? { note } : {})) };
       noteInput.value = '';
       paintHead();
+      loadInbox();
       toast('Handed back to the assistant');
     } catch (e) {
       toast(e.message, 'error');

@@ -212,7 +212,8 @@ public struct OfflinePlanner: ModelProvider {
 
     static func capabilityText(intents: [any OfflineIntent], intro: String) -> String {
         var lines = [intro]
-        for intent in intents {
+        // The hand-back intent answers a marker, never a person: it is not a capability.
+        for intent in intents where !(intent is HandbackIntent) {
             let example = intent.examples.first.map { " (e.g. \"\($0)\")" } ?? ""
             lines.append("- \(intent.summary)\(example)")
         }

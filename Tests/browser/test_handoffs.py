@@ -20,7 +20,7 @@ def test_staff_take_reply_and_hand_back_a_conversation(server, browser):
     c.go("handoffs")
     item = c.wait_css(".handoff-list .session-item")
     assert "asked to talk to a person" in item.text
-    c.shot("20-handoffs-inbox")
+    c.shot("30-handoffs-inbox")
     item.click()
     c.wait_text(".chat-log", "My blender broke")
     assert "open" in c.find(".handoff-meta").text
@@ -40,7 +40,7 @@ def test_staff_take_reply_and_hand_back_a_conversation(server, browser):
     assert status == 202
     c.wait_text(".chat-log", "Thanks Sam")
     assert not c.find_all(".chat-log .bubble-assistant")
-    c.shot("21-handoffs-conversation")
+    c.shot("31-handoffs-conversation")
 
     # Hand back with a note: the assistant answers in the same conversation.
     c.find("#handoff-note").send_keys("Replacement sent")
@@ -51,4 +51,4 @@ def test_staff_take_reply_and_hand_back_a_conversation(server, browser):
     _, shown = server.api("GET", f"/v1/sessions/{sid}")
     assert shown["state"] == "agent"
     assert c.find("#handoff-reply").is_displayed() is False
-    c.shot("22-handoffs-handed-back")
+    c.shot("32-handoffs-handed-back")
