@@ -279,7 +279,7 @@ public struct AgentService: Sendable {
         let tenantID = principal.tenantID
         let now = clock.now()
         let repo = self.repo
-        _ = try await endIdleRun(tenantID: tenantID, workflowID: workflowID, from: [.waitingApproval, .pending], failure: .cancelled) { db in
+        _ = try await endIdleRun(tenantID: tenantID, workflowID: workflowID, from: [.waitingApproval, .waitingHuman, .pending], failure: .cancelled) { db in
             // Executing in another replica: it checks this flag between model turns.
             try await repo.requestCancel(tenantID: tenantID, id: workflowID, at: now, on: db)
         }
@@ -374,6 +374,8 @@ public struct AgentService: Sendable {
             }
             let state = try await repo.loadState(tenantID: tenantID, id: workflowID, on: db) ?? RunState(messages: [])
             try await repo.closePendingApprovals(tenantID: tenantID, workflowID: workflowID, at: now, on: db)
+            // A run cancelled while with a person: its hand-off closes and the session is the agent's again.
+            try await HandoffRepository().closeForWorkflow(tenantID: tenantID, workflowID: workflowID, at: now, on: db)
             try await repo.finish(tenantID: tenantID, id: workflowID, status: failure.status, state: state, finalResponse: nil,
                                   errorType: failure.type, errorMessage: failure.message, at: now, on: db)
             let fields: [String: JSONValue] = [

@@ -301,6 +301,20 @@ struct HandoffRepository: Sendable {
             """).run()
     }
 
+    /// Closes the open hand-off of a run that ended (cancelled), with its session back to the agent.
+    func closeForWorkflow(tenantID: String, workflowID: String, at: Date, on db: any SQLDatabase) async throws {
+        let rows = try await db.raw("""
+            UPDATE handoffs SET state = 'returned', returned_by = 'system', returned_at = \(bind: at),
+                note = 'the run was cancelled', updated_at = \(bind: at)
+            WHERE tenant_id = \(bind: tenantID) AND workflow_id = \(bind: workflowID) AND state <> 'returned' RETURNING session_id
+            """).all()
+        for row in rows {
+            if let sessionID = try row.decode(column: "session_id", as: String?.self) {
+                try await setSessionMode(tenantID: tenantID, sessionID: sessionID, mode: .agent, at: at, on: db)
+            }
+        }
+    }
+
     func touch(tenantID: String, id: String, at: Date, on db: any SQLDatabase) async throws {
         try await db.raw("UPDATE handoffs SET updated_at = \(bind: at) WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)").run()
     }

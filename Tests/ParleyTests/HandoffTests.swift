@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import HummingbirdWSClient
 import Logging
 import NIOCore
 @testable import ParleyAgent
@@ -266,6 +267,22 @@ extension TestClientProtocol {
     }
 
     @Test(arguments: TestEnv.kinds)
+    func cancellingAHandedOffRunClosesItsHandoff(_ kind: DatabaseKind) async throws {
+        try await withHandoffServer(kind) { client, seeded, _, _ in
+            let key = seeded.adminKey
+            let session = try await client.newSession(key)
+            let run = try await client.ask(key, "talk to a human", session: session, status: .accepted)
+            let workflowID = try #require(run["workflow_id"]?.stringValue)
+            let cancelled = try await client.postJSON(key, "/v1/workflows/\(workflowID)/cancel", [:])
+            #expect(cancelled["status"] == "CANCELLED")
+            let returned = try #require(try await client.getJSON(key, "/v1/handoffs?state=returned")["data"]?.arrayValue?.first)
+            #expect(returned["note"] == "the run was cancelled")
+            #expect(try await client.getJSON(key, "/v1/sessions/\(session)")["state"] == "agent")
+            #expect(try await client.ask(key, "faq: hello again", session: session)["status"] == "COMPLETED")
+        }
+    }
+
+    @Test(arguments: TestEnv.kinds)
     func badRequestsAreRefusedWithTheirCodes(_ kind: DatabaseKind) async throws {
         try await withHandoffServer(kind) { client, seeded, store, clock in
             let key = seeded.adminKey
@@ -287,6 +304,12 @@ extension TestClientProtocol {
             #expect(try await client.postRaw(key, "/v1/handoffs/\(id)/return", #"{"note":5}"#).0 == .badRequest)
             _ = try await client.getJSON(key, "/v1/handoffs?state=closed", status: .badRequest)
             _ = try await client.getJSON(key, "/v1/handoffs?status=open", status: .badRequest)
+
+            // Another tenant sees nothing of it.
+            let other = try await Seeded.make(store, clock: clock, slug: "globex")
+            _ = try await client.getJSON(other.adminKey, "/v1/handoffs/\(id)", status: .notFound)
+            #expect(try await client.getJSON(other.adminKey, "/v1/handoffs")["data"]?.arrayValue?.isEmpty == true)
+            #expect(try await client.postRaw(other.adminKey, "/v1/handoffs/\(id)/return", "{}") == (.notFound, "handoff_not_found"))
 
             _ = try await client.postJSON(key, "/v1/handoffs/\(id)/return", [:])
             for (path, body) in [("messages", #"{"text":"too late"}"#), ("claim", "{}"), ("return", "{}")] {
@@ -370,6 +393,51 @@ extension TestClientProtocol {
             let rest = try await customer.until("workflow_completed")
             #expect(rest.first?.event == "handback")
             #expect(try await customer.next() == nil)
+        }
+    }
+
+    /// The same over the WebSocket: the customer's second message goes to the person, whose
+    /// reply and hand-back arrive on the socket.
+    @Test func theWebSocketCarriesTheHandoffBothWays() async throws {
+        try await withHandoffServer(.sqlite, testing: .live) { client, seeded, _, _ in
+            let port = try #require(client.port)
+            let key = seeded.adminKey
+            let session = try await client.newSession(key)
+            let received = ReceivedFrames()
+            @Sendable func staff(_ path: String, _ body: String) async throws -> UInt {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+                request.method = .POST
+                request.headers.add(name: "Authorization", value: "Bearer \(key)")
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: body))
+                return try await HTTPClient.shared.execute(request, timeout: .seconds(10)).status.code
+            }
+            let ws = WebSocketClient(url: "ws://127.0.0.1:\(port)/ws", configuration: .init(additionalHeaders: [.authorization: "Bearer \(key)"]),
+                                     logger: Logger(label: "ws")) { inbound, outbound, _ in
+                try await outbound.write(.text(#"{"type":"message","session_id":"\#(session)","content":"can I speak to a person?"}"#))
+                for try await frame in inbound.messages(maxSize: 1 << 20) {
+                    guard case .text(let text) = frame, let json = try? JSONValue.parse(text) else { continue }
+                    received.add(json)
+                    let id = json["handoff_id"]?.stringValue ?? ""
+                    switch json["type"]?.stringValue {
+                    case "handoff":
+                        try await outbound.write(.text(#"{"type":"message","session_id":"\#(session)","content":"my order is 4417"}"#))
+                    case "customer_message":
+                        #expect(try await staff("/v1/handoffs/\(id)/messages", #"{"text":"Found it, 4417 ships today."}"#) == 201)
+                    case "human_message":
+                        #expect(try await staff("/v1/handoffs/\(id)/return", "{}") == 200)
+                    case "workflow_completed":
+                        return
+                    default:
+                        continue
+                    }
+                }
+            }
+            try await ws.run()
+            let types = received.all.compactMap { $0["type"]?.stringValue }
+            #expect(types.contains("handoff") && types.contains("customer_message") && types.contains("human_message") && types.contains("handback"))
+            #expect(received.all.first { $0["type"] == "human_message" }?["text"] == "Found it, 4417 ships today.")
+            #expect(types.last == "workflow_completed")
         }
     }
 
