@@ -515,9 +515,9 @@ paths:
     patch:
       tags: [tenant]
       operationId: updateTenant
-      summary: Rename the caller's tenant or move it to another time zone. Admin only.
+      summary: Rename the caller's tenant, move it to another time zone or set its hand-off address. Admin only.
       description: |
-        Send `name` and/or `time_zone`; a field left out keeps its value. The role is checked
+        Send `name`, `time_zone` and/or `handoff_email`; a field left out keeps its value. The role is checked
         before the body: other roles get 403 whatever they send. When the zone changes, the
         tenant's recurring tasks (`/v1/schedules`) with a wall-clock schedule (daily, weekly,
         monthly) next run at their local time in the new zone, in the same transaction; interval
@@ -544,6 +544,12 @@ paths:
                 time_zone:
                   type: string
                   description: An IANA zone name such as America/Chicago; anything else (abbreviations like EST included) answers 400 `invalid_time_zone`.
+                handoff_email:
+                  type: [string, 'null']
+                  description: |
+                    Where staff are emailed about each new hand-off (template `core.handoff_notice`,
+                    docs/handoff.md); null removes it, and without one nothing is sent. One address,
+                    else 400 `invalid_handoff_email`.
             example:
               name: Smith & Jones LLP
               time_zone: America/Chicago
@@ -559,7 +565,7 @@ paths:
                 $ref: '#/components/schemas/Tenant'
         '400':
           $ref: '#/components/responses/BadRequest'
-          description: '`invalid_name`, `invalid_time_zone`, `empty_update` (neither field), `invalid_json`.'
+          description: '`invalid_name`, `invalid_time_zone`, `invalid_handoff_email`, `empty_update` (no field), `invalid_json`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
         '403':
@@ -3624,7 +3630,7 @@ components:
           type: 'null'
     Tenant:
       type: object
-      required: [id, name, slug, time_zone, created_at]
+      required: [id, name, slug, time_zone, handoff_email, created_at]
       properties:
         id:
           type: string
@@ -3637,6 +3643,9 @@ components:
         time_zone:
           type: string
           description: IANA time zone, e.g. Europe/Paris. Messages' quiet hours are in this zone.
+        handoff_email:
+          type: [string, 'null']
+          description: Where staff are told of new hand-offs (docs/handoff.md); null sends nothing.
         created_at:
           $ref: '#/components/schemas/Timestamp'
       example:
@@ -3644,6 +3653,7 @@ components:
         name: Default
         slug: default
         time_zone: UTC
+        handoff_email: null
         created_at: '2026-01-31T09:00:00.000Z'
     APIKey:
       type: object
