@@ -52,3 +52,20 @@ def test_staff_take_reply_and_hand_back_a_conversation(server, browser):
     assert shown["state"] == "agent"
     assert c.find("#handoff-reply").is_displayed() is False
     c.shot("32-handoffs-handed-back")
+
+
+def test_an_admin_sets_the_hand_off_email_in_settings(server, browser):
+    c = Console(browser.new(), server).sign_in()
+    c.go("settings")
+    field = c.wait_css("#tenant-handoff-email")
+    field.clear()
+    field.send_keys("not an address")
+    c.find("#tenant-save").click()
+    c.wait_text(".settings-form", "must be one email address")
+    field.clear()
+    field.send_keys("support@example.com")
+    c.find("#tenant-save").click()
+    c.wait.until(lambda d: server.api("GET", "/v1/tenant")[1]["handoff_email"] == "support@example.com")
+    field.clear()
+    c.find("#tenant-save").click()
+    c.wait.until(lambda d: server.api("GET", "/v1/tenant")[1]["handoff_email"] is None)
