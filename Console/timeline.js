@@ -102,6 +102,19 @@ export class Timeline {
           e.recovery_suggestion ? h('p.tl-suggestion', h('strong', 'What to do: '), e.recovery_suggestion) : null);
         for (const card of this.approvals.values()) card.buttons?.forEach((b) => { b.disabled = true; });
         break;
+      // A conversation handed to a person and back (docs/handoff.md).
+      case 'handoff':
+        this.item('approval', 'Handed to a person', h('p', e.reason ?? ''));
+        break;
+      case 'customer_message':
+        this.item('other', 'Customer wrote while handed off', h('p', e.text ?? ''));
+        break;
+      case 'human_message':
+        this.item('other', `${e.name ?? 'Staff'} replied`, h('p', e.text ?? ''));
+        break;
+      case 'handback':
+        this.item('other', 'Handed back to the assistant', e.note ? h('p', `Note: ${e.note}`) : null);
+        break;
       case 'heartbeat':
       case 'text_delta':
         // The answer streams into the conversation, not the timeline.

@@ -90,7 +90,8 @@ enum AgentViews {
     }
 
     static func session(_ s: Session) -> JSONValue {
-        ["session_id": .string(s.id), "title": text(s.title), "created_at": date(s.createdAt), "updated_at": date(s.updatedAt)]
+        ["session_id": .string(s.id), "title": text(s.title), "state": .string(s.mode.rawValue), "summary": text(s.summary),
+         "created_at": date(s.createdAt), "updated_at": date(s.updatedAt)]
     }
 
     static func message(_ m: SessionMessage) -> JSONValue {

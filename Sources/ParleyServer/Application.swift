@@ -140,9 +140,14 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     settings.unavailableTools = { [packs = deps.packs] tenantID in
         PackSet.unavailableTools(packs, enabled: try await tenantPacks.enabled(tenantID: tenantID))
     }
+    // New hand-offs are emailed to the tenant's staff address through the communications engine.
+    settings.handoffNotifier = HandoffEmailNotifier(messages: MessageService(
+        queue: queue, maxAttempts: workerSettings.maxAttempts, templates: TemplateService(store: deps.store, clock: deps.clock, defaults: defaultTemplates),
+        personalizer: nil, personalization: PersonalizationAssembly.settings(deps.config.models), metrics: commsMetrics, wake: { worker.wake() }))
     let hub = EventHub(bufferLimit: settings.streamBuffer)
     var registry = ToolRegistry()
-    for tool in deps.packs.flatMap(\.tools) { registry.register(tool) }
+    // The core's tools (escalate_to_human) first, then the packs'.
+    for tool in CoreTools.all + deps.packs.flatMap(\.tools) { registry.register(tool) }
     let runtime = AgentRuntime(
         store: deps.store, clock: deps.clock, hub: hub,
         provider: deps.provider ?? AgentAssembly.provider(deps.config.models, packs: deps.packs), tools: registry,
@@ -155,6 +160,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     WorkflowController(agent: agent, metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
     SessionController(agent: agent, maxBodyBytes: maxBody).register(v1Routes)
     ToolController(agent: agent, maxBodyBytes: maxBody).register(v1Routes)
+    HandoffController(handoffs: HandoffService(agent: agent), maxBodyBytes: maxBody).register(v1Routes)
     // Seed 000's paths, kept as aliases.
     ChatController(agent: agent, metrics: metrics, maxBodyBytes: maxBody)
         .register(Routes(group: router.group("").add(middleware: auth), prefix: "", table: table))

@@ -77,6 +77,10 @@ tags:
     description: Conversations that carry context from one run to the next.
   - name: tools
     description: The tools the agent can call and each tenant's policy for them.
+  - name: handoffs
+    description: |
+      Conversations handed to a person (by the `escalate_to_human` tool or the runtime's rules),
+      staff replies in the customer's stream, and hand-back to the agent (docs/handoff.md).
   - name: messages
     description: |
       Emails and SMS, queued for a worker to deliver, the outbox they are delivered to, the
@@ -517,9 +521,9 @@ paths:
     patch:
       tags: [tenant]
       operationId: updateTenant
-      summary: Rename the caller's tenant or move it to another time zone. Admin only.
+      summary: Rename the caller's tenant, move it to another time zone or set its hand-off address. Admin only.
       description: |
-        Send `name` and/or `time_zone`; a field left out keeps its value. The role is checked
+        Send `name`, `time_zone` and/or `handoff_email`; a field left out keeps its value. The role is checked
         before the body: other roles get 403 whatever they send. When the zone changes, the
         tenant's recurring tasks (`/v1/schedules`) with a wall-clock schedule (daily, weekly,
         monthly) next run at their local time in the new zone, in the same transaction; interval
@@ -546,6 +550,12 @@ paths:
                 time_zone:
                   type: string
                   description: An IANA zone name such as America/Chicago; anything else (abbreviations like EST included) answers 400 `invalid_time_zone`.
+                handoff_email:
+                  type: [string, 'null']
+                  description: |
+                    Where staff are emailed about each new hand-off (template `core.handoff_notice`,
+                    docs/handoff.md); null removes it, and without one nothing is sent. One address,
+                    else 400 `invalid_handoff_email`.
             example:
               name: Smith & Jones LLP
               time_zone: America/Chicago
@@ -561,7 +571,7 @@ paths:
                 $ref: '#/components/schemas/Tenant'
         '400':
           $ref: '#/components/responses/BadRequest'
-          description: '`invalid_name`, `invalid_time_zone`, `empty_update` (neither field), `invalid_json`.'
+          description: '`invalid_name`, `invalid_time_zone`, `invalid_handoff_email`, `empty_update` (no field), `invalid_json`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
         '403':
@@ -945,7 +955,7 @@ paths:
             `invalid_query`.
           schema:
             type: string
-            enum: [PENDING, PROCESSING, WAITING_APPROVAL, COMPLETED, FAILED, CANCELLED]
+            enum: [PENDING, PROCESSING, WAITING_APPROVAL, WAITING_HUMAN, COMPLETED, FAILED, CANCELLED]
         - name: session_id
           in: query
           description: Only runs of this session. Not validated; an unknown id matches nothing.
@@ -1523,6 +1533,260 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`session_not_found`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/handoffs:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [handoffs]
+      operationId: listHandoffs
+      summary: The hand-off inbox, newest first. Any role.
+      description: |
+        Open hand-offs (`open` and `claimed`) unless `state` says otherwise. To page, pass the
+        previous page's `next_cursor` as `before`; `next_cursor` is null on the last page.
+      security:
+        - bearerAuth: []
+      parameters:
+        - name: state
+          in: query
+          description: |
+            One or more of `open`, `claimed`, `returned`, comma-separated. Anything else answers
+            400 `invalid_query`.
+          schema:
+            type: string
+            example: open,claimed
+        - name: limit
+          in: query
+          schema:
+            type: integer
+            minimum: 1
+            maximum: 200
+            default: 50
+        - $ref: '#/components/parameters/Before'
+      responses:
+        '200':
+          description: A page of hand-offs.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: '#/components/schemas/Handoff'
+                  next_cursor:
+                    type: [string, 'null']
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_query`, `invalid_handoff_id` (`before`), `unknown_parameter`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/handoffs/{id}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/HandoffID'
+    get:
+      tags: [handoffs]
+      operationId: getHandoff
+      summary: A hand-off with its whole conversation. Any role.
+      description: |
+        The hand-off, its session (with the stored `summary`), the session's messages (the
+        customer's, the agent's and the staff's, oldest first, the last 500) and its runs (the
+        last 50) with their events as the session shows them: tool calls and results,
+        citations, approvals, `handoff`, `customer_message`, `human_message`, `handback` (streamed
+        text deltas are left out; the answer is in the messages). Follow the live conversation
+        on `GET /v1/workflows/{workflow_id}/events`.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The hand-off and its conversation.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/HandoffConversation'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_handoff_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`handoff_not_found`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/handoffs/{id}/claim:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/HandoffID'
+    post:
+      tags: [handoffs]
+      operationId: claimHandoff
+      summary: Take a hand-off. Admin or operator.
+      description: Taking one the caller already took changes nothing. No body is read. Audited as `handoff.claim`.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The claimed hand-off.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Handoff'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_handoff_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: viewer and service keys may not take hand-offs.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`handoff_not_found`.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`handoff_claimed` (someone else took it), `handoff_not_open` (already handed back).'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/handoffs/{id}/messages:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/HandoffID'
+    post:
+      tags: [handoffs]
+      operationId: replyToHandoff
+      summary: A staff reply in the customer's conversation. Admin or operator.
+      description: |
+        Stored in the session (role `staff`) and sent in the hand-off's run stream as a
+        `human_message` event (with the replier's `actor` and key `name`), which the customer's
+        open stream (SSE or WebSocket) shows in place. An `open` hand-off is claimed by the
+        replier. Audited as `handoff.reply`.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/HandoffReplyRequest'
+            example:
+              text: Hi, I'm Sam from support. I've refunded your order.
+      responses:
+        '201':
+          description: The hand-off and the `human_message` event.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [handoff, event]
+                properties:
+                  handoff:
+                    $ref: '#/components/schemas/Handoff'
+                  event:
+                    $ref: '#/components/schemas/WorkflowEvent'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `unknown_field`, `invalid_handoff_id`, `empty_message`, `message_too_long`, `invalid_text`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: viewer and service keys may not reply to hand-offs.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`handoff_not_found`.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`handoff_not_open`: the conversation was already handed back to the agent.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/handoffs/{id}/return:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/HandoffID'
+    post:
+      tags: [handoffs]
+      operationId: returnHandoff
+      summary: Hand the conversation back to the agent. Admin or operator.
+      description: |
+        The session is the agent's again and the paused run continues (a `handback` event, then
+        the agent's answer) with everything said meanwhile in its context: the customer's
+        messages, the staff's replies, and the optional `note` (in its instructions, not shown
+        to the customer). The body is optional. Audited as `handoff.return`.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/HandBackRequest'
+            example:
+              note: Refund done; offer the 10% voucher if they ask again.
+      responses:
+        '200':
+          description: The returned hand-off.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Handoff'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `unknown_field`, `invalid_handoff_id`, `note_too_long` (over 2000 characters), `invalid_text`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: viewer and service keys may not hand conversations back.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`handoff_not_found`.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`handoff_not_open`: already handed back.'
         '413':
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
@@ -3178,6 +3442,14 @@ components:
       schema:
         type: string
         format: uuid
+    HandoffID:
+      name: id
+      in: path
+      required: true
+      description: The hand-off's id (UUIDv7); anything else answers 400 `invalid_handoff_id`.
+      schema:
+        type: string
+        format: uuid
     SessionID:
       name: id
       in: path
@@ -3368,7 +3640,7 @@ components:
           type: 'null'
     Tenant:
       type: object
-      required: [id, name, slug, time_zone, created_at]
+      required: [id, name, slug, time_zone, handoff_email, created_at]
       properties:
         id:
           type: string
@@ -3381,6 +3653,9 @@ components:
         time_zone:
           type: string
           description: IANA time zone, e.g. Europe/Paris. Messages' quiet hours are in this zone.
+        handoff_email:
+          type: [string, 'null']
+          description: Where staff are told of new hand-offs (docs/handoff.md); null sends nothing.
         created_at:
           $ref: '#/components/schemas/Timestamp'
       example:
@@ -3388,6 +3663,7 @@ components:
         name: Default
         slug: default
         time_zone: UTC
+        handoff_email: null
         created_at: '2026-01-31T09:00:00.000Z'
     APIKey:
       type: object
@@ -3512,10 +3788,12 @@ components:
             tenant: 404 `session_not_found`.
     WorkflowStatus:
       type: string
-      enum: [PENDING, PROCESSING, WAITING_APPROVAL, COMPLETED, FAILED, CANCELLED]
+      enum: [PENDING, PROCESSING, WAITING_APPROVAL, WAITING_HUMAN, COMPLETED, FAILED, CANCELLED]
       description: |
         A run starts in `PROCESSING`, moves to `WAITING_APPROVAL` while a tool call waits for a
-        person and back to `PROCESSING` once every approval of the turn is decided, and ends in
+        person and back to `PROCESSING` once every approval of the turn is decided, to
+        `WAITING_HUMAN` while its conversation is handed to a person (back to `PROCESSING` when
+        they hand it back: `POST /v1/handoffs/{id}/return`), and ends in
         `COMPLETED`, `FAILED` or `CANCELLED`. `PENDING` is accepted as a filter but no run is
         put in it by this version.
     Workflow:
@@ -3680,7 +3958,8 @@ components:
           type: string
           enum: [workflow_started, agent_thinking, text_delta, reasoning_step, tool_start, tool_end,
                  approval_required, approval_resolved, workflow_completed, workflow_error, heartbeat,
-                 reconnect]
+                 reconnect,
+                 handoff, customer_message, human_message, handback]
         workflow_id:
           type: string
         seq:
@@ -3837,13 +4116,25 @@ components:
     Session:
       type: object
       description: A conversation whose messages give later runs their context.
-      required: [session_id, title, created_at, updated_at]
+      required: [session_id, title, state, summary, created_at, updated_at]
       properties:
         session_id:
           type: string
           description: UUIDv7.
         title:
           type: [string, 'null']
+        state:
+          type: string
+          enum: [agent, handed_off]
+          description: |
+            `handed_off` while a person has the conversation: the customer's messages go to them
+            (`customer_message` events in the hand-off's run) and the agent does not answer.
+        summary:
+          type: [string, 'null']
+          description: |
+            The summary of the turns that no longer fit the history budget
+            (`PARLEY_AGENT_CONTEXT_TOKENS`): written by the language model when one is
+            configured, else the key sentences. It replaces those turns in the model's prompt.
         created_at:
           $ref: '#/components/schemas/Timestamp'
         updated_at:
@@ -3853,6 +4144,8 @@ components:
       example:
         session_id: 019b2f6f-2a3b-7c4d-8e5f-606162636465
         title: Key rotation
+        state: agent
+        summary: null
         created_at: '2026-01-31T08:59:00.000Z'
         updated_at: '2026-01-31T08:59:00.000Z'
     CreateSessionRequest:
@@ -3876,11 +4169,96 @@ components:
           description: The run the message belongs to.
         role:
           type: string
-          enum: [user, assistant]
+          enum: [user, assistant, staff]
+          description: '`staff`: a person''s reply during a hand-off.'
         content:
           type: string
         created_at:
           $ref: '#/components/schemas/Timestamp'
+    Handoff:
+      type: object
+      description: A conversation handed to people. Every field is always present; those without a value are null.
+      required: [handoff_id, session_id, workflow_id, state, trigger, reason, summary, claimed_by, claimed_at,
+                 returned_by, returned_at, note, created_at, updated_at]
+      properties:
+        handoff_id:
+          type: string
+        session_id:
+          type: [string, 'null']
+        workflow_id:
+          type: string
+          description: The paused run (`WAITING_HUMAN`) whose event stream carries the hand-off.
+        state:
+          type: string
+          enum: [open, claimed, returned]
+        trigger:
+          type: string
+          description: '`escalate_to_human` (the model asked), or the rule: `customer_request`, `frustration`, `legal`, `no_relevant_results`.'
+        reason:
+          type: string
+        summary:
+          type: [string, 'null']
+          description: For staff; the model's summary, or the customer's last messages.
+        claimed_by:
+          type: [string, 'null']
+        claimed_at:
+          oneOf:
+            - $ref: '#/components/schemas/Timestamp'
+            - type: 'null'
+        returned_by:
+          type: [string, 'null']
+        returned_at:
+          oneOf:
+            - $ref: '#/components/schemas/Timestamp'
+            - type: 'null'
+        note:
+          type: [string, 'null']
+        created_at:
+          $ref: '#/components/schemas/Timestamp'
+        updated_at:
+          $ref: '#/components/schemas/Timestamp'
+    HandoffConversation:
+      allOf:
+        - $ref: '#/components/schemas/Handoff'
+        - type: object
+          required: [session, messages, runs]
+          properties:
+            session:
+              oneOf:
+                - $ref: '#/components/schemas/Session'
+                - type: 'null'
+            messages:
+              type: array
+              items:
+                $ref: '#/components/schemas/SessionMessage'
+            runs:
+              type: array
+              description: The session's runs, oldest first, each with its `events`.
+              items:
+                allOf:
+                  - $ref: '#/components/schemas/Workflow'
+                  - type: object
+                    required: [events]
+                    properties:
+                      events:
+                        type: array
+                        items:
+                          $ref: '#/components/schemas/WorkflowEvent'
+    HandoffReplyRequest:
+      type: object
+      additionalProperties: false
+      required: [text]
+      properties:
+        text:
+          type: string
+          description: The reply; trimmed, not empty, at most `PARLEY_MAX_MESSAGE_CHARS` characters.
+    HandBackRequest:
+      type: object
+      additionalProperties: false
+      properties:
+        note:
+          type: [string, 'null']
+          description: For the agent (not shown to the customer); at most 2000 characters.
     SessionMessagePage:
       type: object
       required: [data, next_cursor]
