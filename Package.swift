@@ -166,6 +166,7 @@ let package = Package(
         .target(
             name: "ParleyServer",
             dependencies: [
+                "ParleyConvert",
                 "ParleyCore",
                 "ParleyStorage",
                 "ParleyPlatform",
