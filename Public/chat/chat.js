@@ -186,31 +186,46 @@ async function ensureConversation() {
   restartButton.hidden = false;
 }
 
-/** Follows one run to its end, resuming after the last event when the connection drops. */
+/** Runs this page follows (a message sent while a person has the conversation joins its run). */
+const following = new Set();
+
+/** Follows one run to its end, resuming after the last event when the connection drops. Text
+ * after a hand-off or a person's reply starts a new answer below them. */
 async function follow(workflowId) {
-  const answer = new Answer(workflowId);
+  if (following.has(workflowId)) return;
+  following.add(workflowId);
+  let answer = null;
+  let part = 0;
+  const current = () => { answer ??= new Answer(`${workflowId}-${part++}`); return answer; };
+  const close = () => {
+    if (!answer) return;
+    answer.done();
+    if (!answer.text.trim()) answer.element.remove();
+    answer = null;
+  };
   let lastId = null;
   let finished = false;
   let attempts = 0;
   const handle = ({ id, event: type, data }) => {
     if (id) lastId = id;
     switch (type) {
-      case 'text_delta': answer.append(data.text ?? ''); setStatus(''); break;
-      case 'citation': answer.cite(data); break;
+      case 'text_delta': current().append(data.text ?? ''); setStatus(''); break;
+      case 'citation': current().cite(data); break;
       case 'tool_start': setStatus('Looking that up…'); break;
       case 'escalation':
-      case 'handoff': notice(data.message || 'A person will join this conversation shortly.'); break;
-      case 'human_message': personBubble(data.name || data.actor_name || data.actor, data.text); break;
-      case 'handback': notice(data.message || 'You are back with the assistant.'); break;
+      case 'handoff': close(); notice(data.message || 'A person will join this conversation shortly.'); break;
+      case 'human_message': close(); personBubble(data.name, data.text); break;
+      case 'customer_message': break; // the visitor's own words, already shown
+      case 'handback': close(); notice('You are back with the assistant.'); break;
       case 'workflow_completed':
-        if (!answer.text.trim() && data.final_response) answer.replace(data.final_response);
+        if (!answer?.text.trim() && data.final_response && part === 0) current().replace(data.final_response);
         finished = true;
         break;
       case 'workflow_error':
+        close();
         notice(data.error_message || 'Something went wrong while answering. Please try again.', 'error');
         finished = true;
         break;
-      case 'reconnect': break;
       default: break;
     }
   };
@@ -227,8 +242,8 @@ async function follow(workflowId) {
       await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempts, 8000)));
     }
   }
-  answer.done();
-  if (!answer.text.trim()) answer.element.remove();
+  close();
+  following.delete(workflowId);
   setStatus('');
 }
 
@@ -251,8 +266,8 @@ async function send(text) {
       run = await call('POST', '/messages', { body: { text } });
     }
     attachmentList.replaceChildren();
-    setStatus('The assistant is answering…');
-    await follow(run.workflow_id);
+    if (!following.has(run.workflow_id)) setStatus('The assistant is answering…');
+    follow(run.workflow_id);
   } catch (e) {
     notice(e.message || 'The message could not be sent.', 'error');
     setStatus('');

@@ -224,7 +224,12 @@ struct CustomerChatService: Sendable {
     func follow(_ visitor: Visitor, workflowID: String?, after: Int) async throws -> AsyncStream<StreamItem> {
         let id: String
         if let workflowID {
-            let run = try? await agent.workflow(visitor.reader, id: workflowID)
+            var run: Workflow?
+            do {
+                run = try await agent.workflow(visitor.reader, id: workflowID)
+            } catch let error as ParleyError where error.kind == .notFound || error.kind == .badRequest {
+                run = nil  // a malformed id is as unknown as a missing one
+            }
             guard let run, run.sessionID == visitor.sessionID else {
                 throw ParleyError.notFound("there is no run \(workflowID.prefix(64)) in this conversation", code: "workflow_not_found")
             }
@@ -242,7 +247,17 @@ struct CustomerChatService: Sendable {
     /// replies, the run's start and end; tool calls only by name, never their input or output.
     static let visibleTypes: Set<String> = [
         EventType.workflowStarted, EventType.textDelta, EventType.workflowCompleted, EventType.workflowError,
-        "citation", "handoff", "human_message", "handback", "escalation",
+        "citation", "handoff", "human_message", "handback", "escalation", "customer_message",
+    ]
+
+    /// Fields written for staff (docs/events.md), left out of a customer's stream: the staff
+    /// summary and trigger of a hand-off, the note a person leaves for the agent, key ids.
+    static let staffFields: [String: Set<String>] = [
+        EventType.workflowStarted: ["initial_prompt"],
+        "handoff": ["summary", "reason", "trigger"],
+        "handback": ["note", "actor"],
+        "human_message": ["actor"],
+        "escalation": ["summary", "reason", "trigger"],
     ]
 
     static func customerView(_ source: AsyncStream<StreamItem>) -> AsyncStream<StreamItem> {
@@ -255,7 +270,7 @@ struct CustomerChatService: Sendable {
                 } else if !visibleTypes.contains(e.type) {
                     continue
                 }
-                if e.type == EventType.workflowStarted { e.fields["initial_prompt"] = nil }
+                for field in staffFields[e.type] ?? [] { e.fields[field] = nil }
                 continuation.yield(.event(e))
             }
             continuation.finish()
@@ -274,7 +289,8 @@ struct CustomerChatService: Sendable {
         let converted = try converter.convert(bytes, filename: filename, contentType: contentType)
         let markdown = String(converted.markdown.prefix(settings.attachmentTextCharacters))
         let now = clock.now()
-        let attachment = ChatAttachment(id: UUIDv7.make(at: now), filename: filename, contentType: contentType ?? "application/octet-stream",
+        let declared = contentType.map { String($0.trimmingCharacters(in: .whitespaces).prefix(100)) }.flatMap { $0.isEmpty ? nil : $0 }
+        let attachment = ChatAttachment(id: UUIDv7.make(at: now), filename: filename, contentType: declared ?? "application/octet-stream",
                                         sizeBytes: bytes.count, characters: markdown.count, truncated: markdown.count < converted.markdown.count)
         try await store.transaction { db in
             try await db.raw("""

@@ -2666,7 +2666,7 @@ paths:
           $ref: '#/components/responses/NotFound'
         '413':
           $ref: '#/components/responses/PayloadTooLarge'
-          description: '`attachment_too_large` or `document_too_large`.'
+          description: '`attachment_too_large` (over `PARLEY_CHAT_ATTACHMENT_MAX_BYTES`; a declared length over both it and `PARLEY_MAX_BODY_BYTES` is refused before the body is read, as `payload_too_large`) or `document_too_large`.'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
           description: '`unsupported_format`.'

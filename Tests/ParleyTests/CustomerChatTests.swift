@@ -6,7 +6,7 @@ import HummingbirdTesting
 import ParleyAgent
 import ParleyCore
 import ParleyPlatform
-import ParleyServer
+@testable import ParleyServer
 import ParleyStorage
 import Testing
 
@@ -328,6 +328,40 @@ extension TestClientProtocol {
                 #expect(refusal($0) == Refusal(status: .badRequest, code: "invalid_last_event_id"))
             }
         }
+    }
+
+    /// The hand-off events (docs/events.md) reach the customer without what was written for staff.
+    @Test func aCustomersStreamLeavesOutStaffFieldsReasoningAndToolDetails() async {
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        func event(_ seq: Int, _ type: String, _ fields: [String: JSONValue]) -> StreamItem {
+            .event(WorkflowEvent(workflowID: "w", seq: seq, type: type, timestamp: at, fields: fields))
+        }
+        let (source, input) = AsyncStream.makeStream(of: StreamItem.self)
+        for item in [
+            event(1, "workflow_started", ["initial_prompt": "my order 4411", "session_id": "s"]),
+            event(2, "reasoning_step", ["thought": "look up the order"]),
+            event(3, "tool_start", ["tool": "search_knowledge", "input": ["query": "refund policy"], "step_id": "x"]),
+            event(4, "tool_end", ["tool": "search_knowledge", "output": "internal"]),
+            event(5, "handoff", ["handoff_id": "h", "reason": "frustration", "trigger": "frustration", "summary": "angry customer",
+                                 "message": "A person will reply here."]),
+            event(6, "human_message", ["handoff_id": "h", "actor": "api_key:k", "name": "Sam", "text": "Hi, I'm Sam."]),
+            event(7, "handback", ["handoff_id": "h", "actor": "api_key:k", "note": "offer a voucher"]),
+            .heartbeat(workflowID: "w", lastSeq: 7, at: at),
+            event(8, "text_delta", ["text": "Done."]),
+            event(9, "workflow_completed", ["final_response": "Done."]),
+        ] { input.yield(item) }
+        input.finish()
+        var seen: [WorkflowEvent] = []
+        var heartbeats = 0
+        for await item in CustomerChatService.customerView(source) {
+            if case .event(let e) = item { seen.append(e) } else { heartbeats += 1 }
+        }
+        #expect(seen.map(\.seq) == [1, 3, 5, 6, 7, 8, 9] && heartbeats == 1)
+        #expect(seen[0].fields == ["session_id": "s"])
+        #expect(seen[1].fields == ["tool": "search_knowledge"])
+        #expect(seen[2].fields == ["handoff_id": "h", "message": "A person will reply here."])
+        #expect(seen[3].fields == ["handoff_id": "h", "name": "Sam", "text": "Hi, I'm Sam."])
+        #expect(seen[4].fields == ["handoff_id": "h"])
     }
 
     /// A customer's run is offered only tools declared safe for customers (`.converse`).
