@@ -2406,6 +2406,8 @@ paths:
       responses:
         '204':
           description: Allowed.
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '403':
           $ref: '#/components/responses/Forbidden'
         '404':
@@ -2472,6 +2474,8 @@ paths:
       responses:
         '204':
           description: Allowed.
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '403':
           $ref: '#/components/responses/Forbidden'
         '404':
@@ -2499,6 +2503,8 @@ paths:
                         content: { type: string }
                         created_at: { type: string, format: date-time }
                   next_cursor: { type: 'null' }
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '401':
           $ref: '#/components/responses/Unauthorized'
           description: '`visitor_token_required` or `invalid_visitor_token` (unknown, expired, or another tenant''s).'
@@ -2564,6 +2570,8 @@ paths:
       responses:
         '204':
           description: Allowed.
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '403':
           $ref: '#/components/responses/Forbidden'
         '404':
@@ -2616,6 +2624,8 @@ paths:
       responses:
         '204':
           description: Allowed.
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '403':
           $ref: '#/components/responses/Forbidden'
         '404':
