@@ -147,7 +147,8 @@ struct CustomerChatService: Sendable {
         let now = clock.now()
         let visitorID = UUIDv7.make(at: now)
         let customer = Principal(tenantID: tenant.id, keyID: nil, role: .customer, actor: "visitor:\(visitorID)")
-        let session = try await agent.createSession(ActionContext(principal: customer, requestID: requestID), title: nil)
+        // Titled so staff tell visitors' conversations apart in the console's list.
+        let session = try await agent.createSession(ActionContext(principal: customer, requestID: requestID), title: "Chat page visitor")
         let token = Self.tokenPrefix + String(APIKeySecret.generate().dropFirst(APIKeySecret.scheme.count))
         let expires = now.addingTimeInterval(Double(settings.visitorDays) * 86_400)
         let visitor = Visitor(id: visitorID, tenantID: tenant.id, sessionID: session.id)

@@ -310,6 +310,9 @@ extension TestClientProtocol {
             // Without a workflow id the stream is the conversation's latest run.
             let (_, latest) = try await client.stream(token, workflowID: nil)
             #expect(latest.last?.data["workflow_id"]?.stringValue == workflowID)
+            // Staff see the conversation, titled as a visitor's.
+            let sessions = try await client.getJSON(seeded.adminKey, "/v1/sessions")
+            #expect(sessions["data"]?.arrayValue?.first?["title"] == "Chat page visitor")
             // The run is the customer's: role customer, actor visitor:<id>.
             let owner = try await store.read { db in
                 try await db.raw("SELECT role, actor FROM workflows WHERE id = \(bind: workflowID)").first()
