@@ -102,3 +102,30 @@ def test_the_widget_script_opens_the_chat_in_a_panel(server, browser, chat_page)
     finally:
         site.shutdown()
         server.api("PUT", "/v1/tenant/widget", {"allowed_origins": []})
+
+
+def test_a_visitor_attaches_a_file_and_it_goes_with_the_next_message(server, browser, chat_page, tmp_path):
+    url, _ = chat_page
+    notes = tmp_path / "order notes.md"
+    notes.write_text("# Order 5521\n\nThe kettle arrived with a cracked lid.\n")
+    d = browser.new()
+    d.get(url)
+    wait = WebDriverWait(d, 30)
+    wait.until(lambda d: answers(d))
+    # The visible button opens the file picker; the file input itself is hidden.
+    assert d.find_element(By.ID, "attach").text == "Attach a file"
+    d.execute_script("document.getElementById('file').hidden = false")
+    d.find_element(By.ID, "file").send_keys(str(notes))
+    wait.until(lambda d: "order notes.md" in d.find_element(By.ID, "attachments").text)
+    assert "goes with your next message" in d.find_element(By.ID, "status").text
+    box = d.find_element(By.CSS_SELECTOR, "textarea#message")
+    box.send_keys("Please read my notes")
+    box.send_keys(Keys.ENTER)
+    wait.until(lambda d: len(answers(d)) >= 2)
+    assert d.find_element(By.ID, "attachments").text == ""
+    d.save_screenshot(str(SHOTS / "62-customer-chat-attachment.png"))
+    # The agent got the converted text with the message.
+    status, runs = server.api("GET", "/v1/workflows?limit=10")
+    assert status == 200
+    prompts = [r["initial_prompt"] for r in runs["data"] if r["initial_prompt"].startswith("Please read my notes")]
+    assert prompts and "order notes.md" in prompts[0] and "cracked lid" in prompts[0]
