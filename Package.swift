@@ -180,6 +180,7 @@ let package = Package(
         .target(
             name: "ParleyServer",
             dependencies: [
+                "ParleyConvert",
                 "ParleyCore",
                 "ParleyStorage",
                 "ParleyPlatform",

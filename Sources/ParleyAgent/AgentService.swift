@@ -55,7 +55,7 @@ public struct AgentService: Sendable {
     }
 
     private func begin(_ ctx: ActionContext, message: String, sessionID: String?, follow: Bool) async throws -> Begun {
-        try ctx.principal.require(.act)
+        try ctx.principal.require(.converse)
         let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { throw ParleyError.badRequest("the message is empty; send some text", code: "empty_message") }
         // HTTP bodies are checked when decoded; this also covers WebSocket messages.
@@ -392,7 +392,7 @@ public struct AgentService: Sendable {
     // MARK: sessions
 
     public func createSession(_ ctx: ActionContext, title: String?) async throws -> Session {
-        try ctx.principal.require(.act)
+        try ctx.principal.require(.converse)
         if let title, title.count > 200 { throw ParleyError.badRequest("title must be at most 200 characters", code: "invalid_title") }
         let now = clock.now()
         let session = Session(id: UUIDv7.make(at: now), tenantID: ctx.principal.tenantID, title: title, createdAt: now, updatedAt: now)

@@ -82,7 +82,8 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let tenantPacks = TenantPackService(store: deps.store, clock: deps.clock, installed: deps.packs.map(\.name))
     let publicRoutes = bound.flatMap(\.publicRoutes)
     router.add(middleware: RequestMiddleware(metrics: metrics, routes: table, maxBodyBytes: deps.config.maxBodyBytes,
-                                             bodyLimits: publicRoutes.compactMap { r in r.maxBodyBytes.map { ("/\(r.prefix)/", $0) } }))
+                                             bodyLimits: publicRoutes.compactMap { r in r.maxBodyBytes.map { ("/\(r.prefix)/", $0) } }
+                                                 + [("/c/", deps.config.customerChat.attachmentMaxBytes)]))
 
     let keys = APIKeyService(store: deps.store, clock: deps.clock)
     OperationsController(store: deps.store, readiness: Readiness(store: deps.store, migrations: deps.migrations), metrics: metrics,
@@ -165,6 +166,12 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     ChatController(agent: agent, metrics: metrics, maxBodyBytes: maxBody)
         .register(Routes(group: router.group("").add(middleware: auth), prefix: "", table: table))
     SeedWorkflowController(agent: agent).register(Routes(group: router.group("api").add(middleware: auth), prefix: "/api", table: table))
+    // The public customer chat page (`/c/{slug}`) and its settings (`/v1/tenant/widget`).
+    let widgets = WidgetSettingsService(store: deps.store, clock: deps.clock)
+    WidgetSettingsController(widgets: widgets, maxBodyBytes: maxBody).register(v1Routes, tenants: TenantService(store: deps.store, clock: deps.clock))
+    CustomerChatController(chat: CustomerChatService(widgets: widgets, agent: agent, store: deps.store, clock: deps.clock, settings: deps.config.customerChat),
+                           metrics: metrics, publicURL: deps.config.publicURL)
+        .register(Routes(group: router.group("c").add(middleware: CustomerChatMiddleware()), prefix: "/c", table: table))
     table.add("/ws", .get)
     let connectionGuard = ConnectionGuard(deps.config.transport, logger: deps.logger)
     // At shutdown live streams end with `reconnect` instead of holding the server's drain open.

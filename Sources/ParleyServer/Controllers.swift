@@ -117,8 +117,8 @@ struct APIKeyController {
             let action = try ctx.action()
             try action.principal.require(.manageKeys)
             let body = try await req.decodeJSON(CreateKey.self, limit: maxBodyBytes)
-            guard let role = Role(rawValue: body.role) else {
-                throw ParleyError.badRequest("role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_role")
+            guard let role = Role(rawValue: body.role), Role.keyRoles.contains(role) else {
+                throw ParleyError.badRequest("role must be one of \(Role.keyRoles.map(\.rawValue).joined(separator: ", "))", code: "invalid_role")
             }
             let created = try await keys.create(action, name: body.name, role: role, expiresAt: body.expiresAt)
             return JSON(created, status: .created)

@@ -20,6 +20,8 @@ enum CoreRouteRules {
         RouteRule("PUT /v1/schedules/:name", .operate, "change schedules"),
         RouteRule("PATCH /v1/tenant", .manageKeys, "change the workspace's name or time zone"),
         RouteRule("PUT /v1/tenant/packs", .manageKeys, "switch the workspace's packs on or off"),
+        RouteRule("PUT /v1/tenant/widget", .manageKeys, "change the chat widget's settings"),
+        RouteRule("POST /v1/tenant/widget/rotate-key", .manageKeys, "rotate the chat widget's key"),
         RouteRule("GET /v1/api-keys", .manageKeys, "list API keys"),
         RouteRule("POST /v1/api-keys", .manageKeys, "create API keys"),
         RouteRule("DELETE /v1/api-keys/:id", .manageKeys, "revoke API keys"),

@@ -69,6 +69,8 @@ tags:
   - name: tenant
   - name: api-keys
   - name: audit
+  - name: customer-chat
+    description: The tenant's public chat page and embeddable widget (`/c/{slug}`) for visitors without an API key, and its settings.
   - name: chat
     description: Start agent runs and stream their events.
   - name: workflows
@@ -666,6 +668,115 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+  /v1/tenant/widget:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [customer-chat]
+      operationId: getWidgetSettings
+      summary: The tenant's customer chat page and widget settings. Any role.
+      description: |
+        `public_key` is null until the settings are first saved. The page is at `page_path`
+        (`/c/{slug}`) and the embeddable script at `widget_script_path`; docs/support.md, "The
+        customer chat page".
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The settings.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/WidgetSettings'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+    put:
+      tags: [customer-chat]
+      operationId: setWidgetSettings
+      summary: Change the chat page's settings. Admin; audited (`widget.update`).
+      description: |
+        Fields not sent keep their value; the first save creates the public key. A `null` title
+        or greeting clears it. `allowed_origins` replaces the list: the sites (scheme, host and
+        port, no path) whose pages may call the visitor API and frame the chat page; the page
+        Parley serves itself is always allowed.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              properties:
+                enabled:
+                  type: boolean
+                allowed_origins:
+                  type: array
+                  maxItems: 50
+                  items:
+                    type: string
+                  examples:
+                    - ["https://shop.example", "http://localhost:3000"]
+                title:
+                  type: [string, 'null']
+                  maxLength: 80
+                greeting:
+                  type: [string, 'null']
+                  maxLength: 500
+      responses:
+        '200':
+          description: The settings after the change.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/WidgetSettings'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_allowed_origins` (not an origin, or more than 50), `invalid_title`, `invalid_greeting`, `invalid_enabled`, `unknown_field`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+  /v1/tenant/widget/rotate-key:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [customer-chat]
+      operationId: rotateWidgetKey
+      summary: Replace the chat widget's public key. Admin; audited (`widget.rotate_key`).
+      description: |
+        Sites embedding the widget with the old key get 401 `invalid_widget_key` when a visitor
+        starts a conversation, until they are given the new key. Conversations already started
+        go on.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The settings with the new key.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/WidgetSettings'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
   /v1/api-keys:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -2493,6 +2604,356 @@ paths:
           $ref: '#/components/responses/UnsupportedMediaType'
         '503':
           $ref: '#/components/responses/DatabaseUnavailable'
+  /c/{slug}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/ChatSlug'
+    get:
+      tags: [customer-chat]
+      operationId: getChatPage
+      summary: The tenant's public chat page. No authentication.
+      description: |
+        HTML with the tenant's title, greeting and public widget key; scripts and styles from this
+        server only (`Content-Security-Policy`), framed only by this server and the tenant's
+        `allowed_origins` (`frame-ancestors`). 404 `chat_not_found` when there is no such tenant or
+        its page is switched off.
+      responses:
+        '200':
+          description: The page.
+          content:
+            text/html: {}
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '404':
+          $ref: '#/components/responses/NotFound'
+  /c/{slug}/{file}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/ChatSlug'
+      - name: file
+        in: path
+        required: true
+        description: '`chat.js`, `chat.css` (the page''s files) or `widget.js` (the embeddable script).'
+        schema:
+          type: string
+    get:
+      tags: [customer-chat]
+      operationId: getChatFile
+      summary: A file of the chat page, or the embeddable widget script. No authentication.
+      description: |
+        Served like `/console/{name}` (content type, `nosniff`, `ETag`, 304 on a matching
+        `If-None-Match`), with `Cross-Origin-Resource-Policy: cross-origin`. A business embeds the
+        widget with `<script src="https://parley.example/c/acme/widget.js" data-key="pk_..." async>`:
+        it adds a button that opens the chat page in a panel.
+      responses:
+        '200':
+          description: The file.
+          content:
+            text/javascript:
+              schema:
+                type: string
+            text/css:
+              schema:
+                type: string
+        '304':
+          description: The browser's copy is current.
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '404':
+          $ref: '#/components/responses/NotFound'
+  /c/{slug}/api/sessions:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/ChatSlug'
+    options:
+      tags: [customer-chat]
+      operationId: preflightChatSessions
+      summary: CORS preflight; 204 for the tenant's allowed origins, 403 `origin_not_allowed` for others.
+      responses:
+        '204':
+          description: Allowed.
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+    post:
+      tags: [customer-chat]
+      operationId: startChatConversation
+      summary: Start a visitor's conversation. Needs the widget's public key; no API key.
+      description: |
+        Send the key in `X-Parley-Widget-Key`. A browser's `Origin` must be this server's own or
+        in the tenant's `allowed_origins`. The answer's `visitor_token` (shown once; only its
+        SHA-256 is stored) is the visitor's credential for the other `/api` routes, as
+        `Authorization: Bearer <token>`, and reaches this one conversation only. Limited per
+        client address (`PARLEY_CHAT_SESSIONS_PER_HOUR`).
+      parameters:
+        - name: X-Parley-Widget-Key
+          in: header
+          required: true
+          schema:
+            type: string
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+      responses:
+        '201':
+          description: The conversation and its visitor token.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [session_id, visitor_token, token_type, expires_at]
+                properties:
+                  session_id: { type: string }
+                  visitor_token: { type: string, description: '`pv_` and 43 random characters.' }
+                  token_type: { type: string, enum: [Bearer] }
+                  expires_at: { type: string, format: date-time }
+                  title: { type: [string, 'null'] }
+                  greeting: { type: [string, 'null'] }
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+          description: '`widget_key_required` or `invalid_widget_key` (wrong or rotated key).'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`origin_not_allowed`.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`chat_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+  /c/{slug}/api/messages:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/ChatSlug'
+    options:
+      tags: [customer-chat]
+      operationId: preflightChatMessages
+      summary: CORS preflight (see `/c/{slug}/api/sessions`).
+      responses:
+        '204':
+          description: Allowed.
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+    get:
+      tags: [customer-chat]
+      operationId: listChatMessages
+      summary: The visitor's conversation so far. Visitor token.
+      responses:
+        '200':
+          description: The messages, oldest first.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  data:
+                    type: array
+                    items:
+                      type: object
+                      properties:
+                        message_id: { type: string }
+                        workflow_id: { type: [string, 'null'] }
+                        role: { type: string, enum: [user, assistant] }
+                        content: { type: string }
+                        created_at: { type: string, format: date-time }
+                  next_cursor: { type: 'null' }
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+          description: '`visitor_token_required` or `invalid_visitor_token` (unknown, expired, or another tenant''s).'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+    post:
+      tags: [customer-chat]
+      operationId: sendChatMessage
+      summary: Send the visitor's message to the agent. Visitor token.
+      description: |
+        Starts a run in the visitor's session as role `customer` (offered only tools marked safe
+        for customers); files attached since the last message go with it as Markdown (at most
+        `PARLEY_CHAT_ATTACHMENT_TEXT_CHARS` characters). Follow the answer on
+        `GET /c/{slug}/api/stream?workflow_id=...`. Limited per visitor
+        (`PARLEY_CHAT_MESSAGES_PER_MINUTE`) and per client address
+        (`PARLEY_CHAT_ADDRESS_MESSAGES_PER_MINUTE`).
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              required: [text]
+              properties:
+                text: { type: string, minLength: 1 }
+      responses:
+        '202':
+          description: The run started.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  workflow_id: { type: string }
+                  status: { type: string }
+                  session_id: { type: string }
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`empty_message`, `message_too_long`, `invalid_text`, `unknown_field`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+  /c/{slug}/api/stream:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/ChatSlug'
+    options:
+      tags: [customer-chat]
+      operationId: preflightChatStream
+      summary: CORS preflight (see `/c/{slug}/api/sessions`).
+      responses:
+        '204':
+          description: Allowed.
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+    get:
+      tags: [customer-chat]
+      operationId: streamChat
+      summary: Server-sent events of one of the visitor's runs (default the latest). Visitor token.
+      description: |
+        Resumable: send the last `id:` received as `Last-Event-ID`. A customer sees the answer
+        (`text_delta`), its sources (`citation`), `handoff`, `human_message`, `handback`,
+        `escalation`, the run's start and end, and `tool_start` with the tool's name only;
+        never tool inputs or outputs or the model's reasoning. A run of another conversation
+        answers 404 `workflow_not_found`, like a missing one.
+      parameters:
+        - name: workflow_id
+          in: query
+          required: false
+          schema:
+            type: string
+        - name: after
+          in: query
+          required: false
+          schema:
+            type: integer
+            minimum: 0
+      responses:
+        '200':
+          description: The event stream (docs/events.md).
+          content:
+            text/event-stream:
+              schema:
+                type: string
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+  /c/{slug}/api/attachments:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/ChatSlug'
+    options:
+      tags: [customer-chat]
+      operationId: preflightChatAttachments
+      summary: CORS preflight (see `/c/{slug}/api/sessions`).
+      responses:
+        '204':
+          description: Allowed.
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+    post:
+      tags: [customer-chat]
+      operationId: attachChatFile
+      summary: Upload a file for the agent to read with the visitor's next message. Visitor token.
+      description: |
+        The body is the file's bytes, its type in `Content-Type` and its name, percent-encoded,
+        in `X-Filename`. It is converted to Markdown (docs/support.md) and kept for the next
+        message. At most `PARLEY_CHAT_ATTACHMENT_MAX_BYTES`.
+      parameters:
+        - name: X-Filename
+          in: header
+          required: true
+          schema:
+            type: string
+      requestBody:
+        required: true
+        content:
+          application/octet-stream:
+            schema:
+              type: string
+              format: binary
+      responses:
+        '201':
+          description: The attachment.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  attachment_id: { type: string }
+                  filename: { type: string }
+                  content_type: { type: string }
+                  size_bytes: { type: integer }
+                  characters: { type: integer, description: Characters of Markdown kept. }
+                  truncated: { type: boolean }
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_filename`, `empty_attachment`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+          description: '`attachment_too_large` (over `PARLEY_CHAT_ATTACHMENT_MAX_BYTES`; a declared length over both it and `PARLEY_MAX_BODY_BYTES` is refused before the body is read, as `payload_too_large`) or `document_too_large`.'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+          description: '`unsupported_format`.'
+        '422':
+          description: '`unreadable_document`.'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
   /v1/channels:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -3424,6 +3885,13 @@ components:
       description: The tenant's slug (as in `GET /v1/tenant`).
       schema:
         type: string
+    ChatSlug:
+      name: slug
+      in: path
+      required: true
+      description: The tenant's slug; its chat page must be switched on (`PUT /v1/tenant/widget`).
+      schema:
+        type: string
     RequestID:
       name: X-Request-ID
       in: header
@@ -3493,6 +3961,33 @@ components:
       schema:
         type: string
   schemas:
+    WidgetSettings:
+      type: object
+      required: [enabled, public_key, allowed_origins, page_path, widget_script_path]
+      properties:
+        enabled:
+          type: boolean
+          description: Whether `/c/{slug}` answers (404 `chat_not_found` while off).
+        public_key:
+          type: [string, 'null']
+          description: '`pk_` and 32 random characters; not a secret (it is in every page embedding the widget), but rotatable.'
+        allowed_origins:
+          type: array
+          items:
+            type: string
+        title:
+          type: [string, 'null']
+        greeting:
+          type: [string, 'null']
+        page_path:
+          type: string
+          examples: [/c/acme]
+        widget_script_path:
+          type: string
+          examples: [/c/acme/widget.js]
+        updated_at:
+          type: [string, 'null']
+          format: date-time
     TwilioStatusCallback:
       type: object
       description: The fields Parley reads; Twilio sends more, and all are covered by the signature.
@@ -5087,6 +5582,18 @@ components:
           $ref: '#/components/headers/X-Request-ID'
         Allow:
           $ref: '#/components/headers/Allow'
+      content:
+        application/json:
+          schema:
+            $ref: '#/components/schemas/Error'
+    TooManyRequests:
+      description: '`rate_limited`: too many requests from this visitor or address; `Retry-After` says how many seconds to wait.'
+      headers:
+        Retry-After:
+          schema:
+            type: integer
+        X-Request-ID:
+          $ref: '#/components/headers/X-Request-ID'
       content:
         application/json:
           schema:

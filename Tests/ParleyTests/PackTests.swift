@@ -175,7 +175,7 @@ enum LegalIntentNames {
     ]
 
     /// Migrations this branch added (core).
-    static let addedSinceMain = ["0015_tenant_packs", "0016_handoffs"]
+    static let addedSinceMain = ["0015_tenant_packs", "0016_handoffs", "0017_customer_chat"]
 
     @Test func theInstalledMigrationsAreOrderedByOwnerThenId() throws {
         let ids = ParleySchema.migrations.map(\.id)
