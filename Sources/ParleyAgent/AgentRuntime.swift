@@ -264,7 +264,7 @@ public final class AgentRuntime: Sendable {
             system += "\n\nA person on the team handed this conversation back to you with this note: " + note
         }
         let request = ModelRequest(system: system, messages: state.messages, tools: available.map(\.definition),
-                                   maxTokens: settings.maxOutputTokens)
+                                   maxTokens: settings.maxOutputTokens, audience: run.owner.role == .customer ? .customer : .staff)
         var turn = ModelTurn()
         var answered = provider.name
         let started = ContinuousClock.now

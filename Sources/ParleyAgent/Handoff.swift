@@ -216,7 +216,8 @@ public enum CoreTools {
             "reason": ["type": "string", "minLength": 1, "maxLength": 500],
             "summary": ["type": "string", "maxLength": 4000],
         ], "required": ["reason"], "additionalProperties": false],
-        permission: .act
+        // Customers (the chat page) are offered it too: asking for a person is always allowed.
+        permission: .converse
     ) { input, _ in
         ["handed_off": true, "reason": input["reason"] ?? .null,
          "message": "A person from the team will reply in this conversation; the assistant will not answer until they hand it back."]

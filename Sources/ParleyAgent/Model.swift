@@ -11,9 +11,15 @@ public struct ModelRequest: Sendable, Equatable {
     public var maxTokens: Int
     /// Overrides the provider's configured model for this request.
     public var model: String?
+    /// Who reads the answer: a customer is never told about staff requests or server settings
+    /// (the offline planner's help and fallback answers depend on it; providers ignore it).
+    public var audience: Audience
+
+    public enum Audience: Sendable, Equatable { case staff, customer }
 
     public init(system: String = "", messages: [ModelMessage], tools: [ToolDefinition] = [],
-                temperature: Double? = nil, maxTokens: Int = 4096, model: String? = nil) {
+                temperature: Double? = nil, maxTokens: Int = 4096, model: String? = nil, audience: Audience = .staff) {
+        self.audience = audience
         self.system = system
         self.messages = messages
         self.tools = tools

@@ -141,10 +141,11 @@ public struct OfflinePlanner: ModelProvider {
     }
 
     func plan(_ request: ModelRequest) -> [ModelEvent] {
+        let offered = Set(request.tools.map(\.name))
         guard let userIndex = request.messages.lastIndex(where: { m in
             m.role == .user && m.content.contains { if case .text = $0 { true } else { false } }
         }) else {
-            return [.textDelta(fallback()), .stop(.endTurn)]
+            return [.textDelta(fallback(offered: offered, audience: request.audience)), .stop(.endTurn)]
         }
         let text = request.messages[userIndex].content.compactMap { if case .text(let t) = $0 { t } else { nil } }.joined(separator: "\n")
         let history = request.messages[..<userIndex].compactMap { m -> PriorMessage? in
@@ -155,12 +156,12 @@ public struct OfflinePlanner: ModelProvider {
         let observations = Self.observations(in: request.messages[(userIndex + 1)...])
         let callCount = observations.count
 
-        let offered = Set(request.tools.map(\.name))
         guard let (intent, match) = best(for: utterance, offered: offered) else {
-            return [.textDelta(fallback()), .stop(.endTurn)]
+            return [.textDelta(fallback(offered: offered, audience: request.audience)), .stop(.endTurn)]
         }
         let turn = PlannerTurn(utterance: utterance.text, entities: match.entities, observations: observations,
-                               availableTools: request.tools, intents: intents, history: history)
+                               availableTools: request.tools, intents: intents.filter { $0.isAvailable(offered: offered) },
+                               history: history)
         switch intent.next(turn) {
         case .answer(let text):
             return [.textDelta(text), .stop(.endTurn)]
@@ -205,9 +206,19 @@ public struct OfflinePlanner: ModelProvider {
         return out
     }
 
-    func fallback() -> String {
-        Self.capabilityText(intents: intents, intro: "I'm running without an AI model, so I can only handle these requests:")
-            + "\n\nTo let me answer anything else, configure a model: set ANTHROPIC_API_KEY, or OPENAI_API_KEY (with OPENAI_BASE_URL for any OpenAI-compatible server such as Ollama or vLLM), and restart Parley."
+    /// The answer to a message no intent reads: what can be asked instead, among the requests
+    /// whose tools this caller is offered. Staff are also told how to configure a model; a customer
+    /// is not told about the server's settings.
+    func fallback(offered: Set<String>? = nil, audience: ModelRequest.Audience = .staff) -> String {
+        let usable = intents.filter { intent in offered.map { intent.isAvailable(offered: $0) } ?? true }
+        switch audience {
+        case .customer:
+            return Self.capabilityText(intents: usable, intro: "I'm sorry, I can't answer that here. I can help with:")
+                + "\n\nOr ask for a person and someone from the team will reply."
+        case .staff:
+            return Self.capabilityText(intents: usable, intro: "I'm running without an AI model, so I can only handle these requests:")
+                + "\n\nTo let me answer anything else, configure a model: set ANTHROPIC_API_KEY, or OPENAI_API_KEY (with OPENAI_BASE_URL for any OpenAI-compatible server such as Ollama or vLLM), and restart Parley."
+        }
     }
 
     static func capabilityText(intents: [any OfflineIntent], intro: String) -> String {

@@ -9,6 +9,7 @@ import NIOCore
 import ParleyAgent
 import ParleyApp
 import ParleyCore
+import ParleyLegal
 import ParleyPackKit
 import ParleyPlatform
 import ParleyServer
@@ -66,6 +67,25 @@ import Testing
             let tools = try await client.chat(seeded.adminKey, "which tools can you use?")
             #expect(tools.last?.data["final_response"]?.stringValue?.contains("revoke_api_key") == true)
         }
+    }
+
+    /// A chat-page visitor is offered only customer-safe tools: the planner's fallback lists only
+    /// the requests those tools serve and never mentions the server's settings.
+    @Test func aCustomerIsNotToldAboutStaffRequestsOrServerSettings() async throws {
+        let planner = OfflinePlanner(intents: LegalPack.pack.plannerIntents)
+        func answer(_ audience: ModelRequest.Audience, tools: [ToolDefinition]) async throws -> String {
+            var text = ""
+            for try await event in planner.stream(ModelRequest(messages: [.user("What is the capital of Peru?")], tools: tools, audience: audience)) {
+                if case .textDelta(let t) = event { text += t }
+            }
+            return text
+        }
+        let customer = try await answer(.customer, tools: [CoreTools.escalateToHuman.definition])
+        #expect(!customer.contains("API_KEY") && !customer.contains("without an AI model"))
+        #expect(!LegalPack.pack.intents.contains { customer.contains($0.summary) }, "no staff request is offered to a customer")
+        #expect(customer.contains("ask for a person"))
+        let staff = try await answer(.staff, tools: LegalPack.pack.tools.map(\.definition))
+        #expect(staff.contains("ANTHROPIC_API_KEY") && LegalPack.pack.intents.contains { staff.contains($0.summary) })
     }
 
     @Test func aViewerOnlySeesToolsItsRoleAllows() async throws {
