@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "parley", targets: ["ParleyCLI"]),
+        .executable(name: "parley-bench-embed", targets: ["ParleyBenchEmbed"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -131,9 +132,23 @@ let package = Package(
         ),
         // Embeddings: the Embedder interface, the built-in all-MiniLM-L6-v2, OpenAI-compatible
         // servers, and exact nearest-neighbour search.
+        // Its numeric kernels are optimised in debug builds too (tests run debug builds; a debug
+        // transformer forward pass is ~50x slower).
         .target(
             name: "ParleyEmbed",
-            dependencies: [],
+            dependencies: [
+                "ParleyCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
+        // The embedding benchmark (scripts/bench-embed): exact vector search and the built-in embedder.
+        .executableTarget(
+            name: "ParleyBenchEmbed",
+            dependencies: ["ParleyEmbed"],
+            path: "Benchmarks/embed",
             swiftSettings: strict
         ),
         // The legal document-collection pack: cases, requested documents, reminders, upload links.
