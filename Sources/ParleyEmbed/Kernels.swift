@@ -160,9 +160,13 @@ func layerNorm(_ x: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?
 }
 
 /// `e^x` for 8 lanes: range reduction by ln 2 and a degree-6 polynomial (relative error ~2e-7).
+/// Rounding and the float-to-integer step use the 1.5·2²³ trick: adding it leaves the rounded
+/// value in the low mantissa bits, which stays in vector registers without SSE4.1.
 @inline(__always) func exp8(_ x: Vec8) -> Vec8 {
     let x = x.clamped(lowerBound: Vec8(repeating: -87.3), upperBound: Vec8(repeating: 88.3))
-    let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+    let magic: Float = 12_582_912  // 1.5 · 2^23
+    let shifted = x * 1.442_695_04 + magic
+    let n = shifted - magic
     let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4
     var p = Vec8(repeating: 1.0 / 720)
     p = p * r + 1.0 / 120
@@ -171,7 +175,8 @@ func layerNorm(_ x: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?
     p = p * r + 0.5
     p = p * r + 1
     p = p * r + 1
-    let exponent = (SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
+    let integer = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+    let exponent = (integer &+ 127) &<< 23
     return p * unsafeBitCast(exponent, to: Vec8.self)
 }
 
