@@ -95,10 +95,17 @@ struct PackedLinear: Sendable {
                         var a0 = b, a1 = b, a2 = b, a3 = b
                         for i in 0..<k {
                             let wv = load8(w + i * 8)
+                            #if PARLEY_FMA
+                            a0.addProduct(wv, Vec8(repeating: x0[i]))
+                            a1.addProduct(wv, Vec8(repeating: x1[i]))
+                            a2.addProduct(wv, Vec8(repeating: x2[i]))
+                            a3.addProduct(wv, Vec8(repeating: x3[i]))
+                            #else
                             a0 += wv * x0[i]
                             a1 += wv * x1[i]
                             a2 += wv * x2[i]
                             a3 += wv * x3[i]
+                            #endif
                         }
                         storeRow(a0, y + row * n + column, width)
                         storeRow(a1, y + (row + 1) * n + column, width)
