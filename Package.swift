@@ -1,5 +1,14 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
+
+// PARLEY_TARGET_CPU=haswell (or znver3, skylake, ... any `-target-cpu` value) compiles the built-in
+// embedder's kernels for that CPU's vector units (AVX2 and FMA: about twice the throughput). The
+// default is the baseline x86-64 every machine runs; a binary built for a newer CPU stops with an
+// illegal instruction on an older one. (PARLEY_FMA: the matrix multiply fuses its multiply-adds.)
+let embedderCPU: [SwiftSetting] = ProcessInfo.processInfo.environment["PARLEY_TARGET_CPU"].map {
+    [.unsafeFlags(["-target-cpu", $0]), .define("PARLEY_FMA")]
+} ?? []
 
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
@@ -11,6 +20,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "parley", targets: ["ParleyCLI"]),
+        .executable(name: "parley-bench-embed", targets: ["ParleyBenchEmbed"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -145,9 +155,23 @@ let package = Package(
         ),
         // Embeddings: the Embedder interface, the built-in all-MiniLM-L6-v2, OpenAI-compatible
         // servers, and exact nearest-neighbour search.
+        // Its numeric kernels are optimised in debug builds too (tests run debug builds; a debug
+        // transformer forward pass is ~50x slower).
         .target(
             name: "ParleyEmbed",
-            dependencies: [],
+            dependencies: [
+                "ParleyCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict + embedderCPU + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
+        // The embedding benchmark (scripts/bench-embed): exact vector search and the built-in embedder.
+        .executableTarget(
+            name: "ParleyBenchEmbed",
+            dependencies: ["ParleyEmbed"],
+            path: "Benchmarks/embed",
             swiftSettings: strict
         ),
         // The legal document-collection pack: cases, requested documents, reminders, upload links.
