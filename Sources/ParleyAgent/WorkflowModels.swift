@@ -71,6 +71,8 @@ public enum EventType {
     public static let workflowCompleted = "workflow_completed"
     public static let workflowError = "workflow_error"
     public static let heartbeat = "heartbeat"
+    // Knowledge sources: one per entry of a tool output's `citations` array, after its tool_end.
+    public static let citation = "citation"
 }
 
 public enum ApprovalStatus: String, Sendable, Codable {
