@@ -11,6 +11,7 @@ import ParleyPackKit
 import ParleyStorage
 import ParleySupport
 import SQLKit
+import Synchronization
 import Testing
 
 @Suite struct SupportChunkingTests {
@@ -361,16 +362,17 @@ import Testing
                                                                   logger: SupportTestEnv.logger, publicBaseURL: "http://127.0.0.1", maxAttempts: 3, wake: {}))
             worker.install(runtime.jobHandlers)
             var view = batch
+            var jobs: [Job] = []
             for _ in 0..<300 {
                 _ = try await worker.runDueJobs()
                 view = try await client.getJSON(key, "/v1/rag/batches/\(id)")
-                if view["status"] == "finished" { break }
+                jobs = try await JobQueue(store: store, clock: clock).list(tenantID: seeded.tenant.id, state: nil, before: nil, limit: 10)
+                if view["status"] == "finished" && jobs.allSatisfy({ $0.state.isFinal }) { break }
                 try await Task.sleep(for: .milliseconds(10))  // the app's worker holds the job: let it finish
             }
             #expect(view["status"] == "finished" && view["done"] == 5 && view["failed"] == 0 && view["pending"] == 0)
             #expect(view["items"]?.arrayValue?.allSatisfy { $0["document_id"]?.stringValue != nil } == true)
-            let jobs = try await JobQueue(store: store, clock: clock).list(tenantID: seeded.tenant.id, state: nil, before: nil, limit: 10)
-            #expect(jobs.filter { $0.type == "support.ingest" }.map(\.state) == [.succeeded])
+            #expect(jobs.filter { $0.type == "support.ingest" }.map(\.state) == [.succeeded], "one job, run once")
             #expect(try await client.getJSON(key, "/v1/rag/documents")["data"]?.arrayValue?.count == 5)
             _ = try await client.getJSON(key, "/v1/rag/batches/nope", status: .notFound)
         }
@@ -411,6 +413,63 @@ import Testing
             let out = nothing.first { $0.event == "tool_end" }?.data["output"]
             #expect(out?["no_relevant_results"] == true && out?["results"] == [])
             #expect(nothing.filter { $0.event == "citation" }.isEmpty)
+        }
+    }
+}
+
+/// The worker's seam for packs' jobs: a job whose type has a handler runs through it, once, with
+/// the queue's leases, retries and dead-lettering; message jobs are untouched.
+@Suite struct PackJobHandlerTests {
+    @Test(arguments: TestEnv.kinds)
+    func aPacksJobRunsOnceAndFailuresFollowTheQueuesRules(_ kind: DatabaseKind) async throws {
+        let clock = TestClock()
+        try await TestDatabases.withStore(kind, clock: clock) { store in
+            let seeded = try await Seeded.make(store, clock: clock)
+            let queue = JobQueue(store: store, clock: clock)
+            let runs = Mutex<[String]>([])
+            let worker = CommsWorker(queue: queue, channel: OutboxChannel(), settings: WorkerSettings(), logger: SupportTestEnv.logger)
+            worker.install([
+                JobHandler(type: "test.ok") { job in runs.withLock { $0.append(job.payload) } },
+                JobHandler(type: "test.permanent") { _ in throw JobHandler.Permanent("cannot work") },
+                JobHandler(type: "test.transient") { _ in throw TestFailure("try later") },
+            ])
+            let ok = try await queue.enqueue(NewJob(tenantID: seeded.tenant.id, type: "test.ok", payload: "one", runAt: clock.now()))
+            let permanent = try await queue.enqueue(NewJob(tenantID: seeded.tenant.id, type: "test.permanent", payload: "{}", runAt: clock.now()))
+            let transient = try await queue.enqueue(NewJob(tenantID: seeded.tenant.id, type: "test.transient", payload: "{}", runAt: clock.now(), maxAttempts: 2))
+            #expect(try await worker.runDueJobs() == 3)
+            #expect(try await worker.runDueJobs() == 0, "nothing is due again at once")
+            #expect(runs.withLock { $0 } == ["one"])
+            let jobs = Dictionary(uniqueKeysWithValues: try await queue.list(tenantID: seeded.tenant.id, state: nil, before: nil, limit: 10).map { ($0.id, $0) })
+            #expect(jobs[ok.id]?.state == .succeeded)
+            #expect(jobs[permanent.id]?.state == .dead && jobs[permanent.id]?.lastError == "cannot work" && jobs[permanent.id]?.attempts == 1)
+            #expect(jobs[transient.id]?.state == .retrying && jobs[transient.id]?.lastError?.contains("try later") == true)
+            clock.advance(by: 3600)
+            #expect(try await worker.runDueJobs() == 1)
+            let last = try await queue.list(tenantID: seeded.tenant.id, state: nil, before: nil, limit: 10).first { $0.id == transient.id }
+            #expect(last?.state == .dead && last?.attempts == 2, "out of attempts")
+            #expect(runs.withLock { $0 } == ["one"], "a succeeded job never runs again")
+        }
+    }
+
+    @Test(arguments: TestEnv.kinds)
+    func seedingTheDemoKnowledgeBaseTwiceChangesNothing(_ kind: DatabaseKind) async throws {
+        let clock = TestClock()
+        try await TestDatabases.withStore(kind, clock: clock) { store in
+            let seeded = try await Seeded.make(store, clock: clock, slug: "default")
+            let command = try #require(SupportPack.pack.commands.first { $0.kind == .seed && $0.name == "support" })
+            let context = PackCommandContext(store: store, clock: clock, config: try SupportTestEnv.config(), logger: SupportTestEnv.logger, arguments: [])
+            try await command.run(context)
+            let kb = SupportTestEnv.service(store, clock: clock)
+            let principal = Principal(tenantID: seeded.tenant.id, keyID: nil, role: .admin, actor: "test")
+            let first = try await kb.documents(principal, collection: "help", before: nil, limit: 50).documents
+            #expect(first.count >= 4 && first.allSatisfy { $0.status == .ready && $0.chunkCount > 0 })
+            try await command.run(context)
+            let second = try await kb.documents(principal, collection: "help", before: nil, limit: 50).documents
+            #expect(second.map(\.updatedAt) == first.map(\.updatedAt) && second.count == first.count)
+            let prices = try await kb.search(principal, SearchRequest(query: "Studio plan yearly price", k: 3))
+            #expect(prices.results.first?.text.hasPrefix("| Plan | Monthly price | Yearly price | Lamps | Scenes |") == true)
+            let context2 = PackCommandContext(store: store, clock: clock, config: try SupportTestEnv.config(), logger: SupportTestEnv.logger, arguments: ["--tenant", "nope"])
+            await #expect(throws: ParleyError.self) { try await command.run(context2) }
         }
     }
 }
