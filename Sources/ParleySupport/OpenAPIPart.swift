@@ -20,7 +20,7 @@ paths:
         - bearerAuth: []
       responses:
         '200':
-          description: All collections, by name (one page: `next_cursor` is null).
+          description: 'All collections, by name (one page: `next_cursor` is null).'
           content:
             application/json:
               schema:
@@ -74,6 +74,10 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/Error'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
   /v1/rag/documents:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -176,7 +180,7 @@ paths:
               schema:
                 $ref: '#/components/schemas/KnowledgeIngest'
         '200':
-          description: An existing document: its chunks replaced, or unchanged.
+          description: 'An existing document: its chunks replaced, or unchanged.'
           content:
             application/json:
               schema:
@@ -358,6 +362,10 @@ paths:
           $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
   /v1/rag/query:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -392,6 +400,10 @@ paths:
           $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
   /v1/rag/settings:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -453,6 +465,10 @@ paths:
           $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
 schemas:
     KnowledgeCollection:
       type: object
@@ -578,7 +594,7 @@ schemas:
           type: integer
         heading_path:
           type: string
-          description: The chunk's section, e.g. `# Billing > ## Refund policy` (empty before the first heading).
+          description: 'The chunk''s section, e.g. `# Billing > ## Refund policy` (empty before the first heading).'
         text:
           type: string
         word_count:
