@@ -35,4 +35,7 @@ def test_the_knowledge_page_searches_the_demo_knowledge_base(server, browser, kn
     answer = c.wait_answer()
     assert "30 minutes" in answer and "[1]" in answer, answer
     assert "search_knowledge" in c.find(".chat-timeline").text
+    # Each source is a timeline item: its number, document and section.
+    cited = c.find_all(".chat-timeline .tl-citation")
+    assert cited and cited[0].text.startswith("[1] Your account"), [e.text for e in cited]
     c.shot("41-support-chat-citation")
