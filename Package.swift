@@ -64,6 +64,19 @@ let package = Package(
             dependencies: ["ParleyCore", "ParleyStorage", .product(name: "SQLKit", package: "sql-kit")],
             swiftSettings: strict
         ),
+        // The one HTTP layer for outbound calls to providers: shared client, timeouts, retries
+        // with backoff and Retry-After, a body cap, secret redaction, the OutboundGuard check.
+        .target(
+            name: "ParleyOutbound",
+            dependencies: [
+                "ParleyCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // Agent runtime: model interface, providers, offline planner, tools, the loop, runs and streams.
         .target(
             name: "ParleyAgent",
@@ -71,6 +84,7 @@ let package = Package(
                 "ParleyCore",
                 "ParleyStorage",
                 "ParleyPlatform",
+                "ParleyOutbound",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -83,7 +97,7 @@ let package = Package(
         .target(
             name: "ParleyComms",
             dependencies: [
-                "ParleyCore", "ParleyStorage", "ParleyPlatform",
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyOutbound",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
@@ -183,6 +197,7 @@ let package = Package(
         .target(
             name: "ParleyServer",
             dependencies: [
+                "ParleyConvert",
                 "ParleyCore",
                 "ParleyStorage",
                 "ParleyPlatform",
@@ -234,6 +249,7 @@ let package = Package(
                 "ParleyApp",
                 "ParleyConvert",
                 "ParleyEmbed",
+                "ParleyOutbound",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

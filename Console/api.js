@@ -71,8 +71,8 @@ export function query(params) {
  * Reads a Server-Sent Events response from fetch (EventSource cannot POST or set headers).
  * Calls onEvent({id, event, data}) per event; resolves when the server ends the stream.
  */
-export async function streamEvents(method, path, { body, lastEventId, signal, onOpen, onEvent }) {
-  const extra = { Accept: 'text/event-stream' };
+export async function streamEvents(method, path, { body, lastEventId, signal, onOpen, onEvent, headers = {} }) {
+  const extra = { Accept: 'text/event-stream', ...headers };
   if (lastEventId) extra['Last-Event-ID'] = String(lastEventId);
   let res;
   try {

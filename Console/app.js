@@ -2,6 +2,7 @@
 
 import { ApiError, api, onUnauthorized, setCsrfToken } from './api.js';
 import { chatView } from './chat.js';
+import { handoffsView } from './handoffs.js';
 import { jobsView, messageView, outboxView, settingsView, templatesView, workflowsView } from './ops.js';
 import { packViews } from './packs.js';
 import { h, clear, setTimeZone, toast } from './ui.js';
@@ -9,6 +10,7 @@ import { h, clear, setTimeZone, toast } from './ui.js';
 const app = document.getElementById('app');
 const CORE_NAV = [
   ['chat', 'Chat', chatView],
+  ['handoffs', 'Hand-offs', handoffsView],
   ['workflows', 'Workflows', workflowsView],
   ['jobs', 'Jobs', jobsView],
   ['outbox', 'Outbox', outboxView],

@@ -81,7 +81,7 @@ export function chatView(container, params, ctx) {
     const body = h('div.bubble-body');
     if (markdown) body.append(renderMarkdown(text)); else body.append(text);
     const el = h('article.bubble', { class: `bubble-${role}`, dataset: { role } },
-      h('header.bubble-who', role === 'user' ? 'You' : 'Parley'), body);
+      h('header.bubble-who', role === 'user' ? 'You' : role === 'staff' ? 'Staff' : 'Parley'), body);
     log.append(el);
     log.scrollTop = log.scrollHeight;
     return { el, body };
@@ -108,7 +108,7 @@ export function chatView(container, params, ctx) {
       const page = await get(`/v1/sessions/${encodeURIComponent(s.session_id)}/messages?limit=500`, { signal: life.signal });
       clear(log);
       if (page.data.length === 0) log.append(empty('No messages yet', 'Send the first message below.'));
-      for (const m of page.data) bubble(m.role === 'user' ? 'user' : 'assistant', m.content);
+      for (const m of page.data) bubble(m.role === 'user' || m.role === 'staff' ? m.role : 'assistant', m.content, { markdown: m.role === 'assistant' });
       const last = [...page.data].reverse().find((m) => m.workflow_id);
       if (last) await showRun(last.workflow_id, page.data[page.data.length - 1]?.role === 'user');
     } catch (e) {
@@ -185,6 +185,21 @@ export function chatView(container, params, ctx) {
       banner.className = 'banner banner-info';
       banner.textContent = 'Waiting for approval: review the request in the timeline.';
       run.status = 'Waiting for approval…';
+      paintAnswer();
+    } else if (e.type === 'handoff') {
+      // Handed to a person: their replies arrive in this stream (human_message).
+      banner.hidden = false;
+      banner.className = 'banner banner-info';
+      banner.textContent = e.message ?? 'A person will reply here.';
+      run.status = 'Waiting for a person…';
+      paintAnswer();
+    } else if (e.type === 'human_message') {
+      bubble('staff', e.text ?? '', { markdown: false });
+    } else if (e.type === 'handback') {
+      banner.hidden = true;
+      run.answer = bubble('assistant', '');
+      run.text = '';
+      run.status = 'Working…';
       paintAnswer();
     } else if (e.type === 'approval_resolved') {
       banner.hidden = true;

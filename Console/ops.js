@@ -348,14 +348,18 @@ export function settingsView(container, _params, { session, tenantChanged } = {}
   const zone = h('input#tenant-zone', { type: 'text', name: 'time_zone', list: 'tenant-zones', autocomplete: 'off', spellcheck: false,
     value: session.tenant.time_zone, disabled: !admin });
   const list = h('datalist#tenant-zones', zones.map((z) => h('option', { value: z })));
+  const handoffEmail = h('input#tenant-handoff-email', { type: 'email', name: 'handoff_email', autocomplete: 'off', maxlength: 254, disabled: !admin });
+  get('/v1/tenant').then((t) => { handoffEmail.value = t.handoff_email ?? ''; }, () => {});
   const save = h('button.btn.btn-primary#tenant-save', { type: 'submit', disabled: !admin }, 'Save');
   const form = h('form.card.settings-form', { novalidate: true },
     h('div.form-grid',
       field('Workspace name', name, 'Shown in the console and as the firm name in emails.'),
-      field('Time zone', zone, 'An IANA zone such as America/Chicago. Quiet hours, schedules and "today" for reminders follow it.')),
+      field('Time zone', zone, 'An IANA zone such as America/Chicago. Quiet hours, schedules and "today" for reminders follow it.'),
+      field('Hand-off email', handoffEmail, 'Staff are emailed here when a conversation is handed to a person. Leave empty to send nothing.')),
     list,
     admin ? h('div.form-actions', save) : h('p.hint', 'Only an admin can change these settings.'));
-  const errors = fieldErrors(form, { name, time_zone: zone }, { invalid_name: 'name', invalid_time_zone: 'time_zone' });
+  const errors = fieldErrors(form, { name, time_zone: zone, handoff_email: handoffEmail },
+    { invalid_name: 'name', invalid_time_zone: 'time_zone', invalid_handoff_email: 'handoff_email' });
   const schedules = h('div.results');
   const heading = h('h2.section-title');
   form.addEventListener('submit', async (ev) => {
@@ -363,9 +367,10 @@ export function settingsView(container, _params, { session, tenantChanged } = {}
     errors.clear();
     save.disabled = true;
     try {
-      const t = await api('PATCH', '/v1/tenant', { name: name.value, time_zone: zone.value.trim() });
+      const t = await api('PATCH', '/v1/tenant', { name: name.value, time_zone: zone.value.trim(), handoff_email: handoffEmail.value.trim() || null });
       name.value = t.name;
       zone.value = t.time_zone;
+      handoffEmail.value = t.handoff_email ?? '';
       tenantChanged?.(t);
       toast(`Saved: ${t.name}, ${t.time_zone}.`, 'success');
       showSchedules();

@@ -107,6 +107,19 @@ export class Timeline {
         this.item('citation', h('span', `[${e.n}] `, h('strong', e.document_title ?? 'Source'), e.heading_path ? ` — ${e.heading_path}` : ''),
           e.snippet ? h('p.tl-snippet', e.snippet) : null);
         break;
+      // A conversation handed to a person and back (docs/handoff.md).
+      case 'handoff':
+        this.item('approval', 'Handed to a person', h('p', e.reason ?? ''));
+        break;
+      case 'customer_message':
+        this.item('other', 'Customer wrote while handed off', h('p', e.text ?? ''));
+        break;
+      case 'human_message':
+        this.item('other', `${e.name ?? 'Staff'} replied`, h('p', e.text ?? ''));
+        break;
+      case 'handback':
+        this.item('other', 'Handed back to the assistant', e.note ? h('p', `Note: ${e.note}`) : null);
+        break;
       case 'heartbeat':
       case 'text_delta':
         // The answer streams into the conversation, not the timeline.

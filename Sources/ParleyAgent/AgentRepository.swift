@@ -149,7 +149,9 @@ struct AgentRepository: Sendable {
     static func decodeSession(_ row: any SQLRow) throws -> Session {
         Session(id: try row.decode(column: "id", as: String.self), tenantID: try row.decode(column: "tenant_id", as: String.self),
                 title: try row.decode(column: "title", as: String?.self),
-                createdAt: try row.decode(column: "created_at", as: Date.self), updatedAt: try row.decode(column: "updated_at", as: Date.self))
+                createdAt: try row.decode(column: "created_at", as: Date.self), updatedAt: try row.decode(column: "updated_at", as: Date.self),
+                mode: SessionMode(rawValue: try row.decode(column: "state", as: String.self)) ?? .agent,
+                summary: try row.decode(column: "summary", as: String?.self))
     }
 
     func appendMessage(_ m: SessionMessage, on db: any SQLDatabase) async throws {
@@ -173,6 +175,27 @@ struct AgentRepository: Sendable {
         if let after { sql += " AND id > \(bind: after)" }
         sql += " ORDER BY id LIMIT \(literal: limit)"
         return try await db.raw(sql).all().map(Self.decodeMessage)
+    }
+
+    func memory(tenantID: String, sessionID: String, on db: any SQLDatabase) async throws -> SessionMemory {
+        guard let row = try await db.raw("""
+            SELECT summary, summary_through FROM agent_sessions WHERE tenant_id = \(bind: tenantID) AND id = \(bind: sessionID)
+            """).first() else { return SessionMemory() }
+        return SessionMemory(summary: try row.decode(column: "summary", as: String?.self), through: try row.decode(column: "summary_through", as: String?.self))
+    }
+
+    /// The successful tool outputs of these runs, oldest first (for session summaries).
+    func toolOutputs(tenantID: String, workflowIDs: [String], on db: any SQLDatabase) async throws -> [(tool: String, output: String)] {
+        guard !workflowIDs.isEmpty else { return [] }
+        let ids = SQLList(workflowIDs.prefix(200).map { SQLBind($0) })
+        return try await db.raw("""
+            SELECT data FROM workflow_events WHERE tenant_id = \(bind: tenantID) AND workflow_id IN (\(ids)) AND type = 'tool_end'
+            ORDER BY workflow_id, seq LIMIT 200
+            """).all().compactMap { row in
+            guard let data = try? JSONValue.parse(try row.decode(column: "data", as: String.self)), data["success"]?.boolValue == true,
+                  let tool = data["tool"]?.stringValue, let output = data["output"] else { return nil }
+            return (tool, output.stringValue ?? output.serialized())
+        }
     }
 
     static func decodeMessage(_ row: any SQLRow) throws -> SessionMessage {

@@ -27,6 +27,10 @@ public struct AgentSettings: Sendable {
     /// Tools a tenant cannot use at all (those of the packs it switched off): never offered,
     /// refused if called, left out of `/v1/tools`.
     public var unavailableTools: (@Sendable (_ tenantID: String) async throws -> Set<String>)?
+    /// When the runtime hands a conversation to a person without the model asking (issue 12).
+    public var escalationRules: EscalationRules = .standard
+    /// Tells staff about a new hand-off (an email through the communications engine).
+    public var handoffNotifier: (any HandoffNotifier)?
 
     public init() {}
 }
@@ -105,6 +109,9 @@ public final class AgentRuntime: Sendable {
     let metrics: any AgentMetrics
     let logger: Logger
     let repo = AgentRepository()
+    let handoffs = HandoffRepository()
+    /// The language models without the offline planner, for session summaries; nil when none is configured.
+    let summaryModel: (any ModelProvider)?
     let executor = ToolExecutor()
     private let active = Mutex<[String: ActiveRun]>([:])
 
@@ -116,6 +123,7 @@ public final class AgentRuntime: Sendable {
         self.hub = hub
         self.writer = EventWriter(store: store, hub: hub)
         self.provider = provider
+        self.summaryModel = Memory.languageModel(provider)
         self.tools = tools
         self.settings = settings
         self.metrics = metrics
@@ -163,6 +171,7 @@ public final class AgentRuntime: Sendable {
     private func execute(_ run: RunHandle, state initial: RunState, control: ActiveRun) async {
         var state = initial
         let started = ContinuousClock.now
+        if let memory = run.memory { state.summary = await summarise(run, memory) }
         do {
             let outcome = try await loop(run, state: &state)
             switch outcome {
@@ -200,6 +209,11 @@ public final class AgentRuntime: Sendable {
         if !state.pending.isEmpty {
             try await finishTurn(run, state: &state, policies: policies)
         }
+        // Hand-off rules on the customer's words, before the model answers (once per run).
+        if state.iteration == 0, (state.handoffs ?? 0) == 0, let escalation = customerEscalation(state) {
+            try await handOff(run, state: &state, escalation)
+            return .paused
+        }
         while true {
             try Task.checkCancellation()
             // The flag is for runs stopped from another replica; a fresh run cannot have it yet.
@@ -231,6 +245,10 @@ public final class AgentRuntime: Sendable {
             }
             if try await requestApprovals(run, state: &state, policies: policies, steps: steps) { return .paused }
             try await finishTurn(run, state: &state, policies: policies, announce: steps)
+            if let escalation = try await toolEscalation(run, state: &state) {
+                try await handOff(run, state: &state, escalation)
+                return .paused
+            }
         }
     }
 
@@ -239,6 +257,12 @@ public final class AgentRuntime: Sendable {
     private func callModel(_ run: RunHandle, state: inout RunState, tools available: [Tool]) async throws -> ModelTurn {
         var system = settings.systemPrompt
         if let extra = await settings.tenantInstructions?(run.tenantID), !extra.isEmpty { system += "\n\n" + extra }
+        if let summary = state.summary, !summary.isEmpty {
+            system += "\n\nSummary of the earlier conversation (those turns are not repeated below):\n" + summary
+        }
+        if let note = state.handbackNote, !note.isEmpty {
+            system += "\n\nA person on the team handed this conversation back to you with this note: " + note
+        }
         let request = ModelRequest(system: system, messages: state.messages, tools: available.map(\.definition),
                                    maxTokens: settings.maxOutputTokens)
         var turn = ModelTurn()
@@ -471,6 +495,8 @@ struct RunHandle: Sendable {
     var recorder: RunRecorder
     /// When this stretch of execution began (a resumed run starts a new one).
     var started = ContinuousClock.now
+    /// Session turns that fell out of the history window and are not yet in its summary.
+    var memory: MemoryUpdate?
 
     var principal: Principal {
         Principal(tenantID: tenantID, keyID: owner.keyID, role: owner.role, actor: owner.actor)

@@ -34,19 +34,28 @@ public struct AgentService: Sendable {
 
     /// Records a new run and starts it in the background. The run goes on if the caller leaves.
     public func start(_ ctx: ActionContext, message: String, sessionID: String?) async throws -> Workflow {
-        try await begin(ctx, message: message, sessionID: sessionID, follow: false).0
+        try await begin(ctx, message: message, sessionID: sessionID, follow: false).workflow
     }
 
     /// Starts a run and follows it from its first event. Subscribing before the run exists means
     /// the stream needs no store reads unless the viewer falls behind.
     public func startAndFollow(_ ctx: ActionContext, message: String, sessionID: String?) async throws -> (Workflow, AsyncStream<StreamItem>) {
-        let (workflow, subscription) = try await begin(ctx, message: message, sessionID: sessionID, follow: true)
-        guard let subscription else { throw ParleyError(.internalError, code: "internal_error", "no subscription") }
-        return (workflow, stream(subscription, tenantID: ctx.principal.tenantID, workflowID: workflow.id, after: 0, readFirst: false))
+        let begun = try await begin(ctx, message: message, sessionID: sessionID, follow: true)
+        guard let subscription = begun.subscription else { throw ParleyError(.internalError, code: "internal_error", "no subscription") }
+        return (begun.workflow, stream(subscription, tenantID: ctx.principal.tenantID, workflowID: begun.workflow.id, after: begun.after, readFirst: begun.replay))
     }
 
-    private func begin(_ ctx: ActionContext, message: String, sessionID: String?, follow: Bool) async throws -> (Workflow, EventHub.Subscription?) {
-        try ctx.principal.require(.act)
+    /// A run just started (or, in a handed-off session, the hand-off's run a message was added
+    /// to) and where its stream starts for the caller.
+    struct Begun {
+        var workflow: Workflow
+        var subscription: EventHub.Subscription?
+        var after = 0
+        var replay = false
+    }
+
+    private func begin(_ ctx: ActionContext, message: String, sessionID: String?, follow: Bool) async throws -> Begun {
+        try ctx.principal.require(.converse)
         let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { throw ParleyError.badRequest("the message is empty; send some text", code: "empty_message") }
         // HTTP bodies are checked when decoded; this also covers WebSocket messages.
@@ -58,13 +67,21 @@ public struct AgentService: Sendable {
         }
         let tenantID = ctx.principal.tenantID
         var history: [SessionMessage] = []
+        var memory = SessionMemory()
         if let sessionID {
             try Self.validateID(sessionID, what: "session")
-            history = try await store.read { [repo] db in
-                guard try await repo.findSession(tenantID: tenantID, id: sessionID, on: db) != nil else {
+            let session: Session
+            (session, history, memory) = try await store.read { [repo] db in
+                guard let session = try await repo.findSession(tenantID: tenantID, id: sessionID, on: db) else {
                     throw ParleyError.notFound("session \(sessionID) not found", code: "session_not_found")
                 }
-                return try await repo.recentMessages(tenantID: tenantID, sessionID: sessionID, limit: 200, on: db)
+                // A handed-off session's messages go to the people, not to a new run.
+                if session.mode == .handedOff { return (session, [], SessionMemory()) }
+                return (session, try await repo.recentMessages(tenantID: tenantID, sessionID: sessionID, limit: 200, on: db),
+                        try await repo.memory(tenantID: tenantID, sessionID: sessionID, on: db))
+            }
+            if session.mode == .handedOff {
+                return try await messageDuringHandoff(ctx, text: text, sessionID: sessionID, follow: follow)
             }
         }
         let now = clock.now()
@@ -91,9 +108,19 @@ public struct AgentService: Sendable {
             subscription?.cancel()
             throw error
         }
-        let state = RunState(messages: ContextWindow.messages(history: history, budget: settings.contextTokenBudget) + [.user(text)])
-        runtime.launch(RunHandle(workflowID: workflow.id, tenantID: tenantID, sessionID: sessionID, owner: owner, recorder: recorder), state: state)
-        return (workflow, subscription)
+        let window = ContextWindow.split(history: history, budget: settings.contextTokenBudget)
+        var state = RunState(messages: window.kept + [.user(text)])
+        state.summary = memory.summary
+        var handle = RunHandle(workflowID: workflow.id, tenantID: tenantID, sessionID: sessionID, owner: owner, recorder: recorder)
+        let unsummarised = window.older.filter { m in memory.through.map { m.id > $0 } ?? true }
+        if !unsummarised.isEmpty {
+            let ids = Array(Set(unsummarised.compactMap(\.workflowID)))
+            // The run is recorded already: a failed read only leaves tool results out of the summary.
+            let results = (try? await store.read { [repo] db in try await repo.toolOutputs(tenantID: tenantID, workflowIDs: ids, on: db) }) ?? []
+            handle.memory = MemoryUpdate(previous: memory.summary, messages: unsummarised, toolResults: results)
+        }
+        runtime.launch(handle, state: state)
+        return Begun(workflow: workflow, subscription: subscription)
     }
 
     public func workflow(_ principal: Principal, id: String) async throws -> Workflow {
@@ -233,7 +260,7 @@ public struct AgentService: Sendable {
         let stream: AsyncStream<StreamItem>
         if let following { stream = following } else { stream = try await follow(principal, workflowID: workflowID, after: 0) }
         for await item in stream {
-            if case .event(let e) = item, e.type == EventType.approvalRequired { break }
+            if case .event(let e) = item, EventType.pausing.contains(e.type) { break }
         }
         return try await workflow(principal, id: workflowID)
     }
@@ -252,7 +279,7 @@ public struct AgentService: Sendable {
         let tenantID = principal.tenantID
         let now = clock.now()
         let repo = self.repo
-        _ = try await endIdleRun(tenantID: tenantID, workflowID: workflowID, from: [.waitingApproval, .pending], failure: .cancelled) { db in
+        _ = try await endIdleRun(tenantID: tenantID, workflowID: workflowID, from: [.waitingApproval, .waitingHuman, .pending], failure: .cancelled) { db in
             // Executing in another replica: it checks this flag between model turns.
             try await repo.requestCancel(tenantID: tenantID, id: workflowID, at: now, on: db)
         }
@@ -305,13 +332,18 @@ public struct AgentService: Sendable {
     }
 
     /// Picks up a run whose approvals are all decided, in whichever process handled the last one.
-    func resume(tenantID: String, workflowID: String) async throws {
+    /// `prepare` adjusts the checkpoint first (a hand-back adds the conversation held meanwhile).
+    func resume(tenantID: String, workflowID: String, prepare: (@Sendable (inout RunState, [WorkflowEvent]) -> Void)? = nil) async throws {
         let repo = self.repo
         let loaded = try await store.read { db -> (RunState?, RunOwner?, Workflow?, Int) in
             (try await repo.loadState(tenantID: tenantID, id: workflowID, on: db), try await repo.owner(tenantID: tenantID, id: workflowID, on: db),
              try await repo.findWorkflow(tenantID: tenantID, id: workflowID, on: db), try await repo.lastSeq(workflowID: workflowID, on: db))
         }
-        guard let state = loaded.0, let owner = loaded.1, let w = loaded.2 else { return }
+        guard var state = loaded.0, let owner = loaded.1, let w = loaded.2 else { return }
+        if let prepare {
+            let events = try await store.read { db in try await repo.events(tenantID: tenantID, workflowID: workflowID, after: 0, limit: 100_000, on: db) }
+            prepare(&state, events)
+        }
         let recorder = RunRecorder(workflowID: workflowID, tenantID: tenantID, lastSeq: loaded.3, writer: runtime.writer, clock: clock)
         runtime.launch(RunHandle(workflowID: workflowID, tenantID: tenantID, sessionID: w.sessionID, owner: owner, recorder: recorder), state: state)
     }
@@ -342,6 +374,8 @@ public struct AgentService: Sendable {
             }
             let state = try await repo.loadState(tenantID: tenantID, id: workflowID, on: db) ?? RunState(messages: [])
             try await repo.closePendingApprovals(tenantID: tenantID, workflowID: workflowID, at: now, on: db)
+            // A run cancelled while with a person: its hand-off closes and the session is the agent's again.
+            try await HandoffRepository().closeForWorkflow(tenantID: tenantID, workflowID: workflowID, at: now, on: db)
             try await repo.finish(tenantID: tenantID, id: workflowID, status: failure.status, state: state, finalResponse: nil,
                                   errorType: failure.type, errorMessage: failure.message, at: now, on: db)
             let fields: [String: JSONValue] = [
@@ -358,7 +392,7 @@ public struct AgentService: Sendable {
     // MARK: sessions
 
     public func createSession(_ ctx: ActionContext, title: String?) async throws -> Session {
-        try ctx.principal.require(.act)
+        try ctx.principal.require(.converse)
         if let title, title.count > 200 { throw ParleyError.badRequest("title must be at most 200 characters", code: "invalid_title") }
         let now = clock.now()
         let session = Session(id: UUIDv7.make(at: now), tenantID: ctx.principal.tenantID, title: title, createdAt: now, updatedAt: now)
@@ -465,16 +499,36 @@ enum ContextWindow {
     static func estimateTokens(_ text: String) -> Int { text.utf8.count / 4 + 1 }
 
     static func messages(history: [SessionMessage], budget: Int) -> [ModelMessage] {
+        split(history: history, budget: budget).kept
+    }
+
+    /// The newest turns that fit the budget, as model messages, and the older ones left out
+    /// (oldest first), which session memory summarises.
+    static func split(history: [SessionMessage], budget: Int) -> (older: [SessionMessage], kept: [ModelMessage]) {
         var kept: [ModelMessage] = []
         var used = 0
-        for message in history.reversed() {
+        var cut = 0
+        for (i, message) in history.enumerated().reversed() {
             let cost = estimateTokens(message.content)
-            if used + cost > budget { break }
+            if used + cost > budget { cut = i + 1; break }
             used += cost
-            kept.append(message.role == .user ? .user(message.content) : .assistant(message.content))
+            switch message.role {
+            case .user: kept.append(.user(message.content))
+            case .assistant: kept.append(.assistant(message.content))
+            case .staff: kept.append(.assistant(HandoffText.staff("A staff member", message.content)))
+            }
         }
         // A conversation must start with the user; drop a leading assistant turn.
-        while let first = kept.last, first.role == .assistant { kept.removeLast() }
-        return kept.reversed()
+        while let first = kept.last, first.role == .assistant {
+            kept.removeLast()
+            cut += 1
+        }
+        return (Array(history.prefix(cut)), kept.reversed())
     }
+}
+
+/// A session's stored summary and the last message it covers.
+struct SessionMemory: Sendable {
+    var summary: String?
+    var through: String?
 }

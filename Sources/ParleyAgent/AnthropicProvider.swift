@@ -34,9 +34,10 @@ public struct AnthropicProvider: ModelProvider, CustomStringConvertible {
     public let configuration: Configuration
     private let http: ProviderHTTP
 
-    public init(configuration: Configuration, httpClient: HTTPClient = .shared) {
+    /// `httpClient` nil: the outbound layer's shared client.
+    public init(configuration: Configuration, httpClient: HTTPClient? = nil) {
         self.configuration = configuration
-        self.http = ProviderHTTP(client: httpClient, timeout: configuration.timeout, secret: configuration.apiKey)
+        self.http = ProviderHTTP(client: httpClient, service: configuration.name, timeout: configuration.timeout, secret: configuration.apiKey)
     }
 
     public var name: String { configuration.name }
@@ -204,7 +205,7 @@ public struct AnthropicStreamDecoder: ModelStreamDecoder {
             return events
 
         case "error":
-            throw ProviderHTTP.classify(error: json["error"] ?? .null, secret: nil)
+            throw ProviderHTTP.classify(error: json["error"] ?? .null)
 
         default:
             return []  // ping and event types added later

@@ -3,17 +3,6 @@ import Logging
 import ParleyCore
 import Synchronization
 
-/// Waits. Injected so that tests never sleep.
-public protocol Sleeper: Sendable {
-    func sleep(for duration: Duration) async throws
-}
-
-/// Sleeps for real (`Task.sleep`), honouring cancellation.
-public struct TaskSleeper: Sleeper {
-    public init() {}
-    public func sleep(for duration: Duration) async throws { try await Task.sleep(for: duration) }
-}
-
 /// How often and how patiently one provider is retried.
 public struct RetryPolicy: Sendable, Equatable {
     /// Attempts per provider, the first included.

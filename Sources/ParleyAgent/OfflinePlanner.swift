@@ -129,7 +129,7 @@ public struct OfflinePlanner: ModelProvider {
     public let intents: [any OfflineIntent]
 
     public init(intents: [any OfflineIntent]) {
-        self.intents = intents + [HelpIntent(), CapabilitiesIntent()]
+        self.intents = intents + [HelpIntent(), CapabilitiesIntent(), HandbackIntent()]
     }
 
     public func stream(_ request: ModelRequest) -> AsyncThrowingStream<ModelEvent, any Error> {
@@ -212,7 +212,8 @@ public struct OfflinePlanner: ModelProvider {
 
     static func capabilityText(intents: [any OfflineIntent], intro: String) -> String {
         var lines = [intro]
-        for intent in intents {
+        // The hand-back intent answers a marker, never a person: it is not a capability.
+        for intent in intents where !(intent is HandbackIntent) {
             let example = intent.examples.first.map { " (e.g. \"\($0)\")" } ?? ""
             lines.append("- \(intent.summary)\(example)")
         }

@@ -42,9 +42,10 @@ public struct OpenAICompatibleProvider: ModelProvider, CustomStringConvertible {
     public let configuration: Configuration
     private let http: ProviderHTTP
 
-    public init(configuration: Configuration, httpClient: HTTPClient = .shared) {
+    /// `httpClient` nil: the outbound layer's shared client.
+    public init(configuration: Configuration, httpClient: HTTPClient? = nil) {
         self.configuration = configuration
-        self.http = ProviderHTTP(client: httpClient, timeout: configuration.timeout, secret: configuration.apiKey)
+        self.http = ProviderHTTP(client: httpClient, service: configuration.name, timeout: configuration.timeout, secret: configuration.apiKey)
     }
 
     public var name: String { configuration.name }
@@ -153,7 +154,7 @@ public struct OpenAIChatStreamDecoder: ModelStreamDecoder {
             throw .malformedStream("a chunk is not valid JSON")
         }
         if let error = json["error"], !error.isNull {
-            throw ProviderHTTP.classify(error: error, secret: nil)
+            throw ProviderHTTP.classify(error: error)
         }
         if let usage = json["usage"], usage.objectValue != nil {
             self.usage = (usage["prompt_tokens"]?.intValue ?? 0, usage["completion_tokens"]?.intValue ?? 0)

@@ -4,6 +4,8 @@ import ParleyCore
 public enum WorkflowStatus: String, Sendable, Codable, CaseIterable {
     case pending = "PENDING", processing = "PROCESSING", waitingApproval = "WAITING_APPROVAL"
     case completed = "COMPLETED", failed = "FAILED", cancelled = "CANCELLED"
+    /// Handed to a person (issue 12): the agent does not answer until they hand it back.
+    case waitingHuman = "WAITING_HUMAN"
 
     public var isTerminal: Bool { self == .completed || self == .failed || self == .cancelled }
 }
@@ -71,6 +73,13 @@ public enum EventType {
     public static let workflowCompleted = "workflow_completed"
     public static let workflowError = "workflow_error"
     public static let heartbeat = "heartbeat"
+    // Hand-off to a person and back (issue 12).
+    public static let handoff = "handoff"
+    public static let humanMessage = "human_message"
+    public static let customerMessage = "customer_message"
+    public static let handback = "handback"
+    /// Events after which a request/response caller stops waiting (the run needs a person).
+    public static let pausing: Set<String> = [approvalRequired, handoff, customerMessage]
     // Knowledge sources: one per entry of a tool output's `citations` array, after its tool_end.
     public static let citation = "citation"
 }
@@ -100,10 +109,15 @@ public struct Session: Sendable, Equatable {
     public var title: String?
     public var createdAt: Date
     public var updatedAt: Date
+    /// Whether the agent or a person answers (issue 12).
+    public var mode: SessionMode = .agent
+    /// The stored summary of older turns (memory), if the history ever passed its budget.
+    public var summary: String?
 }
 
 public struct SessionMessage: Sendable, Equatable {
-    public enum Role: String, Sendable, Codable { case user, assistant }
+    /// `staff`: a person replying during a hand-off.
+    public enum Role: String, Sendable, Codable { case user, assistant, staff }
     public var id: String
     public var tenantID: String
     public var sessionID: String
@@ -146,6 +160,14 @@ struct RunState: Sendable, Codable, Equatable {
     var answer: String = ""
     /// Execution time of earlier stretches (before pauses for approval).
     var elapsedMilliseconds: Int = 0
+    /// The session's summary of turns older than the history sent (memory).
+    var summary: String?
+    /// What the person who handed the conversation back told the agent.
+    var handbackNote: String?
+    /// No-relevant-results tool outcomes in a run without a session.
+    var noResults: Int?
+    /// How many times this run was handed to a person (the customer-words rules run only before the first).
+    var handoffs: Int?
 }
 
 extension ModelMessage: Codable {

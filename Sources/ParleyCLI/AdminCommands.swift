@@ -91,8 +91,8 @@ struct APIKeyCommand: AsyncParsableCommand {
         @Option(name: .customLong("expires-in"), help: "Lifetime such as 90d, 12h or 30m (default: never expires).") var expiresIn: String?
 
         func run() async throws {
-            guard let role = Role(rawValue: role) else {
-                fail("invalid --role '\(role)': accepts \(Role.allCases.map(\.rawValue).joined(separator: ", "))", code: 2)
+            guard let role = Role(rawValue: role), Role.keyRoles.contains(role) else {
+                fail("invalid --role '\(role)': accepts \(Role.keyRoles.map(\.rawValue).joined(separator: ", "))", code: 2)
             }
             var expiresAt: Date?
             if let expiresIn {

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ParleyCore
+import ParleyOutbound
 
 // HTTP clients for the messaging providers the communications engine sends through:
 // Twilio (SMS), SendGrid and Resend (email).
@@ -155,7 +156,7 @@ public struct TwilioClient: Sendable, CustomStringConvertible, CustomReflectable
     public let configuration: TwilioConfiguration
     private var http: CommsHTTP
 
-    public init(configuration: TwilioConfiguration, httpClient: HTTPClient = .shared,
+    public init(configuration: TwilioConfiguration, httpClient: HTTPClient? = nil,
                 logger: Logger = Logger(label: "parley.comms.twilio")) {
         self.configuration = configuration
         self.http = CommsHTTP(client: httpClient, timeout: configuration.timeout, provider: Self.providerName,
@@ -164,7 +165,7 @@ public struct TwilioClient: Sendable, CustomStringConvertible, CustomReflectable
 
     public init(accountSID: String, authToken: String, sender: TwilioConfiguration.Sender,
                 baseURL: String = "https://api.twilio.com", timeout: Duration = .seconds(10),
-                httpClient: HTTPClient = .shared, logger: Logger = Logger(label: "parley.comms.twilio")) {
+                httpClient: HTTPClient? = nil, logger: Logger = Logger(label: "parley.comms.twilio")) {
         self.init(configuration: TwilioConfiguration(accountSID: accountSID, authToken: authToken, sender: sender,
                                                      baseURL: baseURL, timeout: timeout),
                   httpClient: httpClient, logger: logger)
@@ -337,7 +338,7 @@ public struct SendGridClient: Sendable, CustomStringConvertible, CustomReflectab
     public let configuration: APIKeyConfiguration
     private var http: CommsHTTP
 
-    public init(configuration: APIKeyConfiguration, httpClient: HTTPClient = .shared,
+    public init(configuration: APIKeyConfiguration, httpClient: HTTPClient? = nil,
                 logger: Logger = Logger(label: "parley.comms.sendgrid")) {
         self.configuration = configuration
         self.http = CommsHTTP(client: httpClient, timeout: configuration.timeout, provider: Self.providerName,
@@ -345,7 +346,7 @@ public struct SendGridClient: Sendable, CustomStringConvertible, CustomReflectab
     }
 
     public init(apiKey: String, baseURL: String = "https://api.sendgrid.com", timeout: Duration = .seconds(10),
-                httpClient: HTTPClient = .shared, logger: Logger = Logger(label: "parley.comms.sendgrid")) {
+                httpClient: HTTPClient? = nil, logger: Logger = Logger(label: "parley.comms.sendgrid")) {
         self.init(configuration: APIKeyConfiguration(provider: "SendGrid", apiKey: apiKey, baseURL: baseURL, timeout: timeout),
                   httpClient: httpClient, logger: logger)
     }
@@ -467,7 +468,7 @@ public struct ResendClient: Sendable, CustomStringConvertible, CustomReflectable
     public let configuration: APIKeyConfiguration
     private var http: CommsHTTP
 
-    public init(configuration: APIKeyConfiguration, httpClient: HTTPClient = .shared,
+    public init(configuration: APIKeyConfiguration, httpClient: HTTPClient? = nil,
                 logger: Logger = Logger(label: "parley.comms.resend")) {
         self.configuration = configuration
         self.http = CommsHTTP(client: httpClient, timeout: configuration.timeout, provider: Self.providerName,
@@ -475,7 +476,7 @@ public struct ResendClient: Sendable, CustomStringConvertible, CustomReflectable
     }
 
     public init(apiKey: String, baseURL: String = "https://api.resend.com", timeout: Duration = .seconds(10),
-                httpClient: HTTPClient = .shared, logger: Logger = Logger(label: "parley.comms.resend")) {
+                httpClient: HTTPClient? = nil, logger: Logger = Logger(label: "parley.comms.resend")) {
         self.init(configuration: APIKeyConfiguration(provider: "Resend", apiKey: apiKey, baseURL: baseURL, timeout: timeout),
                   httpClient: httpClient, logger: logger)
     }
@@ -504,7 +505,7 @@ public struct ResendClient: Sendable, CustomStringConvertible, CustomReflectable
         httpHeaders.add(name: "Accept", value: "application/json")
         httpHeaders.add(name: "Idempotency-Key", value: email.idempotencyKey)
         let reply = try await http.post(url: CommsHTTP.trimmedBase(configuration.baseURL) + "/emails",
-                                        headers: httpHeaders, body: body, idempotencyKey: email.idempotencyKey)
+                                        headers: httpHeaders, body: body, idempotent: true, idempotencyKey: email.idempotencyKey)
         return try http.finish(reply, Self.interpret(reply))
     }
 
@@ -594,7 +595,7 @@ private struct EmailAddress {
     }
 }
 
-/// One POST with a whole-exchange timeout, and the error mapping shared by the providers.
+/// One POST through the outbound layer, and the error mapping shared by the providers.
 struct CommsHTTP: Sendable {
     /// What came back.
     struct Reply: Sendable {
@@ -632,76 +633,41 @@ struct CommsHTTP: Sendable {
         }
     }
 
-    private struct TimedOut: Error {}
-
     /// Larger answers are cut off: no provider sends more than a few kilobytes here.
     static let maxBody = 256 * 1024
 
-    let client: HTTPClient
-    let timeout: Duration
+    /// The outbound layer: client, timeout, body cap, redaction (URLs too), the tenant guard. One
+    /// attempt per send: the job queue retries a transient failure with its own backoff.
+    private(set) var http: OutboundHTTP
     let provider: String
-    /// Scrubbed from every message that leaves this type.
-    let secret: String
     let logger: Logger
-    /// Set for endpoints a tenant configured: each call resolves and checks the host first,
-    /// connects to the checked address, and follows no redirect.
-    var outbound: OutboundGuard?
 
-    /// POSTs `body` to `url` and reads the whole answer, all within `timeout`. Throws only transient errors.
-    func post(url: String, headers: HTTPHeaders, body: ByteBuffer, idempotencyKey: String) async throws(DeliveryError) -> Reply {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers = headers
-        request.body = .bytes(body)
-        let prepared = request
-        var client = self.client
-        var pinned: HTTPClient?
-        if let outbound {
-            pinned = try await Self.pinnedClient(url: url, outbound: outbound, provider: provider)
-            client = pinned ?? client
-        }
-        let logger = self.logger
-        let provider = self.provider
-        let deadline = NIODeadline.now() + Self.timeAmount(timeout)
-        let result: Result<Reply, DeliveryError>
-        do {
-            // The client's own deadline fires first and says why (a refused connection, retried
-            // until the deadline, reads as such); this backstop, a little later, catches a body
-            // that stalls after the headers, which the client's deadline no longer covers.
-            result = .success(try await Self.withTimeout(timeout + timeout / 4 + .milliseconds(100)) { [client] in
-                let response = try await client.execute(prepared, deadline: deadline, logger: logger)
-                let body = try await response.body.collect(upTo: Self.maxBody)
-                return Reply(provider: provider, status: Int(response.status.code), headers: response.headers, body: body)
-            })
-        } catch {
-            let reason = describe(error)
-            logger.debug("provider request failed", metadata: ["provider": "\(provider)", "idempotency_key": "\(idempotencyKey)",
-                                                               "error": "\(reason)"])
-            result = .failure(.transient(reason))
-        }
-        try? await pinned?.shutdown()
-        let reply = try result.get()
-        if outbound != nil, (300..<400).contains(reply.status) {
-            throw .transient("\(provider): the endpoint answered HTTP \(reply.status) (a redirect); redirects from a tenant's own endpoint "
-                             + "are not followed: set base_url to the final address")
-        }
-        return reply
+    init(client: HTTPClient?, timeout: Duration, provider: String, secret: String, logger: Logger) {
+        self.provider = provider
+        self.logger = logger
+        http = OutboundHTTP(.init(service: provider, secrets: [secret], timeout: timeout, retry: .none, maxBodyBytes: Self.maxBody,
+                                  hidesURLs: true),
+                            client: client, logger: logger)
     }
 
-    /// A client that connects only to the checked address of `url`'s host (the name still goes to
-    /// TLS for SNI and certificate checks) and follows no redirect. The caller shuts it down.
-    private static func pinnedClient(url: String, outbound: OutboundGuard, provider: String) async throws(DeliveryError) -> HTTPClient {
-        guard let host = URLComponents(string: url)?.host, !host.isEmpty else {
-            throw .transient("\(provider): base_url has no host")
+    /// Set for endpoints a tenant configured: each call resolves and checks the host first,
+    /// connects to the checked address, and follows no redirect.
+    var outbound: OutboundGuard? {
+        get { http.configuration.outbound }
+        set { http.configuration.outbound = newValue }
+    }
+
+    /// POSTs `body` to `url` and reads the whole answer, all within the timeout. Throws only transient errors.
+    func post(url: String, headers: HTTPHeaders, body: ByteBuffer, idempotent: Bool = false,
+              idempotencyKey: String) async throws(DeliveryError) -> Reply {
+        do {
+            let response = try await http.send(OutboundRequest(method: .POST, url: url, headers: headers, body: body, idempotent: idempotent))
+            return Reply(provider: provider, status: response.status, headers: response.headers, body: response.body)
+        } catch {
+            logger.debug("provider request failed", metadata: ["provider": "\(provider)", "idempotency_key": "\(idempotencyKey)",
+                                                               "error": "\(error.message)"])
+            throw .transient(error.message)
         }
-        let address: IPAddress
-        do { address = try await outbound.check(host: host, what: "\(provider) base_url") } catch {
-            throw .transient("outbound address refused: \(error.message)")
-        }
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        if IPAddress(host) == nil { configuration.dnsOverride = [host: address.description] }
-        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
     /// Returns the receipt, or throws the (scrubbed) error, logging either way.
@@ -713,57 +679,13 @@ struct CommsHTTP: Sendable {
             return receipt
         case .failure(let error):
             let scrubbed: DeliveryError = switch error {
-            case .transient(let reason): .transient(scrub(reason))
-            case .permanent(let reason): .permanent(scrub(reason))
-            case .refused(let reason): .refused(scrub(reason))
+            case .transient(let reason): .transient(http.redact(reason))
+            case .permanent(let reason): .permanent(http.redact(reason))
+            case .refused(let reason): .refused(http.redact(reason))
             }
             logger.debug("provider refused the message", metadata: ["provider": "\(provider)", "status": "\(reply.status)",
                                                                     "error": "\(scrubbed)"])
             throw scrubbed
-        }
-    }
-
-    /// A transport failure as a short message without URLs or credentials.
-    func describe(_ error: any Error) -> String {
-        if error is TimedOut { return "\(provider): no complete answer within \(Self.milliseconds(timeout)) ms" }
-        if error is CancellationError { return "\(provider): the request was cancelled" }
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .deadlineExceeded, .readTimeout, .writeTimeout, .connectTimeout, .getConnectionFromPoolTimeout,
-                 .tlsHandshakeTimeout:
-                return "\(provider): no complete answer within \(Self.milliseconds(timeout)) ms"
-            case .cancelled:
-                return "\(provider): the request was cancelled"
-            default:
-                return scrub("\(provider): connection failed (\(error))")
-            }
-        }
-        if error is NIOTooManyBytesError { return "\(provider): the answer was larger than \(Self.maxBody) bytes" }
-        return scrub("\(provider): connection failed (\(String(describing: type(of: error))): \(error))")
-    }
-
-    /// Removes the secret and anything that looks like a URL, and caps the length.
-    func scrub(_ message: String) -> String {
-        var text = message
-        if !secret.isEmpty { text = text.replacingOccurrences(of: secret, with: redactedPlaceholder) }
-        text = text.split(separator: " ", omittingEmptySubsequences: false).map { word in
-            word.contains("://") ? "<url>" : String(word)
-        }.joined(separator: " ")
-        return text.count > 300 ? String(text.prefix(300)) + "…" : text
-    }
-
-    /// Runs `operation`, giving up (and cancelling it) after `timeout`.
-    private static func withTimeout<T: Sendable>(_ timeout: Duration,
-                                                 _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await operation() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else { throw TimedOut() }
-            return value
         }
     }
 
@@ -809,15 +731,5 @@ struct CommsHTTP: Sendable {
         let words = text.split(whereSeparator: { $0.isWhitespace || $0.isNewline })
         let line = words.joined(separator: " ")
         return line.count > 200 ? String(line.prefix(200)) + "…" : line
-    }
-
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        let parts = duration.components
-        return parts.seconds * 1000 + parts.attoseconds / 1_000_000_000_000_000
-    }
-
-    static func timeAmount(_ duration: Duration) -> TimeAmount {
-        let parts = duration.components
-        return .nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)
     }
 }

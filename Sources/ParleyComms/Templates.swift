@@ -671,5 +671,29 @@ public enum DefaultTemplates {
         requiredVariables: ["first_name", "business_name"]
     )
 
-    public static let all: [MessageTemplate] = [appointmentReminder, documentRequest, followUp]
+    /// To the tenant's staff address when a conversation is handed to a person (docs/handoff.md).
+    public static let handoffNotice = MessageTemplate(
+        name: "core.handoff_notice",
+        channel: "email",
+        purpose: .transactional,
+        subject: "{{tenant_name}}: a conversation needs a person ({{reason}})",
+        text: """
+            A conversation was handed to your team.
+
+            Reason: {{reason}} ({{trigger}})
+            {{#summary}}
+            Summary: {{summary}}
+            {{/summary}}
+
+            Hand-off: {{handoff_id}}
+            {{#session_id}}
+            Session: {{session_id}}
+            {{/session_id}}
+            Open the Hand-offs view of the console to reply, or use POST /v1/handoffs/{{handoff_id}}/messages.
+            """,
+        requiredVariables: ["reason", "handoff_id"],
+        exemptFromQuietHours: true
+    )
+
+    public static let all: [MessageTemplate] = [appointmentReminder, documentRequest, followUp, handoffNotice]
 }

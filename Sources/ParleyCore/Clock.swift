@@ -9,3 +9,14 @@ public struct SystemClock: Clock {
     public init() {}
     public func now() -> Date { Date() }
 }
+
+/// Waits (retry backoff, `Retry-After`). Injected so that tests never sleep.
+public protocol Sleeper: Sendable {
+    func sleep(for duration: Duration) async throws
+}
+
+/// Sleeps for real (`Task.sleep`), honouring cancellation.
+public struct TaskSleeper: Sleeper {
+    public init() {}
+    public func sleep(for duration: Duration) async throws { try await Task.sleep(for: duration) }
+}

@@ -50,6 +50,8 @@ public struct ParleyConfig: Sendable {
     public var sources: ConfigSources
     /// HTTP connection timeouts, the per-address cap and the shutdown grace period.
     public var transport = TransportSettings()
+    /// The public customer chat page's rate and size limits.
+    public var customerChat = CustomerChatSettings()
 }
 
 /// The communications queue's worker (seed 003's names).
@@ -245,6 +247,7 @@ extension ParleyConfig {
             sources: sources
         )
         config.transport = try transport(reader)
+        config.customerChat = try customerChat(reader)
         // Webhook verification keys: a malformed one would refuse every webhook, so it stops start-up instead.
         _ = try reader.optional("PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY", accepts: "SendGrid's verification key: a base64 DER P-256 public key") {
             Data(base64Encoded: $0.trimmingCharacters(in: .whitespaces)).flatMap { try? P256.Signing.PublicKey(derRepresentation: $0) } != nil

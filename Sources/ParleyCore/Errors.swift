@@ -6,6 +6,8 @@ public struct ParleyError: Error, Sendable, Equatable, CustomStringConvertible {
         /// Well-formed but refused by a business rule (422).
         case unprocessable
         case unsupportedMediaType, methodNotAllowed, unavailable, internalError
+        /// A rate limit (429); the response says when to retry.
+        case tooManyRequests
     }
 
     public var kind: Kind

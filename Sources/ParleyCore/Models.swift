@@ -8,8 +8,12 @@ public struct Tenant: Sendable, Codable, Equatable {
     public var createdAt: Date
     public var updatedAt: Date
     public var deletedAt: Date?
+    /// Where staff are told of new hand-offs (issue 12); nil sends nothing.
+    public var handoffEmail: String?
 
-    public init(id: String, name: String, slug: String, timeZone: String, createdAt: Date, updatedAt: Date, deletedAt: Date? = nil) {
+    public init(id: String, name: String, slug: String, timeZone: String, createdAt: Date, updatedAt: Date, deletedAt: Date? = nil,
+                handoffEmail: String? = nil) {
+        self.handoffEmail = handoffEmail
         self.id = id
         self.name = name
         self.slug = slug

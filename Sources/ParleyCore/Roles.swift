@@ -2,15 +2,22 @@
 /// needs, and the matrix is reviewed in one place.
 public enum Role: String, Sendable, Codable, CaseIterable {
     case admin, `operator`, viewer, service
+    /// A visitor of the tenant's public chat page (no API key): may only talk with the agent in its
+    /// own conversation, and its runs are offered only the tools marked `.converse`.
+    case customer
 
     public func allows(_ permission: Permission) -> Bool {
         switch self {
         case .admin: return true
         case .operator: return permission != .manageKeys && permission != .readAudit
         case .viewer: return permission == .readTenant
-        case .service: return permission == .readTenant || permission == .act
+        case .service: return permission == .readTenant || permission == .act || permission == .converse
+        case .customer: return permission == .converse
         }
     }
+
+    /// The roles an API key may have (a customer is a chat-page visitor, never a key).
+    public static var keyRoles: [Role] { allCases.filter { $0 != .customer } }
 }
 
 public enum Permission: String, Sendable {
@@ -18,6 +25,10 @@ public enum Permission: String, Sendable {
     case readTenant
     /// Use the product: chat, enqueue messages, run tools (later issues).
     case act
+    /// Talk with the agent in one's own conversation: every role that may `act`, and a customer on
+    /// the public chat page. A tool that declares it is safe to offer customers (it reads only what
+    /// the business publishes and changes nothing of the business's data).
+    case converse
     /// Approve, cancel and redrive work done by others.
     case operate
     /// Create, list and revoke API keys.
@@ -30,6 +41,7 @@ public enum Permission: String, Sendable {
         switch self {
         case .readTenant: "read this workspace's data"
         case .act: "make changes (chat, send messages, create or change cases)"
+        case .converse: "chat with the assistant"
         case .operate: "operate the workspace (approvals, jobs, templates, consent, schedules)"
         case .manageKeys: "manage API keys, provider channels and tool policies"
         case .readAudit: "read the audit log"

@@ -64,7 +64,8 @@ public enum UnknownFields {
     public static let synonyms: [String: [String]] = [
         "recipient": ["to"], "recipients": ["to"], "phone_number": ["phone", "to"], "email_address": ["email", "to"],
         "body": ["text", "message"], "content": ["text", "message"], "message": ["text"], "prompt": ["message"],
-        "cursor": ["before"], "page_token": ["before"], "next_cursor": ["before"], "after": ["before"],
+        "cursor": ["before", "after"], "page_token": ["before", "after"], "next_cursor": ["before", "after"],
+        "after": ["before"], "before": ["after"], "since": ["after"], "offset": ["before", "after"], "page": ["before", "after"],
         "per_page": ["limit"], "page_size": ["limit"], "size": ["limit"], "count": ["limit"],
         "schedule_at": ["send_at"], "scheduled_at": ["send_at"], "deliver_at": ["send_at"],
         "timezone": ["time_zone"], "tz": ["time_zone"], "title": ["name"],

@@ -30,6 +30,7 @@ public enum ErrorMapping {
         case .methodNotAllowed: .methodNotAllowed
         case .unavailable: .serviceUnavailable
         case .internalError: .internalServerError
+        case .tooManyRequests: .tooManyRequests
         }
     }
 

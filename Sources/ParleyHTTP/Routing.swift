@@ -97,7 +97,8 @@ extension Request {
     }
 }
 
-/// A list response: `{"data": [...], "next_cursor": ...}`.
+/// A list response, the same on every list route: `{"data": [...], "next_cursor": ...}`, where
+/// `next_cursor` is null on the last page (and on lists that are not paginated).
 public struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
     public var data: [Item]
     public var nextCursor: String?
@@ -105,6 +106,24 @@ public struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
     public init(data: [Item], nextCursor: String?) {
         self.data = data
         self.nextCursor = nextCursor
+    }
+
+    /// The first `query.limit` of `rows` (fetched with `query.fetchLimit`) and the cursor of the next page.
+    public init<Row>(rows: [Row], query: Paging.Query, cursor: (Row) -> String, view: (Row) throws -> Item) rethrows {
+        let page = Paging.page(rows, limit: query.limit, cursor: cursor)
+        self.init(data: try page.rows.map(view), nextCursor: page.next)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case data
+        case nextCursor = "next_cursor"
+    }
+
+    /// `next_cursor` is always present: null, not missing, on the last page.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(data, forKey: .data)
+        try container.encode(nextCursor, forKey: .nextCursor)
     }
 }
 
@@ -125,11 +144,24 @@ public struct JSON<Body: Encodable>: ResponseGenerator {
     }
 }
 
-/// The paging every list route takes, documented once (the `Before` parameter and the paging
-/// convention in the API description): `limit` rows, older than the `before` cursor, which is
-/// the previous page's `next_cursor`.
+/// The paging every list route takes, documented once (the `Limit`, `Before` and `After`
+/// parameters and the paging convention in the API description): `limit` rows past the cursor,
+/// which is always the previous page's `next_cursor`. A list whose newest entries come first
+/// pages back with `before`; a list read in order (oldest first, or alphabetically) pages
+/// forward with `after`.
 public enum Paging {
-    public static let parameters = ["limit", "before"]
+    /// Which way a list pages, and so which parameter carries the cursor.
+    public enum Direction: String, Sendable {
+        /// Newest first: `before`.
+        case backward = "before"
+        /// Oldest first or alphabetical: `after`.
+        case forward = "after"
+    }
+
+    /// The query parameters of a list that pages back in time.
+    public static let parameters = ["limit", Direction.backward.rawValue]
+    /// The query parameters of a list that pages forward.
+    public static let forwardParameters = ["limit", Direction.forward.rawValue]
 
     /// What a list request asks for: at most `limit` rows past `cursor`.
     public struct Query: Sendable, Equatable {
@@ -146,10 +178,9 @@ public enum Paging {
     }
 
     /// Reads `limit` (an integer from 1 to `max`, `default` when absent; otherwise 400
-    /// `invalid_query`) and the cursor parameter (`before`, or `after` on the routes that page
-    /// forwards).
-    public static func read(_ request: Request, default def: Int, max: Int, cursor name: String = "before") throws -> Query {
-        Query(limit: try request.queryInt("limit", default: def, range: 1...max), cursor: request.queryString(name))
+    /// `invalid_query`) and the cursor parameter of `direction`.
+    public static func read(_ request: Request, default def: Int, max: Int, direction: Direction = .backward) throws -> Query {
+        Query(limit: try request.queryInt("limit", default: def, range: 1...max), cursor: request.queryString(direction.rawValue))
     }
 
     /// Splits rows fetched with `Query.fetchLimit` into the page (the first `limit`) and the
@@ -157,6 +188,11 @@ public enum Paging {
     public static func page<Row>(_ rows: [Row], limit: Int, cursor: (Row) -> String) -> (rows: [Row], next: String?) {
         let page = Array(rows.prefix(limit))
         return (page, rows.count > limit ? page.last.map(cursor) : nil)
+    }
+
+    /// The list envelope for a page of hand-built JSON items: `{"data": [...], "next_cursor": ...}`.
+    public static func envelope(_ items: [JSONValue], next: String?) -> JSONValue {
+        ["data": .array(items), "next_cursor": next.map(JSONValue.string) ?? .null]
     }
 }
 

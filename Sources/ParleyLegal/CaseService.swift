@@ -273,11 +273,11 @@ public struct CaseService: Sendable {
         return try await detail(tenantID: tenantID, id: c.id)
     }
 
-    public func list(_ principal: Principal, status: CaseStatus?, before: String?, limit: Int) async throws -> (cases: [CaseSummary], nextBefore: String?) {
+    public func list(_ principal: Principal, status: CaseStatus?, before: String?, limit: Int) async throws -> (cases: [CaseSummary], next: String?) {
         try principal.require(.readTenant)
         guard (1...200).contains(limit) else { throw ParleyError.badRequest("limit must be from 1 to 200", code: "invalid_limit") }
         if let before, !UUIDv7.isValid(before) {
-            throw ParleyError.badRequest("before must be a case id (next_before of the previous page)", code: "invalid_query")
+            throw ParleyError.badRequest("before must be a case id (the next_cursor of the previous page)", code: "invalid_query")
         }
         let tenantID = principal.tenantID
         let repo = self.repo

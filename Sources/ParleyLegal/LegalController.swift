@@ -66,7 +66,7 @@ struct LegalController {
         r.on(.get, "/cases", query: Paging.parameters + ["status"]) { req, ctx in
             let query = try Paging.read(req, default: 50, max: 200)
             let page = try await cases.list(try ctx.caller(), status: try Self.status(req.queryString("status")), before: query.cursor, limit: query.limit)
-            return RawJSON(value: ["cases": .array(page.cases.map(LegalViews.summary)), "next_before": page.nextBefore.map { .string($0) } ?? .null])
+            return RawJSON(value: Paging.envelope(page.cases.map(LegalViews.summary), next: page.next))
         }
         r.on(.post, "/cases") { req, ctx in
             let body = try await req.decodeJSONObject(limit: maxBodyBytes, fields: ["client_name", "client_email", "client_phone", "case_number", "requested_documents", "documents_requested"])
@@ -100,7 +100,7 @@ struct LegalController {
         }
         r.on(.post, "/cases/:case_id/upload-link") { _, ctx in
             let link = try await cases.uploadLink(try ctx.caller(), caseID: try ctx.parameters.require("case_id"))
-            return RawJSON(value: ["url": .string(link.url), "expires_at": .string(Timestamps.format(link.expiresAt))])
+            return JSON(UploadLinkView(url: link.url, expiresAt: link.expiresAt))
         }
         r.on(.put, "/cases/documents/:requested_doc_id") { req, ctx in
             let body = try await req.decodeJSONObject(limit: maxBodyBytes, fields: ["status", "notes", "is_completed"])
@@ -237,4 +237,10 @@ enum UploadPage {
             """
         return HTMLResponse.page(html, csp: "default-src 'none'; script-src 'nonce-\(nonce)'; style-src 'nonce-\(nonce)'; connect-src 'self'; img-src 'none'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
     }
+}
+
+/// A signed upload link for a case's client.
+struct UploadLinkView: Encodable, Sendable {
+    var url: String
+    var expiresAt: Date
 }

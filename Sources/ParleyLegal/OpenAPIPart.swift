@@ -19,7 +19,8 @@ paths:
       operationId: listCases
       summary: The tenant's cases, newest first. Any role.
       description: |
-        To page, pass the previous page's `next_before` as `before`; it is null on the last page.
+        Pages back in time like every such list: pass the previous page's `next_cursor` as
+        `before`; it is null on the last page.
       security:
         - bearerAuth: []
       parameters:
@@ -45,12 +46,13 @@ paths:
             application/json:
               schema:
                 type: object
+                required: [data, next_cursor]
                 properties:
-                  cases:
+                  data:
                     type: array
                     items:
                       $ref: '#/components/schemas/LegalCaseSummary'
-                  next_before:
+                  next_cursor:
                     type: [string, 'null']
         '400':
           $ref: '#/components/responses/BadRequest'

@@ -42,6 +42,9 @@ public struct APIKeyService: Sendable {
         guard !name.isEmpty, name.count <= 200 else {
             throw ParleyError.badRequest("name must be 1 to 200 characters", code: "invalid_name")
         }
+        guard Role.keyRoles.contains(role) else {
+            throw ParleyError.badRequest("role must be one of \(Role.keyRoles.map(\.rawValue).joined(separator: ", "))", code: "invalid_role")
+        }
         let now = clock.now()
         if let expiresAt, expiresAt <= now {
             throw ParleyError.badRequest("expires_at must be in the future", code: "invalid_expires_at")

@@ -49,9 +49,12 @@ public struct TenantService: Sendable {
     public struct Update: Sendable, Equatable {
         public var name: String?
         public var timeZone: String?
-        public init(name: String? = nil, timeZone: String? = nil) {
+        /// `.some(nil)` removes the hand-off address; nil leaves it.
+        public var handoffEmail: String??
+        public init(name: String? = nil, timeZone: String? = nil, handoffEmail: String?? = nil) {
             self.name = name
             self.timeZone = timeZone
+            self.handoffEmail = handoffEmail
         }
     }
 
@@ -70,8 +73,18 @@ public struct TenantService: Sendable {
     /// the old and new values.
     public func update(_ ctx: ActionContext, _ u: Update, zoneChanged: ZoneChange? = nil) async throws -> Tenant {
         try Self.requireSettingsChange(ctx.principal)
-        guard u.name != nil || u.timeZone != nil else {
-            throw ParleyError.badRequest("send name and/or time_zone to change", code: "empty_update")
+        guard u.name != nil || u.timeZone != nil || u.handoffEmail != nil else {
+            throw ParleyError.badRequest("send name, time_zone and/or handoff_email to change", code: "empty_update")
+        }
+        let handoffEmail = try u.handoffEmail.map { (raw: String?) throws(ParleyError) -> String? in
+            guard let raw else { return nil }
+            let e = raw.trimmingCharacters(in: .whitespaces)
+            let parts = e.split(separator: "@", omittingEmptySubsequences: false)
+            guard e.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
+                  !e.contains(where: { $0.isWhitespace || $0 == "\u{0}" || $0 == "," || $0 == ";" || $0 == "<" || $0 == ">" }) else {
+                throw .badRequest("handoff_email must be one email address such as support@example.com, got '\(raw.prefix(64))'", code: "invalid_handoff_email")
+            }
+            return e
         }
         let name = try u.name.map { (raw: String) throws(ParleyError) -> String in
             let n = raw.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -97,6 +110,10 @@ public struct TenantService: Sendable {
             }
             var changes: [String: String] = [:]
             if let name, name != t.name { changes["name"] = name; changes["previous_name"] = t.name; t.name = name }
+            if let handoffEmail, handoffEmail != t.handoffEmail {
+                changes["handoff_email"] = handoffEmail ?? "(removed)"
+                t.handoffEmail = handoffEmail
+            }
             if let zone, zone.identifier != t.timeZone {
                 changes["time_zone"] = zone.identifier
                 changes["previous_time_zone"] = t.timeZone

@@ -10,7 +10,7 @@ import ParleyHTTP
 public enum AgentAssembly {
     /// The configured providers in failover order, ending with the offline planner, which always
     /// answers. With no provider configured the planner is used alone.
-    public static func provider(_ settings: ModelSettings, packs: [DomainPack], httpClient: HTTPClient = .shared) -> any ModelProvider {
+    public static func provider(_ settings: ModelSettings, packs: [DomainPack], httpClient: HTTPClient? = nil) -> any ModelProvider {
         let offline = OfflinePlanner(intents: packs.flatMap(\.plannerIntents))
         let chain = languageModels(settings, httpClient: httpClient)
         if chain.isEmpty { return offline }
@@ -19,7 +19,7 @@ public enum AgentAssembly {
 
     /// The configured language-model providers in failover order (no offline planner). Each call
     /// times out after `timeout`, or `PARLEY_MODEL_TIMEOUT_SECONDS`.
-    public static func languageModels(_ settings: ModelSettings, timeout: Duration? = nil, httpClient: HTTPClient = .shared) -> [any ModelProvider] {
+    public static func languageModels(_ settings: ModelSettings, timeout: Duration? = nil, httpClient: HTTPClient? = nil) -> [any ModelProvider] {
         let timeout = timeout ?? Duration.seconds(settings.timeoutSeconds)
         var chain: [any ModelProvider] = []
         let wanted = settings.order.isEmpty ? ["anthropic", "openai"] : settings.order

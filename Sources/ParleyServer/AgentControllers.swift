@@ -90,7 +90,8 @@ enum AgentViews {
     }
 
     static func session(_ s: Session) -> JSONValue {
-        ["session_id": .string(s.id), "title": text(s.title), "created_at": date(s.createdAt), "updated_at": date(s.updatedAt)]
+        ["session_id": .string(s.id), "title": text(s.title), "state": .string(s.mode.rawValue), "summary": text(s.summary),
+         "created_at": date(s.createdAt), "updated_at": date(s.updatedAt)]
     }
 
     static func message(_ m: SessionMessage) -> JSONValue {
@@ -143,7 +144,7 @@ struct WorkflowController {
             filter.createdBefore = try req.queryDate("created_before")
             filter.before = query.cursor
             let page = Paging.page(try await agent.list(try ctx.caller(), filter), limit: query.limit, cursor: \.id)
-            return RawJSON(value: ["data": .array(page.rows.map { .object(AgentViews.workflow($0)) }), "next_cursor": AgentViews.text(page.next)])
+            return RawJSON(value: Paging.envelope(page.rows.map { .object(AgentViews.workflow($0)) }, next: page.next))
         }
         r.on(.get, "/workflows/:id") { _, ctx in
             let principal = try ctx.caller()
@@ -170,7 +171,7 @@ struct WorkflowController {
         }
         r.on(.get, "/workflows/:id/approvals") { _, ctx in
             let list = try await agent.approvals(try ctx.caller(), workflowID: try ctx.parameters.require("id"))
-            return RawJSON(value: ["data": .array(list.map(AgentViews.approval)), "next_cursor": .null])
+            return RawJSON(value: Paging.envelope(list.map(AgentViews.approval), next: nil))
         }
         r.on(.post, "/workflows/:id/approvals/:approval_id") { req, ctx in
             let body = try await req.decodeJSON(Decision.self, limit: maxBodyBytes)
@@ -208,8 +209,8 @@ struct SeedWorkflowController {
         }
         r.on(.get, "/workflows/:id/status") { _, ctx in
             let w = try await agent.workflow(try ctx.caller(), id: try ctx.parameters.require("id"))
-            return RawJSON(value: ["workflow_id": .string(w.id), "status": .string(w.status.rawValue), "created_at": AgentViews.date(w.createdAt),
-                                   "updated_at": AgentViews.date(w.updatedAt), "has_final_response": .bool(w.finalResponse != nil)])
+            return JSON(WorkflowStatusView(workflowId: w.id, status: w.status.rawValue, createdAt: w.createdAt, updatedAt: w.updatedAt,
+                                           hasFinalResponse: w.finalResponse != nil))
         }
     }
 }
@@ -235,7 +236,7 @@ struct SessionController {
             let query = try Paging.read(req, default: 50, max: 200)
             let list = try await agent.sessions(try ctx.caller(), before: query.cursor, limit: query.fetchLimit)
             let page = Paging.page(list, limit: query.limit, cursor: \.id)
-            return RawJSON(value: ["data": .array(page.rows.map(AgentViews.session)), "next_cursor": AgentViews.text(page.next)])
+            return RawJSON(value: Paging.envelope(page.rows.map(AgentViews.session), next: page.next))
         }
         r.on(.patch, "/sessions/:id") { req, ctx in
             let body = try await req.decodeJSON(CreateSession.self, limit: maxBodyBytes)
@@ -244,11 +245,11 @@ struct SessionController {
         r.on(.get, "/sessions/:id") { _, ctx in
             RawJSON(value: AgentViews.session(try await agent.session(try ctx.caller(), id: try ctx.parameters.require("id"))))
         }
-        r.on(.get, "/sessions/:id/messages", query: ["limit", "after"]) { req, ctx in
-            let query = try Paging.read(req, default: 100, max: 500, cursor: "after")
+        r.on(.get, "/sessions/:id/messages", query: Paging.forwardParameters) { req, ctx in
+            let query = try Paging.read(req, default: 100, max: 500, direction: .forward)
             let list = try await agent.messages(try ctx.caller(), sessionID: try ctx.parameters.require("id"), after: query.cursor, limit: query.fetchLimit)
             let page = Paging.page(list, limit: query.limit, cursor: \.id)
-            return RawJSON(value: ["data": .array(page.rows.map(AgentViews.message)), "next_cursor": AgentViews.text(page.next)])
+            return RawJSON(value: Paging.envelope(page.rows.map(AgentViews.message), next: page.next))
         }
         // Request/response for clients that do not stream: waits for the answer (or for a pause).
         r.on(.post, "/sessions/:id/messages") { req, ctx in
@@ -279,7 +280,7 @@ struct ToolController {
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.get, "/tools") { _, ctx in
-            RawJSON(value: ["data": .array(try await agent.tools(try ctx.caller()).map(Self.view)), "next_cursor": .null])
+            RawJSON(value: Paging.envelope(try await agent.tools(try ctx.caller()).map(Self.view), next: nil))
         }
         r.on(.put, "/tools/:name/policy") { req, ctx in
             let body = try await req.decodeJSON(SetPolicy.self, limit: maxBodyBytes)
@@ -300,4 +301,13 @@ extension Request {
         try JSONCoding.checkRange(date, raw, name: "query parameter '\(name)'")
         return date
     }
+}
+
+/// `GET /api/workflows/{id}/status` (seed 000's polling route).
+struct WorkflowStatusView: Encodable, Sendable {
+    var workflowId: String
+    var status: String
+    var createdAt: Date
+    var updatedAt: Date
+    var hasFinalResponse: Bool
 }

@@ -83,7 +83,8 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let tenantPacks = TenantPackService(store: deps.store, clock: deps.clock, installed: deps.packs.map(\.name))
     let publicRoutes = bound.flatMap(\.publicRoutes)
     router.add(middleware: RequestMiddleware(metrics: metrics, routes: table, maxBodyBytes: deps.config.maxBodyBytes,
-                                             bodyLimits: publicRoutes.compactMap { r in r.maxBodyBytes.map { ("/\(r.prefix)/", $0) } }))
+                                             bodyLimits: publicRoutes.compactMap { r in r.maxBodyBytes.map { ("/\(r.prefix)/", $0) } }
+                                                 + [("/c/", deps.config.customerChat.attachmentMaxBytes)]))
 
     let keys = APIKeyService(store: deps.store, clock: deps.clock)
     OperationsController(store: deps.store, readiness: Readiness(store: deps.store, migrations: deps.migrations), metrics: metrics,
@@ -142,9 +143,14 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     settings.unavailableTools = { [packs = deps.packs] tenantID in
         PackSet.unavailableTools(packs, enabled: try await tenantPacks.enabled(tenantID: tenantID))
     }
+    // New hand-offs are emailed to the tenant's staff address through the communications engine.
+    settings.handoffNotifier = HandoffEmailNotifier(messages: MessageService(
+        queue: queue, maxAttempts: workerSettings.maxAttempts, templates: TemplateService(store: deps.store, clock: deps.clock, defaults: defaultTemplates),
+        personalizer: nil, personalization: PersonalizationAssembly.settings(deps.config.models), metrics: commsMetrics, wake: { worker.wake() }))
     let hub = EventHub(bufferLimit: settings.streamBuffer)
     var registry = ToolRegistry()
-    for tool in deps.packs.flatMap(\.tools) { registry.register(tool) }
+    // The core's tools (escalate_to_human) first, then the packs'.
+    for tool in CoreTools.all + deps.packs.flatMap(\.tools) { registry.register(tool) }
     let runtime = AgentRuntime(
         store: deps.store, clock: deps.clock, hub: hub,
         provider: deps.provider ?? AgentAssembly.provider(deps.config.models, packs: deps.packs), tools: registry,
@@ -157,10 +163,17 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     WorkflowController(agent: agent, metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
     SessionController(agent: agent, maxBodyBytes: maxBody).register(v1Routes)
     ToolController(agent: agent, maxBodyBytes: maxBody).register(v1Routes)
+    HandoffController(handoffs: HandoffService(agent: agent), maxBodyBytes: maxBody).register(v1Routes)
     // Seed 000's paths, kept as aliases.
     ChatController(agent: agent, metrics: metrics, maxBodyBytes: maxBody)
         .register(Routes(group: router.group("").add(middleware: auth), prefix: "", table: table))
     SeedWorkflowController(agent: agent).register(Routes(group: router.group("api").add(middleware: auth), prefix: "/api", table: table))
+    // The public customer chat page (`/c/{slug}`) and its settings (`/v1/tenant/widget`).
+    let widgets = WidgetSettingsService(store: deps.store, clock: deps.clock)
+    WidgetSettingsController(widgets: widgets, maxBodyBytes: maxBody).register(v1Routes, tenants: TenantService(store: deps.store, clock: deps.clock))
+    CustomerChatController(chat: CustomerChatService(widgets: widgets, agent: agent, store: deps.store, clock: deps.clock, settings: deps.config.customerChat),
+                           metrics: metrics, publicURL: deps.config.publicURL)
+        .register(Routes(group: router.group("c").add(middleware: CustomerChatMiddleware()), prefix: "/c", table: table))
     table.add("/ws", .get)
     let connectionGuard = ConnectionGuard(deps.config.transport, logger: deps.logger)
     // At shutdown live streams end with `reconnect` instead of holding the server's drain open.

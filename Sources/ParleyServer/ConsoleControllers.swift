@@ -139,14 +139,17 @@ enum ConsoleFiles {
         var bytes: [UInt8]
     }
 
-    static let all: [String: Asset] = {
+    static let all: [String: Asset] = decode(ConsoleAssets.files)
+
+    /// A generated asset list (`scripts/sync-console`) as served files.
+    static func decode(_ files: [String: (contentType: String, etag: String, base64: String)]) -> [String: Asset] {
         var out: [String: Asset] = [:]
-        for (name, file) in ConsoleAssets.files {
+        for (name, file) in files {
             guard let data = Data(base64Encoded: file.base64, options: .ignoreUnknownCharacters) else { continue }
             out[name] = Asset(contentType: file.contentType, etag: file.etag, bytes: Array(data))
         }
         return out
-    }()
+    }
 
     static func asset(_ name: String) -> Asset? { all[name] }
 }

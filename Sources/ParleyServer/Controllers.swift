@@ -71,23 +71,36 @@ struct TenantController {
         }
     }
 
-    struct TenantBody: Encodable { var id: String; var name: String; var slug: String; var timeZone: String; var createdAt: Date }
+    struct TenantBody: Encodable {
+        var id: String; var name: String; var slug: String; var timeZone: String; var createdAt: Date; var handoffEmail: String?
+        init(_ t: Tenant) {
+            id = t.id; name = t.name; slug = t.slug; timeZone = t.timeZone; createdAt = t.createdAt; handoffEmail = t.handoffEmail
+        }
+        enum CodingKeys: String, CodingKey { case id, name, slug, timeZone, createdAt, handoffEmail }
+        // Always present, null when not set.
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id); try c.encode(name, forKey: .name); try c.encode(slug, forKey: .slug)
+            try c.encode(timeZone, forKey: .timeZone); try c.encode(createdAt, forKey: .createdAt); try c.encode(handoffEmail, forKey: .handoffEmail)
+        }
+    }
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.get, "/tenant") { _, ctx in
             let principal = try ctx.caller()
             try principal.require(.readTenant)
-            let t = try await tenants.get(principal.tenantID)
-            return JSON(TenantBody(id: t.id, name: t.name, slug: t.slug, timeZone: t.timeZone, createdAt: t.createdAt))
+            return JSON(TenantBody(try await tenants.get(principal.tenantID)))
         }
         r.on(.patch, "/tenant") { req, ctx in
             let action = try ctx.action()
             // Refused before the body is read: a viewer learns about the role, not about a field.
             try TenantService.requireSettingsChange(action.principal)
-            let body = try await req.decodeJSONObject(limit: maxBodyBytes, fields: ["name", "time_zone"])
+            let body = try await req.decodeJSONObject(limit: maxBodyBytes, fields: ["name", "time_zone", "handoff_email"])
+            // handoff_email: a string sets it, null removes it, absent leaves it.
+            let handoffEmail: String?? = body["handoff_email"] == nil ? nil : .some(try Self.string(body, "handoff_email"))
             let t = try await tenants.changeSettings(action, TenantService.Update(
-                name: try Self.string(body, "name"), timeZone: try Self.string(body, "time_zone")))
-            return JSON(TenantBody(id: t.id, name: t.name, slug: t.slug, timeZone: t.timeZone, createdAt: t.createdAt))
+                name: try Self.string(body, "name"), timeZone: try Self.string(body, "time_zone"), handoffEmail: handoffEmail))
+            return JSON(TenantBody(t))
         }
     }
 }
@@ -111,8 +124,8 @@ struct APIKeyController {
             let action = try ctx.action()
             try action.principal.require(.manageKeys)
             let body = try await req.decodeJSON(CreateKey.self, limit: maxBodyBytes)
-            guard let role = Role(rawValue: body.role) else {
-                throw ParleyError.badRequest("role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_role")
+            guard let role = Role(rawValue: body.role), Role.keyRoles.contains(role) else {
+                throw ParleyError.badRequest("role must be one of \(Role.keyRoles.map(\.rawValue).joined(separator: ", "))", code: "invalid_role")
             }
             let created = try await keys.create(action, name: body.name, role: role, expiresAt: body.expiresAt)
             return JSON(created, status: .created)

@@ -120,11 +120,7 @@ struct MessageController {
         r.on(.get, "/outbox", query: Paging.parameters) { req, ctx in
             let query = try Paging.read(req, default: 50, max: 500)
             let rows = try await messages.outbox(try ctx.caller(), before: query.cursor, limit: query.fetchLimit)
-            let page = Paging.page(rows, limit: query.limit, cursor: \.id)
-            return RawJSON(value: ["data": .array(page.rows.map { e in
-                ["outbox_id": .string(e.id), "message_id": .string(e.messageID), "channel": .string(e.channel.rawValue),
-                 "to": .string(e.recipient), "content": .string(e.content), "created_at": AgentViews.date(e.createdAt)]
-            }), "next_cursor": AgentViews.text(page.next)])
+            return JSON(Page(rows: rows, query: query, cursor: \.id, view: OutboxEntryView.init))
         }
     }
 }
@@ -162,7 +158,7 @@ struct JobController {
             let rows = try await queue.list(tenantID: principal.tenantID, state: state, before: query.cursor, limit: query.fetchLimit)
             let page = Paging.page(rows, limit: query.limit, cursor: \.id)
             let waiting = try await queue.waiting(tenantID: principal.tenantID, jobs: page.rows)
-            return RawJSON(value: ["data": .array(page.rows.map { Self.view($0, waiting: waiting[$0.id]) }), "next_cursor": AgentViews.text(page.next)])
+            return RawJSON(value: Paging.envelope(page.rows.map { Self.view($0, waiting: waiting[$0.id]) }, next: page.next))
         }
         r.on(.post, "/jobs/:id/retry") { _, ctx in
             let principal = try ctx.caller()
@@ -233,7 +229,7 @@ struct TemplateController {
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.get, "/templates") { _, ctx in
             let list = try await templates.list(try ctx.caller())
-            return RawJSON(value: ["data": .array(list.map { Self.view($0.template, overridden: $0.overridden) }), "next_cursor": .null])
+            return RawJSON(value: Paging.envelope(list.map { Self.view($0.template, overridden: $0.overridden) }, next: nil))
         }
         r.on(.get, "/templates/:name") { _, ctx in
             let name = try ctx.parameters.require("name")
@@ -243,7 +239,7 @@ struct TemplateController {
         }
         r.on(.get, "/templates/:name/versions") { _, ctx in
             let list = try await templates.versions(try ctx.caller(), name: try ctx.parameters.require("name"))
-            return RawJSON(value: ["data": .array(list.map { v -> JSONValue in
+            return RawJSON(value: Paging.envelope(list.map { v -> JSONValue in
                 var o = Self.view(v.template, overridden: v.createdBy != nil)
                 if case .object(var fields) = o {
                     fields["created_by"] = AgentViews.text(v.createdBy)
@@ -252,7 +248,7 @@ struct TemplateController {
                     o = .object(fields)
                 }
                 return o
-            }), "next_cursor": .null])
+            }, next: nil))
         }
         r.on(.put, "/templates/:name") { req, ctx in
             let body = try await req.decodeJSON(Body.self, limit: maxBodyBytes)
@@ -295,10 +291,6 @@ struct ConsentController {
     struct SetBody: Decodable { var status: String; var reason: String? }
     struct Inbound: Decodable { var from: String; var body: String }
 
-    static func view(_ r: ConsentRecord) -> JSONValue {
-        ["channel": .string(r.channel.rawValue), "recipient": .string(r.recipient), "status": .string(r.status.rawValue),
-         "source": .string(r.source), "reason": AgentViews.text(r.reason), "updated_at": AgentViews.date(r.updatedAt)]
-    }
 
     static func channel(_ ctx: ParleyRequestContext) throws -> Channel {
         guard let c = Channel(rawValue: try ctx.parameters.require("channel")) else {
@@ -309,8 +301,8 @@ struct ConsentController {
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>, maxBodyBytes: Int) {
         // Everyone with a recorded status, e.g. `?status=suppressed` for the suppression list.
-        r.on(.get, "/consent", query: ["limit", "after", "status", "channel"]) { req, ctx in
-            let query = try Paging.read(req, default: 100, max: 500, cursor: "after")
+        r.on(.get, "/consent", query: Paging.forwardParameters + ["status", "channel"]) { req, ctx in
+            let query = try Paging.read(req, default: 100, max: 500, direction: .forward)
             let status = try req.queryString("status").map {
                 guard let s = ConsentStatus(rawValue: $0) else {
                     throw ParleyError.badRequest("status must be one of \(ConsentStatus.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_query")
@@ -329,12 +321,11 @@ struct ConsentController {
                 return (c, String(parts[1]))
             }
             let rows = try await consent.list(try ctx.caller(), status: status, channel: channel, after: after, limit: query.fetchLimit)
-            let page = Paging.page(rows, limit: query.limit) { "\($0.channel.rawValue):\($0.recipient)" }
-            return RawJSON(value: ["data": .array(page.rows.map(Self.view)), "next_cursor": AgentViews.text(page.next)])
+            return JSON(Page(rows: rows, query: query, cursor: { "\($0.channel.rawValue):\($0.recipient)" }, view: ConsentView.init))
         }
         r.on(.get, "/consent/:channel/:recipient") { _, ctx in
             let (current, history) = try await consent.get(try ctx.caller(), channel: try Self.channel(ctx), recipient: try ctx.parameters.require("recipient"))
-            return RawJSON(value: ["current": current.map(Self.view) ?? .null, "history": .array(history.map(Self.view))])
+            return JSON(ConsentDetailView(current: current.map(ConsentView.init), history: history.map(ConsentView.init)))
         }
         r.on(.put, "/consent/:channel/:recipient") { req, ctx in
             let body = try await req.decodeJSON(SetBody.self, limit: maxBodyBytes)
@@ -343,7 +334,7 @@ struct ConsentController {
             }
             let saved = try await consent.set(try ctx.action(), channel: try Self.channel(ctx), recipient: try ctx.parameters.require("recipient"),
                                               status: status, reason: body.reason)
-            return RawJSON(value: Self.view(saved))
+            return JSON(ConsentView(saved))
         }
         // Inbound SMS from a provider integration (keywords: STOP, START, HELP, ...).
         r.on(.post, "/inbound/sms") { req, ctx in
@@ -351,7 +342,7 @@ struct ConsentController {
             try principal.require(.act)
             let body = try await req.decodeJSON(Inbound.self, limit: maxBodyBytes)
             let action = try await consent.inboundSMS(tenantID: principal.tenantID, from: body.from, body: body.body)
-            return RawJSON(value: ["action": .string(action.rawValue)])
+            return JSON(InboundSMSView(action: action.rawValue))
         }
     }
 }
@@ -374,7 +365,7 @@ struct ChannelController {
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.get, "/channels") { _, ctx in
-            RawJSON(value: ["data": .array(try await channels.list(try ctx.caller()).map(Self.view)), "next_cursor": .null])
+            RawJSON(value: Paging.envelope(try await channels.list(try ctx.caller()).map(Self.view), next: nil))
         }
         r.on(.put, "/channels/:channel") { req, ctx in
             let settings = try await req.decodeJSON(ChannelSettings.self, limit: maxBodyBytes)
@@ -385,4 +376,77 @@ struct ChannelController {
             return Response(status: .noContent)
         }
     }
+}
+
+/// One delivered message in the local outbox (`GET /v1/outbox`).
+struct OutboxEntryView: Encodable, Sendable {
+    var outboxId: String
+    var messageId: String
+    var channel: Channel
+    var to: String
+    var content: String
+    var createdAt: Date
+
+    init(_ entry: OutboxEntry) {
+        outboxId = entry.id
+        messageId = entry.messageID
+        channel = entry.channel
+        to = entry.recipient
+        content = entry.content
+        createdAt = entry.createdAt
+    }
+}
+
+/// A recipient's consent on one channel (`/v1/consent`). Like every message route, a field with
+/// no value is sent as null.
+struct ConsentView: Encodable, Sendable {
+    var channel: Channel
+    var recipient: String
+    var status: ConsentStatus
+    var source: String
+    var reason: String?
+    var updatedAt: Date
+
+    init(_ record: ConsentRecord) {
+        channel = record.channel
+        recipient = record.recipient
+        status = record.status
+        source = record.source
+        reason = record.reason
+        updatedAt = record.updatedAt
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case channel, recipient, status, source, reason
+        case updatedAt = "updated_at"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(channel, forKey: .channel)
+        try c.encode(recipient, forKey: .recipient)
+        try c.encode(status, forKey: .status)
+        try c.encode(source, forKey: .source)
+        try c.encode(reason, forKey: .reason)  // null when none
+        try c.encode(updatedAt, forKey: .updatedAt)
+    }
+}
+
+/// `GET /v1/consent/{channel}/{recipient}`: the current record (null when there is none) and every change.
+struct ConsentDetailView: Encodable, Sendable {
+    var current: ConsentView?
+    var history: [ConsentView]
+
+    private enum CodingKeys: String, CodingKey { case current, history }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(current, forKey: .current)  // null when none
+        try c.encode(history, forKey: .history)
+    }
+}
+
+/// What an inbound SMS did (`opt_out`, `opt_in`, `help`, `none`, ...).
+struct InboundSMSView: Encodable, Sendable {
+    var action: String
 }

@@ -11,7 +11,8 @@ info:
     Conventions that hold on every route:
 
     - JSON bodies use snake_case field names. On the tenant, API key and audit routes,
-      optional fields that have no value are omitted, never sent as null. The agent routes
+      optional fields that have no value are omitted, never sent as null (a list's
+      `next_cursor` is the exception: it is always present). The agent routes
       (chat, workflows, sessions, tools and the `/api` aliases) and the message routes
       (messages, outbox, jobs, templates, consent, inbound SMS) always send every field of
       their objects, with null for no value.
@@ -46,10 +47,15 @@ info:
       `unknown_field`, a query parameter it does not define 400 `unknown_parameter`; both name
       it and, when there is an obvious one, the intended name (`recipient` → `to`, `cursor` →
       `before`).
-    - List responses are `{"data": [...], "next_cursor": "..."}`. On the tenant, API key and
-      audit routes `next_cursor` is omitted when there is no further page; on the agent and
-      message routes it is null. Paging is the same everywhere: `limit` and the `before`
-      cursor (the `Before` parameter below); lists that page forwards take `after`.
+    - Every list, the core's and each pack's, answers `{"data": [...], "next_cursor": ...}`;
+      `next_cursor` is always present and null on the last page (and on lists that are not
+      paginated). Paging is the same everywhere: `limit` (1 to the route's maximum, otherwise
+      400 `invalid_query`) and one cursor parameter whose value is the previous page's
+      `next_cursor`. Lists that show the newest first page back in time with `before` (the
+      `Before` parameter below); lists read in order (oldest first, as a session's messages,
+      or alphabetically, as consent records) page forward with `after` (the `After`
+      parameter). A run's event log (`/v1/workflows/{id}/events`) is a stream, not a page: its
+      `after` is an event sequence number.
     - Agent run events (the SSE streams, `GET /v1/workflows/{id}/events` and `/ws`) are
       documented in docs/events.md.
 servers:
@@ -63,6 +69,8 @@ tags:
   - name: tenant
   - name: api-keys
   - name: audit
+  - name: customer-chat
+    description: The tenant's public chat page and embeddable widget (`/c/{slug}`) for visitors without an API key, and its settings.
   - name: chat
     description: Start agent runs and stream their events.
   - name: workflows
@@ -71,6 +79,10 @@ tags:
     description: Conversations that carry context from one run to the next.
   - name: tools
     description: The tools the agent can call and each tenant's policy for them.
+  - name: handoffs
+    description: |
+      Conversations handed to a person (by the `escalate_to_human` tool or the runtime's rules),
+      staff replies in the customer's stream, and hand-back to the agent (docs/handoff.md).
   - name: messages
     description: |
       Emails and SMS, queued for a worker to deliver, the outbox they are delivered to, the
@@ -511,9 +523,9 @@ paths:
     patch:
       tags: [tenant]
       operationId: updateTenant
-      summary: Rename the caller's tenant or move it to another time zone. Admin only.
+      summary: Rename the caller's tenant, move it to another time zone or set its hand-off address. Admin only.
       description: |
-        Send `name` and/or `time_zone`; a field left out keeps its value. The role is checked
+        Send `name`, `time_zone` and/or `handoff_email`; a field left out keeps its value. The role is checked
         before the body: other roles get 403 whatever they send. When the zone changes, the
         tenant's recurring tasks (`/v1/schedules`) with a wall-clock schedule (daily, weekly,
         monthly) next run at their local time in the new zone, in the same transaction; interval
@@ -540,6 +552,12 @@ paths:
                 time_zone:
                   type: string
                   description: An IANA zone name such as America/Chicago; anything else (abbreviations like EST included) answers 400 `invalid_time_zone`.
+                handoff_email:
+                  type: [string, 'null']
+                  description: |
+                    Where staff are emailed about each new hand-off (template `core.handoff_notice`,
+                    docs/handoff.md); null removes it, and without one nothing is sent. One address,
+                    else 400 `invalid_handoff_email`.
             example:
               name: Smith & Jones LLP
               time_zone: America/Chicago
@@ -555,7 +573,7 @@ paths:
                 $ref: '#/components/schemas/Tenant'
         '400':
           $ref: '#/components/responses/BadRequest'
-          description: '`invalid_name`, `invalid_time_zone`, `empty_update` (neither field), `invalid_json`.'
+          description: '`invalid_name`, `invalid_time_zone`, `invalid_handoff_email`, `empty_update` (no field), `invalid_json`.'
         '401':
           $ref: '#/components/responses/Unauthorized'
         '403':
@@ -650,6 +668,115 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+  /v1/tenant/widget:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [customer-chat]
+      operationId: getWidgetSettings
+      summary: The tenant's customer chat page and widget settings. Any role.
+      description: |
+        `public_key` is null until the settings are first saved. The page is at `page_path`
+        (`/c/{slug}`) and the embeddable script at `widget_script_path`; docs/support.md, "The
+        customer chat page".
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The settings.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/WidgetSettings'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+    put:
+      tags: [customer-chat]
+      operationId: setWidgetSettings
+      summary: Change the chat page's settings. Admin; audited (`widget.update`).
+      description: |
+        Fields not sent keep their value; the first save creates the public key. A `null` title
+        or greeting clears it. `allowed_origins` replaces the list: the sites (scheme, host and
+        port, no path) whose pages may call the visitor API and frame the chat page; the page
+        Parley serves itself is always allowed.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              properties:
+                enabled:
+                  type: boolean
+                allowed_origins:
+                  type: array
+                  maxItems: 50
+                  items:
+                    type: string
+                  examples:
+                    - ["https://shop.example", "http://localhost:3000"]
+                title:
+                  type: [string, 'null']
+                  maxLength: 80
+                greeting:
+                  type: [string, 'null']
+                  maxLength: 500
+      responses:
+        '200':
+          description: The settings after the change.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/WidgetSettings'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_allowed_origins` (not an origin, or more than 50), `invalid_title`, `invalid_greeting`, `invalid_enabled`, `unknown_field`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+  /v1/tenant/widget/rotate-key:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [customer-chat]
+      operationId: rotateWidgetKey
+      summary: Replace the chat widget's public key. Admin; audited (`widget.rotate_key`).
+      description: |
+        Sites embedding the widget with the old key get 401 `invalid_widget_key` when a visitor
+        starts a conversation, until they are given the new key. Conversations already started
+        go on.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The settings with the new key.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/WidgetSettings'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
   /v1/api-keys:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -659,7 +786,7 @@ paths:
       summary: All of the tenant's API keys, including revoked and expired ones. Admin only.
       description: |
         Oldest first. Secrets are never listed. Not paginated: the whole list comes in one page
-        and `next_cursor` is never present.
+        and `next_cursor` is always null.
       security:
         - bearerAuth: []
       responses:
@@ -783,8 +910,8 @@ paths:
       operationId: listAuditLog
       summary: The tenant's audit log, newest first. Admin only.
       description: |
-        To page, pass the previous page's `next_cursor` as `before`. `next_cursor` is present
-        whenever the page is full (`limit` entries), so the last page may come back empty.
+        To page, pass the previous page's `next_cursor` as `before`. `next_cursor` is null on
+        the last page.
       security:
         - bearerAuth: []
       parameters:
@@ -939,7 +1066,7 @@ paths:
             `invalid_query`.
           schema:
             type: string
-            enum: [PENDING, PROCESSING, WAITING_APPROVAL, COMPLETED, FAILED, CANCELLED]
+            enum: [PENDING, PROCESSING, WAITING_APPROVAL, WAITING_HUMAN, COMPLETED, FAILED, CANCELLED]
         - name: session_id
           in: query
           description: Only runs of this session. Not validated; an unknown id matches nothing.
@@ -1435,11 +1562,7 @@ paths:
             minimum: 1
             maximum: 500
             default: 100
-        - name: after
-          in: query
-          description: Only messages whose id sorts after this message id.
-          schema:
-            type: string
+        - $ref: '#/components/parameters/After'
       responses:
         '200':
           description: One page of messages.
@@ -1521,6 +1644,260 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`session_not_found`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/handoffs:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [handoffs]
+      operationId: listHandoffs
+      summary: The hand-off inbox, newest first. Any role.
+      description: |
+        Open hand-offs (`open` and `claimed`) unless `state` says otherwise. To page, pass the
+        previous page's `next_cursor` as `before`; `next_cursor` is null on the last page.
+      security:
+        - bearerAuth: []
+      parameters:
+        - name: state
+          in: query
+          description: |
+            One or more of `open`, `claimed`, `returned`, comma-separated. Anything else answers
+            400 `invalid_query`.
+          schema:
+            type: string
+            example: open,claimed
+        - name: limit
+          in: query
+          schema:
+            type: integer
+            minimum: 1
+            maximum: 200
+            default: 50
+        - $ref: '#/components/parameters/Before'
+      responses:
+        '200':
+          description: A page of hand-offs.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: '#/components/schemas/Handoff'
+                  next_cursor:
+                    type: [string, 'null']
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_query`, `invalid_handoff_id` (`before`), `unknown_parameter`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/handoffs/{id}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/HandoffID'
+    get:
+      tags: [handoffs]
+      operationId: getHandoff
+      summary: A hand-off with its whole conversation. Any role.
+      description: |
+        The hand-off, its session (with the stored `summary`), the session's messages (the
+        customer's, the agent's and the staff's, oldest first, the last 500) and its runs (the
+        last 50) with their events as the session shows them: tool calls and results,
+        citations, approvals, `handoff`, `customer_message`, `human_message`, `handback` (streamed
+        text deltas are left out; the answer is in the messages). Follow the live conversation
+        on `GET /v1/workflows/{workflow_id}/events`.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The hand-off and its conversation.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/HandoffConversation'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_handoff_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`handoff_not_found`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/handoffs/{id}/claim:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/HandoffID'
+    post:
+      tags: [handoffs]
+      operationId: claimHandoff
+      summary: Take a hand-off. Admin or operator.
+      description: Taking one the caller already took changes nothing. No body is read. Audited as `handoff.claim`.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The claimed hand-off.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Handoff'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_handoff_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: viewer and service keys may not take hand-offs.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`handoff_not_found`.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`handoff_claimed` (someone else took it), `handoff_not_open` (already handed back).'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/handoffs/{id}/messages:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/HandoffID'
+    post:
+      tags: [handoffs]
+      operationId: replyToHandoff
+      summary: A staff reply in the customer's conversation. Admin or operator.
+      description: |
+        Stored in the session (role `staff`) and sent in the hand-off's run stream as a
+        `human_message` event (with the replier's `actor` and key `name`), which the customer's
+        open stream (SSE or WebSocket) shows in place. An `open` hand-off is claimed by the
+        replier. Audited as `handoff.reply`.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/HandoffReplyRequest'
+            example:
+              text: Hi, I'm Sam from support. I've refunded your order.
+      responses:
+        '201':
+          description: The hand-off and the `human_message` event.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [handoff, event]
+                properties:
+                  handoff:
+                    $ref: '#/components/schemas/Handoff'
+                  event:
+                    $ref: '#/components/schemas/WorkflowEvent'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `unknown_field`, `invalid_handoff_id`, `empty_message`, `message_too_long`, `invalid_text`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: viewer and service keys may not reply to hand-offs.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`handoff_not_found`.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`handoff_not_open`: the conversation was already handed back to the agent.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/handoffs/{id}/return:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/HandoffID'
+    post:
+      tags: [handoffs]
+      operationId: returnHandoff
+      summary: Hand the conversation back to the agent. Admin or operator.
+      description: |
+        The session is the agent's again and the paused run continues (a `handback` event, then
+        the agent's answer) with everything said meanwhile in its context: the customer's
+        messages, the staff's replies, and the optional `note` (in its instructions, not shown
+        to the customer). The body is optional. Audited as `handoff.return`.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/HandBackRequest'
+            example:
+              note: Refund done; offer the 10% voucher if they ask again.
+      responses:
+        '200':
+          description: The returned hand-off.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Handoff'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `unknown_field`, `invalid_handoff_id`, `note_too_long` (over 2000 characters), `invalid_text`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: viewer and service keys may not hand conversations back.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`handoff_not_found`.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`handoff_not_open`: already handed back.'
         '413':
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
@@ -2227,6 +2604,356 @@ paths:
           $ref: '#/components/responses/UnsupportedMediaType'
         '503':
           $ref: '#/components/responses/DatabaseUnavailable'
+  /c/{slug}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/ChatSlug'
+    get:
+      tags: [customer-chat]
+      operationId: getChatPage
+      summary: The tenant's public chat page. No authentication.
+      description: |
+        HTML with the tenant's title, greeting and public widget key; scripts and styles from this
+        server only (`Content-Security-Policy`), framed only by this server and the tenant's
+        `allowed_origins` (`frame-ancestors`). 404 `chat_not_found` when there is no such tenant or
+        its page is switched off.
+      responses:
+        '200':
+          description: The page.
+          content:
+            text/html: {}
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '404':
+          $ref: '#/components/responses/NotFound'
+  /c/{slug}/{file}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/ChatSlug'
+      - name: file
+        in: path
+        required: true
+        description: '`chat.js`, `chat.css` (the page''s files) or `widget.js` (the embeddable script).'
+        schema:
+          type: string
+    get:
+      tags: [customer-chat]
+      operationId: getChatFile
+      summary: A file of the chat page, or the embeddable widget script. No authentication.
+      description: |
+        Served like `/console/{name}` (content type, `nosniff`, `ETag`, 304 on a matching
+        `If-None-Match`), with `Cross-Origin-Resource-Policy: cross-origin`. A business embeds the
+        widget with `<script src="https://parley.example/c/acme/widget.js" data-key="pk_..." async>`:
+        it adds a button that opens the chat page in a panel.
+      responses:
+        '200':
+          description: The file.
+          content:
+            text/javascript:
+              schema:
+                type: string
+            text/css:
+              schema:
+                type: string
+        '304':
+          description: The browser's copy is current.
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '404':
+          $ref: '#/components/responses/NotFound'
+  /c/{slug}/api/sessions:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/ChatSlug'
+    options:
+      tags: [customer-chat]
+      operationId: preflightChatSessions
+      summary: CORS preflight; 204 for the tenant's allowed origins, 403 `origin_not_allowed` for others.
+      responses:
+        '204':
+          description: Allowed.
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+    post:
+      tags: [customer-chat]
+      operationId: startChatConversation
+      summary: Start a visitor's conversation. Needs the widget's public key; no API key.
+      description: |
+        Send the key in `X-Parley-Widget-Key`. A browser's `Origin` must be this server's own or
+        in the tenant's `allowed_origins`. The answer's `visitor_token` (shown once; only its
+        SHA-256 is stored) is the visitor's credential for the other `/api` routes, as
+        `Authorization: Bearer <token>`, and reaches this one conversation only. Limited per
+        client address (`PARLEY_CHAT_SESSIONS_PER_HOUR`).
+      parameters:
+        - name: X-Parley-Widget-Key
+          in: header
+          required: true
+          schema:
+            type: string
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+      responses:
+        '201':
+          description: The conversation and its visitor token.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [session_id, visitor_token, token_type, expires_at]
+                properties:
+                  session_id: { type: string }
+                  visitor_token: { type: string, description: '`pv_` and 43 random characters.' }
+                  token_type: { type: string, enum: [Bearer] }
+                  expires_at: { type: string, format: date-time }
+                  title: { type: [string, 'null'] }
+                  greeting: { type: [string, 'null'] }
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+          description: '`widget_key_required` or `invalid_widget_key` (wrong or rotated key).'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`origin_not_allowed`.'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`chat_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+  /c/{slug}/api/messages:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/ChatSlug'
+    options:
+      tags: [customer-chat]
+      operationId: preflightChatMessages
+      summary: CORS preflight (see `/c/{slug}/api/sessions`).
+      responses:
+        '204':
+          description: Allowed.
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+    get:
+      tags: [customer-chat]
+      operationId: listChatMessages
+      summary: The visitor's conversation so far. Visitor token.
+      responses:
+        '200':
+          description: The messages, oldest first.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  data:
+                    type: array
+                    items:
+                      type: object
+                      properties:
+                        message_id: { type: string }
+                        workflow_id: { type: [string, 'null'] }
+                        role: { type: string, enum: [user, assistant] }
+                        content: { type: string }
+                        created_at: { type: string, format: date-time }
+                  next_cursor: { type: 'null' }
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+          description: '`visitor_token_required` or `invalid_visitor_token` (unknown, expired, or another tenant''s).'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+    post:
+      tags: [customer-chat]
+      operationId: sendChatMessage
+      summary: Send the visitor's message to the agent. Visitor token.
+      description: |
+        Starts a run in the visitor's session as role `customer` (offered only tools marked safe
+        for customers); files attached since the last message go with it as Markdown (at most
+        `PARLEY_CHAT_ATTACHMENT_TEXT_CHARS` characters). Follow the answer on
+        `GET /c/{slug}/api/stream?workflow_id=...`. Limited per visitor
+        (`PARLEY_CHAT_MESSAGES_PER_MINUTE`) and per client address
+        (`PARLEY_CHAT_ADDRESS_MESSAGES_PER_MINUTE`).
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              required: [text]
+              properties:
+                text: { type: string, minLength: 1 }
+      responses:
+        '202':
+          description: The run started.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  workflow_id: { type: string }
+                  status: { type: string }
+                  session_id: { type: string }
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`empty_message`, `message_too_long`, `invalid_text`, `unknown_field`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+  /c/{slug}/api/stream:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/ChatSlug'
+    options:
+      tags: [customer-chat]
+      operationId: preflightChatStream
+      summary: CORS preflight (see `/c/{slug}/api/sessions`).
+      responses:
+        '204':
+          description: Allowed.
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+    get:
+      tags: [customer-chat]
+      operationId: streamChat
+      summary: Server-sent events of one of the visitor's runs (default the latest). Visitor token.
+      description: |
+        Resumable: send the last `id:` received as `Last-Event-ID`. A customer sees the answer
+        (`text_delta`), its sources (`citation`), `handoff`, `human_message`, `handback`,
+        `escalation`, the run's start and end, and `tool_start` with the tool's name only;
+        never tool inputs or outputs or the model's reasoning. A run of another conversation
+        answers 404 `workflow_not_found`, like a missing one.
+      parameters:
+        - name: workflow_id
+          in: query
+          required: false
+          schema:
+            type: string
+        - name: after
+          in: query
+          required: false
+          schema:
+            type: integer
+            minimum: 0
+      responses:
+        '200':
+          description: The event stream (docs/events.md).
+          content:
+            text/event-stream:
+              schema:
+                type: string
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+  /c/{slug}/api/attachments:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/ChatSlug'
+    options:
+      tags: [customer-chat]
+      operationId: preflightChatAttachments
+      summary: CORS preflight (see `/c/{slug}/api/sessions`).
+      responses:
+        '204':
+          description: Allowed.
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+    post:
+      tags: [customer-chat]
+      operationId: attachChatFile
+      summary: Upload a file for the agent to read with the visitor's next message. Visitor token.
+      description: |
+        The body is the file's bytes, its type in `Content-Type` and its name, percent-encoded,
+        in `X-Filename`. It is converted to Markdown (docs/support.md) and kept for the next
+        message. At most `PARLEY_CHAT_ATTACHMENT_MAX_BYTES`.
+      parameters:
+        - name: X-Filename
+          in: header
+          required: true
+          schema:
+            type: string
+      requestBody:
+        required: true
+        content:
+          application/octet-stream:
+            schema:
+              type: string
+              format: binary
+      responses:
+        '201':
+          description: The attachment.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  attachment_id: { type: string }
+                  filename: { type: string }
+                  content_type: { type: string }
+                  size_bytes: { type: integer }
+                  characters: { type: integer, description: Characters of Markdown kept. }
+                  truncated: { type: boolean }
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_filename`, `empty_attachment`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+          description: '`attachment_too_large` (over `PARLEY_CHAT_ATTACHMENT_MAX_BYTES`; a declared length over both it and `PARLEY_MAX_BODY_BYTES` is refused before the body is read, as `payload_too_large`) or `document_too_large`.'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+          description: '`unsupported_format`.'
+        '422':
+          description: '`unreadable_document`.'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
   /v1/channels:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -2757,10 +3484,7 @@ paths:
         - name: limit
           in: query
           schema: {type: integer, minimum: 1, maximum: 500, default: 100}
-        - name: after
-          in: query
-          description: The previous page's `next_cursor`.
-          schema: {type: string}
+        - $ref: '#/components/parameters/After'
       responses:
         '200':
           description: One page.
@@ -3135,11 +3859,22 @@ components:
       in: query
       required: false
       description: |
-        The paging cursor of every list that pages back in time: the `next_cursor` of the previous page
-        (a pack's list may name it otherwise, as its part says); the page then holds only older entries. Omit it for
-        the newest page. Lists that page forwards (consent records, a session's messages, a run's
-        events) take `after` instead. A misspelt paging parameter (`cursor`, `page`, `offset`)
-        answers 400 `unknown_parameter` naming the right one.
+        The paging cursor of every list that shows the newest first: the `next_cursor` of the
+        previous page; the page then holds only older entries. Omit it for the newest page. Lists
+        read in order take `After` instead. A misspelt paging parameter (`cursor`, `page`,
+        `offset`) answers 400 `unknown_parameter` naming the right one.
+      schema:
+        type: string
+        minLength: 1
+    After:
+      name: after
+      in: query
+      required: false
+      description: |
+        The paging cursor of every list read in order (oldest first, or alphabetically): the
+        `next_cursor` of the previous page; the page then holds only the entries after it. Omit
+        it for the first page. A misspelt paging parameter answers 400 `unknown_parameter`
+        naming the right one.
       schema:
         type: string
         minLength: 1
@@ -3148,6 +3883,13 @@ components:
       in: path
       required: true
       description: The tenant's slug (as in `GET /v1/tenant`).
+      schema:
+        type: string
+    ChatSlug:
+      name: slug
+      in: path
+      required: true
+      description: The tenant's slug; its chat page must be switched on (`PUT /v1/tenant/widget`).
       schema:
         type: string
     RequestID:
@@ -3165,6 +3907,14 @@ components:
       in: path
       required: true
       description: The run's id (UUIDv7); anything else answers 400 `invalid_workflow_id`.
+      schema:
+        type: string
+        format: uuid
+    HandoffID:
+      name: id
+      in: path
+      required: true
+      description: The hand-off's id (UUIDv7); anything else answers 400 `invalid_handoff_id`.
       schema:
         type: string
         format: uuid
@@ -3211,6 +3961,33 @@ components:
       schema:
         type: string
   schemas:
+    WidgetSettings:
+      type: object
+      required: [enabled, public_key, allowed_origins, page_path, widget_script_path]
+      properties:
+        enabled:
+          type: boolean
+          description: Whether `/c/{slug}` answers (404 `chat_not_found` while off).
+        public_key:
+          type: [string, 'null']
+          description: '`pk_` and 32 random characters; not a secret (it is in every page embedding the widget), but rotatable.'
+        allowed_origins:
+          type: array
+          items:
+            type: string
+        title:
+          type: [string, 'null']
+        greeting:
+          type: [string, 'null']
+        page_path:
+          type: string
+          examples: [/c/acme]
+        widget_script_path:
+          type: string
+          examples: [/c/acme/widget.js]
+        updated_at:
+          type: [string, 'null']
+          format: date-time
     TwilioStatusCallback:
       type: object
       description: The fields Parley reads; Twilio sends more, and all are covered by the signature.
@@ -3353,7 +4130,7 @@ components:
           enum: [connected, unavailable]
     TenantPackList:
       type: object
-      required: [data]
+      required: [data, next_cursor]
       properties:
         data:
           type: array
@@ -3367,7 +4144,7 @@ components:
           type: 'null'
     Tenant:
       type: object
-      required: [id, name, slug, time_zone, created_at]
+      required: [id, name, slug, time_zone, handoff_email, created_at]
       properties:
         id:
           type: string
@@ -3380,6 +4157,9 @@ components:
         time_zone:
           type: string
           description: IANA time zone, e.g. Europe/Paris. Messages' quiet hours are in this zone.
+        handoff_email:
+          type: [string, 'null']
+          description: Where staff are told of new hand-offs (docs/handoff.md); null sends nothing.
         created_at:
           $ref: '#/components/schemas/Timestamp'
       example:
@@ -3387,6 +4167,7 @@ components:
         name: Default
         slug: default
         time_zone: UTC
+        handoff_email: null
         created_at: '2026-01-31T09:00:00.000Z'
     APIKey:
       type: object
@@ -3439,15 +4220,15 @@ components:
             `invalid_expires_at`. Fractional seconds are optional.
     APIKeyList:
       type: object
-      required: [data]
+      required: [data, next_cursor]
       properties:
         data:
           type: array
           items:
             $ref: '#/components/schemas/APIKey'
         next_cursor:
-          type: string
-          description: Never present on this list.
+          type: 'null'
+          description: Not paginated; always null.
     AuditEntry:
       type: object
       required: [id, tenant_id, actor, action, target_type, created_at]
@@ -3478,15 +4259,15 @@ components:
           $ref: '#/components/schemas/Timestamp'
     AuditLogPage:
       type: object
-      required: [data]
+      required: [data, next_cursor]
       properties:
         data:
           type: array
           items:
             $ref: '#/components/schemas/AuditEntry'
         next_cursor:
-          type: string
-          description: Pass as `before` to get the next page; omitted when the page is not full.
+          type: [string, 'null']
+          description: Pass as `before` to get the next page; null on the last page.
     NullableTimestamp:
       anyOf:
         - $ref: '#/components/schemas/Timestamp'
@@ -3511,10 +4292,12 @@ components:
             tenant: 404 `session_not_found`.
     WorkflowStatus:
       type: string
-      enum: [PENDING, PROCESSING, WAITING_APPROVAL, COMPLETED, FAILED, CANCELLED]
+      enum: [PENDING, PROCESSING, WAITING_APPROVAL, WAITING_HUMAN, COMPLETED, FAILED, CANCELLED]
       description: |
         A run starts in `PROCESSING`, moves to `WAITING_APPROVAL` while a tool call waits for a
-        person and back to `PROCESSING` once every approval of the turn is decided, and ends in
+        person and back to `PROCESSING` once every approval of the turn is decided, to
+        `WAITING_HUMAN` while its conversation is handed to a person (back to `PROCESSING` when
+        they hand it back: `POST /v1/handoffs/{id}/return`), and ends in
         `COMPLETED`, `FAILED` or `CANCELLED`. `PENDING` is accepted as a filter but no run is
         put in it by this version.
     Workflow:
@@ -3679,7 +4462,8 @@ components:
           type: string
           enum: [workflow_started, agent_thinking, text_delta, reasoning_step, tool_start, tool_end,
                  approval_required, approval_resolved, workflow_completed, workflow_error, heartbeat,
-                 reconnect]
+                 reconnect,
+                 handoff, customer_message, human_message, handback]
         workflow_id:
           type: string
         seq:
@@ -3836,13 +4620,25 @@ components:
     Session:
       type: object
       description: A conversation whose messages give later runs their context.
-      required: [session_id, title, created_at, updated_at]
+      required: [session_id, title, state, summary, created_at, updated_at]
       properties:
         session_id:
           type: string
           description: UUIDv7.
         title:
           type: [string, 'null']
+        state:
+          type: string
+          enum: [agent, handed_off]
+          description: |
+            `handed_off` while a person has the conversation: the customer's messages go to them
+            (`customer_message` events in the hand-off's run) and the agent does not answer.
+        summary:
+          type: [string, 'null']
+          description: |
+            The summary of the turns that no longer fit the history budget
+            (`PARLEY_AGENT_CONTEXT_TOKENS`): written by the language model when one is
+            configured, else the key sentences. It replaces those turns in the model's prompt.
         created_at:
           $ref: '#/components/schemas/Timestamp'
         updated_at:
@@ -3852,6 +4648,8 @@ components:
       example:
         session_id: 019b2f6f-2a3b-7c4d-8e5f-606162636465
         title: Key rotation
+        state: agent
+        summary: null
         created_at: '2026-01-31T08:59:00.000Z'
         updated_at: '2026-01-31T08:59:00.000Z'
     CreateSessionRequest:
@@ -3875,11 +4673,96 @@ components:
           description: The run the message belongs to.
         role:
           type: string
-          enum: [user, assistant]
+          enum: [user, assistant, staff]
+          description: '`staff`: a person''s reply during a hand-off.'
         content:
           type: string
         created_at:
           $ref: '#/components/schemas/Timestamp'
+    Handoff:
+      type: object
+      description: A conversation handed to people. Every field is always present; those without a value are null.
+      required: [handoff_id, session_id, workflow_id, state, trigger, reason, summary, claimed_by, claimed_at,
+                 returned_by, returned_at, note, created_at, updated_at]
+      properties:
+        handoff_id:
+          type: string
+        session_id:
+          type: [string, 'null']
+        workflow_id:
+          type: string
+          description: The paused run (`WAITING_HUMAN`) whose event stream carries the hand-off.
+        state:
+          type: string
+          enum: [open, claimed, returned]
+        trigger:
+          type: string
+          description: '`escalate_to_human` (the model asked), or the rule: `customer_request`, `frustration`, `legal`, `no_relevant_results`.'
+        reason:
+          type: string
+        summary:
+          type: [string, 'null']
+          description: For staff; the model's summary, or the customer's last messages.
+        claimed_by:
+          type: [string, 'null']
+        claimed_at:
+          oneOf:
+            - $ref: '#/components/schemas/Timestamp'
+            - type: 'null'
+        returned_by:
+          type: [string, 'null']
+        returned_at:
+          oneOf:
+            - $ref: '#/components/schemas/Timestamp'
+            - type: 'null'
+        note:
+          type: [string, 'null']
+        created_at:
+          $ref: '#/components/schemas/Timestamp'
+        updated_at:
+          $ref: '#/components/schemas/Timestamp'
+    HandoffConversation:
+      allOf:
+        - $ref: '#/components/schemas/Handoff'
+        - type: object
+          required: [session, messages, runs]
+          properties:
+            session:
+              oneOf:
+                - $ref: '#/components/schemas/Session'
+                - type: 'null'
+            messages:
+              type: array
+              items:
+                $ref: '#/components/schemas/SessionMessage'
+            runs:
+              type: array
+              description: The session's runs, oldest first, each with its `events`.
+              items:
+                allOf:
+                  - $ref: '#/components/schemas/Workflow'
+                  - type: object
+                    required: [events]
+                    properties:
+                      events:
+                        type: array
+                        items:
+                          $ref: '#/components/schemas/WorkflowEvent'
+    HandoffReplyRequest:
+      type: object
+      additionalProperties: false
+      required: [text]
+      properties:
+        text:
+          type: string
+          description: The reply; trimmed, not empty, at most `PARLEY_MAX_MESSAGE_CHARS` characters.
+    HandBackRequest:
+      type: object
+      additionalProperties: false
+      properties:
+        note:
+          type: [string, 'null']
+          description: For the agent (not shown to the customer); at most 2000 characters.
     SessionMessagePage:
       type: object
       required: [data, next_cursor]
@@ -4708,6 +5591,18 @@ components:
           $ref: '#/components/headers/X-Request-ID'
         Allow:
           $ref: '#/components/headers/Allow'
+      content:
+        application/json:
+          schema:
+            $ref: '#/components/schemas/Error'
+    TooManyRequests:
+      description: '`rate_limited`: too many requests from this visitor or address; `Retry-After` says how many seconds to wait.'
+      headers:
+        Retry-After:
+          schema:
+            type: integer
+        X-Request-ID:
+          $ref: '#/components/headers/X-Request-ID'
       content:
         application/json:
           schema:

@@ -125,7 +125,7 @@ public struct ModelPersonalizer: MessagePersonalizer {
 /// model is configured (the offline planner is not a writer).
 public enum PersonalizationAssembly {
     public static func personalizer(_ settings: ModelSettings, clock: any Clock, logger: Logger,
-                                    httpClient: HTTPClient = .shared) -> (any MessagePersonalizer)? {
+                                    httpClient: HTTPClient? = nil) -> (any MessagePersonalizer)? {
         guard settings.personalize else { return nil }
         // Each provider gives up a little before the deadline, so a dead or hanging one counts as
         // a failure: its circuit opens and later messages fall back at once instead of waiting.

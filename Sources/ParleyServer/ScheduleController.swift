@@ -29,7 +29,7 @@ struct ScheduleController {
             let principal = try ctx.caller()
             try principal.require(.readTenant)
             let tasks = try await scheduler.tasks(tenantID: principal.tenantID)
-            return RawJSON(value: ["data": .array(tasks.map(view)), "next_cursor": .null])
+            return RawJSON(value: Paging.envelope(tasks.map(view), next: nil))
         }
         r.on(.put, "/schedules/:name") { req, ctx in
             let principal = try ctx.caller()

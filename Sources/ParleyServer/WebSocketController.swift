@@ -71,6 +71,9 @@ struct WebSocketController {
         let requestID: String
         let sink: AsyncStream<String>.Continuation
         private let state = Mutex<(current: String?, follows: [Task<Void, Never>])>((nil, []))
+        /// The last seq sent per run: a run followed twice (a message added to a handed-off
+        /// conversation follows the hand-off's run again) sends each event once.
+        private let sent = Mutex<[String: Int]>([:])
 
         init(agent: AgentService, principal: Principal, requestID: String, sink: AsyncStream<String>.Continuation) {
             self.agent = agent
@@ -147,7 +150,13 @@ struct WebSocketController {
             let task = Task {
                 for await item in stream {
                     switch item {
-                    case .event(let e): sink.yield(e.json.serialized())
+                    case .event(let e):
+                        let fresh = self.sent.withLock { sent in
+                            guard e.seq > sent[e.workflowID, default: 0] else { return false }
+                            sent[e.workflowID] = e.seq
+                            return true
+                        }
+                        if fresh { sink.yield(e.json.serialized()) }
                     case .reconnect(let workflowID, let lastSeq, let at): sink.yield(SSE.reconnectJSON(workflowID, lastSeq, at).serialized())
                     case .heartbeat: break
                     }

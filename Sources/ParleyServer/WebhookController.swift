@@ -82,8 +82,8 @@ struct WebhookController {
                  body: .init(byteBuffer: ByteBuffer(string: #"<?xml version="1.0" encoding="UTF-8"?>"# + xml)))
     }
 
-    static func view(_ o: WebhookService.Outcome) -> RawJSON {
-        RawJSON(value: ["received": .number(Double(o.received)), "applied": .number(Double(o.applied))])
+    static func view(_ o: WebhookService.Outcome) -> JSON<WebhookOutcomeView> {
+        JSON(WebhookOutcomeView(received: o.received, applied: o.applied))
     }
 }
 
@@ -112,4 +112,10 @@ extension CommsAssembly {
             }
         }
     }
+}
+
+/// What a delivery-status webhook did: events received and applied.
+struct WebhookOutcomeView: Encodable, Sendable {
+    var received: Int
+    var applied: Int
 }

@@ -19,7 +19,8 @@ public struct TenantRepository: Sendable {
     /// Writes a tenant's name, zone and `updated_at`.
     public func update(_ t: Tenant, on db: any SQLDatabase) async throws {
         try await db.raw("""
-            UPDATE tenants SET name = \(bind: t.name), time_zone = \(bind: t.timeZone), updated_at = \(bind: t.updatedAt)
+            UPDATE tenants SET name = \(bind: t.name), time_zone = \(bind: t.timeZone), handoff_email = \(bind: t.handoffEmail),
+                updated_at = \(bind: t.updatedAt)
             WHERE id = \(bind: t.id) AND deleted_at IS NULL
             """).run()
     }
@@ -49,7 +50,9 @@ public struct TenantRepository: Sendable {
             timeZone: try row.decode(column: "time_zone", as: String.self),
             createdAt: try row.decode(column: "created_at", as: Date.self),
             updatedAt: try row.decode(column: "updated_at", as: Date.self),
-            deletedAt: try row.decode(column: "deleted_at", as: Date?.self))
+            deletedAt: try row.decode(column: "deleted_at", as: Date?.self),
+            // Added by migration 0016 (a database not yet migrated has no such column).
+            handoffEmail: (try? row.decode(column: "handoff_email", as: String?.self)) ?? nil)
     }
 }
 

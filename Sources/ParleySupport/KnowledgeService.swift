@@ -299,7 +299,8 @@ public struct KnowledgeService: Sendable {
     // MARK: search
 
     public func search(_ principal: Principal, _ request: SearchRequest) async throws -> SearchResponse {
-        try principal.require(.readTenant)
+        // Staff read the workspace; a customer's runs may read its published knowledge too.
+        if !principal.role.allows(.converse) { try principal.require(.readTenant) }
         let query = request.query.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !query.isEmpty else { throw ParleyError.badRequest("query is empty; send the question or words to search for", code: "invalid_query") }
         guard query.count <= 2000 else { throw ParleyError.badRequest("query must be at most 2000 characters", code: "invalid_query") }

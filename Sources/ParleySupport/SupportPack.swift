@@ -109,7 +109,7 @@ public enum SupportPack {
             "tags": ["type": "array", "items": ["type": "string", "maxLength": 50], "maxItems": 20],
             "k": ["type": "integer", "minimum": 1, "maximum": 10],
         ], "required": ["query"], "additionalProperties": false],
-        permission: .readTenant
+        permission: .converse
     ) { input, ctx in
         var request = SearchRequest(query: input["query"]?.stringValue ?? "", collection: input["collection"]?.stringValue,
                                     tags: input["tags"]?.arrayValue?.compactMap(\.stringValue) ?? [], k: input["k"]?.intValue ?? 5)

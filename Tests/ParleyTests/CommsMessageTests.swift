@@ -317,6 +317,10 @@ import Testing
             #expect(consent["current"]?["status"] == "opted_out")
             #expect(consent["history"]?.arrayValue?.map { $0["status"]?.stringValue ?? "" } == ["opted_out", "opted_in", "opted_out"])
             #expect(consent["history"]?[0]?["source"] == "inbound_sms")
+            // Every field is present, null when it has no value (the message routes' convention).
+            #expect(consent["current"]?.objectValue?.keys.sorted() == ["channel", "reason", "recipient", "source", "status", "updated_at"])
+            let unknown = try await client.getJSON(seeded.adminKey, "/v1/consent/sms/+14155550199")
+            #expect(unknown == ["current": .null, "history": []], "\(unknown)")
 
             // An operator records an opt-in (e.g. from a signed form): marketing may go.
             var headers = auth(seeded.adminKey, json: true)

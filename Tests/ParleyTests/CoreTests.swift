@@ -49,6 +49,10 @@ import Testing
         #expect(!Role.operator.allows(.manageKeys) && !Role.operator.allows(.readAudit) && Role.operator.allows(.operate))
         #expect(Role.viewer.allows(.readTenant) && !Role.viewer.allows(.act) && !Role.viewer.allows(.manageKeys))
         #expect(Role.service.allows(.act) && !Role.service.allows(.operate) && !Role.service.allows(.readAudit))
+        // A chat-page visitor may only talk; every role that may act may talk too; no key is a customer's.
+        #expect(Permission.allCases.filter { Role.customer.allows($0) } == [.converse])
+        #expect(Role.allCases.allSatisfy { $0.allows(.converse) == ($0.allows(.act) || $0 == .customer) })
+        #expect(!Role.keyRoles.contains(.customer) && Role.keyRoles.count == Role.allCases.count - 1)
     }
 }
 
@@ -149,5 +153,5 @@ import Testing
 }
 
 extension Permission: CaseIterable {
-    public static var allCases: [Permission] { [.readTenant, .act, .operate, .manageKeys, .readAudit] }
+    public static var allCases: [Permission] { [.readTenant, .act, .converse, .operate, .manageKeys, .readAudit] }
 }

@@ -49,7 +49,7 @@ extension TestClientProtocol {
                 #expect(answer["error"]?["message"]?.stringValue?.contains(field) == true, "\(method) \(uri): \(answer)")
             }
             // Nothing was stored by any of them.
-            #expect(try await client.getJSON(key, "/v1/cases")["cases"]?.arrayValue?.isEmpty == true)
+            #expect(try await client.getJSON(key, "/v1/cases")["data"]?.arrayValue?.isEmpty == true)
             #expect(try await client.getJSON(key, "/v1/sessions/\(session)")["title"] == .null)
             #expect(try await client.getJSON(key, "/v1/sessions/\(session)/messages")["data"]?.arrayValue?.isEmpty == true)
             #expect(try await client.getJSON(key, "/v1/outbox")["data"]?.arrayValue?.isEmpty == true)

@@ -36,7 +36,7 @@ private func request(_ path: String) -> Request {
         #expect(absent.fetchLimit == 51)
         let given = try Paging.read(request("/v1/x?limit=200&before=abc"), default: 50, max: 200)
         #expect(given == Paging.Query(limit: 200, cursor: "abc"))
-        let forwards = try Paging.read(request("/v1/x?after=m1&before=ignored"), default: 100, max: 500, cursor: "after")
+        let forwards = try Paging.read(request("/v1/x?after=m1&before=ignored"), default: 100, max: 500, direction: .forward)
         #expect(forwards == Paging.Query(limit: 100, cursor: "m1"))
         let blankCursor = try Paging.read(request("/v1/x?before="), default: 50, max: 200)
         #expect(blankCursor.cursor == nil)
@@ -50,5 +50,16 @@ private func request(_ path: String) -> Request {
             guard let error = error as? ParleyError else { return false }
             return error.code == "invalid_query" && error.message.contains("from 1 to 200")
         }
+    }
+
+    @Test func theEnvelopeAlwaysCarriesNextCursorNullOnTheLastPage() throws {
+        let last = try JSONCoding.encoder.encode(Page(data: ["a"], nextCursor: nil))
+        #expect(String(decoding: last, as: UTF8.self) == #"{"data":["a"],"next_cursor":null}"#)
+        let more = try JSONCoding.encoder.encode(Page(rows: ["a", "b", "c"], query: Paging.Query(limit: 2, cursor: nil), cursor: { "id-" + $0 },
+                                                       view: { $0.uppercased() }))
+        #expect(String(decoding: more, as: UTF8.self) == #"{"data":["A","B"],"next_cursor":"id-b"}"#)
+        #expect(Paging.envelope(["x"], next: nil) == ["data": ["x"], "next_cursor": .null])
+        #expect(Paging.envelope([], next: "c1") == ["data": [], "next_cursor": "c1"])
+        #expect(Paging.parameters == ["limit", "before"] && Paging.forwardParameters == ["limit", "after"])
     }
 }

@@ -166,7 +166,10 @@ func auth(_ key: String, json: Bool = false) -> HTTPFields {
                 #expect(j["slug"] as? String == "acme")
             }
             try await client.execute(uri: "/v1/api-keys", method: .get, headers: auth(admin)) { r in
-                let data = try #require(try r.json()["data"] as? [[String: Any]])
+                let json = try r.json()
+                // The list envelope is the same everywhere: next_cursor present, null on the last page.
+                #expect(json["next_cursor"] is NSNull)
+                let data = try #require(json["data"] as? [[String: Any]])
                 #expect(data.count == 2)
                 #expect(data.allSatisfy { $0["secret"] == nil && $0["hash"] == nil })
             }
@@ -190,6 +193,11 @@ func auth(_ key: String, json: Bool = false) -> HTTPFields {
                 let entries = try #require(json["data"] as? [[String: Any]])
                 #expect(entries.map { $0["action"] as? String } == ["api_key.revoke", "api_key.create"])
                 #expect(json["next_cursor"] as? String == entries.last?["id"] as? String)
+            }
+            try await client.execute(uri: "/v1/audit-log?limit=500", method: .get, headers: auth(admin)) { r in
+                let json = try r.json()
+                #expect((json["data"] as? [Any])?.isEmpty == false)
+                #expect(json["next_cursor"] is NSNull)
             }
         }
     }

@@ -88,7 +88,7 @@ import Testing
             }
             // Nothing was sent, created or changed by the refused requests.
             try await client.execute(uri: "/v1/cases", method: .get, headers: auth(admin)) { r in
-                let listed = try r.json()["cases"] as? [Any]
+                let listed = try r.json()["data"] as? [Any]
                 #expect(listed?.isEmpty == true)
             }
             try await client.execute(uri: "/v1/tenant", method: .get, headers: auth(admin)) { r in
@@ -122,6 +122,11 @@ import Testing
                 ("/v1/workflows?state=RUNNING", "unknown query parameter 'state'; did you mean 'status'?"),
                 ("/v1/tenant?verbose=1", "unknown query parameter 'verbose'; this route takes no query parameters"),
                 ("/v1/sessions?x=1", "unknown query parameter 'x'; this route takes 'before', 'limit'"),
+                // The same names on every list; a list read in order takes `after`, and the other cursor points to it.
+                ("/v1/consent?cursor=abc", "unknown query parameter 'cursor'; did you mean 'after'?"),
+                ("/v1/consent?before=abc", "unknown query parameter 'before'; did you mean 'after'?"),
+                ("/v1/audit-log?after=abc", "unknown query parameter 'after'; did you mean 'before'?"),
+                ("/v1/outbox?offset=50", "unknown query parameter 'offset'; did you mean 'before'?"),
             ]
             for (uri, message) in cases {
                 try await client.execute(uri: uri, method: .get, headers: auth(admin)) { r in

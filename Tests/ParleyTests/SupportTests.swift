@@ -282,7 +282,7 @@ import Testing
             #expect(page1["data"]?.arrayValue?.count == 1)
             let cursor = try #require(page1["next_cursor"]?.stringValue)
             let page2 = try await client.getJSON(key, "/v1/rag/documents?limit=1&before=\(cursor)")
-            #expect(page2["data"]?.arrayValue?.count == 1 && page2["next_cursor"] == nil)
+            #expect(page2["data"]?.arrayValue?.count == 1 && page2["next_cursor"]?.stringValue == nil)
             #expect(try await client.getJSON(key, "/v1/rag/collections")["data"]?[0]?["document_count"] == 2)
 
             // Delete.

@@ -357,7 +357,7 @@ private func render(_ t: MessageTemplate, _ variables: [String: JSONValue]) thro
 
 @Suite struct DefaultTemplateTests {
     @Test func allValidate() throws {
-        #expect(DefaultTemplates.all.map(\.name) == ["appointment_reminder", "document_request", "follow_up"])
+        #expect(DefaultTemplates.all.map(\.name) == ["appointment_reminder", "document_request", "follow_up", "core.handoff_notice"])
         for t in DefaultTemplates.all {
             try TemplateRenderer.validate(t)
             // every required variable is actually used by the template

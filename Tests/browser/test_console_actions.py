@@ -213,7 +213,7 @@ def test_an_admin_changes_the_time_zone_in_settings(server, browser):
 def test_every_navigation_entry_is_reachable_on_a_phone(server, browser):
     c = Console(browser.new(PHONE), server).sign_in()
     routes = [a.get_attribute("data-route") for a in c.find_all(".nav a")]
-    assert routes == ["chat", "workflows", "jobs", "outbox", "templates", "cases", "knowledge", "settings"]
+    assert routes == ["chat", "handoffs", "workflows", "jobs", "outbox", "templates", "cases", "knowledge", "settings"]
     for route in routes:
         link = c.find(f".nav a[data-route={route}]")
         rect = c.d.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom]", link)
@@ -230,7 +230,7 @@ def test_a_viewer_reads_cases_and_settings_without_the_actions(server, browser, 
     status, key = server.api("POST", "/v1/api-keys", {"name": "auditor", "role": "viewer"})
     assert status == 201, key
     status, page = server.api("GET", "/v1/cases?status=OPEN&limit=1")
-    case_id = page["cases"][0]["case_id"]
+    case_id = page["data"][0]["case_id"]
     c = Console(browser.new(), server).sign_in(key["secret"])
     c.go("cases")
     c.wait.until(lambda d: c.find_all(".results table"))

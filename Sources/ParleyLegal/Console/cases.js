@@ -50,9 +50,8 @@ export function casesView(container, params, { session } = {}) {
         clear(results).append(element);
         let pending = first;
         const p = pager(tbody, async (before) => {
-          if (pending) { const page = pending; pending = null; return { data: page.cases, next_cursor: page.next_before }; }
-          const page = await get(`/v1/cases${query({ status: status.value, limit: 25, before })}`);
-          return { data: page.cases, next_cursor: page.next_before };
+          if (pending) { const page = pending; pending = null; return page; }
+          return get(`/v1/cases${query({ status: status.value, limit: 25, before })}`);
         }, (c) => caseRow(c, false), { emptyState: empty('No cases', 'Cases appear here when they are opened.') });
         results.append(p.element);
         p.start();
