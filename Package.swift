@@ -174,6 +174,23 @@ let package = Package(
             path: "Benchmarks/embed",
             swiftSettings: strict
         ),
+        // The customer-support pack: knowledge base (collections, documents, chunks, BM25 + vectors
+        // fused by reciprocal rank), the search_knowledge tool with citations.
+        .target(
+            name: "ParleySupport",
+            dependencies: [
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyHTTP", "ParleyPackKit",
+                "ParleyConvert", "ParleyEmbed",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            exclude: ["openapi.yaml", "Console"],
+            swiftSettings: strict
+        ),
         // The legal document-collection pack: cases, requested documents, reminders, upload links.
         .target(
             name: "ParleyLegal",
@@ -194,7 +211,7 @@ let package = Package(
         .target(
             name: "ParleyApp",
             dependencies: [
-                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyPackKit", "ParleyLegal",
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyPackKit", "ParleyLegal", "ParleySupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -250,6 +267,7 @@ let package = Package(
                 "ParleyAgent",
                 "ParleyComms",
                 "ParleyLegal",
+                "ParleySupport",
                 "ParleyHTTP",
                 "ParleyPackKit",
                 "ParleyApp",

@@ -102,6 +102,11 @@ export class Timeline {
           e.recovery_suggestion ? h('p.tl-suggestion', h('strong', 'What to do: '), e.recovery_suggestion) : null);
         for (const card of this.approvals.values()) card.buttons?.forEach((b) => { b.disabled = true; });
         break;
+      case 'citation':
+        // A source the answer cites as [n] (any tool whose output carries `citations`).
+        this.item('citation', h('span', `[${e.n}] `, h('strong', e.document_title ?? 'Source'), e.heading_path ? ` — ${e.heading_path}` : ''),
+          e.snippet ? h('p.tl-snippet', e.snippet) : null);
+        break;
       // A conversation handed to a person and back (docs/handoff.md).
       case 'handoff':
         this.item('approval', 'Handed to a person', h('p', e.reason ?? ''));
@@ -120,7 +125,7 @@ export class Timeline {
         // The answer streams into the conversation, not the timeline.
         break;
       default:
-        // Events added later (citation, handoff, escalation, ...) still show, as data.
+        // Events added later (handoff, escalation, ...) still show, as data.
         this.item('other', e.type.replace(/_/g, ' '), collapsible('Details', e));
     }
   }

@@ -407,11 +407,11 @@ public final class AgentRuntime: Sendable {
                         outcome = try await executor.execute(tool, name: call.tool, arguments: call.arguments, context: context)
                     }
                     metrics.toolExecuted(tool: tools[call.tool] == nil ? "unknown" : call.tool, outcome: outcome.status.rawValue, duration: outcome.duration)
-                    try await run.recorder.emit(EventType.toolEnd, [
+                    try await run.recorder.emit([(EventType.toolEnd, [
                         "step_id": .string(call.stepID), "tool": .string(call.tool), "call_id": .string(call.callID),
                         "output": outcome.output, "success": .bool(outcome.succeeded), "status": .string(outcome.status.rawValue),
                         "duration_ms": .number(Double(outcome.duration.milliseconds)),
-                    ])
+                    ])] + Self.citations(in: outcome, call: call))
                     return (n, outcome)
                 }
             }
@@ -423,6 +423,19 @@ public final class AgentRuntime: Sendable {
             let i = todo[n]
             state.pending[i].result = outcome.modelContent
             state.pending[i].isError = !outcome.succeeded
+        }
+    }
+
+    /// A `citation` event for each entry of a successful tool output's `citations` array (any
+    /// tool that cites sources: the entry's fields, with the call that produced it).
+    static func citations(in outcome: ToolOutcome, call: PendingCall) -> [(type: String, fields: [String: JSONValue])] {
+        guard outcome.succeeded, let list = outcome.output["citations"]?.arrayValue else { return [] }
+        return list.compactMap { entry in
+            guard var fields = entry.objectValue else { return nil }
+            fields["step_id"] = .string(call.stepID)
+            fields["tool"] = .string(call.tool)
+            fields["call_id"] = .string(call.callID)
+            return (EventType.citation, fields)
         }
     }
 

@@ -80,6 +80,8 @@ public enum EventType {
     public static let handback = "handback"
     /// Events after which a request/response caller stops waiting (the run needs a person).
     public static let pausing: Set<String> = [approvalRequired, handoff, customerMessage]
+    // Knowledge sources: one per entry of a tool output's `citations` array, after its tool_end.
+    public static let citation = "citation"
 }
 
 public enum ApprovalStatus: String, Sendable, Codable {

@@ -26,10 +26,21 @@ public enum AppAssembly {
     /// The installed packs' recurring jobs, bound to this process (the worker wakes after they queue messages).
     /// Each is skipped for tenants that switched its pack off.
     public static func triggers(_ packs: [DomainPack], context: PackContext) throws -> [TriggerDefinition] {
+        try bind(packs, context: context).triggers
+    }
+
+    /// Binds every pack once: their triggers (each skipped for tenants that switched its pack
+    /// off) and their job handlers.
+    public static func bind(_ packs: [DomainPack], context: PackContext) throws -> (triggers: [TriggerDefinition], jobHandlers: [JobHandler]) {
         let tenantPacks = TenantPackService(store: context.store, clock: context.clock, installed: packs.map(\.name))
-        return try packs.flatMap { pack in
-            try pack.bind(context).triggers.map { $0.only { tenantID, db in try await tenantPacks.isEnabled(pack.name, tenantID: tenantID, on: db) } }
+        var triggers: [TriggerDefinition] = []
+        var handlers: [JobHandler] = []
+        for pack in packs {
+            let runtime = try pack.bind(context)
+            triggers += runtime.triggers.map { $0.only { tenantID, db in try await tenantPacks.isEnabled(pack.name, tenantID: tenantID, on: db) } }
+            handlers += runtime.jobHandlers
         }
+        return (triggers, handlers)
     }
 }
 
@@ -44,7 +55,8 @@ public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, cloc
                              settings: workerSettings, logger: logger)
     let context = PackContext(store: store, clock: clock, keyring: keyring, config: config, logger: logger,
                               publicBaseURL: CommsAssembly.baseURL(config), maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() })
-    let triggers = try AppAssembly.triggers(packs, context: context)
+    let (triggers, jobHandlers) = try AppAssembly.bind(packs, context: context)
+    worker.install(jobHandlers)
     let scheduler = Scheduler(store: store, clock: clock, definitions: triggers, logger: logger)
     let group = ServiceGroup(configuration: .init(
         services: [

@@ -3,11 +3,12 @@ import ParleyComms
 import ParleyLegal
 import ParleyPackKit
 import ParleyStorage
+import ParleySupport
 
 /// The domain packs this binary ships: the one place they are listed. Adding a pack is one
 /// line here and one dependency in Package.swift.
 public enum InstalledPacks {
-    public static let all: [DomainPack] = [WorkspacePack.pack, LegalPack.pack]
+    public static let all: [DomainPack] = [WorkspacePack.pack, LegalPack.pack, SupportPack.pack]
 }
 
 public enum ParleySchema {

@@ -60,6 +60,29 @@ public struct OutboxChannel: MessageChannel {
     }
 }
 
+/// Work of another kind than a message, contributed by a pack (`PackRuntime.jobHandlers`): the
+/// worker runs a claimed job whose `type` names a handler with it, under the same lease,
+/// heartbeat, retries and backoff as a message. A job is run at least once: a worker that dies
+/// mid-run leaves it to be rescued and run again, so a handler records its progress in its own
+/// tables (in the transactions that do the work) and skips what is already done.
+public struct JobHandler: Sendable {
+    /// Thrown by a handler when trying again cannot help: the job dies at once with `reason`.
+    public struct Permanent: Error, Sendable, CustomStringConvertible {
+        public var reason: String
+        public init(_ reason: String) { self.reason = reason }
+        public var description: String { reason }
+    }
+
+    public var type: String
+    /// Returning ends the job as succeeded; throwing `Permanent` kills it; any other error retries it.
+    public var run: @Sendable (Job) async throws -> Void
+
+    public init(type: String, run: @escaping @Sendable (Job) async throws -> Void) {
+        self.type = type
+        self.run = run
+    }
+}
+
 public struct WorkerSettings: Sendable {
     public var maxConcurrentJobs: Int = 5
     public var pollInterval: Duration = .milliseconds(5000)
@@ -86,6 +109,8 @@ public final class CommsWorker: Sendable {
     private let signal: AsyncStream<Void>.Continuation
     private let signals: AsyncStream<Void>
     private let running = Mutex<Set<String>>([])
+    /// The packs' job handlers by job type; messages' jobs have none.
+    private let handlers = Mutex<[String: JobHandler]>([:])
 
     /// Every message through `channel` (the outbox by default).
     public convenience init(queue: JobQueue, channel: any MessageChannel, settings: WorkerSettings, logger: Logger, metrics: (any CommsMetrics)? = nil) {
@@ -108,6 +133,11 @@ public final class CommsWorker: Sendable {
         self.metrics = metrics
         self.id = "worker-" + UUIDv7.make(at: queue.clock.now())
         (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Adds the packs' job handlers (at assembly, before the worker runs).
+    public func install(_ handlers: [JobHandler]) {
+        self.handlers.withLock { table in for h in handlers { table[h.type] = h } }
     }
 
     /// Asks the worker to look for due jobs now (after an enqueue in this process).
@@ -302,7 +332,31 @@ public final class CommsWorker: Sendable {
         }
     }
 
+    /// Runs a pack's job and records its outcome; a lost lease records nothing.
+    private func execute(_ job: Job, with handler: JobHandler) async {
+        let outcome: JobQueue.Outcome
+        do {
+            try await handler.run(job)
+            outcome = .succeeded
+        } catch let failure as JobHandler.Permanent {
+            outcome = .permanentFailure(failure.reason)
+        } catch {
+            outcome = .transientFailure("\(error)")
+        }
+        do {
+            let finished = try await queue.finish(job, worker: id, outcome: outcome, backoff: settings.backoff)
+            if let finished { metrics?.jobFinished(type: job.type, outcome: finished.state.rawValue) }
+        } catch {
+            logger.warning("could not record a job's outcome; its lease will expire and it will be retried",
+                           metadata: ["job_id": "\(job.id)", "error": "\(error)"])
+        }
+    }
+
     private func execute(_ job: Job) async {
+        if let handler = handlers.withLock({ $0[job.type] }) {
+            await execute(job, with: handler)
+            return
+        }
         let outcome: JobQueue.Outcome
         let repo = MessageRepository()
         let clock = queue.clock

@@ -103,10 +103,18 @@ public struct PackRuntime: Sendable {
     /// What its authenticated routes that change something need from the caller, checked before
     /// the handler reads the body ("POST /v1/cases", .act, "create cases").
     public var routeRules: [RouteRule]
+    /// Jobs of the pack's own types (`"<pack>.<what>"`) that the worker runs from the queue.
+    public var jobHandlers: [JobHandler]
+    /// What `/status` says about the pack (`{"packs": {"<name>": {...}}}`): plain facts an
+    /// operator needs, such as a feature running in a reduced mode. Evaluated per request.
+    public var status: (@Sendable () async -> [String: String])?
 
     public init(services: [any Sendable] = [], triggers: [TriggerDefinition] = [], routes: (@Sendable (RouteGroup) -> Void)? = nil,
-                publicRoutes: [PublicRoutes] = [], routeRules: [RouteRule] = []) {
+                publicRoutes: [PublicRoutes] = [], routeRules: [RouteRule] = [], jobHandlers: [JobHandler] = [],
+                status: (@Sendable () async -> [String: String])? = nil) {
         self.routeRules = routeRules
+        self.jobHandlers = jobHandlers
+        self.status = status
         self.services = services
         self.triggers = triggers
         self.routes = routes

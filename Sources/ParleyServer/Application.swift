@@ -77,6 +77,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let packContext = PackContext(store: deps.store, clock: deps.clock, keyring: deps.keyring, config: deps.config, logger: deps.logger,
                                   publicBaseURL: CommsAssembly.baseURL(deps.config), maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() })
     let bound = try deps.packs.map { try $0.bind(packContext) }
+    worker.install(bound.flatMap(\.jobHandlers))
     table.add(rules: CoreRouteRules.all + bound.flatMap(\.routeRules))
     // Each tenant may switch packs off: their tools, intents, triggers, routes and views go with them.
     let tenantPacks = TenantPackService(store: deps.store, clock: deps.clock, installed: deps.packs.map(\.name))
@@ -88,7 +89,8 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let keys = APIKeyService(store: deps.store, clock: deps.clock)
     OperationsController(store: deps.store, readiness: Readiness(store: deps.store, migrations: deps.migrations), metrics: metrics,
                          queried: { await CommsPrometheusMetrics.queueText(queue) },
-                         openAPI: OpenAPIAssembly.assemble(core: OpenAPIDocument.yaml, packs: deps.packs))
+                         openAPI: OpenAPIAssembly.assemble(core: OpenAPIDocument.yaml, packs: deps.packs),
+                         packStatus: zip(deps.packs, bound).compactMap { pack, runtime in runtime.status.map { (pack.name, $0) } })
         .register(Routes(group: router, prefix: "", table: table))
 
     let console = ConsoleWebController(packViews: deps.packs.flatMap { p in p.consoleViews.map { (p.name, $0) } },

@@ -16,8 +16,13 @@ struct OperationsController {
     var queried: @Sendable () async -> String = { "" }
     /// The API document: the core's part and the installed packs'.
     var openAPI: String = OpenAPIDocument.yaml
+    /// What each pack reports about itself on `/status` (by pack name).
+    var packStatus: [(String, @Sendable () async -> [String: String])] = []
 
-    struct Status: Encodable { var status: String; var service: String? = nil; var version: String? = nil; var database: String? = nil; var reason: String? = nil }
+    struct Status: Encodable {
+        var status: String; var service: String? = nil; var version: String? = nil; var database: String? = nil; var reason: String? = nil
+        var packs: [String: [String: String]]? = nil
+    }
 
     func register(_ r: Routes<Router<ParleyRequestContext>>) {
         r.on(.get, "/health") { _, _ in JSON(Status(status: "ok")) }
@@ -27,8 +32,10 @@ struct OperationsController {
             }
             return JSON(Status(status: "ready"))
         }
-        r.on(.get, "/status") { _, _ in
-            JSON(Status(status: "running", service: "parley", version: ParleyVersion.current))
+        r.on(.get, "/status") { [packStatus] _, _ in
+            var packs: [String: [String: String]] = [:]
+            for (name, report) in packStatus { packs[name] = await report() }
+            return JSON(Status(status: "running", service: "parley", version: ParleyVersion.current, packs: packs.isEmpty ? nil : packs))
         }
         // Browsers get the web console at the root; other clients health JSON (seed 000's contract).
         r.on(.get, "/") { req, ctx in

@@ -4109,6 +4109,15 @@ components:
           const: parley
         version:
           type: string
+        packs:
+          type: object
+          description: |
+            What installed packs report about themselves, by pack name: plain facts such as a
+            feature running in a reduced mode (e.g. `{"support": {"search": "bm25 only: ..."}}`).
+          additionalProperties:
+            type: object
+            additionalProperties:
+              type: string
     RootStatus:
       type: object
       required: [status, database]

@@ -58,6 +58,8 @@ import Testing
 
     @Test func outsideItsIntentsThePlannerSaysWhatItCanDoAndHowToConfigureAModel() async throws {
         try await withAgentServer(.sqlite) { client, seeded, _, _ in
+            // With the support pack on, questions go to the knowledge base; off, nothing matches.
+            _ = try await client.putJSON(seeded.adminKey, "/v1/tenant/packs", ["packs": ["support": false]])
             let events = try await client.chat(seeded.adminKey, "What is the capital of Peru?")
             let answer = try #require(events.last?.data["final_response"]?.stringValue)
             #expect(answer.contains("without an AI model") && answer.contains("ANTHROPIC_API_KEY") && answer.contains("OPENAI_BASE_URL"))

@@ -461,7 +461,7 @@ extension TestClientProtocol {
                     _ = try await client.postJSON(seeded.adminKey, "/v1/workflows/\(workflow)/approvals/\(approval)", ["decision": "approve"])
                     let events = try await client.finish(seeded.adminKey, workflow: workflow)
                     let system = server.requests.first?.json?["messages"]?[0]?["content"]?.stringValue ?? ""
-                    #expect(system.hasPrefix("You are Parley") && system.hasSuffix("Sign every answer as Acme's paralegal desk."))
+                    #expect(system.hasPrefix("You are Parley") && system.contains("Sign every answer as Acme's paralegal desk."))
                     let end = try #require(events.first { $0.event == "tool_end" && $0.data["tool"] == "send_email" })
                     #expect(end.data["success"] == false)
                     #expect(end.data["output"]?.stringValue?.contains("only to the client's address on record") == true)

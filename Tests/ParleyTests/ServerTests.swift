@@ -58,7 +58,9 @@ func auth(_ key: String, json: Bool = false) -> HTTPFields {
             }
             try await client.execute(uri: "/status", method: .get) { r in
                 let j = try r.json() as NSDictionary
-                #expect(j == ["status": "running", "service": "parley", "version": ParleyVersion.current])
+                // The installed packs' own lines (the support pack says how it searches).
+                #expect(j == ["status": "running", "service": "parley", "version": ParleyVersion.current,
+                              "packs": ["support": ["search": "bm25 only: no embedder is configured, so hybrid search runs as BM25 alone"]]])
             }
             try await client.execute(uri: "/", method: .get) { r in
                 let j = try r.json() as NSDictionary

@@ -1,0 +1,68 @@
+import Foundation
+
+/// The tokens BM25 counts, the same as SQLite FTS5's `unicode61 remove_diacritics 2` tokenizer:
+/// runs of letters and digits, lower-cased, accents removed. The PostgreSQL postings are built
+/// with it, so both databases see the same terms and the same document lengths.
+public enum KBTokenizer {
+    public static func tokens(_ text: String) -> [String] {
+        var out: [String] = []
+        var current = ""
+        func flush() {
+            guard !current.isEmpty else { return }
+            out.append(fold(current))
+            current = ""
+        }
+        for ch in text {
+            if ch.isLetter || ch.isNumber { current.append(ch) } else { flush() }
+        }
+        flush()
+        return out
+    }
+
+    static func fold(_ token: String) -> String {
+        let lowered = token.lowercased()
+        guard !lowered.allSatisfy(\.isASCII) else { return lowered }
+        return lowered.folding(options: [.diacriticInsensitive], locale: nil)
+    }
+
+    /// Words too common to say anything about relevance: left out of queries only (the index
+    /// keeps them, so document lengths match FTS5's).
+    static let stopwords: Set<String> = [
+        "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "did", "for", "from", "had", "has",
+        "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of", "on", "or", "our", "please", "so",
+        "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when",
+        "where", "which", "who", "why", "will", "with", "would", "you", "your", "about", "tell", "know", "want", "need", "get", "s", "t", "am", "any", "some", "all", "more", "than",
+    ]
+
+    /// A query's distinct terms in order, without stopwords (all of them when nothing else is left).
+    public static func queryTerms(_ text: String) -> [String] {
+        var seen = Set<String>()
+        let all = tokens(text).filter { seen.insert($0).inserted }
+        let content = all.filter { !stopwords.contains($0) }
+        return Array((content.isEmpty ? all : content).prefix(32))
+    }
+}
+
+/// FTS5's `bm25()` exactly (k1 = 1.2, b = 0.75, idf = ln((N - n + 0.5) / (n + 0.5)), at least
+/// 1e-6), as a positive number (FTS5 returns it negated), computed in the same order of
+/// operations so the two agree to the bit.
+public enum BM25 {
+    public static let k1 = 1.2
+    public static let b = 0.75
+
+    public static func idf(documents n: Int, containing hits: Int) -> Double {
+        let idf = log((Double(n) - Double(hits) + 0.5) / (Double(hits) + 0.5))
+        return idf <= 0 ? 1e-6 : idf
+    }
+
+    /// `frequencies[i]` is the count of query term i in the chunk, `idfs[i]` its idf.
+    public static func score(frequencies: [Int], idfs: [Double], length: Int, averageLength: Double) -> Double {
+        var score = 0.0
+        let d = Double(length)
+        for i in idfs.indices {
+            let f = Double(frequencies[i])
+            score += idfs[i] * ((f * (k1 + 1.0)) / (f + k1 * (1 - b + b * d / averageLength)))
+        }
+        return score
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import ParleyCore
+
+public struct KBCollection: Sendable, Codable, Equatable {
+    public var id: String
+    public var name: String
+    public var description: String?
+    public var documentCount: Int
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+public enum DocumentStatus: String, Sendable, Codable {
+    case ready, failed
+}
+
+public struct KBDocument: Sendable, Codable, Equatable {
+    public var id: String
+    public var collectionId: String
+    public var collection: String
+    public var title: String
+    public var sourceFilename: String?
+    public var format: String
+    public var contentHash: String
+    public var tags: [String]
+    public var status: DocumentStatus
+    public var chunkCount: Int
+    public var error: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+public struct KBChunk: Sendable, Codable, Equatable {
+    public var id: String
+    public var ordinal: Int
+    public var headingPath: String
+    public var text: String
+    public var wordCount: Int
+    public var startOffset: Int
+    public var endOffset: Int
+}
+
+public struct KBDocumentDetail: Sendable, Codable, Equatable {
+    public var document: KBDocument
+    public var chunks: [KBChunk]
+    public var embeddedChunks: Int
+}
+
+/// What happened to an uploaded document: new, its chunks replaced, or identical (nothing done).
+public enum IngestOutcome: String, Sendable, Codable {
+    case created, replaced, unchanged
+}
+
+public struct IngestResult: Sendable, Codable, Equatable {
+    public var document: KBDocument
+    public var outcome: IngestOutcome
+}
+
+/// A document to add: Markdown already converted.
+public struct IngestRequest: Sendable, Codable, Equatable {
+    public var collection: String
+    public var title: String?
+    public var filename: String?
+    public var markdown: String
+    public var format: String
+    public var tags: [String]
+
+    public init(collection: String, title: String?, filename: String?, markdown: String, format: String, tags: [String]) {
+        self.collection = collection
+        self.title = title
+        self.filename = filename
+        self.markdown = markdown
+        self.format = format
+        self.tags = tags
+    }
+}
+
+public enum SearchMode: String, Sendable, Codable, CaseIterable {
+    case hybrid, bm25, vector
+}
+
+public struct SearchRequest: Sendable, Equatable {
+    public var query: String
+    public var collection: String?
+    public var documentID: String?
+    public var tags: [String]
+    public var k: Int
+    public var mode: SearchMode
+
+    public init(query: String, collection: String? = nil, documentID: String? = nil, tags: [String] = [], k: Int = 5, mode: SearchMode = .hybrid) {
+        self.query = query
+        self.collection = collection
+        self.documentID = documentID
+        self.tags = tags
+        self.k = k
+        self.mode = mode
+    }
+}
+
+public struct SearchResult: Sendable, Codable, Equatable {
+    public var rank: Int
+    public var chunkId: String
+    public var documentId: String
+    public var documentTitle: String
+    public var collection: String
+    public var headingPath: String
+    public var snippet: String
+    public var text: String
+    /// The ranking's score: BM25 (bm25 mode), cosine similarity (vector) or the fused
+    /// reciprocal-rank score (hybrid).
+    public var score: Double
+    public var bm25: Double?
+    public var similarity: Double?
+    public var startOffset: Int
+    public var endOffset: Int
+}
+
+public struct SearchResponse: Sendable, Codable, Equatable {
+    public var query: String
+    /// The mode actually used (hybrid without an embedder runs as bm25).
+    public var mode: SearchMode
+    public var results: [SearchResult]
+    public var noRelevantResults: Bool
+    public var note: String?
+}
+
+/// A numbered source of an answer: `[n]` in the text.
+public struct Citation: Sendable, Codable, Equatable {
+    public var n: Int
+    public var chunkId: String
+    public var documentId: String
+    public var documentTitle: String
+    public var headingPath: String
+    public var snippet: String
+}
+
+public struct QueryAnswer: Sendable, Codable, Equatable {
+    public var query: String
+    public var answer: String
+    public var citations: [Citation]
+    public var noRelevantResults: Bool
+    public var mode: SearchMode
+}
+
+public struct BatchItemView: Sendable, Codable, Equatable {
+    public var ordinal: Int
+    public var title: String?
+    public var status: String
+    public var documentId: String?
+    public var error: String?
+}
+
+public struct BatchView: Sendable, Codable, Equatable {
+    public var id: String
+    public var status: String
+    public var total: Int
+    public var done: Int
+    public var failed: Int
+    public var pending: Int
+    public var items: [BatchItemView]
+    public var createdAt: Date
+}
+
+/// A tenant's own relevance thresholds; nil fields follow the installation's settings.
+public struct KBThresholds: Sendable, Codable, Equatable {
+    public var minBm25: Double
+    public var minSimilarity: Double
+    public var source: String
+}
