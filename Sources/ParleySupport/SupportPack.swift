@@ -21,7 +21,10 @@ public enum SupportPack {
                                                subject: "Support assistant instructions", text: defaultSystemPrompt)],
                    systemPromptTemplate: "support.system_prompt",
                    settings: SupportSettings.documentation,
-                   validateSettings: { config throws(ConfigError) in _ = try SupportSettings.load(config) },
+                   validateSettings: { config throws(ConfigError) in
+                       _ = try SupportSettings.load(config)
+                       _ = try EmbeddingSettings.load(config)
+                   },
                    commands: SupportCommands.all,
                    consoleViews: [ConsoleView(route: "knowledge", label: "Knowledge", export: "knowledgeView", file: "knowledge.js", files: ConsolePart.files)],
                    openAPI: OpenAPIPart.yaml,
@@ -35,10 +38,9 @@ public enum SupportPack {
 
     static func bind(_ context: PackContext, embedder given: (any Embedder)?) throws -> PackRuntime {
         let settings = try SupportSettings.load(context.config)
-        // EMBEDDER: the one place the configured embedder is plugged in. When ParleyEmbed's
-        // `EmbeddingSettings.load(config)` and `makeEmbedder(...)` land, build it here from
-        // `context.config` when `given` is nil. Until then: BM25 alone unless a test passes one.
-        let embedder: (any Embedder)? = given
+        // The configured embedder (PARLEY_EMBEDDING_MODEL_DIR or PARLEY_EMBEDDINGS_URL; none: BM25
+        // alone), unless a test passes its own.
+        let embedder: (any Embedder)? = try given ?? makeEmbedder(EmbeddingSettings.load(context.config))
         let kb = KnowledgeService(store: context.store, clock: context.clock, settings: settings, embedder: embedder, logger: context.logger,
                                   wake: context.wake)
         let controller = SupportController(kb: kb, converter: DocumentConverter(), maxBodyBytes: context.config.maxBodyBytes)
