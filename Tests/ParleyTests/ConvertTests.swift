@@ -85,6 +85,33 @@ import Testing
         #expect(md.contains("Hello (paren) A"), "\(md)")
     }
 
+    @Test func pdfObjectStreamsCrossReferenceStreamsAndTwoByteFonts() throws {
+        // The page and its font live in an object stream; the root is named by a cross-reference
+        // stream (no trailer); the font is Type0 with two-byte codes mapped by a ToUnicode CMap.
+        let cmap = """
+        /CIDInit /ProcSet findresource begin 12 dict begin begincmap
+        1 begincodespacerange <0000> <FFFF> endcodespacerange
+        2 beginbfchar <0001> <0048> <0002> <00E9> endbfchar
+        1 beginbfrange <0010> <0012> <0061> endbfrange
+        1 beginbfrange <0020> <0021> [<20AC> <0021>] endbfrange
+        endcmap CMapName currentdict /CMap defineresource pop end end
+        """
+        let content = "BT /F1 12 Tf 72 700 Td <0001000200100011001200200021> Tj ET"
+        let page = "<</Type /Page /Parent 2 0 R /Contents 4 0 R /Resources <</Font <</F1 5 0 R>>>>>>"
+        let font = "<</Type /Font /Subtype /Type0 /BaseFont /X /Encoding /Identity-H /DescendantFonts [<</Type /Font /Subtype /CIDFontType2 /DW 500>>] /ToUnicode 8 0 R>>"
+        let header = "3 0 5 \(page.utf8.count + 1) "
+        let objects = header + page + " " + font
+        var out = "%PDF-1.5\n"
+        out += "1 0 obj\n<</Type /Catalog /Pages 2 0 R>>\nendobj\n"
+        out += "2 0 obj\n<</Type /Pages /Kids [3 0 R] /Count 1>>\nendobj\n"
+        out += "4 0 obj\n<</Length \(content.utf8.count)>>\nstream\n\(content)\nendstream\nendobj\n"
+        out += "6 0 obj\n<</Type /ObjStm /N 2 /First \(header.utf8.count) /Length \(objects.utf8.count)>>\nstream\n\(objects)\nendstream\nendobj\n"
+        out += "8 0 obj\n<</Length \(cmap.utf8.count)>>\nstream\n\(cmap)\nendstream\nendobj\n"
+        out += "7 0 obj\n<</Type /XRef /Root 1 0 R /Size 9 /W [1 2 1] /Length 0>>\nstream\n\nendstream\nendobj\nstartxref\n0\n%%EOF\n"
+        let doc = try converter.convert(Array(out.utf8), filename: "streams.pdf")
+        #expect(doc.markdown == "Héabc€!\n", "\(doc.markdown)")
+    }
+
     @Test func htmlStructureToMarkdown() throws {
         let html = """
         <!DOCTYPE html><html><head><title>Help &amp; Support</title>
