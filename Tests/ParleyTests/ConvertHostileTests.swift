@@ -92,8 +92,11 @@ import Testing
         let deepJSON = Array(String(repeating: "[", count: 100_000).utf8)
         let json = ConvertFixtures.failure(deepJSON, filename: "deep.json")
         #expect(json?.code == "unreadable_document" && json?.message.contains("nested more than 128 levels") == true, "\(String(describing: json))")
-        let okJSON = String(repeating: "[", count: 100) + "1" + String(repeating: "]", count: 100)
-        #expect(try DocumentConverter().convert(Array(okJSON.utf8), filename: "ok.json").markdown.contains("1"))
+        // The deepest accepted (128 levels) parses and renders on a test's thread.
+        let okJSON = String(repeating: "{\"k\":[", count: 64) + "1" + String(repeating: "]}", count: 64)
+        #expect(try DocumentConverter().convert(Array(okJSON.utf8), filename: "ok.json").markdown.contains("- 1"))
+        let overJSON = "[" + okJSON + "]"
+        #expect(ConvertFixtures.failure(Array(overJSON.utf8), filename: "over.json")?.code == "unreadable_document")
 
         let deepHTML = Array(String(repeating: "<div><span>", count: 50_000).utf8)
         let html = ConvertFixtures.failure(deepHTML, filename: "deep.html")
