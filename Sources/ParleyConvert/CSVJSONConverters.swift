@@ -6,54 +6,56 @@ struct CSVConverter {
     let limits: ConversionLimits
 
     func convert(_ bytes: [UInt8]) throws(ParleyError) -> ConvertedDocument {
-        let text = decodeText(bytes[...])
-        let delimiter = Self.delimiter(of: text)
+        // UTF-8 as it is; anything else re-encoded as UTF-8 first. Every delimiter is ASCII, so
+        // the fields are cut from the bytes.
+        let utf8: [UInt8]
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { utf8 = Array(bytes.dropFirst(3)) }
+        else if String(validating: bytes, as: UTF8.self) != nil { utf8 = bytes }
+        else { utf8 = Array(decodeText(bytes[...]).utf8) }
+        let delimiter = Self.delimiter(of: utf8)
+        let quote = UInt8(ascii: "\""), cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
         var rows: [[String]] = []
         var row: [String] = []
-        var field = ""
+        var field: [UInt8] = []
         var quoted = false
         var fieldStarted = false
         var cells = 0
-        var iterator = text.unicodeScalars.makeIterator()
-        var pending: Unicode.Scalar? = nil
-        func endField() {
-            row.append(field)
-            field = ""
-            fieldStarted = false
-        }
-        while let ch = pending ?? iterator.next() {
-            pending = nil
+        var i = 0
+        let n = utf8.count
+        while i < n {
+            let b = utf8[i]
+            i += 1
             if quoted {
-                if ch == "\"" {
-                    if let following = iterator.next() {
-                        if following == "\"" { field.unicodeScalars.append("\"") } else { quoted = false; pending = following }
-                    } else {
-                        quoted = false
-                    }
+                if b == quote {
+                    if i < n && utf8[i] == quote { field.append(quote); i += 1 } else { quoted = false }
                 } else {
-                    field.unicodeScalars.append(ch)
+                    field.append(b)
                 }
                 continue
             }
-            if ch == "\"" && !fieldStarted && field.isEmpty {
+            if b == quote && field.isEmpty && !fieldStarted {
                 quoted = true
                 fieldStarted = true
-            } else if ch == delimiter {
-                endField()
-            } else if ch == "\n" || ch == "\r" {
-                if ch == "\r", let following = iterator.next(), following != "\n" { pending = following }
-                endField()
+            } else if b == delimiter {
+                row.append(String(decoding: field, as: UTF8.self))
+                field.removeAll(keepingCapacity: true)
+                fieldStarted = false
+            } else if b == lf || b == cr {
+                if b == cr && i < n && utf8[i] == lf { i += 1 }
+                row.append(String(decoding: field, as: UTF8.self))
+                field.removeAll(keepingCapacity: true)
+                fieldStarted = false
                 if !(row.count == 1 && row[0].isEmpty) { rows.append(row) }
                 cells += row.count
                 if cells > limits.maxTableCells { throw ConvertError.tooManyCells(limits.maxTableCells) }
-                row = []
+                row.removeAll(keepingCapacity: true)
             } else {
-                field.unicodeScalars.append(ch)
+                field.append(b)
                 fieldStarted = true
             }
         }
         if fieldStarted || !field.isEmpty || !row.isEmpty {
-            endField()
+            row.append(String(decoding: field, as: UTF8.self))
             rows.append(row)
         }
         let table = try Markdown.table(rows, limits: limits)
@@ -61,17 +63,17 @@ struct CSVConverter {
     }
 
     /// The most frequent of `,` `;` tab `|` on the first line, outside quotes.
-    static func delimiter(of text: String) -> Unicode.Scalar {
-        var counts: [Unicode.Scalar: Int] = [",": 0, ";": 0, "\t": 0, "|": 0]
+    static func delimiter(of bytes: [UInt8]) -> UInt8 {
+        var counts: [UInt8: Int] = [UInt8(ascii: ","): 0, UInt8(ascii: ";"): 0, UInt8(ascii: "\t"): 0, UInt8(ascii: "|"): 0]
         var quoted = false
-        for ch in text.unicodeScalars.prefix(65_536) {
-            if ch == "\"" { quoted.toggle(); continue }
+        for b in bytes.prefix(65_536) {
+            if b == UInt8(ascii: "\"") { quoted.toggle(); continue }
             if quoted { continue }
-            if ch == "\n" || ch == "\r" { break }
-            if counts[ch] != nil { counts[ch, default: 0] += 1 }
+            if b == UInt8(ascii: "\n") || b == UInt8(ascii: "\r") { break }
+            if counts[b] != nil { counts[b, default: 0] += 1 }
         }
-        let order: [Unicode.Scalar] = [",", "\t", ";", "|"]
-        return order.max { (counts[$0] ?? 0) < (counts[$1] ?? 0) } ?? ","
+        let order: [UInt8] = [UInt8(ascii: ","), UInt8(ascii: "\t"), UInt8(ascii: ";"), UInt8(ascii: "|")]
+        return order.max { (counts[$0] ?? 0) < (counts[$1] ?? 0) } ?? UInt8(ascii: ",")
     }
 }
 

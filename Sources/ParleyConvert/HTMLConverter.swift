@@ -225,11 +225,14 @@ struct HTMLConverter {
     }
 
     private func appendText(_ text: String, _ s: inout State) {
-        for ch in text {
-            if ch.isWhitespace && ch != "\u{a0}" {
-                if let last = s.inline.last, last != " ", last != Self.breakMark { s.inline.append(" ") }
+        let breakMark = Self.breakMark.unicodeScalars.first
+        for u in text.unicodeScalars {
+            if u == "\u{a0}" {
+                s.inline.unicodeScalars.append(" ")
+            } else if Markdown.isSpace(u) {
+                if let last = s.inline.unicodeScalars.last, last != " ", last != breakMark { s.inline.unicodeScalars.append(" ") }
             } else {
-                s.inline.append(ch == "\u{a0}" ? " " : ch)
+                s.inline.unicodeScalars.append(u)
             }
         }
     }

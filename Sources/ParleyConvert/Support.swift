@@ -140,22 +140,26 @@ enum Markdown {
         guard rows.count.multipliedReportingOverflow(by: width).partialValue <= limits.maxTableCells else {
             throw ConvertError.tooManyCells(limits.maxTableCells)
         }
-        var out = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(rows.count * width * 8)
         func line(_ row: [String]) {
-            out += "|"
+            out.append(UInt8(ascii: "|"))
             for i in 0..<width {
-                let value = i < row.count ? row[i] : ""
-                out += " " + value + " |"
+                out.append(UInt8(ascii: " "))
+                if i < row.count { out.append(contentsOf: row[i].utf8) }
+                out.append(contentsOf: [UInt8(ascii: " "), UInt8(ascii: "|")])
             }
-            out += "\n"
+            out.append(UInt8(ascii: "\n"))
         }
         line(rows[0])
-        out += "|" + String(repeating: " --- |", count: width) + "\n"
+        out.append(UInt8(ascii: "|"))
+        for _ in 0..<width { out.append(contentsOf: Array(" --- |".utf8)) }
+        out.append(UInt8(ascii: "\n"))
         for row in rows.dropFirst() {
             line(row)
-            if out.utf8.count > limits.maxOutputBytes { throw outputTooLarge(limits) }
+            if out.count > limits.maxOutputBytes { throw outputTooLarge(limits) }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func outputTooLarge(_ limits: ConversionLimits) -> ParleyError {
@@ -164,19 +168,24 @@ enum Markdown {
 
     /// Collapses runs of whitespace to one space.
     static func collapse(_ text: some StringProtocol) -> String {
-        var out = ""
+        var out = String.UnicodeScalarView()
         var space = false
-        for ch in text {
-            if ch.isWhitespace {
+        for u in text.unicodeScalars {
+            if isSpace(u) {
                 space = true
             } else {
                 if space && !out.isEmpty { out.append(" ") }
                 space = false
-                out.append(ch)
+                out.append(u)
             }
         }
         if space && !out.isEmpty { out.append(" ") }
-        return out
+        return String(out)
+    }
+
+    /// White space, with a fast path for ASCII (Unicode properties are slow to look up).
+    static func isSpace(_ u: Unicode.Scalar) -> Bool {
+        u.value < 0x80 ? u == " " || u == "\n" || u == "\t" || u == "\r" || u == "\u{0C}" || u == "\u{0B}" : u.properties.isWhitespace
     }
 
     /// Wraps text in an emphasis marker, keeping surrounding spaces outside it (`**x** `, not `**x **`).
