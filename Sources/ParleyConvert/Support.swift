@@ -197,23 +197,31 @@ enum Markdown {
         return lead + marker + trimmed + marker + trail
     }
 
-    /// Removes more than one blank line in a row and trailing spaces at the end.
+    /// Keeps at most one blank line in a row, none at the start or the end, and ends with a line break.
     static func tidy(_ text: String) -> String {
-        var out: [Substring] = []
-        var blank = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let isBlank = line.allSatisfy { $0 == " " || $0 == "\t" }
-            if isBlank {
-                blank += 1
-                if blank > 1 || out.isEmpty { continue }
-                out.append("")
-            } else {
-                blank = 0
-                out.append(line)
+        let bytes = Array(text.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 1)
+        var started = false, pendingBlank = false
+        var i = 0
+        while i < bytes.count {
+            var j = i
+            var blank = true
+            while j < bytes.count && bytes[j] != 0x0A {
+                if bytes[j] != 0x20 && bytes[j] != 0x09 { blank = false }
+                j += 1
             }
+            if blank {
+                pendingBlank = started
+            } else {
+                if pendingBlank { out.append(0x0A); pendingBlank = false }
+                out.append(contentsOf: bytes[i..<j])
+                out.append(0x0A)
+                started = true
+            }
+            i = j + 1
         }
-        while let last = out.last, last.isEmpty { out.removeLast() }
-        return out.joined(separator: "\n") + (out.isEmpty ? "" : "\n")
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
