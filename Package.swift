@@ -148,9 +148,15 @@ let package = Package(
             swiftSettings: strict
         ),
         // Documents to Markdown (PDF, DOCX, XLSX, PPTX, HTML, CSV, JSON, text), bounded against hostile files.
+        // The system zlib (Debian's zlib1g-dev), for ZIP containers and PDF streams.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(
             name: "ParleyConvert",
-            dependencies: ["ParleyCore"],
+            dependencies: ["ParleyCore", "CZlib"],
             swiftSettings: strict
         ),
         // Embeddings: the Embedder interface, the built-in all-MiniLM-L6-v2, OpenAI-compatible
@@ -229,6 +235,7 @@ let package = Package(
                 "ParleyComms",
                 "ParleyHTTP",
                 "ParleyPackKit",
+                "ParleyConvert",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -253,6 +260,7 @@ let package = Package(
                 "ParleyComms",
                 "ParleyPackKit",
                 "ParleyApp",
+                "ParleyConvert",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

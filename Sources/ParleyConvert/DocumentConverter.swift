@@ -16,11 +16,19 @@ public struct ConversionLimits: Sendable, Equatable {
     public var maxExpandedBytes: Int
     /// Largest Markdown produced.
     public var maxOutputBytes: Int
+    /// Most table cells (rows x columns) in one document: a spreadsheet claiming a million rows
+    /// or a CSV of empty fields stops here.
+    public var maxTableCells: Int
+    /// Deepest nesting of HTML elements, JSON arrays and objects, XML elements.
+    public var maxNestingDepth: Int
 
-    public init(maxInputBytes: Int = 50 << 20, maxExpandedBytes: Int = 200 << 20, maxOutputBytes: Int = 20 << 20) {
+    public init(maxInputBytes: Int = 50 << 20, maxExpandedBytes: Int = 200 << 20, maxOutputBytes: Int = 20 << 20,
+                maxTableCells: Int = 1_000_000, maxNestingDepth: Int = 128) {
         self.maxInputBytes = maxInputBytes
         self.maxExpandedBytes = maxExpandedBytes
         self.maxOutputBytes = maxOutputBytes
+        self.maxTableCells = maxTableCells
+        self.maxNestingDepth = maxNestingDepth
     }
 
     public static let `default` = ConversionLimits()
@@ -56,8 +64,8 @@ public struct DocumentConverter: Sendable {
             switch ext {
             case "md", "markdown": return .markdown
             case "txt", "text", "log": return .text
-            case "htm", "html": return .html
-            case "csv": return .csv
+            case "htm", "html", "xhtml": return .html
+            case "csv", "tsv": return .csv
             case "json": return .json
             case "pdf": return .pdf
             case "docx": return .docx
@@ -70,8 +78,8 @@ public struct DocumentConverter: Sendable {
             switch type {
             case "text/markdown": return .markdown
             case "text/plain": return .text
-            case "text/html": return .html
-            case "text/csv": return .csv
+            case "text/html", "application/xhtml+xml": return .html
+            case "text/csv", "text/tab-separated-values": return .csv
             case "application/json": return .json
             case "application/pdf": return .pdf
             case "application/vnd.openxmlformats-officedocument.wordprocessingml.document": return .docx
@@ -80,7 +88,22 @@ public struct DocumentConverter: Sendable {
             default: break
             }
         }
-        if bytes.starts(with: Array("%PDF-".utf8)) { return .pdf }
+        return sniff(bytes)
+    }
+
+    /// The format from the first bytes: a PDF header, an Office ZIP container (by its parts),
+    /// an HTML start, a JSON object or array.
+    private func sniff(_ bytes: [UInt8]) -> DocumentFormat? {
+        if bytes.prefix(1024).starts(with: Array("%PDF-".utf8)) || bytes.prefix(1024).firstRange(of: Array("%PDF-".utf8)) != nil { return .pdf }
+        if ZipArchive.isZip(bytes), let zip = try? ZipArchive(bytes, format: .docx) {
+            if zip.contains("word/document.xml") { return .docx }
+            if zip.contains("xl/workbook.xml") { return .xlsx }
+            if zip.contains("ppt/presentation.xml") { return .pptx }
+            return nil
+        }
+        let head = String(decoding: bytes.prefix(512), as: UTF8.self).trimmingWhitespace().lowercased()
+        if head.hasPrefix("<!doctype html") || head.hasPrefix("<html") || head.hasPrefix("<!--") && head.contains("<html") { return .html }
+        if head.hasPrefix("{") || head.hasPrefix("[") { return .json }
         return nil
     }
 
@@ -89,19 +112,30 @@ public struct DocumentConverter: Sendable {
             throw ParleyError(.payloadTooLarge, code: "document_too_large",
                               "the document is \(bytes.count) bytes; the largest accepted is \(limits.maxInputBytes)")
         }
+        if let ext = filename?.split(separator: ".").last?.lowercased(), let modern = ["doc": "docx", "xls": "xlsx", "ppt": "pptx", "rtf": "docx", "odt": "docx", "ods": "xlsx", "odp": "pptx"][ext],
+           detect(bytes, filename: nil, contentType: nil) == nil {
+            throw ParleyError(.unsupportedMediaType, code: "unsupported_format",
+                              "the .\(ext) format is not supported; save the document as .\(modern) (or PDF) and send it again")
+        }
         guard let format = detect(bytes, filename: filename, contentType: contentType) else {
             throw ParleyError(.unsupportedMediaType, code: "unsupported_format",
                               "the document's format is not recognised; send one of: " + DocumentFormat.allCases.map(\.rawValue).joined(separator: ", ") + " (named by its file extension or content type)")
         }
+        let document: ConvertedDocument
         switch format {
         case .markdown, .text:
-            guard let text = String(validating: bytes, as: UTF8.self) else {
-                throw ParleyError(.unprocessable, code: "unreadable_document", "the \(format.rawValue) document is not valid UTF-8")
-            }
+            let text = decodeText(bytes[...])
             let title = text.split(separator: "\n").first { $0.hasPrefix("# ") }.map { String($0.dropFirst(2)).trimmingCharacters(in: .whitespaces) }
-            return ConvertedDocument(format: format, title: title, markdown: text)
-        default:
-            throw ParleyError(.unsupportedMediaType, code: "unsupported_format", "\(format.rawValue) conversion is not available yet")
+            document = ConvertedDocument(format: format, title: title, markdown: text)
+        case .html: document = try HTMLConverter(limits: limits).convert(bytes)
+        case .csv: document = try CSVConverter(limits: limits).convert(bytes)
+        case .json: document = try JSONConverter(limits: limits).convert(bytes)
+        case .docx: document = try DOCXConverter(limits: limits).convert(bytes)
+        case .xlsx: document = try XLSXConverter(limits: limits).convert(bytes)
+        case .pptx: document = try PPTXConverter(limits: limits).convert(bytes)
+        case .pdf: document = try PDFConverter(limits: limits).convert(bytes)
         }
+        guard document.markdown.utf8.count <= limits.maxOutputBytes else { throw Markdown.outputTooLarge(limits) }
+        return document
     }
 }

@@ -4,6 +4,7 @@ import HummingbirdWebSocket
 import Logging
 import ParleyAgent
 import ParleyComms
+import ParleyConvert
 import ServiceLifecycle
 import ParleyCore
 import ParleyHTTP
@@ -82,9 +83,10 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     // Each tenant may switch packs off: their tools, intents, triggers, routes and views go with them.
     let tenantPacks = TenantPackService(store: deps.store, clock: deps.clock, installed: deps.packs.map(\.name))
     let publicRoutes = bound.flatMap(\.publicRoutes)
+    let converter = DocumentConverter()
     router.add(middleware: RequestMiddleware(metrics: metrics, routes: table, maxBodyBytes: deps.config.maxBodyBytes,
                                              bodyLimits: publicRoutes.compactMap { r in r.maxBodyBytes.map { ("/\(r.prefix)/", $0) } }
-                                                 + [("/c/", deps.config.customerChat.attachmentMaxBytes)]))
+                                                 + [("/c/", deps.config.customerChat.attachmentMaxBytes), ConvertController.bodyLimit(converter)]))
 
     let keys = APIKeyService(store: deps.store, clock: deps.clock)
     OperationsController(store: deps.store, readiness: Readiness(store: deps.store, migrations: deps.migrations), metrics: metrics,
@@ -106,6 +108,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     TenantController(tenants: TenantService(store: deps.store, clock: deps.clock), maxBodyBytes: deps.config.maxBodyBytes).register(v1Routes)
     APIKeyController(keys: keys, maxBodyBytes: maxBody).register(v1Routes)
     AuditController(audit: AuditService(store: deps.store)).register(v1Routes)
+    ConvertController(converter: converter).register(v1Routes)
     console.registerViews(v1Routes)
     TenantPackController(packs: tenantPacks, maxBodyBytes: deps.config.maxBodyBytes).register(v1Routes)
 

@@ -35,5 +35,6 @@ enum CoreRouteRules {
         RouteRule("POST /v1/inbound/sms", .act, "record inbound SMS"),
         RouteRule("PUT /v1/channels/:channel", .manageKeys, "change channel settings"),
         RouteRule("DELETE /v1/channels/:channel", .manageKeys, "remove channel settings"),
+        RouteRule("POST /v1/convert", .readTenant, "convert documents to Markdown"),
     ]
 }

@@ -93,6 +93,8 @@ tags:
       `/webhooks/{tenant_slug}/...`. No API key: each request must carry the provider's
       signature, checked with the tenant's secret for that provider; without a configured
       secret the route answers 404 `webhook_not_configured` and accepts nothing.
+  - name: documents
+    description: Documents turned into Markdown (PDF, Word, Excel, PowerPoint, HTML, CSV, JSON, text).
   - name: seed-compatible
     description: Paths kept from seed 000 as aliases.
   - name: websocket
@@ -3722,6 +3724,110 @@ paths:
           $ref: '#/components/responses/InternalError'
         '503':
           $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/convert:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [documents]
+      operationId: convertDocument
+      summary: Convert a document to Markdown. Any role; stores nothing.
+      description: |
+        The body is the document's raw bytes (not JSON, not multipart). Its format comes from
+        the `filename` query parameter's extension, else the `Content-Type`, else its first
+        bytes: PDF (with a text layer), DOCX, XLSX, PPTX, HTML, CSV/TSV, JSON, plain text and
+        Markdown. Headings, lists, links and emphasis are kept; tables become Markdown tables
+        (a Word table, each sheet of a workbook under `## Sheet name`, a slide's table, an
+        HTML table, CSV, arrays of flat JSON objects, and PDF text that lines up in columns).
+        Slides come out as `## Slide N: title` with their notes.
+
+        Bounded against hostile files: a body over 50 MiB is refused, reading stops once 200
+        MiB have been decompressed out of a container or PDF stream (a ZIP bomb), at 1,000,000
+        table cells, at 20 MiB of Markdown and at 128 levels of nesting; XML that declares a
+        DTD is refused rather than expanded.
+      security:
+        - bearerAuth: []
+      parameters:
+        - name: filename
+          in: query
+          required: false
+          description: The document's file name; its extension names the format (`report.pdf`, `prices.xlsx`).
+          schema:
+            type: string
+            maxLength: 1024
+          example: prices.xlsx
+      requestBody:
+        required: true
+        content:
+          application/octet-stream:
+            schema:
+              type: string
+              format: binary
+          application/pdf:
+            schema:
+              type: string
+              format: binary
+          text/html:
+            schema:
+              type: string
+          text/csv:
+            schema:
+              type: string
+      responses:
+        '200':
+          description: The document as Markdown.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/ConvertedDocument'
+              example:
+                format: xlsx
+                title: Price list
+                markdown: "## Prices\n\n| Product | Price |\n| --- | --- |\n| Kettle | 79 |\n"
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`empty_body`: send the document''s bytes as the body.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '413':
+          description: |
+            `document_too_large`: the document expands past the limits above (say which);
+            `payload_too_large`: the body itself is over 50 MiB.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+        '415':
+          description: |
+            `unsupported_format`: the format is not recognised, or is a legacy one (.doc, .xls,
+            .ppt, .rtf, .odt): the message says which format to save it as.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+        '422':
+          description: |
+            `unreadable_document`: the file is damaged or truncated, encrypted or
+            password-protected, a PDF without a text layer (a scan: OCR it first) or whose fonts
+            carry no Unicode mapping, malformed JSON, or XML with a DTD. The message says which
+            and what to do.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+        '500':
+          $ref: '#/components/responses/InternalError'
   /api/workflows/{id}:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -3988,6 +4094,18 @@ components:
         updated_at:
           type: [string, 'null']
           format: date-time
+    ConvertedDocument:
+      type: object
+      required: [format, title, markdown]
+      properties:
+        format:
+          type: string
+          enum: [pdf, docx, xlsx, pptx, html, csv, json, text, markdown]
+        title:
+          type: [string, 'null']
+          description: The document's title when it names one (document properties, `<title>`, a first heading).
+        markdown:
+          type: string
     TwilioStatusCallback:
       type: object
       description: The fields Parley reads; Twilio sends more, and all are covered by the signature.

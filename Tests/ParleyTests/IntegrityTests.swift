@@ -151,8 +151,8 @@ extension TestClientProtocol {
     @Test(arguments: TestEnv.kinds)
     func aViewerIsRefusedBeforeTheBodyIsReadWithTheActionInWords(_ kind: DatabaseKind) async throws {
         let table = try await Self.routeTable()
-        // Mutating methods a viewer may use: searching cases or the knowledge base and previewing templates only read.
-        let viewerMay: Set<String> = ["POST /v1/cases/search", "POST /v1/templates/:name/preview", "POST /v1/rag/search", "POST /v1/rag/query"]
+        // Mutating methods a viewer may use: searching cases or the knowledge base, previewing templates and converting documents only read.
+        let viewerMay: Set<String> = ["POST /v1/cases/search", "POST /v1/templates/:name/preview", "POST /v1/rag/search", "POST /v1/rag/query", "POST /v1/convert"]
         let routes = table.all.filter { route in
             ["POST", "PUT", "PATCH", "DELETE"].contains(route.method) && !viewerMay.contains("\(route.method) \(route.path)")
                 && ((route.path.hasPrefix("/v1/") && !route.path.hasPrefix("/v1/auth")) || route.path == "/chat" || route.path.hasPrefix("/api/"))
