@@ -227,7 +227,6 @@ let package = Package(
         .target(
             name: "ParleyServer",
             dependencies: [
-                "ParleyConvert",
                 "ParleyCore",
                 "ParleyStorage",
                 "ParleyPlatform",

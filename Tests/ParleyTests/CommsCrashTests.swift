@@ -67,7 +67,7 @@ import Testing
                                 _ body: (any Store, MessageService, ActionContext, DatabaseURL) async throws -> Void) async throws {
         try await TestDatabases.withFreshURL(kind) { url in
             let clock = SystemClock()
-            let store = try await Stores.open(url, config: StoreOptions(maxConnections: 4))
+            let store = try await Stores.open(url, config: StoreOptions.test(maxConnections: 4))
             do {
                 try await Migrator(store: store, migrations: ParleySchema.migrations).migrate(at: clock.now())
                 let tenant = try await TenantService(store: store, clock: clock).create(name: "Crash test", slug: "crash",

@@ -114,7 +114,7 @@ import Testing
         try await TestDatabases.withFreshURL(kind) { url in
             // Opened one after the other so a failure cannot drop an unclosed store; the work races.
             var stores: [any Store] = []
-            for _ in 0..<3 { stores.append(try await Stores.open(url, config: StoreOptions(maxConnections: 2))) }
+            for _ in 0..<3 { stores.append(try await Stores.open(url, config: StoreOptions.test(maxConnections: 2))) }
             defer { let all = stores; Task { for s in all { await s.shutdown() } } }
             let results = try await withThrowingTaskGroup(of: BootstrapResult?.self) { group in
                 for s in stores {

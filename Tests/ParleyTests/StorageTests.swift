@@ -29,7 +29,7 @@ import Testing
             // Separate stores stand for separate processes: separate connections, no shared memory.
             // Opened one after the other so a failure cannot drop an unclosed store; the work races.
             var stores: [any Store] = []
-            for _ in 0..<4 { stores.append(try await Stores.open(url, config: StoreOptions(maxConnections: 2))) }
+            for _ in 0..<4 { stores.append(try await Stores.open(url, config: StoreOptions.test(maxConnections: 2))) }
             defer { let all = stores; Task { for s in all { await s.shutdown() } } }
             let applied = try await withThrowingTaskGroup(of: [String].self) { group in
                 for s in stores { group.addTask { try await Migrator(store: s, migrations: ParleySchema.migrations).migrate(at: Date()) } }
@@ -120,7 +120,7 @@ import Testing
             let mode = try await store.read { db in try await db.raw("PRAGMA journal_mode").first()?.decode(column: "journal_mode", as: String.self) }
             let timeout = try await store.read { db in try await db.raw("PRAGMA busy_timeout").first()?.decode(column: "timeout", as: Int.self) }
             #expect(mode == "wal")
-            #expect(timeout == 5000)
+            #expect(timeout == StoreOptions.test(maxConnections: 4).sqliteBusyTimeoutMilliseconds, "the store's busy timeout is applied to its connections")
         }
     }
 

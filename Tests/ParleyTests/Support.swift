@@ -44,7 +44,7 @@ enum TestDatabases {
                 throw TestFailure("PARLEY_TEST_POSTGRES_URL is not set")
             }
             let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-            let adminStore = PostgresStore(target: admin, options: StoreOptions(maxConnections: 2))
+            let adminStore = PostgresStore(target: admin, options: StoreOptions.test(maxConnections: 2))
             do {
                 try await adminStore.read { db in try await db.raw("CREATE DATABASE \(ident: name)").run() }
             } catch {
@@ -70,7 +70,7 @@ enum TestDatabases {
     static func withStore<T>(_ kind: DatabaseKind, migrated: Bool = true, clock: TestClock = TestClock(),
                              _ body: (any Store) async throws -> T) async throws -> T {
         try await withFreshURL(kind) { url in
-            let store = try await Stores.open(url, config: StoreOptions(maxConnections: 4))
+            let store = try await Stores.open(url, config: StoreOptions.test(maxConnections: 4))
             do {
                 if migrated { try await Migrator(store: store, migrations: ParleySchema.migrations).migrate(at: clock.now()) }
                 let result = try await body(store)
@@ -104,5 +104,15 @@ struct Seeded {
     func key(_ store: any Store, clock: any Clock, role: Role, expiresAt: Date? = nil) async throws -> APIKeyView {
         let ctx = ActionContext(principal: Principal(tenantID: tenant.id, keyID: nil, role: .admin, actor: "test"), requestID: nil)
         return try await APIKeyService(store: store, clock: clock).create(ctx, name: "\(role.rawValue) key", role: role, expiresAt: expiresAt)
+    }
+}
+
+extension StoreOptions {
+    /// Stores in tests wait longer for a connection and for SQLite's lock than the product's
+    /// defaults: hundreds of tests run in parallel on two cores (with PostgreSQL creating a database
+    /// for each), so a connection can take seconds to come up. Nothing waits on a timer: these are
+    /// ceilings, reached only when something is wrong.
+    static func test(maxConnections: Int) -> StoreOptions {
+        StoreOptions(maxConnections: maxConnections, timeout: .seconds(60), sqliteBusyTimeoutMilliseconds: 60_000)
     }
 }
