@@ -462,12 +462,26 @@ import Testing
             let kb = SupportTestEnv.service(store, clock: clock)
             let principal = Principal(tenantID: seeded.tenant.id, keyID: nil, role: .admin, actor: "test")
             let first = try await kb.documents(principal, collection: "help", before: nil, limit: 50).documents
-            #expect(first.count >= 4 && first.allSatisfy { $0.status == .ready && $0.chunkCount > 0 })
+            // Every format of the embedded help set converted and was ingested: none skipped.
+            let formats = ["quick-start.md": "markdown", "troubleshooting.html": "html", "warranty.pdf": "pdf",
+                           "setup-guide.docx": "docx", "price-list.xlsx": "xlsx"]
+            #expect(Dictionary(uniqueKeysWithValues: first.map { ($0.sourceFilename ?? "", $0.format) }) == formats)
+            #expect(first.allSatisfy { $0.status == .ready && $0.chunkCount > 0 })
             try await command.run(context)
             let second = try await kb.documents(principal, collection: "help", before: nil, limit: 50).documents
             #expect(second.map(\.updatedAt) == first.map(\.updatedAt) && second.count == first.count)
-            let prices = try await kb.search(principal, SearchRequest(query: "Studio plan yearly price", k: 3))
-            #expect(prices.results.first?.text.hasPrefix("| Plan | Monthly price | Yearly price | Lamps | Scenes |") == true)
+            // A price row is found with its table's header (the XLSX sheet's chunk).
+            let xlsx = try #require(first.first { $0.sourceFilename == "price-list.xlsx" })
+            let prices = try await kb.search(principal, SearchRequest(query: "travel pouch price", k: 3))
+            let top = try #require(prices.results.first)
+            #expect(top.documentId == xlsx.id && top.headingPath.contains("Prices"))
+            #expect(top.text.contains("| Product | SKU | Price (EUR) | In stock |\n| --- | --- | --- | --- |") && top.text.contains("| Travel pouch | POUCH-1 | 14 | TRUE |"),
+                    "\(top.text)")
+            // A passage of the PDF is cited in an answer.
+            let pdf = try #require(first.first { $0.sourceFilename == "warranty.pdf" })
+            let claim = try await kb.answer(principal, SearchRequest(query: "Which photo should I email with a warranty claim?"))
+            #expect(claim.citations.contains { $0.documentId == pdf.id && $0.headingPath.contains("How to make a claim") }, "\(claim.citations)")
+            #expect(claim.answer.contains("a photo of the rating label"), "\(claim.answer)")
             let context2 = PackCommandContext(store: store, clock: clock, config: try SupportTestEnv.config(), logger: SupportTestEnv.logger, arguments: ["--tenant", "nope"])
             await #expect(throws: ParleyError.self) { try await command.run(context2) }
         }
