@@ -53,12 +53,30 @@ struct BM25Search: Sendable {
     private func sqlite(tenantID: String, terms: [String], filter: SearchFilter, limit: Int, on db: any SQLDatabase) async throws -> [Ranked] {
         guard try await repo.ftsExists(tenantID: tenantID, on: db) else { return [] }
         let fts = KnowledgeRepository.ftsTable(tenantID)
+        let match = Self.matchExpression(terms)
+        func ranked(_ rows: [any SQLRow]) throws -> [(id: String, score: Double)] {
+            try rows.map { (try $0.decode(column: "id", as: String.self), try $0.decode(column: "score", as: Double.self)) }
+        }
+        if filter.isEmpty {
+            // The tenant's FTS5 table holds only its chunks: FTS5 keeps the best matches itself (a
+            // top-N sort, no row lookups), and only those are joined to their chunks. Exact unless
+            // the matches tied with the last one kept run past what was read; then all are ranked.
+            let read = limit * 2 + 1
+            let best = try ranked(try await db.raw("""
+                SELECT c.id, s.score FROM (SELECT rowid, bm25(\(ident: fts)) AS score FROM \(ident: fts) WHERE \(ident: fts) MATCH \(bind: match)
+                                           ORDER BY score LIMIT \(literal: read)) s
+                JOIN support_chunks c ON c.rowid = s.rowid WHERE c.tenant_id = \(bind: tenantID) ORDER BY s.score, c.id
+                """).all())
+            if best.count < read || best.count <= limit || best[limit - 1].score != best[best.count - 1].score {
+                return best.prefix(limit).map { Ranked(chunkID: $0.id, score: -$0.score) }
+            }
+        }
         let rows = try await db.raw("""
             SELECT c.id, bm25(\(ident: fts)) AS score FROM \(ident: fts) JOIN support_chunks c ON c.rowid = \(ident: fts).rowid
-            WHERE \(ident: fts) MATCH \(bind: Self.matchExpression(terms)) AND c.tenant_id = \(bind: tenantID)\(filter.sql(chunk: "c", tenantID: tenantID))
+            WHERE \(ident: fts) MATCH \(bind: match) AND c.tenant_id = \(bind: tenantID)\(filter.sql(chunk: "c", tenantID: tenantID))
             ORDER BY score, c.id LIMIT \(literal: limit)
             """).all()
-        return try rows.map { Ranked(chunkID: try $0.decode(column: "id", as: String.self), score: -(try $0.decode(column: "score", as: Double.self))) }
+        return try ranked(rows).map { Ranked(chunkID: $0.id, score: -$0.score) }
     }
 
     private func postgres(tenantID: String, terms: [String], filter: SearchFilter, limit: Int, on db: any SQLDatabase) async throws -> [Ranked] {
@@ -73,20 +91,29 @@ struct BM25Search: Sendable {
         }
         let idfs = terms.map { BM25.idf(documents: stats.chunks, containing: hits[$0] ?? 0) }
         let average = Double(stats.tokens) / Double(stats.chunks)
-        let index = Dictionary(uniqueKeysWithValues: terms.enumerated().map { ($1, $0) })
-        var frequencies: [String: (tf: [Int], length: Int)] = [:]
-        for row in try await db.raw("""
-            SELECT p.chunk_id, p.term, p.tf, c.token_count FROM support_postings p JOIN support_chunks c ON c.id = p.chunk_id
-            WHERE p.tenant_id = \(bind: tenantID) AND p.term IN (\(termList)) AND c.tenant_id = \(bind: tenantID)\(filter.sql(chunk: "c", tenantID: tenantID))
-            """).all() {
-            let id = try row.decode(column: "chunk_id", as: String.self)
-            guard let i = index[try row.decode(column: "term", as: String.self)] else { continue }
-            let length = try row.decode(column: "token_count", as: Int.self)
-            var entry = frequencies[id] ?? (Array(repeating: 0, count: terms.count), length)
-            entry.tf[i] = try row.decode(column: "tf", as: Int.self)
-            frequencies[id] = entry
+        // The database scores with the same formula (float8 throughout) and returns the best
+        // candidates with their term frequencies; they are scored again here in FTS5's order of
+        // operations, so the figures agree with SQLite's to the bit. Twice the limit is fetched so
+        // a last-bit difference in the database's sum cannot push a chunk out of the result.
+        var idf: SQLQueryString = "CASE p.term"
+        var frequencies: SQLQueryString = ""
+        for (i, term) in terms.enumerated() {
+            idf += " WHEN \(bind: term) THEN \(bind: idfs[i])"
+            frequencies += ", MAX(CASE WHEN p.term = \(bind: term) THEN p.tf ELSE 0 END) AS tf\(unsafeRaw: String(i))"
         }
-        let scored = frequencies.map { id, e in Ranked(chunkID: id, score: BM25.score(frequencies: e.tf, idfs: idfs, length: e.length, averageLength: average)) }
+        idf += " END"
+        let rows = try await db.raw("""
+            SELECT p.chunk_id, MAX(c.token_count) AS token_count\(frequencies),
+                   SUM((\(idf)) * ((p.tf * \(bind: BM25.k1 + 1.0)) / (p.tf + \(bind: BM25.k1) * (\(bind: 1 - BM25.b) + \(bind: BM25.b) * c.token_count / \(bind: average))))) AS score
+            FROM support_postings p JOIN support_chunks c ON c.id = p.chunk_id
+            WHERE p.tenant_id = \(bind: tenantID) AND p.term IN (\(termList)) AND c.tenant_id = \(bind: tenantID)\(filter.sql(chunk: "c", tenantID: tenantID))
+            GROUP BY p.chunk_id ORDER BY score DESC, p.chunk_id LIMIT \(literal: limit * 2)
+            """).all()
+        let scored = try rows.map { row in
+            let tf = try terms.indices.map { try row.decode(column: "tf\($0)", as: Int.self) }
+            return Ranked(chunkID: try row.decode(column: "chunk_id", as: String.self),
+                          score: BM25.score(frequencies: tf, idfs: idfs, length: try row.decode(column: "token_count", as: Int.self), averageLength: average))
+        }
         return Array(scored.sorted { $0.score != $1.score ? $0.score > $1.score : $0.chunkID < $1.chunkID }.prefix(limit))
     }
 }

@@ -25,7 +25,7 @@ public enum SupportPack {
                        _ = try SupportSettings.load(config)
                        _ = try EmbeddingSettings.load(config)
                    },
-                   commands: SupportCommands.all,
+                   commands: SupportCommands.all + KBBench.commands,
                    consoleViews: [ConsoleView(route: "knowledge", label: "Knowledge", export: "knowledgeView", file: "knowledge.js", files: ConsolePart.files)],
                    openAPI: OpenAPIPart.yaml,
                    bind: { context in try bind(context, embedder: embedder) })
