@@ -121,7 +121,8 @@ import Testing
                 try await Self.layer(timeout: .milliseconds(300), retry: .none, sleeper: RecordingSleeper()).send(Self.request(baseURL))
             }
             #expect(error == .timeout("embeddings: no complete answer within 300 ms"))
-            #expect(server.requests.count == 1)
+            // Not retried. (On a loaded machine the 300 ms may run out before the request is read.)
+            #expect(server.requests.count <= 1)
         }
     }
 
