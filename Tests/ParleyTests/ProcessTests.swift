@@ -422,36 +422,40 @@ func tempDirectory() throws -> URL {
     }
 }
 
-/// Runs a command to completion. Waits through the termination handler: a blocking
-/// `waitUntilExit()` can miss the exit on Linux while other children are being watched.
-/// Never blocks a thread of the concurrency pool: with two cores it has two, and a blocked one
-/// stalls every test at once.
+/// Runs a command to completion, without Foundation's `Process`: many concurrent `Process`
+/// launches (their pipes' dispatch sources and the SIGCHLD monitor) have crashed libdispatch on
+/// Linux. The child is started with posix_spawn, reads `input` from a file and writes stdout and
+/// stderr to one file; a thread of its own waits for it, so no thread of the concurrency pool blocks.
 func runCommand(_ path: String, _ args: [String], input: Data? = nil) async throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    let stdin = Pipe()
-    p.standardInput = input == nil ? FileHandle.nullDevice : stdin
-    let status: Int32 = try await withCheckedThrowingContinuation { c in
-        p.terminationHandler = { c.resume(returning: $0.terminationStatus) }
-        do {
-            try p.run()
-            if let input {
-                // Fed from a thread of its own: a large input would block until the child reads it.
-                Thread.detachNewThread {
-                    stdin.fileHandleForWriting.write(input)
-                    try? stdin.fileHandleForWriting.close()
-                }
-            }
-        } catch {
-            p.terminationHandler = nil
-            c.resume(throwing: error)
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("parley-cmd-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let inputPath = dir.appendingPathComponent("stdin").path
+    let outputPath = dir.appendingPathComponent("output").path
+    try (input ?? Data()).write(to: URL(fileURLWithPath: inputPath))
+
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, input == nil ? "/dev/null" : inputPath, O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
+    guard spawned == 0 else { throw TestFailure("could not start \(path): \(String(cString: strerror(spawned)))") }
+    let child = pid
+    let status: Int32 = await withCheckedContinuation { c in
+        Thread.detachNewThread {
+            var raw: Int32 = 0
+            while waitpid(child, &raw, 0) == -1 && errno == EINTR {}
+            // Exited: its code; killed by a signal: 128 + the signal, as a shell reports it.
+            let signal = raw & 0x7f
+            c.resume(returning: signal == 0 ? (raw >> 8) & 0xff : 128 + signal)
         }
     }
-    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let text = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: outputPath))) ?? Data(), as: UTF8.self)
     return (status, text)
 }
 
