@@ -10,8 +10,8 @@ import SQLKit
 import Testing
 
 /// The exactly-once promise under crashes: real `parley worker` processes, killed with SIGKILL at
-/// random moments and restarted until the queue drains. Serialized: many concurrent `Process`
-/// launches and SIGKILLs have crashed libdispatch on Linux.
+/// random moments and restarted until the queue drains. Serialized: each test runs several real
+/// processes; one test at a time keeps the machine's load, and so the kill timing, bounded.
 @Suite(.serialized) struct CommsCrashTests {
     @Test(arguments: TestEnv.kinds)
     func messagesAreSentExactlyOnceThroughRandomWorkerKills(_ kind: DatabaseKind) async throws {

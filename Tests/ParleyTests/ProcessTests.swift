@@ -8,29 +8,22 @@ import ParleyStorage
 import Synchronization
 import Testing
 
-/// The real `parley` binary in a child process, its stdout and stderr merged and watched.
+/// The real `parley` binary in a child process (a `ChildProcess`), its stdout and stderr merged and watched.
 final class ParleyProcess: Sendable {
     private struct State {
         var output = ""
         var waiters: [(needle: String, lineComplete: Bool, continuation: CheckedContinuation<Void, Never>)] = []
+        /// Set once the process has ended and all its output has been read.
         var exitCode: Int32?
-        /// The pipe reached end of file: all the output is in `output`.
-        var eof = false
         var exitWaiters: [CheckedContinuation<Int32, Never>] = []
-        /// The exit, once both the process has ended and its output has been read to the end.
-        mutating func finished() -> (Int32, [CheckedContinuation<Int32, Never>])? {
-            guard let code = exitCode, !exitWaiters.isEmpty else { return nil }
-            defer { exitWaiters = [] }
-            return (code, exitWaiters)
-        }
     }
-    /// Shared with the pipe and exit handlers (a `Mutex` itself cannot be captured).
+    /// Shared with the child's reader and waiter threads (a `Mutex` itself cannot be captured).
     private final class Box: Sendable {
         let mutex = Mutex(State())
         func withLock<T>(_ body: (inout State) -> T) -> T { mutex.withLock { body(&$0) } }
     }
     private let state = Box()
-    private let process: Process
+    private let child: ChildProcess
 
     static var binary: URL {
         if let path = ProcessInfo.processInfo.environment["PARLEY_BIN"] { return URL(fileURLWithPath: path) }
@@ -38,52 +31,31 @@ final class ParleyProcess: Sendable {
     }
 
     init(_ arguments: [String], env: [String: String] = [:], directory: URL) throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
-            throw TestFailure("\(Self.binary.path) not built: run 'swift build' (scripts/test does)")
+        let path = Self.binary.path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw TestFailure("\(path) not built: run 'swift build' (scripts/test does)")
         }
-        process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PARLEY_") && !["DATABASE_URL", "PORT", "HOST", "LOG_LEVEL", "LOG_FORMAT"].contains($0.key) }
         environment.merge(env) { $1 }
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
         let state = self.state
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else {
-                handle.readabilityHandler = nil
-                if let (code, waiters) = state.withLock({ s -> (Int32, [CheckedContinuation<Int32, Never>])? in s.eof = true; return s.finished() }) {
-                    waiters.forEach { $0.resume(returning: code) }
-                }
-                return
-            }
+        child = try ChildProcess(path, arguments, environment: environment, directory: directory, onOutput: { chunk in
             let ready = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-                s.output += String(decoding: data, as: UTF8.self)
+                s.output += chunk
                 let text = s.output
                 let hit = s.waiters.filter { ParleyProcess.has(text, $0.needle, lineComplete: $0.lineComplete) }
                 s.waiters.removeAll { ParleyProcess.has(text, $0.needle, lineComplete: $0.lineComplete) }
                 return hit.map(\.continuation)
             }
             ready.forEach { $0.resume() }
-        }
-        process.terminationHandler = { p in
-            let code = p.terminationStatus
-            let (finished, lineWaiters) = state.withLock { s in
+        }, onExit: { code in
+            let (exitWaiters, lineWaiters) = state.withLock { s in
                 s.exitCode = code
-                defer { s.waiters = [] }
-                return (s.finished(), s.waiters.map(\.continuation))
+                defer { s.waiters = []; s.exitWaiters = [] }
+                return (s.exitWaiters, s.waiters.map(\.continuation))
             }
-            finished?.1.forEach { $0.resume(returning: code) }
+            exitWaiters.forEach { $0.resume(returning: code) }
             lineWaiters.forEach { $0.resume() }  // wake line waiters: they will find the text missing
-        }
-        try process.run()
-        // The child has its own copy; ours would keep the pipe from ever reaching end of file.
-        try? pipe.fileHandleForWriting.close()
+        })
     }
 
     var output: String { state.withLock { $0.output } }
@@ -112,18 +84,8 @@ final class ParleyProcess: Sendable {
         return text
     }
 
+    /// The exit code, once the process has ended and all its output has been read.
     func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
-        let code = try await waitForExitCode(timeout: timeout)
-        // The exit can be reported before the last output is read. End of file normally follows at
-        // once, but a process spawned meanwhile elsewhere in the test run may have inherited the
-        // pipe and hold it open, so the drain is bounded.
-        for _ in 0..<200 where !state.withLock({ $0.eof }) {
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return code
-    }
-
-    private func waitForExitCode(timeout: Duration) async throws -> Int32 {
         try await withDeadline(timeout, what: "process exit") {
             await withCheckedContinuation { (c: CheckedContinuation<Int32, Never>) in
                 let code = self.state.withLock { s -> Int32? in
@@ -136,9 +98,7 @@ final class ParleyProcess: Sendable {
         }
     }
 
-    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
-
-    deinit { if process.isRunning { process.terminate() } }
+    func signal(_ sig: Int32) { child.signal(sig) }
 
     /// The first complete output line containing `needle`.
     func line(containing needle: String) async throws -> String {
@@ -190,7 +150,7 @@ func tempDirectory() throws -> URL {
     return dir
 }
 
-// Serialized: many concurrent `Process` launches and SIGKILLs have crashed libdispatch on Linux.
+// Serialized: each test runs real server processes; one at a time keeps the machine's load bounded.
 @Suite(.serialized) struct ProcessTests {
     @Test func firstStartServesThenDrainsInFlightRequestsOnSIGTERM() async throws {
         let dir = try tempDirectory()
@@ -422,9 +382,7 @@ func tempDirectory() throws -> URL {
     }
 }
 
-/// Runs a command to completion, without Foundation's `Process`: many concurrent `Process`
-/// launches (their pipes' dispatch sources and the SIGCHLD monitor) have crashed libdispatch on
-/// Linux. The child is started with posix_spawn, reads `input` from a file and writes stdout and
+/// Runs a command to completion, without Foundation's `Process` (see `ChildProcess`). The child is started with posix_spawn, reads `input` from a file and writes stdout and
 /// stderr to one file; a thread of its own waits for it, so no thread of the concurrency pool blocks.
 func runCommand(_ path: String, _ args: [String], input: Data? = nil) async throws -> (status: Int32, output: String) {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("parley-cmd-\(UUID().uuidString)")

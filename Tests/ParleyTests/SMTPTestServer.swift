@@ -85,15 +85,13 @@ final class SMTPTestServer: Sendable {
 
     let directory: URL
     let port: Int
-    private let process: Process
-    private let stdin: Pipe
+    private let process: ChildProcess
     private let state: Box
 
-    private init(directory: URL, port: Int, process: Process, stdin: Pipe, state: Box) {
+    private init(directory: URL, port: Int, process: ChildProcess, state: Box) {
         self.directory = directory
         self.port = port
         self.process = process
-        self.stdin = stdin
         self.state = state
     }
 
@@ -150,26 +148,12 @@ final class SMTPTestServer: Sendable {
         guard FileManager.default.createFile(atPath: logURL.path, contents: nil) else {
             throw Failure(description: "cannot create \(logURL.path)")
         }
-        let logHandle = try FileHandle(forWritingTo: logURL)
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, "-u", script.path, "--record-dir", directory.path] + arguments
-        let stdout = Pipe()
-        let stdin = Pipe()
-        process.standardOutput = stdout
-        process.standardError = logHandle
-        process.standardInput = stdin
-
         let state = Box()
-        stdout.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else {
-                handle.readabilityHandler = nil
-                return
-            }
+        let process = try ChildProcess("/usr/bin/env", [python, "-u", script.path, "--record-dir", directory.path] + arguments,
+                                       environment: ProcessInfo.processInfo.environment, pipeStdin: true, stderr: .file(logURL),
+                                       onOutput: { chunk in
             let ready = state.withLock { s -> [(CheckedContinuation<String, any Error>, String)] in
-                s.stdout += String(decoding: data, as: UTF8.self)
+                s.stdout += chunk
                 var ready: [(CheckedContinuation<String, any Error>, String)] = []
                 var waiting: [(prefix: String, continuation: CheckedContinuation<String, any Error>)] = []
                 for waiter in s.lineWaiters {
@@ -183,10 +167,9 @@ final class SMTPTestServer: Sendable {
                 return ready
             }
             for (continuation, line) in ready { continuation.resume(returning: line) }
-        }
-        process.terminationHandler = { process in
+        }, onExit: { status in
             let (lineWaiters, exitWaiters) = state.withLock { s in
-                s.exitStatus = process.terminationStatus
+                s.exitStatus = status
                 defer {
                     s.lineWaiters = []
                     s.exitWaiters = []
@@ -195,23 +178,19 @@ final class SMTPTestServer: Sendable {
             }
             let log = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
             for waiter in lineWaiters {
-                waiter.continuation.resume(throwing: Failure(description: "the SMTP test server exited (\(process.terminationStatus)) before printing \"\(waiter.prefix)\":\n\(log)"))
+                waiter.continuation.resume(throwing: Failure(description: "the SMTP test server exited (\(status)) before printing \"\(waiter.prefix)\":\n\(log)"))
             }
             exitWaiters.forEach { $0.resume() }
-        }
-        try process.run()
-        try? logHandle.close()
+        })
 
         do {
             let line = try await waitForLine(startingWith: "PORT ", state: state, process: process)
             guard let port = Int(line.dropFirst(5).trimmingCharacters(in: .whitespaces)) else {
                 throw Failure(description: "the SMTP test server printed \(String(reflecting: line))")
             }
-            return SMTPTestServer(directory: directory, port: port, process: process, stdin: stdin, state: state)
+            return SMTPTestServer(directory: directory, port: port, process: process, state: state)
         } catch {
-            try? stdin.fileHandleForWriting.close()
-            if process.isRunning { process.terminate() }
-            process.waitUntilExit()
+            await stop(process: process, state: state)
             try? FileManager.default.removeItem(at: directory)
             throw error
         }
@@ -222,11 +201,11 @@ final class SMTPTestServer: Sendable {
         try await Self.waitForLine(startingWith: prefix, state: state, process: process)
     }
 
-    private static func waitForLine(startingWith prefix: String, state: Box, process: Process) async throws -> String {
+    private static func waitForLine(startingWith prefix: String, state: Box, process: ChildProcess) async throws -> String {
         // Not a synchronisation sleep: only a bound, should the interpreter hang.
         let watchdog = Task {
             try await Task.sleep(for: .seconds(60))
-            if process.isRunning { process.terminate() }
+            process.signal(SIGTERM)
         }
         defer { watchdog.cancel() }
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, any Error>) in
@@ -244,8 +223,13 @@ final class SMTPTestServer: Sendable {
 
     /// Stops the server (EOF on its stdin, then SIGTERM), waits for it to exit, and removes its directory.
     func stop() async {
-        try? stdin.fileHandleForWriting.close()
-        if process.isRunning { process.terminate() }
+        await Self.stop(process: process, state: state)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private static func stop(process: ChildProcess, state: Box) async {
+        process.closeStdin()
+        process.signal(SIGTERM)
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let exited = state.withLock { s in
                 if s.exitStatus != nil { return true }
@@ -254,6 +238,5 @@ final class SMTPTestServer: Sendable {
             }
             if exited { continuation.resume() }
         }
-        try? FileManager.default.removeItem(at: directory)
     }
 }
