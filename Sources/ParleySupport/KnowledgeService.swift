@@ -209,7 +209,13 @@ public struct KnowledgeService: Sendable {
     /// The documents with their embedding state: from their chunks' vectors by the current
     /// embedder, and, for a document still missing some, the tenant's latest embedding job.
     func withEmbeddingState(_ documents: [KBDocument], tenantID: String, on db: any SQLDatabase) async throws -> [KBDocument] {
-        guard let identity = embedder?.identity, !documents.isEmpty else { return documents }
+        try await embeddingState(documents, tenantID: tenantID, on: db).documents
+    }
+
+    /// The same, and whether vectors are missing with no job waiting, running or dead for them
+    /// (after the embedder changed): the caller then queues one.
+    func embeddingState(_ documents: [KBDocument], tenantID: String, on db: any SQLDatabase) async throws -> (documents: [KBDocument], needsJob: Bool) {
+        guard let identity = embedder?.identity, !documents.isEmpty else { return (documents, false) }
         let rows = try await db.raw("""
             SELECT c.document_id, COUNT(*) AS total, COUNT(e.chunk_id) AS embedded FROM support_chunks c
             LEFT JOIN support_embeddings e ON e.chunk_id = c.id AND e.embedder = \(bind: identity.name) AND e.dimensions = \(bind: identity.dimensions)
@@ -222,13 +228,20 @@ public struct KnowledgeService: Sendable {
             if embedded < total { missing.insert(try r.decode(column: "document_id", as: String.self)) }
         }
         var failure: String? = nil
-        if !missing.isEmpty, let job = try await db.raw("""
-            SELECT state, last_error FROM communication_jobs WHERE tenant_id = \(bind: tenantID) AND type = \(bind: Self.reembedJob)
-            ORDER BY id DESC LIMIT 1
-            """).first(), try job.decode(column: "state", as: String.self) == JobState.dead.rawValue {
-            failure = try job.decode(column: "last_error", as: String?.self) ?? "the embedding job failed"
+        var needsJob = false
+        if !missing.isEmpty {
+            let job = try await db.raw("""
+                SELECT state, last_error FROM communication_jobs WHERE tenant_id = \(bind: tenantID) AND type = \(bind: Self.reembedJob)
+                ORDER BY id DESC LIMIT 1
+                """).first()
+            let state = try job?.decode(column: "state", as: String.self)
+            if state == JobState.dead.rawValue {
+                failure = try job?.decode(column: "last_error", as: String?.self) ?? "the embedding job failed"
+            } else if !["queued", "retrying", "running"].contains(state ?? "") {
+                needsJob = true
+            }
         }
-        return documents.map { d in
+        let documents = documents.map { d in
             var d = d
             if !missing.contains(d.id) {
                 d.embedding = .ready
@@ -240,25 +253,29 @@ public struct KnowledgeService: Sendable {
             }
             return d
         }
+        return (documents, needsJob)
     }
 
     public func documents(_ principal: Principal, collection: String?, before: String?, limit: Int) async throws -> (documents: [KBDocument], next: String?) {
         try principal.require(.readTenant)
         let repo = self.repo
-        return try await store.read { db in
+        let (page, next, needsJob) = try await store.read { db in
             var collectionID: String? = nil
             if let name = collection { collectionID = try await self.collection(tenantID: principal.tenantID, name: name, on: db).id }
             let rows = try await repo.documents(tenantID: principal.tenantID, collectionID: collectionID, before: before, limit: limit + 1, on: db)
-            let page = try await self.withEmbeddingState(Array(rows.prefix(limit)), tenantID: principal.tenantID, on: db)
-            return (page, rows.count > limit ? page.last?.id : nil)
+            let (page, needsJob) = try await self.embeddingState(Array(rows.prefix(limit)), tenantID: principal.tenantID, on: db)
+            return (page, rows.count > limit ? page.last?.id : nil, needsJob)
         }
+        // Vectors from another embedder (it was changed) and no job for them yet: queue one.
+        if needsJob { try await scheduleReembed(tenantID: principal.tenantID) }
+        return (page, next)
     }
 
     public func document(_ principal: Principal, id: String) async throws -> KBDocumentDetail {
         try principal.require(.readTenant)
         let repo = self.repo
         let identity = embedder?.identity.name
-        return try await store.read { db in
+        let (detail, needsJob) = try await store.read { db in
             guard let doc = try await repo.document(tenantID: principal.tenantID, id: id, on: db) else { throw Self.documentNotFound(id) }
             let chunks = try await repo.chunks(tenantID: principal.tenantID, documentID: id, on: db)
             var embedded = 0
@@ -268,9 +285,11 @@ public struct KnowledgeService: Sendable {
                     WHERE c.tenant_id = \(bind: principal.tenantID) AND c.document_id = \(bind: id) AND e.embedder = \(bind: identity)
                     """).first()?.decode(column: "n", as: Int.self) ?? 0
             }
-            let withState = try await self.withEmbeddingState([doc], tenantID: principal.tenantID, on: db).first ?? doc
-            return KBDocumentDetail(document: withState, chunks: chunks, embeddedChunks: embedded)
+            let (withState, needsJob) = try await self.embeddingState([doc], tenantID: principal.tenantID, on: db)
+            return (KBDocumentDetail(document: withState.first ?? doc, chunks: chunks, embeddedChunks: embedded), needsJob)
         }
+        if needsJob { try await scheduleReembed(tenantID: principal.tenantID) }
+        return detail
     }
 
     static func documentNotFound(_ id: String) -> ParleyError {

@@ -105,6 +105,19 @@ final class CountingEmbedder: Embedder {
             // Without an embedder there is no state to wait for.
             let plain = SupportTestEnv.service(store, clock: clock)
             #expect(try await plain.document(principal, id: ids[0]).document.embedding == EmbeddingState.none)
+
+            // The embedder changes (a restart with another model): the vectors of the old one do
+            // not count, reading the documents queues one job, and the worker re-embeds every chunk.
+            let next = CountingEmbedder(name: "test:v2")
+            let changed = SupportTestEnv.service(store, clock: clock, embedder: next)
+            #expect(try await changed.documents(principal, collection: "help", before: nil, limit: 10).documents.allSatisfy { $0.embedding == .pending })
+            _ = try await changed.document(principal, id: ids[0])
+            #expect(try await Self.reembedJobs(store, clock: clock, tenantID: seeded.tenant.id).map(\.state) == [.queued, .succeeded], "one new job")
+            #expect(try await Self.worker(store, clock: clock, embedder: next).runDueJobs() == 1)
+            #expect(next.texts.withLock { $0 } == chunkCount)
+            #expect(try await changed.documents(principal, collection: "help", before: nil, limit: 10).documents.allSatisfy { $0.embedding == .ready })
+            #expect(try await changed.search(principal, SearchRequest(query: q, k: 3, mode: .vector)).results.first?.documentTitle == "Passwords")
+            #expect(try await Self.reembedJobs(store, clock: clock, tenantID: seeded.tenant.id).map(\.state) == [.succeeded, .succeeded])
         }
     }
 
