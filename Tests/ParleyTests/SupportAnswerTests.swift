@@ -62,6 +62,30 @@ import Testing
         }
     }
 
+    /// The Messages wire format too; an answer cut off at the token limit is not given.
+    @Test(arguments: TestEnv.kinds)
+    func anAnthropicModelAnswersAndACutOffAnswerFallsBack(_ kind: DatabaseKind) async throws {
+        typealias A = ProviderAnthropicTests
+        let good = A.messageStart() + A.textBlock(0, ["Refunds are in full within ", "30 days [1]."]) + A.messageEnd("end_turn", output: 12)
+        let cut = A.messageStart() + A.textBlock(0, ["Refunds are"]) + A.messageEnd("max_tokens", output: 1024)
+        try await ProviderTestServer.with(script: [.stream(good), .stream(cut)]) { baseURL, server in
+            let env = ["ANTHROPIC_API_KEY": A.apiKey, "ANTHROPIC_BASE_URL": baseURL]
+            try await withSupportServer(kind, env: env) { client, seeded, _, _ in
+                let key = seeded.adminKey
+                try await client.createCollection(key, "help")
+                for d in SupportCorpus.documents { _ = try await client.addDocument(key, collection: "help", title: d.title, text: d.text) }
+                let question: JSONValue = ["query": "How do refunds of subscriptions work?"]
+                let answer = try await client.postJSON(key, "/v1/rag/query", question)
+                #expect(answer["answered_by"] == "model" && answer["answer"] == "Refunds are in full within 30 days [1].", "\(answer)")
+                #expect(answer["citations"]?[0]?["document_title"] == "Refunds" && answer["dropped_references"] == [])
+                #expect(try #require(server.requests.first).path == "/v1/messages")
+                let fallback = try await client.postJSON(key, "/v1/rag/query", question)
+                #expect(fallback["answered_by"] == "extractive" && fallback["fallback_reason"]?.stringValue?.contains("cut off") == true, "\(fallback)")
+                #expect(fallback["citations"]?[0]?["document_title"] == "Refunds")
+            }
+        }
+    }
+
     @Test func referencesAreSplitKeptOrDropped() {
         let cases: [(String, Int, String, [Int])] = [
             ("A [1] and B [2][3].", 3, "A [1] and B [2][3].", []),
