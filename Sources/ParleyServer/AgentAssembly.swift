@@ -20,27 +20,7 @@ public enum AgentAssembly {
     /// The configured language-model providers in failover order (no offline planner). Each call
     /// times out after `timeout`, or `PARLEY_MODEL_TIMEOUT_SECONDS`.
     public static func languageModels(_ settings: ModelSettings, timeout: Duration? = nil, httpClient: HTTPClient? = nil) -> [any ModelProvider] {
-        let timeout = timeout ?? Duration.seconds(settings.timeoutSeconds)
-        var chain: [any ModelProvider] = []
-        let wanted = settings.order.isEmpty ? ["anthropic", "openai"] : settings.order
-        for name in wanted {
-            switch name {
-            case "anthropic":
-                if let key = settings.anthropicAPIKey {
-                    chain.append(AnthropicProvider(configuration: .init(apiKey: key, model: settings.anthropicModel, baseURL: settings.anthropicBaseURL, timeout: timeout),
-                                                   httpClient: httpClient))
-                }
-            case "openai":
-                if settings.openAIAPIKey != nil || settings.openAIBaseURL != nil {
-                    chain.append(OpenAICompatibleProvider(configuration: .init(apiKey: settings.openAIAPIKey, model: settings.openAIModel,
-                                                                               baseURL: settings.openAIBaseURL ?? "https://api.openai.com/v1", timeout: timeout),
-                                                          httpClient: httpClient))
-                }
-            default:
-                continue
-            }
-        }
-        return chain
+        LanguageModels.configured(settings, timeout: timeout, httpClient: httpClient)
     }
 
     public static func settings(_ limits: AgentLimits) -> AgentSettings {

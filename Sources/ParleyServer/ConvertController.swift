@@ -5,7 +5,7 @@ import ParleyCore
 import ParleyHTTP
 
 /// `POST /v1/convert`: a document's raw bytes in (its type from `Content-Type` or `?filename=`),
-/// its Markdown out. Any role; changes nothing and stores nothing.
+/// or a `multipart/form-data` form with one `file` part, its Markdown out. Any role; changes nothing and stores nothing.
 struct ConvertController {
     let converter: DocumentConverter
 
@@ -33,6 +33,18 @@ struct ConvertController {
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.post, "/convert", query: ["filename"]) { req, ctx in
             _ = try ctx.caller()
+            if req.isMultipartForm {
+                // A form upload: one 'file' part, its filename and type naming the format.
+                if req.uri.queryParameters["filename"] != nil {
+                    throw ParleyError.badRequest("with a form upload the file part's filename names the format; drop ?filename=", code: "unknown_parameter")
+                }
+                let form = try await req.multipartForm(limit: converter.limits.maxInputBytes, fields: ["file"], maxParts: 1)
+                guard let file = form["file"], !file.body.isEmpty else {
+                    throw ParleyError.badRequest("the form has no 'file' part with the document's bytes", code: form["file"] == nil ? "missing_file" : "empty_body")
+                }
+                let document = try converter.convert(file.body, filename: file.filename, contentType: file.contentType)
+                return JSON(Converted(format: document.format.rawValue, title: document.title, markdown: document.markdown))
+            }
             var request = req
             let buffer = try await request.collectBody(upTo: converter.limits.maxInputBytes)
             guard buffer.readableBytes > 0 else {

@@ -3732,9 +3732,12 @@ paths:
       operationId: convertDocument
       summary: Convert a document to Markdown. Any role; stores nothing.
       description: |
-        The body is the document's raw bytes (not JSON, not multipart). Its format comes from
-        the `filename` query parameter's extension, else the `Content-Type`, else its first
-        bytes: PDF (with a text layer), DOCX, XLSX, PPTX, HTML, CSV/TSV, JSON, plain text and
+        The body is the document's raw bytes, or a `multipart/form-data` form with one `file`
+        part (a browser's or `curl -F file=@report.pdf` upload; no other parts, no `?filename=`;
+        a malformed form answers 400 `missing_boundary`, `truncated_multipart`,
+        `invalid_multipart`, `duplicate_part`, `unknown_part` or `missing_file`). The format comes
+        from the `filename` query parameter's (or the file part's filename's) extension, else the
+        `Content-Type` (the part's own), else its first bytes: PDF (with a text layer), DOCX, XLSX, PPTX, HTML, CSV/TSV, JSON, plain text and
         Markdown. Headings, lists, links and emphasis are kept; tables become Markdown tables
         (a Word table, each sheet of a workbook under `## Sheet name`, a slide's table, an
         HTML table, CSV, arrays of flat JSON objects, and PDF text that lines up in columns).
@@ -3762,6 +3765,15 @@ paths:
             schema:
               type: string
               format: binary
+          multipart/form-data:
+            schema:
+              type: object
+              required: [file]
+              additionalProperties: false
+              properties:
+                file:
+                  type: string
+                  format: binary
           application/pdf:
             schema:
               type: string

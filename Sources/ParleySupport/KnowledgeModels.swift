@@ -14,6 +14,19 @@ public enum DocumentStatus: String, Sendable, Codable {
     case ready, failed
 }
 
+/// Where a document's vectors are: BM25 finds a document as soon as it is stored; its chunks are
+/// embedded afterwards on the job queue (`support.reembed`).
+public enum EmbeddingState: String, Sendable, Codable {
+    /// No embedder is configured: the document is searched by BM25 alone.
+    case none
+    /// Some chunks wait for a vector from the current embedder (a job is queued or running).
+    case pending
+    /// Every chunk has a vector from the current embedder.
+    case ready
+    /// The embedding job gave up (`embedding_error` says why); BM25 still finds the document.
+    case failed
+}
+
 public struct KBDocument: Sendable, Codable, Equatable {
     public var id: String
     public var collectionId: String
@@ -28,6 +41,8 @@ public struct KBDocument: Sendable, Codable, Equatable {
     public var error: String?
     public var createdAt: Date
     public var updatedAt: Date
+    public var embedding: EmbeddingState = .none
+    public var embeddingError: String? = nil
 }
 
 public struct KBChunk: Sendable, Codable, Equatable {
@@ -134,12 +149,23 @@ public struct Citation: Sendable, Codable, Equatable {
     public var snippet: String
 }
 
+/// Who wrote an answer: the configured language model from the passages, or the extractive
+/// answerer (no model configured, nothing relevant found, or the model failed).
+public enum AnswerSource: String, Sendable, Codable {
+    case model, extractive
+}
+
 public struct QueryAnswer: Sendable, Codable, Equatable {
     public var query: String
     public var answer: String
     public var citations: [Citation]
     public var noRelevantResults: Bool
     public var mode: SearchMode
+    public var answeredBy: AnswerSource = .extractive
+    /// Why a configured model did not write this answer (it failed, or answered nothing).
+    public var fallbackReason: String? = nil
+    /// Reference numbers the model wrote that name no passage it was given: removed from the text.
+    public var droppedReferences: [Int] = []
 }
 
 public struct BatchItemView: Sendable, Codable, Equatable {

@@ -157,7 +157,7 @@ public struct KnowledgeService: Sendable {
             } else if let alongside {
                 try await store.transaction { db in try await alongside(db, doc) }
             }
-            return IngestResult(document: same, outcome: .unchanged)
+            return try await unchanged(same, tenantID: tenantID)
         }
 
         let now = clock.now()
@@ -166,20 +166,10 @@ public struct KnowledgeService: Sendable {
             KBChunk(id: UUIDv7.make(at: now), ordinal: i, headingPath: c.headingPath, text: c.text, wordCount: c.wordCount,
                     startOffset: c.startOffset, endOffset: c.endOffset)
         }
-        // Vectors are made before the transaction (an embedder may be slow); without them the
-        // document is still searchable by BM25 and a background job embeds it later.
-        var vectors: [[Float]]? = nil
-        if let embedder, !chunks.isEmpty {
-            do {
-                let v = try await embedder.embed(chunks.map(KnowledgeRepository.indexedText))
-                if v.count == chunks.count, v.allSatisfy({ $0.count == embedder.identity.dimensions }) { vectors = v }
-            } catch {
-                logger.warning("could not embed a document's chunks; it is searchable by BM25 and will be embedded in the background",
-                               metadata: ["error": "\(error)"])
-            }
-        }
-        let embedded = vectors
-        let identity = embedder?.identity
+        // No vectors here: an embedder may take seconds per chunk. The document is searchable by
+        // BM25 once this transaction commits; the job queued in it embeds the chunks (a worker
+        // that dies midway leaves its lease to expire and the job runs again from where it stopped).
+        let embeds = embedder != nil && !chunks.isEmpty
         let audit = self.audit
         let result = try await store.transaction(lockKey: Self.lockKey(tenantID)) { db -> IngestResult in
             let collection = try await self.collection(tenantID: tenantID, name: request.collection, on: db)
@@ -198,11 +188,8 @@ public struct KnowledgeService: Sendable {
                 try await repo.insertDocument(doc, key: key, markdown: markdown, tenantID: tenantID, on: db)
             }
             try await repo.insertChunks(chunks, documentID: doc.id, collectionID: collection.id, tenantID: tenantID, on: db)
-            if let embedded, let identity {
-                for (c, v) in zip(chunks, embedded) {
-                    try await repo.upsertEmbedding(chunkID: c.id, tenantID: tenantID, embedder: identity.name, vector: v, on: db)
-                }
-            }
+            if embeds { try await self.enqueueReembed(tenantID: tenantID, on: db) }
+            doc.embedding = self.embedder == nil ? .none : (embeds ? .pending : .ready)
             try await audit.record(ctx, action: current == nil ? "rag.document.create" : "rag.document.replace", targetType: "rag_document",
                                    targetID: doc.id, on: db)
             try await alongside?(db, doc)
@@ -210,27 +197,85 @@ public struct KnowledgeService: Sendable {
             return IngestResult(document: doc, outcome: current == nil ? .created : .replaced)
         }
         await cache.invalidate(tenantID: tenantID)
-        if embedder != nil, embedded == nil, !chunks.isEmpty { try? await scheduleReembed(tenantID: tenantID) }
-        return result
+        if embeds { wake() }
+        return result.outcome == .unchanged ? try await unchanged(result.document, tenantID: tenantID) : result
+    }
+
+    private func unchanged(_ doc: KBDocument, tenantID: String) async throws -> IngestResult {
+        let current = try await store.read { db in try await self.withEmbeddingState([doc], tenantID: tenantID, on: db) }
+        return IngestResult(document: current.first ?? doc, outcome: .unchanged)
+    }
+
+    /// The documents with their embedding state: from their chunks' vectors by the current
+    /// embedder, and, for a document still missing some, the tenant's latest embedding job.
+    func withEmbeddingState(_ documents: [KBDocument], tenantID: String, on db: any SQLDatabase) async throws -> [KBDocument] {
+        try await embeddingState(documents, tenantID: tenantID, on: db).documents
+    }
+
+    /// The same, and whether vectors are missing with no job waiting, running or dead for them
+    /// (after the embedder changed): the caller then queues one.
+    func embeddingState(_ documents: [KBDocument], tenantID: String, on db: any SQLDatabase) async throws -> (documents: [KBDocument], needsJob: Bool) {
+        guard let identity = embedder?.identity, !documents.isEmpty else { return (documents, false) }
+        let rows = try await db.raw("""
+            SELECT c.document_id, COUNT(*) AS total, COUNT(e.chunk_id) AS embedded FROM support_chunks c
+            LEFT JOIN support_embeddings e ON e.chunk_id = c.id AND e.embedder = \(bind: identity.name) AND e.dimensions = \(bind: identity.dimensions)
+            WHERE c.tenant_id = \(bind: tenantID) AND c.document_id IN (\(SQLList(documents.map { SQLBind($0.id) })))
+            GROUP BY c.document_id
+            """).all()
+        var missing: Set<String> = []
+        for r in rows {
+            let embedded = try r.decode(column: "embedded", as: Int.self), total = try r.decode(column: "total", as: Int.self)
+            if embedded < total { missing.insert(try r.decode(column: "document_id", as: String.self)) }
+        }
+        var failure: String? = nil
+        var needsJob = false
+        if !missing.isEmpty {
+            let job = try await db.raw("""
+                SELECT state, last_error FROM communication_jobs WHERE tenant_id = \(bind: tenantID) AND type = \(bind: Self.reembedJob)
+                ORDER BY id DESC LIMIT 1
+                """).first()
+            let state = try job?.decode(column: "state", as: String.self)
+            if state == JobState.dead.rawValue {
+                failure = try job?.decode(column: "last_error", as: String?.self) ?? "the embedding job failed"
+            } else if !["queued", "retrying", "running"].contains(state ?? "") {
+                needsJob = true
+            }
+        }
+        let documents = documents.map { d in
+            var d = d
+            if !missing.contains(d.id) {
+                d.embedding = .ready
+            } else if let failure {
+                d.embedding = .failed
+                d.embeddingError = failure
+            } else {
+                d.embedding = .pending
+            }
+            return d
+        }
+        return (documents, needsJob)
     }
 
     public func documents(_ principal: Principal, collection: String?, before: String?, limit: Int) async throws -> (documents: [KBDocument], next: String?) {
         try principal.require(.readTenant)
         let repo = self.repo
-        return try await store.read { db in
+        let (page, next, needsJob) = try await store.read { db in
             var collectionID: String? = nil
             if let name = collection { collectionID = try await self.collection(tenantID: principal.tenantID, name: name, on: db).id }
             let rows = try await repo.documents(tenantID: principal.tenantID, collectionID: collectionID, before: before, limit: limit + 1, on: db)
-            let page = Array(rows.prefix(limit))
-            return (page, rows.count > limit ? page.last?.id : nil)
+            let (page, needsJob) = try await self.embeddingState(Array(rows.prefix(limit)), tenantID: principal.tenantID, on: db)
+            return (page, rows.count > limit ? page.last?.id : nil, needsJob)
         }
+        // Vectors from another embedder (it was changed) and no job for them yet: queue one.
+        if needsJob { try await scheduleReembed(tenantID: principal.tenantID) }
+        return (page, next)
     }
 
     public func document(_ principal: Principal, id: String) async throws -> KBDocumentDetail {
         try principal.require(.readTenant)
         let repo = self.repo
         let identity = embedder?.identity.name
-        return try await store.read { db in
+        let (detail, needsJob) = try await store.read { db in
             guard let doc = try await repo.document(tenantID: principal.tenantID, id: id, on: db) else { throw Self.documentNotFound(id) }
             let chunks = try await repo.chunks(tenantID: principal.tenantID, documentID: id, on: db)
             var embedded = 0
@@ -240,8 +285,11 @@ public struct KnowledgeService: Sendable {
                     WHERE c.tenant_id = \(bind: principal.tenantID) AND c.document_id = \(bind: id) AND e.embedder = \(bind: identity)
                     """).first()?.decode(column: "n", as: Int.self) ?? 0
             }
-            return KBDocumentDetail(document: doc, chunks: chunks, embeddedChunks: embedded)
+            let (withState, needsJob) = try await self.embeddingState([doc], tenantID: principal.tenantID, on: db)
+            return (KBDocumentDetail(document: withState.first ?? doc, chunks: chunks, embeddedChunks: embedded), needsJob)
         }
+        if needsJob { try await scheduleReembed(tenantID: principal.tenantID) }
+        return detail
     }
 
     static func documentNotFound(_ id: String) -> ParleyError {
@@ -445,15 +493,25 @@ public struct KnowledgeService: Sendable {
 
     /// An answer from the best passages with numbered citations (extractive: no model needed).
     public func answer(_ principal: Principal, _ request: SearchRequest) async throws -> QueryAnswer {
-        let found = try await search(principal, request)
+        Self.extractive(try await search(principal, request))
+    }
+
+    /// The extractive answer to a search's results.
+    static func extractive(_ found: SearchResponse) -> QueryAnswer {
         guard !found.results.isEmpty else {
             return QueryAnswer(query: found.query, answer: Self.nothingFound, citations: [], noRelevantResults: true, mode: found.mode)
         }
         let citations = Self.citations(found.results)
         let text = Extractive.answer(question: found.query, passages: zip(citations, found.results).map { ($0.n, $1.text) })
-        // Only the sources the answer uses, renumbered in order of first use.
-        var used: [Int] = []
-        for c in citations where text.contains("[\(c.n)]") { used.append(c.n) }
+        let (renumbered, list) = Self.renumber(text, citations: citations)
+        return QueryAnswer(query: found.query, answer: renumbered, citations: list, noRelevantResults: false, mode: found.mode)
+    }
+
+    /// Keeps only the sources `text` cites as `[n]`, renumbered 1, 2, ... in order of first use.
+    static func renumber(_ text: String, citations: [Citation]) -> (text: String, citations: [Citation]) {
+        var firstUse: [(at: String.Index, n: Int)] = []
+        for c in citations { if let r = text.range(of: "[\(c.n)]") { firstUse.append((r.lowerBound, c.n)) } }
+        let used = firstUse.sorted { $0.at < $1.at }.map(\.n)
         var renumbered = text
         var list: [Citation] = []
         for (i, n) in used.enumerated() {
@@ -462,8 +520,7 @@ public struct KnowledgeService: Sendable {
             c.n = i + 1
             list.append(c)
         }
-        renumbered = renumbered.replacingOccurrences(of: "[#", with: "[")
-        return QueryAnswer(query: found.query, answer: renumbered, citations: list, noRelevantResults: false, mode: found.mode)
+        return (renumbered.replacingOccurrences(of: "[#", with: "["), list)
     }
 
     // MARK: batches
@@ -562,25 +619,33 @@ public struct KnowledgeService: Sendable {
     // MARK: embeddings in the background
 
     /// Queues a job that embeds the tenant's chunks lacking a vector from the current embedder,
-    /// unless one is already waiting.
+    /// unless one is already waiting or running.
     func scheduleReembed(tenantID: String) async throws {
         guard embedder != nil else { return }
-        let queue = JobQueue(store: store, clock: clock)
-        let now = clock.now()
-        let queued = try await store.transaction(lockKey: Self.lockKey(tenantID)) { db -> Bool in
-            let waiting = try await db.raw("""
-                SELECT id FROM communication_jobs WHERE tenant_id = \(bind: tenantID) AND type = \(bind: Self.reembedJob)
-                AND state IN ('queued', 'retrying', 'running') LIMIT 1
-                """).first()
-            guard waiting == nil else { return false }
-            try await queue.enqueue(NewJob(tenantID: tenantID, type: Self.reembedJob, payload: "{}", runAt: now, priority: 300, maxAttempts: 5), on: db)
-            return true
+        let queued = try await store.transaction(lockKey: Self.lockKey(tenantID)) { db in
+            try await self.enqueueReembed(tenantID: tenantID, unlessRunning: true, on: db)
         }
         if queued { wake() }
     }
 
-    /// Embeds every chunk of the tenant without a current vector, in batches.
-    func reembed(tenantID: String) async throws {
+    /// The same inside the caller's transaction (which holds the tenant's lock). For new chunks
+    /// (`unlessRunning` false) a running job does not count: it may have passed them already.
+    @discardableResult
+    func enqueueReembed(tenantID: String, unlessRunning: Bool = false, on db: any SQLDatabase) async throws -> Bool {
+        let states: [String] = unlessRunning ? ["queued", "retrying", "running"] : ["queued", "retrying"]
+        let waiting = try await db.raw("""
+            SELECT id FROM communication_jobs WHERE tenant_id = \(bind: tenantID) AND type = \(bind: Self.reembedJob)
+            AND state IN (\(SQLList(states.map { SQLBind($0) }))) LIMIT 1
+            """).first()
+        guard waiting == nil else { return false }
+        try await JobQueue(store: store, clock: clock).enqueue(NewJob(tenantID: tenantID, type: Self.reembedJob, payload: "{}", runAt: clock.now(),
+                                                                      priority: 300, maxAttempts: 5), on: db)
+        return true
+    }
+
+    /// Embeds every chunk of the tenant without a current vector, in batches of 32, each batch
+    /// committed on its own (work done before a crash is kept). The `support.reembed` job runs it.
+    public func reembed(tenantID: String) async throws {
         guard let embedder else { return }
         let identity = embedder.identity
         let repo = self.repo

@@ -130,11 +130,22 @@ paths:
       operationId: addKnowledgeDocument
       summary: Add a document, or replace a changed one. Admin, operator or service.
       description: |
-        Two ways to send it. A JSON body `{collection, title, text (or content), format?, tags?, filename?}`
+        Three ways to send it. A JSON body `{collection, title, text (or content), format?, tags?, filename?}`
         with the text in Markdown (`format` markdown, the default, or text; html, csv and json are
         converted). Or the file itself as the body with its `Content-Type`, and `?collection=&filename=`
-        (optionally `title`, and `tags` comma-separated); it is converted to Markdown first
-        (415 `unsupported_format`, 413 `document_too_large`, 422 `unreadable_document`).
+        (optionally `title`, and `tags` comma-separated). Or a `multipart/form-data` form (a browser's
+        or `curl -F` upload): a `file` part (its filename and Content-Type name the format) and the
+        fields `collection` (required), `title` and `tags` (comma-separated); nothing in the query.
+        Files are converted to Markdown first (415 `unsupported_format`, 413 `document_too_large`,
+        422 `unreadable_document`). A form is read strictly: 400 `missing_boundary`,
+        `truncated_multipart`, `invalid_multipart`, `duplicate_part`, `unknown_part`, `too_many_parts`,
+        `multipart_header_too_large`, `missing_file`; 413 `payload_too_large`.
+
+        The answer comes once the document is stored and searchable by BM25; with an embedder
+        configured its chunks are embedded afterwards on the job queue (`support.reembed`), and
+        `document.embedding` says where that stands (`pending`, then `ready`; `failed` with
+        `embedding_error` when the job gave up; `none` without an embedder). Until then hybrid search
+        ranks the document by BM25 alone.
 
         A document is the same one when it has the same collection and filename (or title, without
         a filename). Sending it again with different content replaces its chunks in one transaction
@@ -172,6 +183,24 @@ paths:
             schema:
               type: string
               format: binary
+          multipart/form-data:
+            schema:
+              type: object
+              required: [file, collection]
+              additionalProperties: false
+              properties:
+                file:
+                  type: string
+                  format: binary
+                  description: The document; its filename (or the part's Content-Type) names the format.
+                collection:
+                  type: string
+                title:
+                  type: string
+                  description: Default the document's own title, else the filename.
+                tags:
+                  type: string
+                  description: Tags separated by commas.
       responses:
         '201':
           description: A new document.
@@ -374,9 +403,14 @@ paths:
       operationId: queryKnowledge
       summary: An answer from the best passages with numbered citations ([1], [2]). Any role.
       description: |
-        Extractive: the answer is made of the passages' own sentences, each followed by the number of
-        its citation. `no_relevant_results` is true (and `citations` empty) when nothing passes the
-        relevance thresholds.
+        With a language model configured (`ANTHROPIC_API_KEY`, `OPENAI_API_KEY` or `OPENAI_BASE_URL`)
+        the model writes the answer from the retrieved passages, citing them as `[n]`; numbers that
+        name no passage it was given are removed from the text and listed in `dropped_references`,
+        and the citations are renumbered in order of first use (`answered_by` model). Without a
+        model, or when the model fails (`fallback_reason` says how), the answer is extractive: the
+        passages' own sentences, each followed by the number of its citation (`answered_by`
+        extractive). `no_relevant_results` is true (and `citations` empty) when nothing passes the
+        relevance thresholds; the model is not asked then.
       security:
         - bearerAuth: []
       requestBody:
@@ -541,7 +575,7 @@ schemas:
             $ref: '#/components/schemas/NewKnowledgeDocument'
     KnowledgeDocument:
       type: object
-      required: [id, collection_id, collection, title, format, content_hash, tags, status, chunk_count, created_at, updated_at]
+      required: [id, collection_id, collection, title, format, content_hash, tags, status, chunk_count, created_at, updated_at, embedding]
       properties:
         id:
           type: string
@@ -575,6 +609,16 @@ schemas:
         updated_at:
           type: string
           format: date-time
+        embedding:
+          type: string
+          enum: [none, pending, ready, failed]
+          description: |
+            The chunks' vectors from the configured embedder: `pending` while the `support.reembed` job
+            has chunks left (BM25 finds the document meanwhile), `ready` when every chunk has one,
+            `failed` when the job gave up (`embedding_error`), `none` without an embedder.
+        embedding_error:
+          type: [string, 'null']
+          description: Why the embedding job gave up (with `embedding` failed).
     KnowledgeIngest:
       type: object
       required: [document, outcome]
@@ -748,7 +792,7 @@ schemas:
           type: string
     KnowledgeAnswer:
       type: object
-      required: [query, answer, citations, no_relevant_results, mode]
+      required: [query, answer, citations, no_relevant_results, mode, answered_by, dropped_references]
       properties:
         query:
           type: string
@@ -764,6 +808,18 @@ schemas:
         mode:
           type: string
           enum: [hybrid, bm25, vector]
+        answered_by:
+          type: string
+          enum: [model, extractive]
+          description: Who wrote the answer.
+        fallback_reason:
+          type: [string, 'null']
+          description: Why a configured model did not write it (the model failed or answered nothing).
+        dropped_references:
+          type: array
+          items:
+            type: integer
+          description: Reference numbers the model wrote that name no passage it was given (removed from the answer).
     KnowledgeThresholds:
       type: object
       required: [min_bm25, min_similarity, source]

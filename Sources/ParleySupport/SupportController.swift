@@ -8,6 +8,7 @@ import ParleyHTTP
 /// The knowledge base's API under `/v1/rag/`.
 struct SupportController {
     let kb: KnowledgeService
+    let answers: ModelAnswers
     let converter: DocumentConverter
     let maxBodyBytes: Int
 
@@ -85,7 +86,9 @@ struct SupportController {
             let action = try ctx.action()
             let mediaType = req.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
             let request: IngestRequest
-            if mediaType == "application/json" {
+            if req.isMultipartForm {
+                request = try await formUpload(req)
+            } else if mediaType == "application/json" {
                 if let name = ["collection", "filename", "title", "tags"].first(where: { req.queryString($0) != nil }) {
                     throw ParleyError.badRequest("with a JSON body, send '\(name)' in the body, not the query", code: "unknown_parameter")
                 }
@@ -124,7 +127,7 @@ struct SupportController {
             JSON(try await kb.search(try ctx.caller(), try await searchRequest(req)))
         }
         r.on(.post, "/rag/query") { req, ctx in
-            JSON(try await kb.answer(try ctx.caller(), try await searchRequest(req)))
+            JSON(try await answers.answer(try ctx.caller(), try await searchRequest(req)))
         }
         r.on(.get, "/rag/settings") { _, ctx in
             JSON(try await kb.thresholds(try ctx.caller()))
@@ -166,7 +169,7 @@ struct SupportController {
         }
         if mediaType.hasPrefix("multipart/") {
             throw ParleyError(.unsupportedMediaType, code: "unsupported_media_type",
-                              "multipart bodies are not read; send the file itself as the body with its Content-Type and ?collection=&filename=")
+                              "of multipart bodies only multipart/form-data is read (a 'file' part and 'collection', 'title', 'tags' fields)")
         }
         guard let collection = req.queryString("collection") else {
             throw ParleyError.badRequest("collection is required: ?collection=<name> with a file body", code: "invalid_collection")
@@ -177,8 +180,35 @@ struct SupportController {
         let bytes = Array(buffer: buffer)
         guard !bytes.isEmpty else { throw ParleyError.badRequest("the file is empty", code: "empty_document") }
         let converted = try converter.convert(bytes, filename: filename, contentType: mediaType)
-        let tags = req.queryString("tags").map { $0.split(separator: ",").map { String($0) } } ?? []
+        let tags = req.queryString("tags").map(Self.commaTags) ?? []
         return IngestRequest(collection: collection, title: req.queryString("title") ?? converted.title, filename: filename,
                              markdown: converted.markdown, format: converted.format.rawValue, tags: tags)
+    }
+
+    static func commaTags(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    static let formFields: Set<String> = ["file", "collection", "title", "tags"]
+
+    /// A browser-style upload: `multipart/form-data` with a `file` part (its filename and type
+    /// name the format) and `collection`, optional `title` and `tags` (comma-separated) fields.
+    func formUpload(_ req: Request) async throws -> IngestRequest {
+        if let name = ["collection", "filename", "title", "tags"].first(where: { req.queryString($0) != nil }) {
+            throw ParleyError.badRequest("with a form upload, send '\(name)' as a form field, not in the query", code: "unknown_parameter")
+        }
+        let form = try await req.multipartForm(limit: maxBodyBytes, fields: Self.formFields)
+        guard let file = form["file"] else {
+            throw ParleyError.badRequest("the form has no 'file' part; add the document as a file field named 'file'", code: "missing_file")
+        }
+        guard let collection = try form["collection"]?.text().trimmingCharacters(in: .whitespaces), !collection.isEmpty else {
+            throw ParleyError.badRequest("collection is required: a form field 'collection' with the name of a collection", code: "invalid_collection")
+        }
+        guard !file.body.isEmpty else { throw ParleyError.badRequest("the file is empty", code: "empty_document") }
+        let filename = file.filename.flatMap { $0.isEmpty ? nil : $0 }
+        let converted = try converter.convert(file.body, filename: filename, contentType: file.contentType)
+        let title = try form["title"]?.text().trimmingCharacters(in: .whitespaces)
+        return IngestRequest(collection: collection, title: title.flatMap { $0.isEmpty ? nil : $0 } ?? converted.title, filename: filename,
+                             markdown: converted.markdown, format: converted.format.rawValue, tags: try form["tags"].map { Self.commaTags(try $0.text()) } ?? [])
     }
 }

@@ -43,7 +43,10 @@ public enum SupportPack {
         let embedder: (any Embedder)? = try given ?? makeEmbedder(EmbeddingSettings.load(context.config))
         let kb = KnowledgeService(store: context.store, clock: context.clock, settings: settings, embedder: embedder, logger: context.logger,
                                   wake: context.wake)
-        let controller = SupportController(kb: kb, converter: DocumentConverter(), maxBodyBytes: context.config.maxBodyBytes)
+        // With a language model configured, /v1/rag/query has the model write the answer.
+        let answers = ModelAnswers(kb: kb, model: ModelAnswers.model(context.config.models, clock: context.clock, logger: context.logger),
+                                   logger: context.logger)
+        let controller = SupportController(kb: kb, answers: answers, converter: DocumentConverter(), maxBodyBytes: context.config.maxBodyBytes)
         return PackRuntime(
             services: [Environment(kb: kb)],
             routes: { controller.register($0) },

@@ -146,6 +146,8 @@ enum SupportCorpus {
         for d in documents {
             _ = try await kb.ingest(ctx, IngestRequest(collection: collection, title: d.title, filename: nil, markdown: d.text, format: "markdown", tags: []))
         }
+        // Ingestion leaves the vectors to the job queue: make them now, as that job would.
+        if kb.embedder != nil { try await kb.reembed(tenantID: tenantID) }
     }
 
     static let queries = ["reset password link", "refund yearly plan", "lamp offline wifi router", "flickering adapter charger",

@@ -65,11 +65,11 @@ export function knowledgeView(container, params, { session } = {}) {
     });
     const tbody = h('tbody#kb-document-rows');
     const table = h('div.table-scroll', h('table', h('thead', h('tr', h('th', 'Title'), h('th', 'Collection'), h('th', 'Status'), h('th', 'Chunks'),
-      h('th', 'Tags'), h('th', 'Updated'))), tbody));
+      h('th', 'Vectors'), h('th', 'Tags'), h('th', 'Updated'))), tbody));
     clear(documents).append(table);
     const p = pager(tbody, (before) => get(`/v1/rag/documents${query({ limit: 25, before })}`), (d) => h('tr',
       h('td', h('a', { href: `#/knowledge/documents/${enc(d.id)}` }, d.title)), h('td', d.collection), h('td', badge(d.status)),
-      h('td', String(d.chunk_count)), h('td', d.tags.join(', ')), h('td', timeEl(d.updated_at))),
+      h('td', String(d.chunk_count)), h('td', d.embedding === 'none' ? '—' : badge(d.embedding)), h('td', d.tags.join(', ')), h('td', timeEl(d.updated_at))),
     { emptyState: empty('No documents', 'Documents appear here once added.') });
     documents.append(p.element);
     p.start();
@@ -96,6 +96,8 @@ function documentDetail(container, id) {
     container.append(pageHeader(d.title, `${d.collection} · ${d.format} · ${d.chunk_count} passage(s) · ${r.embedded_chunks} with vectors`,
       h('a.btn', { href: '#/knowledge' }, 'Back')),
     d.error ? h('p.state-error', d.error) : null,
+    d.embedding === 'pending' ? h('p.small.muted', 'Vectors are being made in the background; keyword search finds this document meanwhile.') : null,
+    d.embedding_error ? h('p.state-error', `Embedding failed: ${d.embedding_error}`) : null,
     h('ol.kb-chunks', r.chunks.map((c) => h('li.card',
       h('p.small.muted', c.heading_path || '(before the first heading)', ` · ${c.word_count} words · offset ${c.start_offset}`),
       h('pre.kb-chunk-text', c.text)))));
