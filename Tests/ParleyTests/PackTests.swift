@@ -176,7 +176,7 @@ enum LegalIntentNames {
     ]
 
     /// Migrations added since (core, then packs).
-    static let addedSinceMain = ["0015_tenant_packs", "0016_handoffs", "0017_customer_chat", "support_0001_knowledge_base"]
+    static let addedSinceMain = ["0015_tenant_packs", "0016_handoffs", "0017_customer_chat", "0019_agent_definitions", "support_0001_knowledge_base"]
 
     @Test func theInstalledMigrationsAreOrderedByOwnerThenId() throws {
         let ids = ParleySchema.migrations.map(\.id)
