@@ -42,7 +42,7 @@ struct ChatCompletionsController {
             }
             let outcome = try await ChatCompletionOutcome.collect(stream)
             if let failure = outcome.failure { throw failure }
-            var response = JSON(answer.completion(outcome)).response
+            var response = try JSON(answer.completion(outcome)).response(from: req, context: ctx)
             response.headers[.parleyWorkflowID] = workflow.id
             return response
         }

@@ -62,6 +62,10 @@ servers:
   - url: http://127.0.0.1:8080
     description: The default address of `parley serve`.
 tags:
+  - name: openai
+    description: |
+      OpenAI's Chat Completions wire format over the workspace's agents (docs/openai-compatible.md):
+      a model is one of the workspace's agents, and its tools run on the server.
   - name: operations
     description: Health, readiness, status, metrics and this document. No authentication.
   - name: console
@@ -956,6 +960,140 @@ paths:
           $ref: '#/components/responses/InternalError'
         '503':
           $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/models:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [openai]
+      operationId: listModels
+      summary: The workspace's agents, as OpenAI models. Any role that may chat.
+      description: |
+        Every agent of the workspace (the built-in `assistant` included) as `{"id", "object":
+        "model", "created", "owned_by"}`, where `id` is the agent's name. Errors carry OpenAI's
+        `type` and `param` besides Parley's `code`, `message` and `request_id`.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The agents.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/OpenAIModelList'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/models/{model}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: model
+        in: path
+        required: true
+        description: An agent's name or id.
+        schema:
+          type: string
+    get:
+      tags: [openai]
+      operationId: getModel
+      summary: One agent, as an OpenAI model.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The agent.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/OpenAIModel'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`model_not_found`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/chat/completions:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [openai]
+      operationId: createChatCompletion
+      summary: Run an agent from an OpenAI Chat Completions request. Admin, operator or service.
+      description: |
+        The request's messages become a run of the agent `model` names: the last message (from
+        the user) is what the agent answers, earlier `user` and `assistant` messages are the
+        conversation so far, and `system` or `developer` messages reach the agent as
+        instructions inside the conversation (they add to the agent's own prompt, never replace
+        it). The agent's tools run on the server, so `tools`, `tool_choice` and `tool` messages
+        are refused. Sampling parameters (`temperature`, `top_p`, `max_tokens`, ...) are accepted
+        and not applied: the agent's definition decides them.
+
+        Without `stream`, the answer is a `chat.completion` once the run ends. With
+        `stream: true`, `chat.completion.chunk` events (`data: <json>`) follow the run's text,
+        then a chunk with `finish_reason`, then, with `stream_options.include_usage`, a chunk
+        with `usage` and no choices, then `data: [DONE]`. A run that fails after the stream began
+        ends with a `data: {"error": ...}` event. A run that stops for a person (an approval or a
+        hand-off) answers at once with a message naming the run; `parley.status` is `WAITING`.
+        The run's id is in `parley.workflow_id` and the `X-Parley-Workflow-ID` header.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/ChatCompletionRequest'
+            example:
+              model: assistant
+              messages:
+                - role: user
+                  content: Give me an account overview
+      responses:
+        '200':
+          description: The answer (or, with `stream`, a stream of chunks).
+          headers:
+            X-Parley-Workflow-ID:
+              description: The run behind the answer.
+              schema:
+                type: string
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/ChatCompletion'
+            text/event-stream:
+              schema:
+                type: string
+                description: '`data: <ChatCompletionChunk JSON>` events, then `data: [DONE]`.'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_request`, `unknown_field`, `unsupported_parameter` (client-side tools, `response_format`, ...).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`model_not_found`: no agent of that name or id.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+          description: '`database_unavailable`, or the run failed (its error type as `code`).'
   /v1/chat:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -4572,6 +4710,145 @@ components:
       schema:
         type: string
   schemas:
+    OpenAIModel:
+      type: object
+      required: [id, object, created, owned_by]
+      properties:
+        id:
+          type: string
+          description: The agent's name.
+        object:
+          const: model
+        created:
+          type: integer
+          description: When the agent was created, in seconds since 1970.
+        owned_by:
+          type: string
+    OpenAIModelList:
+      type: object
+      required: [object, data]
+      properties:
+        object:
+          const: list
+        data:
+          type: array
+          items:
+            $ref: '#/components/schemas/OpenAIModel'
+    ChatCompletionRequest:
+      type: object
+      required: [model, messages]
+      additionalProperties: false
+      properties:
+        model:
+          type: string
+          description: An agent's name or id (GET /v1/models).
+        messages:
+          type: array
+          minItems: 1
+          items:
+            type: object
+            additionalProperties: false
+            required: [role, content]
+            properties:
+              role:
+                enum: [system, developer, user, assistant]
+              content:
+                oneOf:
+                  - type: string
+                  - type: array
+                    items:
+                      type: object
+                      required: [type, text]
+                      properties:
+                        type:
+                          const: text
+                        text:
+                          type: string
+              name:
+                type: string
+        stream:
+          type: boolean
+        stream_options:
+          type: object
+          additionalProperties: false
+          properties:
+            include_usage:
+              type: boolean
+        n:
+          const: 1
+        temperature:
+          type: number
+        top_p:
+          type: number
+        max_tokens:
+          type: integer
+        max_completion_tokens:
+          type: integer
+        user:
+          type: string
+        metadata:
+          type: object
+        seed:
+          type: integer
+        presence_penalty:
+          type: number
+        frequency_penalty:
+          type: number
+        store:
+          type: boolean
+        parallel_tool_calls:
+          type: boolean
+    ChatCompletion:
+      type: object
+      required: [id, object, created, model, choices, usage, parley]
+      properties:
+        id:
+          type: string
+          description: '`chatcmpl-` and the run id.'
+        object:
+          const: chat.completion
+        created:
+          type: integer
+        model:
+          type: string
+        choices:
+          type: array
+          items:
+            type: object
+            required: [index, message, finish_reason]
+            properties:
+              index:
+                type: integer
+              message:
+                type: object
+                required: [role, content]
+                properties:
+                  role:
+                    const: assistant
+                  content:
+                    type: string
+                  refusal:
+                    type: [string, 'null']
+              finish_reason:
+                type: string
+        usage:
+          type: object
+          required: [prompt_tokens, completion_tokens, total_tokens]
+          properties:
+            prompt_tokens:
+              type: integer
+            completion_tokens:
+              type: integer
+            total_tokens:
+              type: integer
+        parley:
+          type: object
+          required: [workflow_id, status]
+          properties:
+            workflow_id:
+              type: string
+            status:
+              enum: [COMPLETED, WAITING]
     WidgetSettings:
       type: object
       required: [enabled, public_key, allowed_origins, page_path, widget_script_path]
