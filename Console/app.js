@@ -1,6 +1,7 @@
 // Parley console: sign-in, the shell and a hash router. No build step; ES modules only.
 
 import { ApiError, api, onUnauthorized, setCsrfToken } from './api.js';
+import { agentsView } from './agents.js';
 import { chatView } from './chat.js';
 import { handoffsView } from './handoffs.js';
 import { jobsView, messageView, outboxView, settingsView, templatesView, workflowsView } from './ops.js';
@@ -11,6 +12,7 @@ const app = document.getElementById('app');
 const CORE_NAV = [
   ['chat', 'Chat', chatView],
   ['handoffs', 'Hand-offs', handoffsView],
+  ['agents', 'Agents', agentsView],
   ['workflows', 'Workflows', workflowsView],
   ['jobs', 'Jobs', jobsView],
   ['outbox', 'Outbox', outboxView],

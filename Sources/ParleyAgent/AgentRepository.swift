@@ -5,7 +5,7 @@ import SQLKit
 
 /// The agent runtime's tables. Every query is scoped by `tenant_id`.
 public enum AgentSchema {
-    public static let migrations: [Migration] = [
+    public static let migrations: [Migration] = AgentDefinitionSchema.migrations + [
         Migration("0002_agent_runtime", [
             """
             CREATE TABLE agent_sessions (
@@ -128,12 +128,13 @@ struct AgentRepository: Sendable {
     }
 
     func findSession(tenantID: String, id: String, on db: any SQLDatabase) async throws -> Session? {
-        try await db.raw("SELECT * FROM agent_sessions WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)").first().map(Self.decodeSession)
+        // A deleted conversation is gone for the agent and the API (`/v1/conversations` can still show it).
+        try await db.raw("SELECT * FROM agent_sessions WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id) AND deleted_at IS NULL").first().map(Self.decodeSession)
     }
 
     /// Newest first; `before` is the last id of the previous page.
     func listSessions(tenantID: String, before: String?, limit: Int, on db: any SQLDatabase) async throws -> [Session] {
-        var sql: SQLQueryString = "SELECT * FROM agent_sessions WHERE tenant_id = \(bind: tenantID)"
+        var sql: SQLQueryString = "SELECT * FROM agent_sessions WHERE tenant_id = \(bind: tenantID) AND deleted_at IS NULL"
         if let before { sql += " AND id < \(bind: before)" }
         sql += " ORDER BY id DESC LIMIT \(bind: limit)"
         return try await db.raw(sql).all().map(Self.decodeSession)
@@ -142,7 +143,7 @@ struct AgentRepository: Sendable {
     func renameSession(tenantID: String, id: String, title: String?, at: Date, on db: any SQLDatabase) async throws -> Session? {
         try await db.raw("""
             UPDATE agent_sessions SET title = \(bind: title), updated_at = \(bind: at)
-            WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id) RETURNING *
+            WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id) AND deleted_at IS NULL RETURNING *
             """).first().map(Self.decodeSession)
     }
 
@@ -211,9 +212,11 @@ struct AgentRepository: Sendable {
 
     func insertWorkflow(_ w: Workflow, owner: RunOwner, on db: any SQLDatabase) async throws {
         try await db.raw("""
-            INSERT INTO workflows (id, tenant_id, session_id, status, initial_prompt, agent_type, actor, role, key_id, request_id, created_at, updated_at)
+            INSERT INTO workflows (id, tenant_id, session_id, status, initial_prompt, agent_type, actor, role, key_id, request_id, created_at, updated_at,
+                                   agent_id, agent_version)
             VALUES (\(bind: w.id), \(bind: w.tenantID), \(bind: w.sessionID), \(bind: w.status.rawValue), \(bind: w.initialPrompt), \(bind: w.agentType),
-                    \(bind: owner.actor), \(bind: owner.role.rawValue), \(bind: owner.keyID), \(bind: owner.requestID), \(bind: w.createdAt), \(bind: w.updatedAt))
+                    \(bind: owner.actor), \(bind: owner.role.rawValue), \(bind: owner.keyID), \(bind: owner.requestID), \(bind: w.createdAt), \(bind: w.updatedAt),
+                    \(bind: w.agentID), \(bind: w.agentVersion))
             """).run()
     }
 
@@ -313,7 +316,8 @@ struct AgentRepository: Sendable {
             inputTokens: try row.decode(column: "input_tokens", as: Int.self), outputTokens: try row.decode(column: "output_tokens", as: Int.self),
             totalSteps: try row.decode(column: "total_steps", as: Int.self), toolsUsed: tools,
             createdAt: try row.decode(column: "created_at", as: Date.self), updatedAt: try row.decode(column: "updated_at", as: Date.self),
-            startedAt: try row.decode(column: "started_at", as: Date?.self), completedAt: try row.decode(column: "completed_at", as: Date?.self))
+            startedAt: try row.decode(column: "started_at", as: Date?.self), completedAt: try row.decode(column: "completed_at", as: Date?.self),
+            agentID: try row.decode(column: "agent_id", as: String?.self), agentVersion: try row.decode(column: "agent_version", as: Int?.self))
     }
 
     // MARK: events

@@ -138,7 +138,7 @@ public final class AgentRuntime: Sendable {
         active.withLock { $0[run.workflowID] = control }
         let task = Task {
             let deadline = Task {
-                try await Task.sleep(for: self.settings.runTimeout)
+                try await Task.sleep(for: state.agent?.maxExecutionSeconds.map { Duration.seconds($0) } ?? self.settings.runTimeout)
                 control.stop(.deadline)
             }
             await self.execute(run, state: state, control: control)
@@ -205,7 +205,10 @@ public final class AgentRuntime: Sendable {
         let hidden = try await settings.unavailableTools?(run.tenantID) ?? []
         let available = tools.available(to: run.owner.role).filter { !hidden.contains($0.name) }
         var policies = try await store.read { [repo] db in try await repo.policies(tenantID: run.tenantID, on: db) }
+        // An agent's allow-list and approval overrides come before the tenant's policy; pack switches before both.
+        if let agent = state.agent { policies = agent.policies(over: policies, registered: tools.order) }
         for name in hidden { policies[name] = .disabled }
+        let maxIterations = state.agent?.maxIterations ?? settings.maxIterations
         if !state.pending.isEmpty {
             try await finishTurn(run, state: &state, policies: policies)
         }
@@ -220,7 +223,7 @@ public final class AgentRuntime: Sendable {
             if state.iteration > 0, try await store.read({ [repo] db in try await repo.cancelRequested(id: run.workflowID, on: db) }) {
                 throw RunFailure.cancelled
             }
-            guard state.iteration < settings.maxIterations else { throw RunFailure.iterationLimit(settings.maxIterations) }
+            guard state.iteration < maxIterations else { throw RunFailure.iterationLimit(maxIterations) }
             state.iteration += 1
 
             let turn = try await callModel(run, state: &state, tools: available.filter { policies[$0.name] != .disabled })
@@ -256,7 +259,11 @@ public final class AgentRuntime: Sendable {
 
     private func callModel(_ run: RunHandle, state: inout RunState, tools available: [Tool]) async throws -> ModelTurn {
         var system = settings.systemPrompt
-        if let extra = await settings.tenantInstructions?(run.tenantID), !extra.isEmpty { system += "\n\n" + extra }
+        if let own = state.agent?.systemPrompt {
+            system = own
+        } else if let extra = await settings.tenantInstructions?(run.tenantID), !extra.isEmpty {
+            system += "\n\n" + extra
+        }
         if let summary = state.summary, !summary.isEmpty {
             system += "\n\nSummary of the earlier conversation (those turns are not repeated below):\n" + summary
         }
@@ -264,7 +271,9 @@ public final class AgentRuntime: Sendable {
             system += "\n\nA person on the team handed this conversation back to you with this note: " + note
         }
         let request = ModelRequest(system: system, messages: state.messages, tools: available.map(\.definition),
-                                   maxTokens: settings.maxOutputTokens, audience: run.owner.role == .customer ? .customer : .staff)
+                                   maxTokens: state.agent?.maxTokens ?? settings.maxOutputTokens, model: state.agent?.model,
+                                   audience: run.owner.role == .customer ? .customer : .staff)
+        let provider = try self.provider(for: state.agent)
         var turn = ModelTurn()
         var answered = provider.name
         let started = ContinuousClock.now
@@ -300,6 +309,15 @@ public final class AgentRuntime: Sendable {
         state.provider = answered
         state.answer = turn.text
         return turn
+    }
+
+    /// The provider an agent names (one of the configured chain, without failover), or the chain.
+    func provider(for agent: AgentRunConfig?) throws -> any ModelProvider {
+        guard let name = agent?.provider else { return provider }
+        let candidates = (provider as? FailoverProvider)?.providers ?? [provider]
+        if let match = candidates.first(where: { $0.name == name }) { return match }
+        throw RunFailure(type: "configuration", message: "This agent uses the model provider '\(name)', which this server does not have configured",
+                         suggestion: "Ask an administrator to configure that provider or to change the agent's model")
     }
 
     static func outcomeLabel(_ error: any Error) -> String {

@@ -33,14 +33,16 @@ public struct AgentService: Sendable {
     // MARK: runs
 
     /// Records a new run and starts it in the background. The run goes on if the caller leaves.
-    public func start(_ ctx: ActionContext, message: String, sessionID: String?) async throws -> Workflow {
-        try await begin(ctx, message: message, sessionID: sessionID, follow: false).workflow
+    /// Without `agent`, the run uses the tenant's default agent (created on first use).
+    public func start(_ ctx: ActionContext, message: String, sessionID: String?, agent: AgentDefinition? = nil) async throws -> Workflow {
+        try await begin(ctx, message: message, sessionID: sessionID, agent: agent, follow: false).workflow
     }
 
     /// Starts a run and follows it from its first event. Subscribing before the run exists means
     /// the stream needs no store reads unless the viewer falls behind.
-    public func startAndFollow(_ ctx: ActionContext, message: String, sessionID: String?) async throws -> (Workflow, AsyncStream<StreamItem>) {
-        let begun = try await begin(ctx, message: message, sessionID: sessionID, follow: true)
+    public func startAndFollow(_ ctx: ActionContext, message: String, sessionID: String?, agent: AgentDefinition? = nil,
+                               history: [ModelMessage] = []) async throws -> (Workflow, AsyncStream<StreamItem>) {
+        let begun = try await begin(ctx, message: message, sessionID: sessionID, agent: agent, history: history, follow: true)
         guard let subscription = begun.subscription else { throw ParleyError(.internalError, code: "internal_error", "no subscription") }
         return (begun.workflow, stream(subscription, tenantID: ctx.principal.tenantID, workflowID: begun.workflow.id, after: begun.after, readFirst: begun.replay))
     }
@@ -54,7 +56,8 @@ public struct AgentService: Sendable {
         var replay = false
     }
 
-    private func begin(_ ctx: ActionContext, message: String, sessionID: String?, follow: Bool) async throws -> Begun {
+    private func begin(_ ctx: ActionContext, message: String, sessionID: String?, agent: AgentDefinition?, history prior: [ModelMessage] = [],
+                       follow: Bool) async throws -> Begun {
         try ctx.principal.require(.converse)
         let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { throw ParleyError.badRequest("the message is empty; send some text", code: "empty_message") }
@@ -84,11 +87,14 @@ public struct AgentService: Sendable {
                 return try await messageDuringHandoff(ctx, text: text, sessionID: sessionID, follow: follow)
             }
         }
+        var definition = agent
+        if definition == nil { definition = try await agents.defaultAgent(tenantID: tenantID) }
         let now = clock.now()
         let workflow = Workflow(
             id: UUIDv7.make(at: now), tenantID: tenantID, sessionID: sessionID, status: .processing, initialPrompt: text,
             finalResponse: nil, agentType: settings.agentType, provider: nil, errorType: nil, errorMessage: nil,
-            inputTokens: 0, outputTokens: 0, totalSteps: 0, toolsUsed: [], createdAt: now, updatedAt: now, startedAt: now, completedAt: nil)
+            inputTokens: 0, outputTokens: 0, totalSteps: 0, toolsUsed: [], createdAt: now, updatedAt: now, startedAt: now, completedAt: nil,
+            agentID: definition?.id, agentVersion: definition?.version)
         let owner = RunOwner(actor: ctx.principal.actor, role: ctx.principal.role, keyID: ctx.principal.keyID, requestID: ctx.requestID)
         let recorder = RunRecorder(workflowID: workflow.id, tenantID: tenantID, lastSeq: 0, writer: runtime.writer, clock: clock)
         let subscription = follow ? runtime.hub.subscribe(workflow.id) : nil
@@ -98,6 +104,8 @@ public struct AgentService: Sendable {
         let started: [String: JSONValue] = [
             "initial_prompt": .string(text), "agent_type": .string(settings.agentType),
             "session_id": sessionID.map { JSONValue.string($0) } ?? .null,
+            "agent_id": definition.map { JSONValue.string($0.id) } ?? .null,
+            "agent_version": definition.map { JSONValue.number(Double($0.version)) } ?? .null,
         ]
         do {
             try await recorder.emit(EventType.workflowStarted, started) { [repo] db in
@@ -109,7 +117,8 @@ public struct AgentService: Sendable {
             throw error
         }
         let window = ContextWindow.split(history: history, budget: settings.contextTokenBudget)
-        var state = RunState(messages: window.kept + [.user(text)])
+        var state = RunState(messages: window.kept + prior + [.user(text)])
+        state.agent = definition.map(AgentRunConfig.init)
         state.summary = memory.summary
         var handle = RunHandle(workflowID: workflow.id, tenantID: tenantID, sessionID: sessionID, owner: owner, recorder: recorder)
         let unsummarised = window.older.filter { m in memory.through.map { m.id > $0 } ?? true }

@@ -30,6 +30,9 @@ public struct Workflow: Sendable, Equatable {
     public var updatedAt: Date
     public var startedAt: Date?
     public var completedAt: Date?
+    /// The agent definition and version the run used (nil for runs from before agents were data).
+    public var agentID: String? = nil
+    public var agentVersion: Int? = nil
 }
 
 /// One event of a run. `fields` holds the type-specific members; `json` adds the common ones.
@@ -168,6 +171,8 @@ struct RunState: Sendable, Codable, Equatable {
     var noResults: Int?
     /// How many times this run was handed to a person (the customer-words rules run only before the first).
     var handoffs: Int?
+    /// What the run's agent definition asks of it (prompt, tools, limits, approvals, model).
+    var agent: AgentRunConfig?
 }
 
 extension ModelMessage: Codable {

@@ -6,12 +6,26 @@ import NIOHTTP1
 import ParleyCore
 import ParleyStorage
 
-/// `{"error":{"code","message","request_id"}}` for every failure, with the matching status.
+/// `{"error":{"code","message","request_id"}}` for every failure, with the matching status. The
+/// OpenAI-compatible routes add OpenAI's `type` and `param`, so its SDKs read the error fully.
 public struct ErrorBody: Encodable {
     public struct Detail: Encodable {
         public var code: String
         public var message: String
         public var requestId: String
+        public var openAIType: String? = nil
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(code, forKey: .code)
+            try c.encode(message, forKey: .message)
+            try c.encode(requestId, forKey: .requestId)
+            if let openAIType {
+                try c.encode(openAIType, forKey: .type)
+                try c.encodeNil(forKey: .param)
+            }
+        }
+        enum CodingKeys: String, CodingKey { case code, message, requestId = "request_id", type, param }
     }
     public var error: Detail
 }
@@ -31,6 +45,24 @@ public enum ErrorMapping {
         case .unavailable: .serviceUnavailable
         case .internalError: .internalServerError
         case .tooManyRequests: .tooManyRequests
+        }
+    }
+
+    /// Paths that speak OpenAI's wire format, whose errors carry its `type` and `param` too.
+    public static func speaksOpenAI(_ path: String) -> Bool {
+        path == "/v1/chat/completions" || path == "/v1/models" || path.hasPrefix("/v1/models/")
+    }
+
+    /// OpenAI's error `type` for a status (its SDKs pick the exception class by status).
+    public static func openAIType(_ kind: ParleyError.Kind) -> String {
+        switch kind {
+        case .unauthorized: "authentication_error"
+        case .forbidden: "permission_error"
+        case .notFound: "not_found_error"
+        case .tooManyRequests: "rate_limit_error"
+        case .conflict: "conflict_error"
+        case .internalError, .unavailable: "api_error"
+        case .badRequest, .payloadTooLarge, .unprocessable, .unsupportedMediaType, .methodNotAllowed: "invalid_request_error"
         }
     }
 
@@ -108,14 +140,16 @@ public enum ErrorMapping {
         }
     }
 
-    public static func response(for error: ParleyError, requestID: String) -> Response {
+    public static func response(for error: ParleyError, requestID: String, openAI: Bool = false) -> Response {
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
         if error.kind == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
-        return Response(status: status(for: error.kind), headers: headers, body: .init(byteBuffer: body(for: error, requestID: requestID)))
+        return Response(status: status(for: error.kind), headers: headers,
+                        body: .init(byteBuffer: body(for: error, requestID: requestID, openAI: openAI)))
     }
 
-    public static func body(for error: ParleyError, requestID: String) -> ByteBuffer {
-        let body = ErrorBody(error: .init(code: error.code, message: error.message, requestId: requestID))
+    public static func body(for error: ParleyError, requestID: String, openAI: Bool = false) -> ByteBuffer {
+        let body = ErrorBody(error: .init(code: error.code, message: error.message, requestId: requestID,
+                                          openAIType: openAI ? openAIType(error.kind) : nil))
         let data = (try? JSONCoding.encoder.encode(body)) ?? Data(#"{"error":{"code":"internal_error"}}"#.utf8)
         return ByteBuffer(bytes: data)
     }

@@ -62,6 +62,7 @@ enum AgentViews {
             "total_steps": number(w.totalSteps), "tools_used": .array(w.toolsUsed.map { .string($0) }),
             "usage": ["input_tokens": number(w.inputTokens), "output_tokens": number(w.outputTokens)],
             "created_at": date(w.createdAt), "updated_at": date(w.updatedAt), "started_at": date(w.startedAt), "completed_at": date(w.completedAt),
+            "agent_id": text(w.agentID), "agent_version": w.agentVersion.map { number($0) } ?? .null,
         ]
     }
 

@@ -166,6 +166,9 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     WorkflowController(agent: agent, metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
     SessionController(agent: agent, maxBodyBytes: maxBody).register(v1Routes)
     ToolController(agent: agent, maxBodyBytes: maxBody).register(v1Routes)
+    AgentDefinitionController(agents: agent.agents, metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
+    ChatCompletionsController(agents: agent.agents, metrics: metrics, maxBodyBytes: maxBody, clock: deps.clock).register(v1Routes)
+    ConversationController(conversations: ConversationService(agent: agent)).register(v1Routes)
     HandoffController(handoffs: HandoffService(agent: agent), maxBodyBytes: maxBody).register(v1Routes)
     // Seed 000's paths, kept as aliases.
     ChatController(agent: agent, metrics: metrics, maxBodyBytes: maxBody)

@@ -38,7 +38,7 @@ struct RequestMiddleware: RouterMiddleware {
             response = try await next(request, context)
         } catch {
             let parleyError = ErrorMapping.parleyError(from: error, request: request, routes: routes, logger: context.logger)
-            response = ErrorMapping.response(for: parleyError, requestID: requestID)
+            response = ErrorMapping.response(for: parleyError, requestID: requestID, openAI: ErrorMapping.speaksOpenAI(request.uri.path))
             if parleyError.kind == .methodNotAllowed {
                 response.headers[.allow] = routes.allowedMethods(for: request.uri.path).joined(separator: ", ")
             }

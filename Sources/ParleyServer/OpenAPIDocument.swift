@@ -62,6 +62,10 @@ servers:
   - url: http://127.0.0.1:8080
     description: The default address of `parley serve`.
 tags:
+  - name: openai
+    description: |
+      OpenAI's Chat Completions wire format over the workspace's agents (docs/openai-compatible.md):
+      a model is one of the workspace's agents, and its tools run on the server.
   - name: operations
     description: Health, readiness, status, metrics and this document. No authentication.
   - name: console
@@ -77,6 +81,10 @@ tags:
     description: Agent runs, their events and approvals.
   - name: sessions
     description: Conversations that carry context from one run to the next.
+  - name: agents
+    description: Agents defined as data (prompt, tools, limits, approvals, model), with versions; runs of one.
+  - name: conversations
+    description: The sessions under seed 004's name, with their messages and tool executions; soft delete.
   - name: tools
     description: The tools the agent can call and each tenant's policy for them.
   - name: handoffs
@@ -952,6 +960,140 @@ paths:
           $ref: '#/components/responses/InternalError'
         '503':
           $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/models:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [openai]
+      operationId: listModels
+      summary: The workspace's agents, as OpenAI models. Any role that may chat.
+      description: |
+        Every agent of the workspace (the built-in `assistant` included) as `{"id", "object":
+        "model", "created", "owned_by"}`, where `id` is the agent's name. Errors carry OpenAI's
+        `type` and `param` besides Parley's `code`, `message` and `request_id`.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The agents.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/OpenAIModelList'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/models/{model}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: model
+        in: path
+        required: true
+        description: An agent's name or id.
+        schema:
+          type: string
+    get:
+      tags: [openai]
+      operationId: getModel
+      summary: One agent, as an OpenAI model.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The agent.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/OpenAIModel'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`model_not_found`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/chat/completions:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [openai]
+      operationId: createChatCompletion
+      summary: Run an agent from an OpenAI Chat Completions request. Admin, operator or service.
+      description: |
+        The request's messages become a run of the agent `model` names: the last message (from
+        the user) is what the agent answers, earlier `user` and `assistant` messages are the
+        conversation so far, and `system` or `developer` messages reach the agent as
+        instructions inside the conversation (they add to the agent's own prompt, never replace
+        it). The agent's tools run on the server, so `tools`, `tool_choice` and `tool` messages
+        are refused. Sampling parameters (`temperature`, `top_p`, `max_tokens`, ...) are accepted
+        and not applied: the agent's definition decides them.
+
+        Without `stream`, the answer is a `chat.completion` once the run ends. With
+        `stream: true`, `chat.completion.chunk` events (`data: <json>`) follow the run's text,
+        then a chunk with `finish_reason`, then, with `stream_options.include_usage`, a chunk
+        with `usage` and no choices, then `data: [DONE]`. A run that fails after the stream began
+        ends with a `data: {"error": ...}` event. A run that stops for a person (an approval or a
+        hand-off) answers at once with a message naming the run; `parley.status` is `WAITING`.
+        The run's id is in `parley.workflow_id` and the `X-Parley-Workflow-ID` header.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/ChatCompletionRequest'
+            example:
+              model: assistant
+              messages:
+                - role: user
+                  content: Give me an account overview
+      responses:
+        '200':
+          description: The answer (or, with `stream`, a stream of chunks).
+          headers:
+            X-Parley-Workflow-ID:
+              description: The run behind the answer.
+              schema:
+                type: string
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/ChatCompletion'
+            text/event-stream:
+              schema:
+                type: string
+                description: '`data: <ChatCompletionChunk JSON>` events, then `data: [DONE]`.'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_request`, `unknown_field`, `unsupported_parameter` (client-side tools, `response_format`, ...).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`model_not_found`: no agent of that name or id.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+          description: '`database_unavailable`, or the run failed (its error type as `code`).'
   /v1/chat:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -1992,6 +2134,474 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/agents:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [agents]
+      operationId: listAgents
+      summary: The tenant's agents, newest first (the default `assistant` included). Any role.
+      description: |
+        The tenant's default agent (`assistant`, the built-in assistant that answers `/v1/chat`)
+        is created the first time anything needs it. Deleted agents are hidden unless
+        `include_deleted=true`. To page, pass the previous page's `next_cursor` as `before`.
+      security:
+        - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/Limit50'
+        - $ref: '#/components/parameters/Before'
+        - $ref: '#/components/parameters/IncludeDeleted'
+      responses:
+        '200':
+          description: A page of agents.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: '#/components/schemas/Agent'
+                  next_cursor:
+                    type: [string, 'null']
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_query`, `invalid_agent_id` (`before`).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    post:
+      tags: [agents]
+      operationId: createAgent
+      summary: Define an agent (version 1). Admin.
+      description: |
+        `name` is required; every other field has a default (see `AgentRequest`). Tool names
+        (in `tools` and `approval_overrides`) must be tools of this server (`GET /v1/tools`);
+        an unknown one answers 400 `unknown_tool` naming it. Audited (`agent.create`).
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/AgentRequest'
+            example:
+              name: support-bot
+              description: Answers customers from the help centre
+              system_prompt: You answer customers' questions from the knowledge base, briefly.
+              tools: [search_knowledge]
+              limits: {max_tokens: 1024, max_iterations: 4}
+      responses:
+        '201':
+          description: The new agent.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Agent'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `unknown_field`, `invalid_agent`, `unknown_tool`, `provider_not_configured`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+          description: '`forbidden`: only admin keys define agents.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`agent_name_taken`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/agents/{id}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/AgentRef'
+    get:
+      tags: [agents]
+      operationId: getAgent
+      summary: One agent at its current version (a deleted one too, with `deleted_at`). Any role.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The agent.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Agent'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`agent_not_found`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    patch:
+      tags: [agents]
+      operationId: updateAgent
+      summary: Change an agent; writes a new version. Admin.
+      description: |
+        Fields sent replace the current ones; fields left out stay; `null` resets a field to its
+        default (`system_prompt`: the workspace's composed prompt; `tools`: every tool of the
+        workspace's packs; `model`: the server's models). `limits` changes only the keys sent.
+        Runs in progress keep the version they started with. Audited (`agent.update`).
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/AgentRequest'
+            example:
+              approval_overrides: {echo: require_approval}
+      responses:
+        '200':
+          description: The agent at its new version.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Agent'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `unknown_field`, `invalid_agent`, `unknown_tool`, `provider_not_configured`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`agent_not_found`, `agent_deleted` (restore it first).'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`agent_name_taken`, `agent_changed` (another change was written meanwhile).'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    delete:
+      tags: [agents]
+      operationId: deleteAgent
+      summary: Soft-delete an agent (hidden, not runnable, restorable). Admin.
+      description: The default agent cannot be deleted (409 `default_agent`); change it instead. Audited (`agent.delete`).
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The deleted agent (`deleted_at` set).
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Agent'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`agent_not_found`.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`default_agent`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/agents/{id}/restore:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/AgentRef'
+    post:
+      tags: [agents]
+      operationId: restoreAgent
+      summary: Restore a deleted agent. Admin.
+      description: 409 `agent_name_taken` when a live agent has taken its name meanwhile. Audited (`agent.restore`).
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The agent (`deleted_at` null).
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Agent'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`agent_not_found`.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`agent_name_taken`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/agents/{id}/versions:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/AgentRef'
+    get:
+      tags: [agents]
+      operationId: listAgentVersions
+      summary: Every version of an agent, newest first. Any role.
+      description: To page, pass the previous page's `next_cursor` (a version number) as `before`.
+      security:
+        - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/Limit50'
+        - $ref: '#/components/parameters/Before'
+      responses:
+        '200':
+          description: A page of versions.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: '#/components/schemas/AgentVersion'
+                  next_cursor:
+                    type: [string, 'null']
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_query`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`agent_not_found`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/agents/{id}/execute:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/AgentRef'
+    post:
+      tags: [agents]
+      operationId: executeAgent
+      summary: Run an agent and stream its events, exactly like `POST /v1/chat`. Admin, operator or service.
+      description: |
+        The run uses the agent's current version: its prompt, only its tools, its limits, its
+        approval overrides (before the tenant's tool policies) and its model. The run records the
+        agent and version (`agent_id`, `agent_version` on the run and on `workflow_started`).
+        Same body, stream and errors as `POST /v1/chat`.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/ChatRequest'
+      responses:
+        '200':
+          $ref: '#/components/responses/EventStream'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `empty_message`, `message_too_long`, `invalid_session_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`agent_not_found`, `agent_deleted` (restore it with `POST /v1/agents/{id}/restore`), `session_not_found`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/conversations:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [conversations]
+      operationId: listConversations
+      summary: The tenant's conversations (sessions), newest first. Any role.
+      description: Deleted ones are hidden unless `include_deleted=true`. To page, pass the previous page's `next_cursor` as `before`.
+      security:
+        - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/Limit50'
+        - $ref: '#/components/parameters/Before'
+        - $ref: '#/components/parameters/IncludeDeleted'
+      responses:
+        '200':
+          description: A page of conversations.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: '#/components/schemas/Conversation'
+                  next_cursor:
+                    type: [string, 'null']
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_query`, `invalid_conversation_id` (`before`).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/conversations/{id}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/ConversationID'
+    get:
+      tags: [conversations]
+      operationId: getConversation
+      summary: A conversation with its messages and tool executions (the first 500 of each). Any role.
+      security:
+        - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/IncludeDeleted'
+      responses:
+        '200':
+          description: The conversation.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/ConversationDetail'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_conversation_id`, `invalid_query`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`conversation_not_found` (also when deleted, unless `include_deleted=true`).'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    delete:
+      tags: [conversations]
+      operationId: deleteConversation
+      summary: Soft-delete a conversation (hidden; its session takes no more messages). Admin, operator or service.
+      description: Audited (`conversation.delete`); `POST /v1/conversations/{id}/restore` undoes it.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The conversation (`deleted_at` set).
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Conversation'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_conversation_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`conversation_not_found`.'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/conversations/{id}/restore:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/ConversationID'
+    post:
+      tags: [conversations]
+      operationId: restoreConversation
+      summary: Restore a deleted conversation. Admin, operator or service.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The conversation (`deleted_at` null).
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Conversation'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_conversation_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`conversation_not_found`.'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3972,6 +4582,39 @@ components:
         for the first-start admin key. Created by `POST /v1/api-keys`, `parley apikey create`
         or the first start of `parley serve`.
   parameters:
+    Limit50:
+      name: limit
+      in: query
+      required: false
+      description: Page size, 1 to 200 (default 50).
+      schema:
+        type: integer
+        minimum: 1
+        maximum: 200
+        default: 50
+    IncludeDeleted:
+      name: include_deleted
+      in: query
+      required: false
+      description: '`true` lists soft-deleted entries too (with `deleted_at` set); anything but true/false answers 400 `invalid_query`.'
+      schema:
+        type: boolean
+        default: false
+    AgentRef:
+      name: id
+      in: path
+      required: true
+      description: The agent's id (UUIDv7) or its name (`assistant` is the default agent).
+      schema:
+        type: string
+    ConversationID:
+      name: id
+      in: path
+      required: true
+      description: The conversation's (session's) id (UUIDv7); anything else answers 400 `invalid_conversation_id`.
+      schema:
+        type: string
+        format: uuid
     Before:
       name: before
       in: query
@@ -4079,6 +4722,145 @@ components:
       schema:
         type: string
   schemas:
+    OpenAIModel:
+      type: object
+      required: [id, object, created, owned_by]
+      properties:
+        id:
+          type: string
+          description: The agent's name.
+        object:
+          const: model
+        created:
+          type: integer
+          description: When the agent was created, in seconds since 1970.
+        owned_by:
+          type: string
+    OpenAIModelList:
+      type: object
+      required: [object, data]
+      properties:
+        object:
+          const: list
+        data:
+          type: array
+          items:
+            $ref: '#/components/schemas/OpenAIModel'
+    ChatCompletionRequest:
+      type: object
+      required: [model, messages]
+      additionalProperties: false
+      properties:
+        model:
+          type: string
+          description: An agent's name or id (GET /v1/models).
+        messages:
+          type: array
+          minItems: 1
+          items:
+            type: object
+            additionalProperties: false
+            required: [role, content]
+            properties:
+              role:
+                enum: [system, developer, user, assistant]
+              content:
+                oneOf:
+                  - type: string
+                  - type: array
+                    items:
+                      type: object
+                      required: [type, text]
+                      properties:
+                        type:
+                          const: text
+                        text:
+                          type: string
+              name:
+                type: string
+        stream:
+          type: boolean
+        stream_options:
+          type: object
+          additionalProperties: false
+          properties:
+            include_usage:
+              type: boolean
+        n:
+          const: 1
+        temperature:
+          type: number
+        top_p:
+          type: number
+        max_tokens:
+          type: integer
+        max_completion_tokens:
+          type: integer
+        user:
+          type: string
+        metadata:
+          type: object
+        seed:
+          type: integer
+        presence_penalty:
+          type: number
+        frequency_penalty:
+          type: number
+        store:
+          type: boolean
+        parallel_tool_calls:
+          type: boolean
+    ChatCompletion:
+      type: object
+      required: [id, object, created, model, choices, usage, parley]
+      properties:
+        id:
+          type: string
+          description: '`chatcmpl-` and the run id.'
+        object:
+          const: chat.completion
+        created:
+          type: integer
+        model:
+          type: string
+        choices:
+          type: array
+          items:
+            type: object
+            required: [index, message, finish_reason]
+            properties:
+              index:
+                type: integer
+              message:
+                type: object
+                required: [role, content]
+                properties:
+                  role:
+                    const: assistant
+                  content:
+                    type: string
+                  refusal:
+                    type: [string, 'null']
+              finish_reason:
+                type: string
+        usage:
+          type: object
+          required: [prompt_tokens, completion_tokens, total_tokens]
+          properties:
+            prompt_tokens:
+              type: integer
+            completion_tokens:
+              type: integer
+            total_tokens:
+              type: integer
+        parley:
+          type: object
+          required: [workflow_id, status]
+          properties:
+            workflow_id:
+              type: string
+            status:
+              enum: [COMPLETED, WAITING]
     WidgetSettings:
       type: object
       required: [enabled, public_key, allowed_origins, page_path, widget_script_path]
@@ -4489,6 +5271,12 @@ components:
           allOf:
             - $ref: '#/components/schemas/NullableTimestamp'
           description: When the run ended; null until then.
+        agent_id:
+          type: [string, 'null']
+          description: The agent the run used (`/v1/agents/{id}`); null for runs from before agents were data.
+        agent_version:
+          type: [integer, 'null']
+          description: The version of that agent the run used.
       example:
         workflow_id: 019b2f70-1c2d-7e3f-8a4b-5c6d7e8f9a0b
         status: COMPLETED
@@ -4747,6 +5535,194 @@ components:
           description: The name of the API key the session acts as.
         expires_at:
           $ref: '#/components/schemas/Timestamp'
+    AgentModel:
+      type: [object, 'null']
+      description: 'The model the agent uses: a configured provider (optionally another of its models), or `offline` (the offline planner). Null: the server''s models in failover order.'
+      required: [provider, model]
+      properties:
+        provider:
+          type: string
+          enum: [anthropic, openai, offline]
+        model:
+          type: [string, 'null']
+          description: A model name of that provider (overrides `PARLEY_ANTHROPIC_MODEL` / `PARLEY_OPENAI_MODEL` for this agent).
+    AgentLimits:
+      type: object
+      description: Null values use the server's defaults.
+      properties:
+        max_tokens:
+          type: [integer, 'null']
+          minimum: 1
+          maximum: 200000
+          description: Output tokens per model call.
+        max_execution_seconds:
+          type: [integer, 'null']
+          minimum: 1
+          maximum: 3600
+          description: How long one stretch of a run may take (`PARLEY_AGENT_TIMEOUT_SECONDS` otherwise).
+        max_iterations:
+          type: [integer, 'null']
+          minimum: 1
+          maximum: 100
+          description: Model turns per run (`PARLEY_AGENT_MAX_ITERATIONS` otherwise).
+    AgentRequest:
+      type: object
+      additionalProperties: false
+      description: The body of `POST /v1/agents` (`name` required) and `PATCH /v1/agents/{id}` (every field optional; null resets).
+      properties:
+        name:
+          type: string
+          pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
+        description:
+          type: [string, 'null']
+          maxLength: 500
+        model:
+          $ref: '#/components/schemas/AgentModel'
+        system_prompt:
+          type: [string, 'null']
+          maxLength: 20000
+          description: Replaces the workspace's prompt (the server's and its packs' instructions). Null uses that prompt.
+        tools:
+          type: [array, 'null']
+          maxItems: 200
+          description: The only tools the agent is offered and may run. Null means every tool of the workspace's enabled packs.
+          items:
+            type: string
+        knowledge_collections:
+          type: array
+          maxItems: 50
+          description: Knowledge collection ids the agent is meant to search (stored with the version).
+          items:
+            type: string
+        limits:
+          $ref: '#/components/schemas/AgentLimits'
+        approval_overrides:
+          type: object
+          description: 'Tool name to mode, taking precedence over the tenant''s tool policy: `auto`, `require_approval` (or `ask`), `disabled` (or `deny`).'
+          additionalProperties:
+            type: string
+            enum: [auto, require_approval, disabled, ask, deny]
+    Agent:
+      type: object
+      description: An agent at its current version.
+      required: [id, name, description, model, system_prompt, tools, knowledge_collections, limits, approval_overrides, is_default, version,
+                 created_at, updated_at, deleted_at]
+      properties:
+        id:
+          type: string
+          description: UUIDv7.
+        name:
+          type: string
+        description:
+          type: [string, 'null']
+        model:
+          $ref: '#/components/schemas/AgentModel'
+        system_prompt:
+          type: [string, 'null']
+        tools:
+          type: [array, 'null']
+          items:
+            type: string
+        knowledge_collections:
+          type: array
+          items:
+            type: string
+        limits:
+          $ref: '#/components/schemas/AgentLimits'
+        approval_overrides:
+          type: object
+          additionalProperties:
+            type: string
+            enum: [auto, require_approval, disabled]
+        is_default:
+          type: boolean
+          description: The workspace's built-in assistant (answers `/v1/chat`, sessions and the customer chat).
+        version:
+          type: integer
+          description: The current version; every change writes a new one.
+        created_at:
+          $ref: '#/components/schemas/Timestamp'
+        updated_at:
+          $ref: '#/components/schemas/Timestamp'
+        deleted_at:
+          $ref: '#/components/schemas/NullableTimestamp'
+    AgentVersion:
+      type: object
+      required: [agent_id, version, created_by, created_at, definition]
+      properties:
+        agent_id:
+          type: string
+        version:
+          type: integer
+        created_by:
+          type: string
+          description: The actor that wrote it (`api_key:<id>`, `system` for the default agent's first version).
+        created_at:
+          $ref: '#/components/schemas/Timestamp'
+        definition:
+          type: object
+          description: The version's fields (name, description, model, system_prompt, tools, knowledge_collections, limits, approval_overrides).
+    Conversation:
+      type: object
+      description: A session under seed 004's name.
+      required: [id, session_id, title, state, summary, created_at, updated_at, deleted_at]
+      properties:
+        id:
+          type: string
+          description: UUIDv7 (the session's id).
+        session_id:
+          type: string
+        title:
+          type: [string, 'null']
+        state:
+          type: string
+          enum: [agent, handed_off]
+        summary:
+          type: [string, 'null']
+        created_at:
+          $ref: '#/components/schemas/Timestamp'
+        updated_at:
+          $ref: '#/components/schemas/Timestamp'
+        deleted_at:
+          $ref: '#/components/schemas/NullableTimestamp'
+    ConversationDetail:
+      allOf:
+        - $ref: '#/components/schemas/Conversation'
+        - type: object
+          required: [messages, tool_executions]
+          properties:
+            messages:
+              type: array
+              items:
+                $ref: '#/components/schemas/SessionMessage'
+            tool_executions:
+              type: array
+              items:
+                $ref: '#/components/schemas/ToolExecution'
+    ToolExecution:
+      type: object
+      description: One tool call of the conversation's runs (its `tool_start` and `tool_end` events).
+      required: [call_id, workflow_id, tool, input, output, status, duration_ms, started_at, completed_at]
+      properties:
+        call_id:
+          type: string
+        workflow_id:
+          type: string
+        tool:
+          type: string
+        input:
+          description: The arguments (null for a call refused before it started).
+        output:
+          description: What the tool returned (null while it runs).
+        status:
+          type: [string, 'null']
+          description: As on `tool_end`, e.g. `success`, `error`, `denied`, `timeout`; null while it runs.
+        duration_ms:
+          type: [integer, 'null']
+        started_at:
+          $ref: '#/components/schemas/Timestamp'
+        completed_at:
+          $ref: '#/components/schemas/NullableTimestamp'
     Session:
       type: object
       description: A conversation whose messages give later runs their context.
