@@ -151,7 +151,9 @@ extension TestClientProtocol {
             ScriptedTurn.toolCalls([("c1", "echo", #"{"text":"hi"}"#)]), ScriptedTurn.answer("Done."),
         ]) { baseURL, _ in
             try await withAgentServer(kind, provider: ScriptedTurn.provider(baseURL)) { client, seeded, _, _ in
-                // The built-in assistant is edited like any agent; echo runs without approval by default.
+                // The built-in assistant is edited like any agent; its override comes before the
+                // tenant's policy, which disables echo.
+                _ = try await client.putJSON(seeded.adminKey, "/v1/tools/echo/policy", ["mode": "disabled"])
                 let edited = try await client.patchJSON(seeded.adminKey, "/v1/agents/assistant", ["approval_overrides": ["echo": "ask"]])
                 #expect(edited["is_default"] == true && edited["version"] == 2)
                 let run = try await client.ask(seeded.adminKey, "echo hi", status: .accepted)
