@@ -115,6 +115,7 @@ extension TestClientProtocol {
                 #expect(events.last?.event == "workflow_completed" && events.last?.data["final_response"] == "Echoed.")
                 let ends = Dictionary(uniqueKeysWithValues: events.filter { $0.event == "tool_end" }.map { ($0.data["call_id"]?.stringValue ?? "", $0.data) })
                 #expect(ends["c1"]?["status"] == "denied" && ends["c1"]?["success"] == false)
+                #expect(ends["c1"]?["output"]?.stringValue?.contains("not among this agent's tools") == true)
                 #expect(ends["c2"]?["status"] == "success")
                 // Only the allowed tool was offered, with the agent's prompt and token limit.
                 let first = try #require(server.requests.first?.json)
