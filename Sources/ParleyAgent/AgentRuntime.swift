@@ -418,7 +418,7 @@ public final class AgentRuntime: Sendable {
                 group.addTask { [self] in
                     var outcome: ToolOutcome
                     if policies[call.tool] == .disabled {
-                        outcome = ToolOutcome(status: .denied, output: .string("Error: this tool is disabled in this workspace."), duration: .zero)
+                        outcome = ToolOutcome(status: .denied, output: .string("Error: this tool is not available here (disabled in this workspace or not among this agent's tools)."), duration: .zero)
                     } else {
                         // Only tools the run's owner may use run, whatever the model asks for.
                         let tool = tools[call.tool].flatMap { run.owner.role.allows($0.permission) ? $0 : nil }

@@ -115,6 +115,7 @@ extension TestClientProtocol {
                 #expect(events.last?.event == "workflow_completed" && events.last?.data["final_response"] == "Echoed.")
                 let ends = Dictionary(uniqueKeysWithValues: events.filter { $0.event == "tool_end" }.map { ($0.data["call_id"]?.stringValue ?? "", $0.data) })
                 #expect(ends["c1"]?["status"] == "denied" && ends["c1"]?["success"] == false)
+                #expect(ends["c1"]?["output"]?.stringValue?.contains("not among this agent's tools") == true)
                 #expect(ends["c2"]?["status"] == "success")
                 // Only the allowed tool was offered, with the agent's prompt and token limit.
                 let first = try #require(server.requests.first?.json)
@@ -151,7 +152,9 @@ extension TestClientProtocol {
             ScriptedTurn.toolCalls([("c1", "echo", #"{"text":"hi"}"#)]), ScriptedTurn.answer("Done."),
         ]) { baseURL, _ in
             try await withAgentServer(kind, provider: ScriptedTurn.provider(baseURL)) { client, seeded, _, _ in
-                // The built-in assistant is edited like any agent; echo runs without approval by default.
+                // The built-in assistant is edited like any agent; its override comes before the
+                // tenant's policy, which disables echo.
+                _ = try await client.putJSON(seeded.adminKey, "/v1/tools/echo/policy", ["mode": "disabled"])
                 let edited = try await client.patchJSON(seeded.adminKey, "/v1/agents/assistant", ["approval_overrides": ["echo": "ask"]])
                 #expect(edited["is_default"] == true && edited["version"] == 2)
                 let run = try await client.ask(seeded.adminKey, "echo hi", status: .accepted)
