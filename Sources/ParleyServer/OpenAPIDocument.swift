@@ -58,6 +58,13 @@ info:
       `after` is an event sequence number.
     - Agent run events (the SSE streams, `GET /v1/workflows/{id}/events` and `/ws`) are
       documented in docs/events.md.
+    - Rate limits (docs/rate-limits.md): every authenticated route (`/v1`, `/chat`,
+      `/api/workflows/...`, the packs' included) draws one token from the caller's key (or
+      user) bucket and one from its tenant's; an empty bucket answers 429 `rate_limited`
+      (`TooManyRequests`) with `Retry-After` and `RateLimit-Limit`, `RateLimit-Remaining`,
+      `RateLimit-Reset` for the bucket that refused. A successful authenticated response carries
+      the three `RateLimit-*` headers of the key bucket. `/health`, `/ready` and `/metrics`
+      are never limited; the public customer chat has buckets of its own.
 servers:
   - url: http://127.0.0.1:8080
     description: The default address of `parley serve`.
@@ -390,6 +397,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
   /v1/auth/session:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -518,6 +527,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -584,6 +595,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -618,6 +631,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
     put:
       tags: [tenant]
       operationId: setTenantPacks
@@ -670,6 +685,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
   /v1/tenant/widget:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -699,6 +716,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
     put:
       tags: [customer-chat]
       operationId: setWidgetSettings
@@ -752,6 +771,94 @@ paths:
           $ref: '#/components/responses/Forbidden'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+  /v1/tenant/limits:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [tenant]
+      operationId: getTenantLimits
+      summary: The tenant's rate limits (its key and tenant buckets). Any role.
+      description: |
+        The figures in force, each marked `default` (the installation's `PARLEY_RATE_LIMIT_*`
+        settings) or `tenant` (set with `PUT`). docs/rate-limits.md.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The limits.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+            RateLimit-Limit:
+              $ref: '#/components/headers/RateLimit-Limit'
+            RateLimit-Remaining:
+              $ref: '#/components/headers/RateLimit-Remaining'
+            RateLimit-Reset:
+              $ref: '#/components/headers/RateLimit-Reset'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/TenantLimits'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+    put:
+      tags: [tenant]
+      operationId: setTenantLimits
+      summary: Set the tenant's own rate limits. Admin; audited (`tenant.limits.update`).
+      description: |
+        `key` and `tenant` each take both figures, or null to go back to the installation's
+        default; a field not sent keeps its value. This server applies a change at once, other
+        replicas within 10 seconds.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              properties:
+                key:
+                  $ref: '#/components/schemas/TokenBucketChange'
+                tenant:
+                  $ref: '#/components/schemas/TokenBucketChange'
+            examples:
+              tighter:
+                value: {"key": {"capacity": 60, "refill_per_minute": 120}, "tenant": null}
+      responses:
+        '200':
+          description: The limits after the change.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+            RateLimit-Limit:
+              $ref: '#/components/headers/RateLimit-Limit'
+            RateLimit-Remaining:
+              $ref: '#/components/headers/RateLimit-Remaining'
+            RateLimit-Reset:
+              $ref: '#/components/headers/RateLimit-Reset'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/TenantLimits'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_limits` (not both figures as integers, or out of range; the message names the field), `unknown_field` (also inside `key` or `tenant`).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
   /v1/tenant/widget/rotate-key:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -779,6 +886,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
   /v1/api-keys:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -807,6 +916,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -859,6 +970,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -900,6 +1013,8 @@ paths:
           $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -948,6 +1063,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1007,6 +1124,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1044,6 +1163,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1112,6 +1233,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1146,6 +1269,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1216,6 +1341,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1267,6 +1394,8 @@ paths:
         '409':
           $ref: '#/components/responses/Conflict'
           description: '`workflow_finished`: the run is already COMPLETED, FAILED or CANCELLED.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1302,6 +1431,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1369,6 +1500,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1417,6 +1550,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1460,6 +1595,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1494,6 +1631,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`session_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1537,6 +1676,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1585,6 +1726,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`session_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1650,6 +1793,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1708,6 +1853,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1749,6 +1896,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`handoff_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1788,6 +1937,8 @@ paths:
         '409':
           $ref: '#/components/responses/Conflict'
           description: '`handoff_claimed` (someone else took it), `handoff_not_open` (already handed back).'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1849,6 +2000,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1904,6 +2057,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1937,6 +2092,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1992,6 +2149,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2169,6 +2328,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2207,6 +2368,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`message_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2250,6 +2413,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2298,6 +2463,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2342,6 +2509,8 @@ paths:
         '409':
           $ref: '#/components/responses/Conflict'
           description: '`job_state_conflict`: the job is running or has succeeded.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2384,6 +2553,8 @@ paths:
         '409':
           $ref: '#/components/responses/Conflict'
           description: '`job_state_conflict`: the job is running or has already ended.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2991,6 +3162,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3063,6 +3236,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3088,6 +3263,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`unknown_channel`, or `channel_not_configured` (it already uses the installation settings).'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3127,6 +3304,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3184,6 +3363,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3218,6 +3399,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3252,6 +3435,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`template_not_found`: neither a default nor a tenant template has this name.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3324,6 +3509,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3380,6 +3567,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`template_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3459,6 +3648,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3519,6 +3710,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3593,6 +3786,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3652,6 +3847,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3720,6 +3917,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3826,6 +4025,8 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/Error'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
   /api/workflows/{id}:
@@ -3861,6 +4062,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3901,6 +4104,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3950,6 +4155,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
 components:
   securitySchemes:
     bearerAuth:
@@ -4066,7 +4273,73 @@ components:
       description: The methods the path accepts, comma-separated, e.g. `GET, POST`.
       schema:
         type: string
+    Retry-After:
+      description: Seconds to wait before the bucket that refused has a token again.
+      schema:
+        type: integer
+        minimum: 1
+    RateLimit-Limit:
+      description: The bucket's capacity (the most requests it allows at once). On a 429 the bucket that refused; otherwise the key's (or user's) bucket.
+      schema:
+        type: integer
+        minimum: 1
+    RateLimit-Remaining:
+      description: Whole requests the bucket allows right now, after this one.
+      schema:
+        type: integer
+        minimum: 0
+    RateLimit-Reset:
+      description: Seconds until the bucket is full again.
+      schema:
+        type: integer
+        minimum: 0
   schemas:
+    TokenBucket:
+      type: object
+      required: [capacity, refill_per_minute, source]
+      properties:
+        capacity:
+          type: integer
+          minimum: 1
+          maximum: 1000000
+          description: Requests allowed at once (`RateLimit-Limit`).
+        refill_per_minute:
+          type: integer
+          minimum: 1
+          maximum: 6000000
+          description: Requests the bucket regains per minute, evenly.
+        source:
+          type: string
+          enum: [default, tenant]
+          description: '`tenant` when the tenant set it, `default` for the installation''s setting.'
+    TokenBucketChange:
+      type: [object, 'null']
+      description: Both figures, or null to go back to the installation's default.
+      additionalProperties: false
+      required: [capacity, refill_per_minute]
+      properties:
+        capacity:
+          type: integer
+          minimum: 1
+          maximum: 1000000
+        refill_per_minute:
+          type: integer
+          minimum: 1
+          maximum: 6000000
+    TenantLimits:
+      type: object
+      required: [key, tenant, updated_at]
+      properties:
+        key:
+          $ref: '#/components/schemas/TokenBucket'
+          description: Each API key's (or signed-in user's) own bucket.
+        tenant:
+          $ref: '#/components/schemas/TokenBucket'
+          description: The bucket all of the tenant's callers share.
+        updated_at:
+          type: [string, 'null']
+          format: date-time
+          description: When the tenant last changed its limits; null while it never has.
     WidgetSettings:
       type: object
       required: [enabled, public_key, allowed_origins, page_path, widget_script_path]
@@ -5714,11 +5987,20 @@ components:
           schema:
             $ref: '#/components/schemas/Error'
     TooManyRequests:
-      description: '`rate_limited`: too many requests from this visitor or address; `Retry-After` says how many seconds to wait.'
+      description: |
+        `rate_limited`: a token bucket is empty (the API key's or user's, the tenant's, sign-in's,
+        or on the customer chat page the visitor's or the address's); the message names which.
+        `Retry-After` says how many seconds to wait; the `RateLimit-*` headers describe the
+        bucket that refused (docs/rate-limits.md).
       headers:
         Retry-After:
-          schema:
-            type: integer
+          $ref: '#/components/headers/Retry-After'
+        RateLimit-Limit:
+          $ref: '#/components/headers/RateLimit-Limit'
+        RateLimit-Remaining:
+          $ref: '#/components/headers/RateLimit-Remaining'
+        RateLimit-Reset:
+          $ref: '#/components/headers/RateLimit-Reset'
         X-Request-ID:
           $ref: '#/components/headers/X-Request-ID'
       content:
