@@ -89,6 +89,12 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
                                                  + [("/c/", deps.config.customerChat.attachmentMaxBytes), ConvertController.bodyLimit(converter)]))
 
     let keys = APIKeyService(store: deps.store, clock: deps.clock)
+    // Token buckets per key (or user) and per tenant after authentication; sign-in (`limiter.check(.login, ...)`)
+    // and the public chat draw from their own (docs/rate-limits.md). Shared by the replicas on PostgreSQL.
+    let limiter = RateLimiters.make(store: deps.store, clock: deps.clock,
+                                    rules: RateLimitRules(settings: deps.config.rateLimits, chat: deps.config.customerChat))
+    let tenantLimits = TenantLimitsService(store: deps.store, clock: deps.clock, defaults: deps.config.rateLimits)
+    let limits = RateLimitMiddleware(limiter: limiter, tenantLimits: tenantLimits)
     OperationsController(store: deps.store, readiness: Readiness(store: deps.store, migrations: deps.migrations), metrics: metrics,
                          queried: { await CommsPrometheusMetrics.queueText(queue) },
                          openAPI: OpenAPIAssembly.assemble(core: OpenAPIDocument.yaml, packs: deps.packs),
@@ -102,7 +108,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     AuthSessionController(sessions: sessions, secureCookie: deps.config.publicURL?.lowercased().hasPrefix("https://") == true)
         .register(Routes(group: router.group("v1/auth"), prefix: "/v1/auth", table: table))
     let auth = AuthMiddleware(keys: keys, sessions: sessions, publicURL: deps.config.publicURL)
-    let v1 = router.group("v1").add(middleware: auth)
+    let v1 = router.group("v1").add(middleware: auth).add(middleware: limits)
     let v1Routes = Routes(group: v1, prefix: "/v1", table: table)
     let maxBody = deps.config.maxBodyBytes
     TenantController(tenants: TenantService(store: deps.store, clock: deps.clock), maxBodyBytes: deps.config.maxBodyBytes).register(v1Routes)
@@ -111,6 +117,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     ConvertController(converter: converter).register(v1Routes)
     console.registerViews(v1Routes)
     TenantPackController(packs: tenantPacks, maxBodyBytes: deps.config.maxBodyBytes).register(v1Routes)
+    TenantLimitsController(limits: tenantLimits, maxBodyBytes: maxBody).register(v1Routes)
 
     UnsubscribeController(links: unsubscribe, store: deps.store, clock: deps.clock).register(Routes(group: router, prefix: "", table: table))
     let channels = TenantChannelService(store: deps.store, clock: deps.clock, keyring: deps.keyring, installation: deps.config.jobs)
@@ -172,14 +179,15 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     HandoffController(handoffs: HandoffService(agent: agent), maxBodyBytes: maxBody).register(v1Routes)
     // Seed 000's paths, kept as aliases.
     ChatController(agent: agent, metrics: metrics, maxBodyBytes: maxBody)
-        .register(Routes(group: router.group("").add(middleware: auth), prefix: "", table: table))
-    SeedWorkflowController(agent: agent).register(Routes(group: router.group("api").add(middleware: auth), prefix: "/api", table: table))
+        .register(Routes(group: router.group("").add(middleware: auth).add(middleware: limits), prefix: "", table: table))
+    SeedWorkflowController(agent: agent).register(Routes(group: router.group("api").add(middleware: auth).add(middleware: limits), prefix: "/api", table: table))
     // The public customer chat page (`/c/{slug}`) and its settings (`/v1/tenant/widget`).
     let widgets = WidgetSettingsService(store: deps.store, clock: deps.clock)
     WidgetSettingsController(widgets: widgets, maxBodyBytes: maxBody).register(v1Routes, tenants: TenantService(store: deps.store, clock: deps.clock))
-    CustomerChatController(chat: CustomerChatService(widgets: widgets, agent: agent, store: deps.store, clock: deps.clock, settings: deps.config.customerChat),
+    CustomerChatController(chat: CustomerChatService(widgets: widgets, agent: agent, store: deps.store, clock: deps.clock, settings: deps.config.customerChat,
+                                                     limiter: limiter),
                            metrics: metrics, publicURL: deps.config.publicURL)
-        .register(Routes(group: router.group("c").add(middleware: CustomerChatMiddleware()), prefix: "/c", table: table))
+        .register(Routes(group: router.group("c").add(middleware: CustomerChatMiddleware(metrics: metrics)), prefix: "/c", table: table))
     table.add("/ws", .get)
     let connectionGuard = ConnectionGuard(deps.config.transport, logger: deps.logger)
     // At shutdown live streams end with `reconnect` instead of holding the server's drain open.

@@ -30,6 +30,7 @@ enum CoreRouteRules {
         RouteRule("PUT /v1/tenant/packs", .manageKeys, "switch the workspace's packs on or off"),
         RouteRule("PUT /v1/tenant/widget", .manageKeys, "change the chat widget's settings"),
         RouteRule("POST /v1/tenant/widget/rotate-key", .manageKeys, "rotate the chat widget's key"),
+        RouteRule("PUT /v1/tenant/limits", .manageKeys, "change the workspace's rate limits"),
         RouteRule("GET /v1/api-keys", .manageKeys, "list API keys"),
         RouteRule("POST /v1/api-keys", .manageKeys, "create API keys"),
         RouteRule("DELETE /v1/api-keys/:id", .manageKeys, "revoke API keys"),

@@ -6,50 +6,6 @@ import ParleyPlatform
 import ParleyStorage
 import SQLKit
 
-/// In-process token buckets: `capacity` requests at once, refilled evenly over `period`. One per
-/// limit (a visitor's messages, an address's messages, an address's new conversations). Buckets
-/// that are full again are forgotten, so memory follows the active clients only.
-actor TokenBuckets {
-    private struct Bucket { var tokens: Double; var at: Date }
-    let capacity: Double
-    let perSecond: Double
-    let clock: any Clock
-    private var buckets: [String: Bucket] = [:]
-    private static let pruneAbove = 10_000
-
-    init(capacity: Int, per period: TimeInterval, clock: any Clock) {
-        self.capacity = Double(capacity)
-        self.perSecond = Double(capacity) / period
-        self.clock = clock
-    }
-
-    /// Takes one token for `key`: nil when allowed, else the whole seconds until one is free.
-    func take(_ key: String) -> Int? {
-        let now = clock.now()
-        var b = buckets[key] ?? Bucket(tokens: capacity, at: now)
-        b.tokens = min(capacity, b.tokens + max(0, now.timeIntervalSince(b.at)) * perSecond)
-        b.at = now
-        guard b.tokens >= 1 else {
-            buckets[key] = b
-            return max(1, Int(((1 - b.tokens) / perSecond).rounded(.up)))
-        }
-        b.tokens -= 1
-        buckets[key] = b
-        if buckets.count > Self.pruneAbove { prune(now) }
-        return nil
-    }
-
-    private func prune(_ now: Date) {
-        buckets = buckets.filter { $0.value.tokens + now.timeIntervalSince($0.value.at) * perSecond < capacity }
-    }
-}
-
-/// A refusal for going too fast: the envelope's 429 plus `Retry-After`.
-struct RateLimited: Error {
-    var error: ParleyError
-    var retryAfterSeconds: Int
-}
-
 /// A visitor of a tenant's public chat page: one conversation (an agent session), known by a
 /// random token of which only the SHA-256 is stored.
 struct Visitor: Sendable, Equatable {
@@ -82,22 +38,21 @@ struct CustomerChatService: Sendable {
     let clock: any Clock
     let settings: CustomerChatSettings
     let converter: DocumentConverter
-    let visitorMessages: TokenBuckets
-    let addressMessages: TokenBuckets
-    let addressSessions: TokenBuckets
+    /// The chat's own buckets (`chat_visitor`, `chat_address`, `chat_sessions`), shared by the
+    /// replicas on PostgreSQL.
+    let limiter: any RateLimiter
 
     static let tokenPrefix = "pv_"
 
-    init(widgets: WidgetSettingsService, agent: AgentService, store: any Store, clock: any Clock, settings: CustomerChatSettings) {
+    init(widgets: WidgetSettingsService, agent: AgentService, store: any Store, clock: any Clock, settings: CustomerChatSettings,
+         limiter: any RateLimiter) {
         self.widgets = widgets
         self.agent = agent
         self.store = store
         self.clock = clock
         self.settings = settings
         self.converter = DocumentConverter(limits: ConversionLimits(maxInputBytes: settings.attachmentMaxBytes))
-        visitorMessages = TokenBuckets(capacity: settings.messagesPerMinute, per: 60, clock: clock)
-        addressMessages = TokenBuckets(capacity: settings.addressMessagesPerMinute, per: 60, clock: clock)
-        addressSessions = TokenBuckets(capacity: settings.sessionsPerHour, per: 3600, clock: clock)
+        self.limiter = limiter
     }
 
     // MARK: the tenant's page
@@ -132,18 +87,11 @@ struct CustomerChatService: Sendable {
         }
     }
 
-    static func limit(_ buckets: TokenBuckets, _ key: String, what: String) async throws {
-        if let seconds = await buckets.take(key) {
-            throw RateLimited(error: .init(.tooManyRequests, code: "rate_limited", "too many \(what); try again in \(seconds) s"),
-                              retryAfterSeconds: seconds)
-        }
-    }
-
     // MARK: visitors
 
     /// Starts a conversation: a new agent session and a visitor token for it (returned once).
     func startConversation(tenant: Tenant, address: String, origin: String?, requestID: String) async throws -> (token: String, visitor: Visitor, expiresAt: Date) {
-        try await Self.limit(addressSessions, "\(tenant.id)|\(address)", what: "new conversations from this address")
+        try await limiter.enforce(.chatSessions, key: "\(tenant.id)|\(address)", tenantID: tenant.id)
         let now = clock.now()
         let visitorID = UUIDv7.make(at: now)
         let customer = Principal(tenantID: tenant.id, keyID: nil, role: .customer, actor: "visitor:\(visitorID)")
@@ -186,8 +134,7 @@ struct CustomerChatService: Sendable {
     func send(_ visitor: Visitor, text: String, address: String, requestID: String) async throws -> Workflow {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw ParleyError.badRequest("the message is empty; write some text", code: "empty_message") }
-        try await Self.limit(visitorMessages, visitor.id, what: "messages in a minute")
-        try await Self.limit(addressMessages, "\(visitor.tenantID)|\(address)", what: "messages from this address in a minute")
+        try await limiter.enforce([(.chatVisitor, visitor.id), (.chatAddress, "\(visitor.tenantID)|\(address)")], tenantID: visitor.tenantID)
         let pending = try await store.read { db in
             try await db.raw("""
                 SELECT id, filename, markdown FROM chat_attachments
@@ -284,7 +231,7 @@ struct CustomerChatService: Sendable {
 
     /// Converts an uploaded file to Markdown and keeps it for the visitor's next message.
     func attach(_ visitor: Visitor, bytes: [UInt8], filename: String, contentType: String?, address: String) async throws -> ChatAttachment {
-        try await Self.limit(visitorMessages, visitor.id, what: "messages and files in a minute")
+        try await limiter.enforce(.chatVisitor, key: visitor.id, tenantID: visitor.tenantID)
         guard bytes.count <= settings.attachmentMaxBytes else { throw Self.tooLarge(bytes.count, settings.attachmentMaxBytes) }
         guard !bytes.isEmpty else { throw ParleyError.badRequest("the file is empty", code: "empty_attachment") }
         let converted = try converter.convert(bytes, filename: filename, contentType: contentType)

@@ -219,24 +219,24 @@ struct CustomerChatController {
 
 /// On `/c/{slug}/api/...`: lets the browser read answers (errors included) for a page on another
 /// origin; the routes themselves refuse origins the tenant did not allow. Turns a rate limit into
-/// its 429 with `Retry-After`.
+/// its 429 with `Retry-After` and the `RateLimit-*` headers.
 struct CustomerChatMiddleware: RouterMiddleware {
     typealias Context = ParleyRequestContext
+    let metrics: HTTPMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response: Response
         do {
             response = try await next(request, context)
         } catch let limited as RateLimited {
-            response = ErrorMapping.response(for: limited.error, requestID: context.requestID)
-            response.headers[.retryAfter] = String(limited.retryAfterSeconds)
+            response = RateLimitHTTP.response(limited, requestID: context.requestID, metrics: metrics)
         } catch let error as ParleyError {
             guard request.headers[.origin] != nil else { throw error }
             response = ErrorMapping.response(for: error, requestID: context.requestID)
         }
         if let origin = request.headers[.origin], request.uri.path.contains("/api/") {
             response.headers[.accessControlAllowOrigin] = origin
-            response.headers[.accessControlExposeHeaders] = "Retry-After, X-Request-ID"
+            response.headers[.accessControlExposeHeaders] = RateLimitHTTP.exposedHeaders + ", X-Request-ID"
             response.headers[.vary] = "Origin"
         }
         return response

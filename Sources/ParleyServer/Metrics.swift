@@ -46,6 +46,13 @@ public final class HTTPMetrics: Sendable {
         registry.makeDurationHistogram(descriptor: latency, labels: [("method", method), ("route", route)], buckets: Self.buckets).record(duration)
     }
 
+    /// A request refused for going too fast, by tenant (`none` before one is known) and bucket.
+    func rateLimited(tenant: String?, bucket: String) {
+        registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "parley", subsystem: "http", metricName: "rate_limited_requests", unitName: "total",
+                                                              helpText: "Requests refused with 429 rate_limited, by tenant and bucket."),
+                             labels: [("tenant", tenant ?? "none"), ("bucket", bucket)]).increment()
+    }
+
     func render(pool: PoolStats, databaseKind: DatabaseKind) -> String {
         var out = registry.emitToString()
         func metric(_ name: String, _ type: String, _ help: String, _ value: Double, labels: String = "") {

@@ -36,6 +36,8 @@ struct RequestMiddleware: RouterMiddleware {
                                   "the request body is \(length) bytes; the limit is \(limit)")
             }
             response = try await next(request, context)
+        } catch let limited as RateLimited {
+            response = RateLimitHTTP.response(limited, requestID: requestID, metrics: metrics)
         } catch {
             let parleyError = ErrorMapping.parleyError(from: error, request: request, routes: routes, logger: context.logger)
             response = ErrorMapping.response(for: parleyError, requestID: requestID, openAI: ErrorMapping.speaksOpenAI(request.uri.path))

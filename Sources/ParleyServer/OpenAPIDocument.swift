@@ -58,6 +58,13 @@ info:
       `after` is an event sequence number.
     - Agent run events (the SSE streams, `GET /v1/workflows/{id}/events` and `/ws`) are
       documented in docs/events.md.
+    - Rate limits (docs/rate-limits.md): every authenticated route (`/v1`, `/chat`,
+      `/api/workflows/...`, the packs' included) draws one token from the caller's key (or
+      user) bucket and one from its tenant's; an empty bucket answers 429 `rate_limited`
+      (`TooManyRequests`) with `Retry-After` and `RateLimit-Limit`, `RateLimit-Remaining`,
+      `RateLimit-Reset` for the bucket that refused. A successful authenticated response carries
+      the three `RateLimit-*` headers of the key bucket. `/health`, `/ready` and `/metrics`
+      are never limited; the public customer chat has buckets of its own.
 servers:
   - url: http://127.0.0.1:8080
     description: The default address of `parley serve`.
@@ -398,6 +405,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
   /v1/auth/session:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -526,6 +535,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -592,6 +603,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -626,6 +639,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
     put:
       tags: [tenant]
       operationId: setTenantPacks
@@ -678,6 +693,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
   /v1/tenant/widget:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -707,6 +724,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
     put:
       tags: [customer-chat]
       operationId: setWidgetSettings
@@ -760,6 +779,94 @@ paths:
           $ref: '#/components/responses/Forbidden'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+  /v1/tenant/limits:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [tenant]
+      operationId: getTenantLimits
+      summary: The tenant's rate limits (its key and tenant buckets). Any role.
+      description: |
+        The figures in force, each marked `default` (the installation's `PARLEY_RATE_LIMIT_*`
+        settings) or `tenant` (set with `PUT`). docs/rate-limits.md.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The limits.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+            RateLimit-Limit:
+              $ref: '#/components/headers/RateLimit-Limit'
+            RateLimit-Remaining:
+              $ref: '#/components/headers/RateLimit-Remaining'
+            RateLimit-Reset:
+              $ref: '#/components/headers/RateLimit-Reset'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/TenantLimits'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+    put:
+      tags: [tenant]
+      operationId: setTenantLimits
+      summary: Set the tenant's own rate limits. Admin; audited (`tenant.limits.update`).
+      description: |
+        `key` and `tenant` each take both figures, or null to go back to the installation's
+        default; a field not sent keeps its value. This server applies a change at once, other
+        replicas within 10 seconds.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              properties:
+                key:
+                  $ref: '#/components/schemas/TokenBucketChange'
+                tenant:
+                  $ref: '#/components/schemas/TokenBucketChange'
+            examples:
+              tighter:
+                value: {"key": {"capacity": 60, "refill_per_minute": 120}, "tenant": null}
+      responses:
+        '200':
+          description: The limits after the change.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+            RateLimit-Limit:
+              $ref: '#/components/headers/RateLimit-Limit'
+            RateLimit-Remaining:
+              $ref: '#/components/headers/RateLimit-Remaining'
+            RateLimit-Reset:
+              $ref: '#/components/headers/RateLimit-Reset'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/TenantLimits'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_limits` (not both figures as integers, or out of range; the message names the field), `unknown_field` (also inside `key` or `tenant`).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
   /v1/tenant/widget/rotate-key:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -787,6 +894,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
   /v1/api-keys:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -815,6 +924,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -867,6 +978,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -908,6 +1021,8 @@ paths:
           $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -956,6 +1071,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -984,6 +1101,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1019,6 +1138,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`model_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1089,6 +1210,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1149,6 +1272,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1186,6 +1311,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1254,6 +1381,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1288,6 +1417,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1358,6 +1489,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1409,6 +1542,8 @@ paths:
         '409':
           $ref: '#/components/responses/Conflict'
           description: '`workflow_finished`: the run is already COMPLETED, FAILED or CANCELLED.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1444,6 +1579,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1511,6 +1648,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1559,6 +1698,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1602,6 +1743,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1636,6 +1779,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`session_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1679,6 +1824,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1727,6 +1874,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`session_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1792,6 +1941,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1850,6 +2001,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1891,6 +2044,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`handoff_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1930,6 +2085,8 @@ paths:
         '409':
           $ref: '#/components/responses/Conflict'
           description: '`handoff_claimed` (someone else took it), `handoff_not_open` (already handed back).'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1991,6 +2148,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2046,6 +2205,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2079,6 +2240,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2134,6 +2297,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2180,6 +2345,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2231,6 +2398,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2260,6 +2429,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`agent_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2310,6 +2481,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2341,6 +2514,8 @@ paths:
         '409':
           $ref: '#/components/responses/Conflict'
           description: '`default_agent`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2376,6 +2551,8 @@ paths:
         '409':
           $ref: '#/components/responses/Conflict'
           description: '`agent_name_taken`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2420,6 +2597,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`agent_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2462,6 +2641,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2503,6 +2684,8 @@ paths:
           description: '`invalid_query`, `invalid_conversation_id` (`before`).'
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2537,6 +2720,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`conversation_not_found` (also when deleted, unless `include_deleted=true`).'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2568,6 +2753,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`conversation_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2602,6 +2789,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`conversation_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2779,6 +2968,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2817,6 +3008,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`message_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2860,6 +3053,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2908,6 +3103,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2952,6 +3149,8 @@ paths:
         '409':
           $ref: '#/components/responses/Conflict'
           description: '`job_state_conflict`: the job is running or has succeeded.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -2994,6 +3193,8 @@ paths:
         '409':
           $ref: '#/components/responses/Conflict'
           description: '`job_state_conflict`: the job is running or has already ended.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3601,6 +3802,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3673,6 +3876,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3698,6 +3903,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`unknown_channel`, or `channel_not_configured` (it already uses the installation settings).'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3737,6 +3944,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3794,6 +4003,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3828,6 +4039,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3862,6 +4075,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`template_not_found`: neither a default nor a tenant template has this name.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3934,6 +4149,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -3990,6 +4207,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`template_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -4069,6 +4288,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -4129,6 +4350,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -4203,6 +4426,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -4262,6 +4487,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -4330,6 +4557,8 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -4448,6 +4677,8 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/Error'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
   /api/workflows/{id}:
@@ -4483,6 +4714,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -4523,6 +4756,8 @@ paths:
         '404':
           $ref: '#/components/responses/NotFound'
           description: '`workflow_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -4572,6 +4807,8 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '403':
           $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
 components:
   securitySchemes:
     bearerAuth:
@@ -4721,6 +4958,26 @@ components:
       description: The methods the path accepts, comma-separated, e.g. `GET, POST`.
       schema:
         type: string
+    Retry-After:
+      description: Seconds to wait before the bucket that refused has a token again.
+      schema:
+        type: integer
+        minimum: 1
+    RateLimit-Limit:
+      description: The bucket's capacity (the most requests it allows at once). On a 429 the bucket that refused; otherwise the key's (or user's) bucket.
+      schema:
+        type: integer
+        minimum: 1
+    RateLimit-Remaining:
+      description: Whole requests the bucket allows right now, after this one.
+      schema:
+        type: integer
+        minimum: 0
+    RateLimit-Reset:
+      description: Seconds until the bucket is full again.
+      schema:
+        type: integer
+        minimum: 0
   schemas:
     OpenAIModel:
       type: object
@@ -4861,6 +5118,52 @@ components:
               type: string
             status:
               enum: [COMPLETED, WAITING]
+    TokenBucket:
+      type: object
+      required: [capacity, refill_per_minute, source]
+      properties:
+        capacity:
+          type: integer
+          minimum: 1
+          maximum: 1000000
+          description: Requests allowed at once (`RateLimit-Limit`).
+        refill_per_minute:
+          type: integer
+          minimum: 1
+          maximum: 6000000
+          description: Requests the bucket regains per minute, evenly.
+        source:
+          type: string
+          enum: [default, tenant]
+          description: '`tenant` when the tenant set it, `default` for the installation''s setting.'
+    TokenBucketChange:
+      type: [object, 'null']
+      description: Both figures, or null to go back to the installation's default.
+      additionalProperties: false
+      required: [capacity, refill_per_minute]
+      properties:
+        capacity:
+          type: integer
+          minimum: 1
+          maximum: 1000000
+        refill_per_minute:
+          type: integer
+          minimum: 1
+          maximum: 6000000
+    TenantLimits:
+      type: object
+      required: [key, tenant, updated_at]
+      properties:
+        key:
+          $ref: '#/components/schemas/TokenBucket'
+          description: Each API key's (or signed-in user's) own bucket.
+        tenant:
+          $ref: '#/components/schemas/TokenBucket'
+          description: The bucket all of the tenant's callers share.
+        updated_at:
+          type: [string, 'null']
+          format: date-time
+          description: When the tenant last changed its limits; null while it never has.
     WidgetSettings:
       type: object
       required: [enabled, public_key, allowed_origins, page_path, widget_script_path]
@@ -6702,11 +7005,20 @@ components:
           schema:
             $ref: '#/components/schemas/Error'
     TooManyRequests:
-      description: '`rate_limited`: too many requests from this visitor or address; `Retry-After` says how many seconds to wait.'
+      description: |
+        `rate_limited`: a token bucket is empty (the API key's or user's, the tenant's, sign-in's,
+        or on the customer chat page the visitor's or the address's); the message names which.
+        `Retry-After` says how many seconds to wait; the `RateLimit-*` headers describe the
+        bucket that refused (docs/rate-limits.md).
       headers:
         Retry-After:
-          schema:
-            type: integer
+          $ref: '#/components/headers/Retry-After'
+        RateLimit-Limit:
+          $ref: '#/components/headers/RateLimit-Limit'
+        RateLimit-Remaining:
+          $ref: '#/components/headers/RateLimit-Remaining'
+        RateLimit-Reset:
+          $ref: '#/components/headers/RateLimit-Reset'
         X-Request-ID:
           $ref: '#/components/headers/X-Request-ID'
       content:

@@ -3,7 +3,7 @@ import ParleyCore
 import SQLKit
 
 /// A schema change, written once for both databases. Column types that differ are written as
-/// tokens: `%TIMESTAMP%` (timestamptz / REAL seconds), `%BOOL%`, `%JSON%` (jsonb / TEXT), `%BIGINT%`.
+/// tokens: `%TIMESTAMP%` (timestamptz / REAL seconds), `%BOOL%`, `%JSON%` (jsonb / TEXT), `%BIGINT%`, `%UNLOGGED%`.
 /// Ids are text UUIDv7 on both, so they read the same in logs, URLs and either database.
 public struct Migration: Sendable {
     public var id: String
@@ -19,7 +19,9 @@ public struct Migration: Sendable {
         case .postgres: [("%TIMESTAMP%", "timestamptz"), ("%BOOL%", "boolean"), ("%JSON%", "jsonb"), ("%BIGINT%", "bigint")]
         case .sqlite: [("%TIMESTAMP%", "REAL"), ("%BOOL%", "INTEGER"), ("%JSON%", "TEXT"), ("%BIGINT%", "INTEGER")]
         }
-        return statements.map { stmt in types.reduce(stmt) { $0.replacingOccurrences(of: $1.0, with: $1.1) } }
+        // `%UNLOGGED%`: PostgreSQL keeps the table out of its write-ahead log (emptied after a crash).
+        let unlogged = kind == .postgres ? "UNLOGGED" : ""
+        return statements.map { stmt in types.reduce(stmt) { $0.replacingOccurrences(of: $1.0, with: $1.1) }.replacingOccurrences(of: "%UNLOGGED%", with: unlogged) }
     }
 }
 
