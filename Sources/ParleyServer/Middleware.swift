@@ -37,7 +37,7 @@ struct RequestMiddleware: RouterMiddleware {
             }
             response = try await next(request, context)
         } catch let limited as RateLimited {
-            response = RateLimitHTTP.response(limited, requestID: requestID, metrics: metrics)
+            response = RateLimitHTTP.response(limited, requestID: requestID, metrics: metrics, openAI: ErrorMapping.speaksOpenAI(request.uri.path))
         } catch {
             let parleyError = ErrorMapping.parleyError(from: error, request: request, routes: routes, logger: context.logger)
             response = ErrorMapping.response(for: parleyError, requestID: requestID, openAI: ErrorMapping.speaksOpenAI(request.uri.path))

@@ -22,8 +22,8 @@ enum RateLimitHTTP {
     }
 
     /// 429 `rate_limited` with `Retry-After` and the refusing bucket's `RateLimit-*`; counted.
-    static func response(_ limited: RateLimited, requestID: String, metrics: HTTPMetrics) -> Response {
-        var response = ErrorMapping.response(for: limited.error, requestID: requestID)
+    static func response(_ limited: RateLimited, requestID: String, metrics: HTTPMetrics, openAI: Bool = false) -> Response {
+        var response = ErrorMapping.response(for: limited.error, requestID: requestID, openAI: openAI)
         response.headers[.retryAfter] = String(limited.decision.retryAfterSeconds)
         setHeaders(limited.decision, on: &response.headers)
         metrics.rateLimited(tenant: limited.tenantID, bucket: limited.decision.kind.rawValue)

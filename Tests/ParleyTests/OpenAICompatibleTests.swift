@@ -114,4 +114,16 @@ import Testing
             }
         }
     }
+
+    @Test func overTheLimitIs429InOpenAIsShapeWithRetryAfter() async throws {
+        try await withAgentServer(.sqlite, env: ["PARLEY_RATE_LIMIT_KEY_BURST": "1", "PARLEY_RATE_LIMIT_KEY_PER_MINUTE": "1"]) { client, seeded, _, _ in
+            try await client.execute(uri: "/v1/models", method: .get, headers: auth(seeded.adminKey)) { r in #expect(r.status == .ok) }
+            try await client.execute(uri: "/v1/models", method: .get, headers: auth(seeded.adminKey)) { r in
+                #expect(r.status == .tooManyRequests)
+                #expect(r.headers[.retryAfter] != nil)
+                let error = try JSONValue.parse(String(buffer: r.body))["error"]
+                #expect(error?["type"] == "rate_limit_error" && error?["code"] == "rate_limited", "\(String(buffer: r.body))")
+            }
+        }
+    }
 }
