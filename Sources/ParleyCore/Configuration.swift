@@ -52,6 +52,8 @@ public struct ParleyConfig: Sendable {
     public var transport = TransportSettings()
     /// The public customer chat page's rate and size limits.
     public var customerChat = CustomerChatSettings()
+    /// People's accounts: token lifetimes and keys, password hashing, sign-in throttling.
+    public var accounts = AccountSettings()
 }
 
 /// The communications queue's worker (seed 003's names).
@@ -248,6 +250,7 @@ extension ParleyConfig {
         )
         config.transport = try transport(reader)
         config.customerChat = try customerChat(reader)
+        config.accounts = try accounts(reader)
         // Webhook verification keys: a malformed one would refuse every webhook, so it stops start-up instead.
         _ = try reader.optional("PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY", accepts: "SendGrid's verification key: a base64 DER P-256 public key") {
             Data(base64Encoded: $0.trimmingCharacters(in: .whitespaces)).flatMap { try? P256.Signing.PublicKey(derRepresentation: $0) } != nil
