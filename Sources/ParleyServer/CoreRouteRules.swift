@@ -30,10 +30,10 @@ enum CoreRouteRules {
         RouteRule("PATCH /v1/users/:id", .manageKeys, "change users' roles"),
         RouteRule("DELETE /v1/users/:id", .manageKeys, "remove users"),
         RouteRule("POST /v1/users/:id/restore", .manageKeys, "restore users"),
-        // The installation-level role is checked by the service (a user flag, not a tenant role).
-        RouteRule("POST /v1/admin/tenants", .readTenant, "create tenants"),
-        RouteRule("PATCH /v1/admin/tenants/:id", .readTenant, "change tenants"),
-        RouteRule("DELETE /v1/admin/tenants/:id", .readTenant, "delete tenants"),
+        // Changing tenants also needs the installation-level flag, checked by the service (docs/accounts.md).
+        RouteRule("POST /v1/admin/tenants", .manageKeys, "create tenants"),
+        RouteRule("PATCH /v1/admin/tenants/:id", .manageKeys, "change tenants"),
+        RouteRule("DELETE /v1/admin/tenants/:id", .manageKeys, "delete tenants"),
         RouteRule("POST /v1/messages", .act, "send messages"),
         RouteRule("POST /v1/jobs/:id/retry", .operate, "retry jobs"),
         RouteRule("POST /v1/jobs/:id/cancel", .operate, "cancel jobs"),
