@@ -141,7 +141,8 @@ public struct AccountService: Sendable {
             throw LoginThrottled(retryAfterSeconds: wait)
         }
         let user = try await store.read { db in try await Self.user(email: email, on: db) }
-        let ok = PasswordHasher.verify(password, stored: user?.passwordHash ?? decoy.hash) && user?.passwordHash != nil
+        let stored = user?.passwordHash ?? decoy.hash
+        let ok = await PasswordHasher.verifyOffPool(password, stored: stored) && user?.passwordHash != nil
         guard let user, ok else {
             try await throttle.recordFailure(subjects, at: now)
             if let user {
@@ -154,7 +155,7 @@ public struct AccountService: Sendable {
         try await throttle.clear(subjects[0])
         let memberships = try await store.read { db in try await Self.memberships(userID: user.id, on: db) }
         let chosen = try Self.choose(tenant, among: memberships)
-        if hasher.needsRehash(user.passwordHash ?? ""), let rehashed = try? hasher.hash(password) {
+        if hasher.needsRehash(user.passwordHash ?? ""), let rehashed = try? await hasher.hashOffPool(password) {
             try await store.transaction { db in
                 try await db.raw("UPDATE users SET password_hash = \(bind: rehashed), updated_at = \(bind: now) WHERE id = \(bind: user.id)").run()
             }
@@ -327,14 +328,14 @@ public struct AccountService: Sendable {
         let existing = try await store.read { db in try await Self.user(email: invitation.email, on: db) }
         // A new account must choose a password; an existing one keeps its own (its password is checked).
         if let user = existing, let stored = user.passwordHash {
-            guard PasswordHasher.verify(password, stored: stored) else {
+            guard await PasswordHasher.verifyOffPool(password, stored: stored) else {
                 throw ParleyError(.unauthorized, code: "invalid_credentials",
                                   "this email already has an account: send its current password to join the tenant")
             }
         } else {
             try PasswordHasher.validate(password)
         }
-        let hash = existing?.passwordHash == nil ? try hasher.hash(password) : nil
+        let hash = existing?.passwordHash == nil ? try await hasher.hashOffPool(password) : nil
         return try await store.transaction { db in
             _ = try await Self.spend(token, purpose: "invitation", at: now, on: db)
             let user: AccountUser
@@ -384,7 +385,7 @@ public struct AccountService: Sendable {
     public func confirmPasswordReset(token: String, password: String, requestID: String?) async throws {
         try PasswordHasher.validate(password)
         let now = clock.now()
-        let hash = try hasher.hash(password)
+        let hash = try await hasher.hashOffPool(password)
         let reset = try await store.transaction { db -> OneTime in
             let reset = try await Self.spend(token, purpose: "password_reset", at: now, on: db)
             guard let user = try await Self.user(email: reset.email, on: db) else {
@@ -531,7 +532,7 @@ public struct AccountService: Sendable {
             throw ParleyError.badRequest("role must be one of admin, operator, viewer", code: "invalid_role")
         }
         try PasswordHasher.validate(password)
-        let hash = try hasher.hash(password)
+        let hash = try await hasher.hashOffPool(password)
         let now = clock.now()
         let user = AccountUser(id: UUIDv7.make(at: now), email: email, name: name, passwordHash: hash, installationAdmin: installationAdmin)
         do {

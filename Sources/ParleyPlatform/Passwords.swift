@@ -51,6 +51,23 @@ public struct PasswordHasher: Sendable {
         return n < logN
     }
 
+    /// `hash` on a thread of its own: a hash takes tens of milliseconds of CPU, which must not hold
+    /// one of the few threads every request's async work shares.
+    public func hashOffPool(_ password: String) async throws -> String {
+        try await Self.offPool { try self.hash(password) }.get()
+    }
+
+    /// `verify` on a thread of its own (see `hashOffPool`).
+    public static func verifyOffPool(_ password: String, stored: String) async -> Bool {
+        (try? await offPool { verify(password, stored: stored) }.get()) ?? false
+    }
+
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async -> Result<T, any Error> {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async { continuation.resume(returning: Result { try work() }) }
+        }
+    }
+
     static func derive(_ password: String, salt: [UInt8], logN: Int, r: Int, p: Int) throws -> Data {
         let key = try KDF.Scrypt.deriveKey(from: Array(password.utf8), salt: salt, outputByteCount: hashBytes,
                                            rounds: 1 << logN, blockSize: r, parallelism: p)

@@ -68,8 +68,8 @@ struct RequestMiddleware: RouterMiddleware {
     }
 }
 
-/// Resolves the caller: `Authorization: Bearer <key>`, or the console's session cookie; 401 when
-/// neither is usable. A cookie-authenticated request that changes something must carry the
+/// Resolves the caller: `Authorization: Bearer <key or access token>` (a person's JWT, in the
+/// tenant `X-Tenant` selects), or the console's session cookie; 401 when neither is usable. A cookie-authenticated request that changes something must carry the
 /// session's `X-CSRF-Token`, and a WebSocket upgrade with a cookie must come from this server's own
 /// origin, since browsers attach cookies to requests other sites make them send.
 struct AuthMiddleware: RouterMiddleware {
