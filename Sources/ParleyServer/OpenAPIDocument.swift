@@ -6260,7 +6260,7 @@ components:
       properties:
         access_token:
           type: string
-          description: A JWT (HS256, with `kid`); send as `Authorization: Bearer`.
+          description: 'A JWT (HS256, with `kid`); send it as `Authorization: Bearer <token>`.'
         refresh_token:
           type: string
           description: '`prr_...`; single use, for `POST /v1/auth/refresh`.'
