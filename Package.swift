@@ -71,7 +71,9 @@ let package = Package(
         // Platform services: tenants, API keys, authentication, audit log, first-start bootstrap.
         .target(
             name: "ParleyPlatform",
-            dependencies: ["ParleyCore", "ParleyStorage", .product(name: "SQLKit", package: "sql-kit")],
+            dependencies: ["ParleyCore", "ParleyStorage", .product(name: "SQLKit", package: "sql-kit"),
+                           .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // The one HTTP layer for outbound calls to providers: shared client, timeouts, retries

@@ -68,35 +68,50 @@ async function start() {
 function showSignIn(message) {
   cleanup?.();
   cleanup = null;
-  const key = h('input#api-key', {
-    type: 'password', name: 'api_key', autocomplete: 'off', spellcheck: false, required: true,
-    placeholder: 'prk_…', 'aria-describedby': 'signin-help',
-  });
   const error = h('p#signin-error.form-error', { role: 'alert', hidden: !message }, message ?? '');
-  const button = h('button.btn.btn-primary.btn-block', { type: 'submit' }, 'Sign in');
-  const form = h('form.signin-form', { on: { submit: async (ev) => {
+  // Either form signs in; both report into the one error line.
+  const submit = (form, button, body, focus) => async (ev) => {
     ev.preventDefault();
     button.disabled = true;
+    const label = button.textContent;
     button.textContent = 'Signing in…';
     try {
-      accepted(await api('POST', '/v1/auth/session', { api_key: key.value }));
+      accepted(await api('POST', '/v1/auth/session', body()));
       if (!location.hash.startsWith('#/')) location.hash = '#/chat';
       shell();
     } catch (e) {
       error.hidden = false;
-      error.textContent = e.code === 'invalid_api_key' ? 'That API key is not valid.' : e.message;
+      error.textContent = e.code === 'invalid_api_key' ? 'That API key is not valid.'
+        : e.code === 'invalid_credentials' ? 'That email or password is not correct.' : e.message;
       button.disabled = false;
-      button.textContent = 'Sign in';
-      key.focus();
-      key.select();
+      button.textContent = label;
+      focus.focus();
+      focus.select();
     }
-  } } },
-  h('label', { for: 'api-key' }, 'API key'), key,
-  h('p#signin-help.hint', 'Use an API key from your administrator, or the sign-in link Parley printed when it first started.'),
-  error, button);
+  };
+
+  const email = h('input#signin-email', { type: 'email', name: 'email', autocomplete: 'username', spellcheck: false, required: true });
+  const password = h('input#signin-password', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
+  const passwordButton = h('button#signin-password-submit.btn.btn-block', { type: 'submit' }, 'Sign in with email');
+  const passwordForm = h('form.signin-form.signin-password', {},
+    h('label', { for: 'signin-email' }, 'Email'), email,
+    h('label', { for: 'signin-password' }, 'Password'), password, passwordButton);
+  passwordForm.addEventListener('submit', submit(passwordForm, passwordButton, () => ({ email: email.value, password: password.value }), password));
+
+  const key = h('input#api-key', {
+    type: 'password', name: 'api_key', autocomplete: 'off', spellcheck: false, required: true,
+    placeholder: 'prk_…', 'aria-describedby': 'signin-help',
+  });
+  const button = h('button.btn.btn-primary.btn-block', { type: 'submit' }, 'Sign in');
+  const form = h('form.signin-form', {},
+    h('label', { for: 'api-key' }, 'API key'), key,
+    h('p#signin-help.hint', 'Use an API key from your administrator, or the sign-in link Parley printed when it first started; or sign in with your account below.'),
+    button);
+  form.addEventListener('submit', submit(form, button, () => ({ api_key: key.value }), key));
+
   clear(app).append(h('main#main.signin', h('div.signin-card',
     h('div.brand.brand-large', h('img', { src: '/console/favicon.svg', alt: '', width: 40, height: 40 }), h('span', 'Parley')),
-    h('h1', 'Sign in to the console'), form)));
+    h('h1', 'Sign in to the console'), error, form, h('hr.signin-divider'), passwordForm)));
   key.focus();
 }
 
@@ -124,7 +139,7 @@ async function shell() {
       h('a.brand', { href: '#/chat' }, h('img', { src: '/console/favicon.svg', alt: '', width: 24, height: 24 }), h('span', 'Parley')),
       nav,
       h('div.account', tenantName,
-        h('span.role', session.role), h('span.key-name.muted.small', { title: 'Signed in with this API key' }, session.key_name), signOut)),
+        h('span.role', session.role), h('span.key-name.muted.small', { title: 'Signed in as' }, session.key_name), signOut)),
     main);
   const route = () => {
     if (!session) return;

@@ -12,7 +12,7 @@ struct Parley: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley",
         abstract: "Parley: a self-hosted AI communications agent server.",
-        subcommands: [Serve.self, Worker.self, Migrate.self, TenantCommand.self, APIKeyCommand.self, JobsCommand.self, SchedulesCommand.self, BenchQueue.self, BenchLimits.self,
+        subcommands: [Serve.self, Worker.self, Migrate.self, TenantCommand.self, APIKeyCommand.self, UserCommand.self, JobsCommand.self, SchedulesCommand.self, BenchQueue.self, BenchLimits.self,
                       SeedCommand.self, BenchCommand.self, ImportCommand.self, Version.self,
                       ConvertCommand.self],
         defaultSubcommand: nil

@@ -695,5 +695,41 @@ public enum DefaultTemplates {
         exemptFromQuietHours: true
     )
 
-    public static let all: [MessageTemplate] = [appointmentReminder, documentRequest, followUp, handoffNotice]
+    /// An invitation to join a tenant (docs/accounts.md): a one-time link.
+    public static let userInvitation = MessageTemplate(
+        name: "core.user_invitation",
+        channel: "email",
+        purpose: .transactional,
+        subject: "You are invited to {{tenant_name}} on Parley",
+        text: """
+            You have been invited to join {{tenant_name}} as {{role}}.
+
+            Accept the invitation (the link works once, until {{expires_at}}):
+            {{link}}
+
+            If you did not expect this, ignore this email.
+            """,
+        requiredVariables: ["tenant_name", "role", "link", "expires_at"],
+        exemptFromQuietHours: true
+    )
+
+    /// A password-reset link (docs/accounts.md).
+    public static let passwordReset = MessageTemplate(
+        name: "core.password_reset",
+        channel: "email",
+        purpose: .transactional,
+        subject: "Reset your Parley password",
+        text: """
+            Someone asked to reset the password of this account.
+
+            Choose a new password (the link works once, until {{expires_at}}):
+            {{link}}
+
+            If it was not you, ignore this email: the password stays as it is.
+            """,
+        requiredVariables: ["link", "expires_at"],
+        exemptFromQuietHours: true
+    )
+
+    public static let all: [MessageTemplate] = [appointmentReminder, documentRequest, followUp, handoffNotice, userInvitation, passwordReset]
 }

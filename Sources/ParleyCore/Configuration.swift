@@ -54,6 +54,8 @@ public struct ParleyConfig: Sendable {
     public var customerChat = CustomerChatSettings()
     /// Token buckets per API key, per tenant and for sign-in (`docs/rate-limits.md`).
     public var rateLimits = RateLimitSettings()
+    /// People's accounts: token lifetimes and keys, password hashing, sign-in throttling.
+    public var accounts = AccountSettings()
 }
 
 /// The communications queue's worker (seed 003's names).
@@ -251,6 +253,7 @@ extension ParleyConfig {
         config.transport = try transport(reader)
         config.customerChat = try customerChat(reader)
         config.rateLimits = try rateLimits(reader)
+        config.accounts = try accounts(reader)
         // Webhook verification keys: a malformed one would refuse every webhook, so it stops start-up instead.
         _ = try reader.optional("PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY", accepts: "SendGrid's verification key: a base64 DER P-256 public key") {
             Data(base64Encoded: $0.trimmingCharacters(in: .whitespaces)).flatMap { try? P256.Signing.PublicKey(derRepresentation: $0) } != nil

@@ -56,6 +56,10 @@ public struct Principal: Sendable, Equatable {
     public var role: Role
     /// What the audit log records as the actor: `api_key:<id>`, `cli` or `system` (first start).
     public var actor: String
+    /// The signed-in person (a JWT caller); nil for API keys, the CLI and the system.
+    public var userID: String? = nil
+    /// May administer the installation (`/v1/admin/tenants`): a user flag (docs/accounts.md).
+    public var installationAdmin: Bool = false
 
     public init(tenantID: String, keyID: String?, role: Role, actor: String) {
         self.tenantID = tenantID

@@ -49,7 +49,7 @@ public struct PackSet: Sendable {
     /// The core's migrations (one owner, applied first, in id order).
     public static let coreMigrations: [Migration] =
         (CoreSchema.migrations + AgentSchema.migrations + CommsSchema.migrations + ConsoleSchema.migrations + TenantPackSchema.migrations
-         + HandoffSchema.migrations + CustomerChatSchema.migrations
+         + HandoffSchema.migrations + CustomerChatSchema.migrations + AccountsSchema.migrations
          + RateLimitSchema.migrations).sorted { $0.id < $1.id }
 
     /// Every migration, in the order they are applied: the core's in id order, then each pack's

@@ -91,17 +91,30 @@ public struct APIKeyService: Sendable {
     /// Resolves a bearer secret to its tenant and role. Every failure is 401 with a reason a key
     /// holder can act on; an unknown key says nothing about which keys exist.
     public func authenticate(_ secret: String) async throws -> Principal {
+        try await authenticate(secret, selecting: nil)
+    }
+
+    /// As `authenticate(_:)`; a suspended tenant's keys get 403 `tenant_suspended`, and `X-Tenant`
+    /// (`selecting`), when sent, must name the key's own tenant (id or slug).
+    public func authenticate(_ secret: String, selecting tenant: String?) async throws -> Principal {
         guard secret.count >= APIKeySecret.minimumLength, secret.count <= 512 else {
             throw ParleyError(.unauthorized, code: "invalid_api_key", "the API key is not valid")
         }
         let now = clock.now()
         let hash = APIKeySecret.hash(secret)
-        let key = try await store.read { [repo] db in try await repo.findWithLiveTenant(hash: hash, on: db) }
-        guard let key, APIKeySecret.matches(secret, hash: key.hash) else {
+        let found = try await store.read { [repo] db in try await repo.findWithTenantState(hash: hash, on: db) }
+        guard let found, APIKeySecret.matches(secret, hash: found.key.hash) else {
             throw ParleyError(.unauthorized, code: "invalid_api_key", "the API key is not valid")
         }
+        let key = found.key
         if key.revokedAt != nil { throw ParleyError(.unauthorized, code: "api_key_revoked", "the API key has been revoked") }
         if let exp = key.expiresAt, exp <= now { throw ParleyError(.unauthorized, code: "api_key_expired", "the API key has expired") }
+        if found.suspended {
+            throw ParleyError(.forbidden, code: "tenant_suspended", "this tenant is suspended; ask the installation's administrator")
+        }
+        if let tenant = tenant?.trimmingCharacters(in: .whitespaces), tenant != key.tenantID, tenant != found.tenantSlug {
+            throw ParleyError(.forbidden, code: "not_a_member", "an API key belongs to one tenant; X-Tenant names another (remove the header)")
+        }
         if key.lastUsedAt.map({ now.timeIntervalSince($0) > touchInterval }) ?? true {
             let id = key.id
             try? await store.transaction { [repo] db in try await repo.touch(id: id, at: now, on: db) }

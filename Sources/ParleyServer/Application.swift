@@ -104,16 +104,30 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let console = ConsoleWebController(packViews: deps.packs.flatMap { p in p.consoleViews.map { (p.name, $0) } },
                                        enabledPacks: { try await tenantPacks.enabled(tenantID: $0) })
     console.register(Routes(group: router, prefix: "", table: table))
-    let sessions = ConsoleSessionService(store: deps.store, clock: deps.clock, settings: .init(deps.config))
+    // People's accounts: sign-in and tokens (outside the auth middleware), their emails through the communications engine.
+    let accountMail = AccountEmailer(
+        messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts,
+                                 templates: TemplateService(store: deps.store, clock: deps.clock, defaults: DefaultTemplates.all + deps.packs.flatMap(\.templates)),
+                                 personalizer: nil, personalization: PersonalizationAssembly.settings(deps.config.models), metrics: commsMetrics,
+                                 wake: { worker.wake() }),
+        baseURL: CommsAssembly.baseURL(deps.config))
+    let accounts = AccountService(store: deps.store, clock: deps.clock, keyring: deps.keyring, settings: deps.config.accounts,
+                                  mailer: accountMail, logger: deps.logger)
+    let sessions = ConsoleSessionService(store: deps.store, clock: deps.clock, settings: .init(deps.config), accounts: accounts)
     AuthSessionController(sessions: sessions, secureCookie: deps.config.publicURL?.lowercased().hasPrefix("https://") == true)
         .register(Routes(group: router.group("v1/auth"), prefix: "/v1/auth", table: table))
-    let auth = AuthMiddleware(keys: keys, sessions: sessions, publicURL: deps.config.publicURL)
+    AccountAuthController(accounts: accounts).register(Routes(group: router.group("v1/auth"), prefix: "/v1/auth", table: table))
+    let auth = AuthMiddleware(keys: keys, accounts: accounts, sessions: sessions, publicURL: deps.config.publicURL)
     let v1 = router.group("v1").add(middleware: auth).add(middleware: limits)
     let v1Routes = Routes(group: v1, prefix: "/v1", table: table)
     let maxBody = deps.config.maxBodyBytes
     TenantController(tenants: TenantService(store: deps.store, clock: deps.clock), maxBodyBytes: deps.config.maxBodyBytes).register(v1Routes)
     APIKeyController(keys: keys, maxBodyBytes: maxBody).register(v1Routes)
     AuditController(audit: AuditService(store: deps.store)).register(v1Routes)
+    UserController(accounts: accounts, maxBodyBytes: maxBody).register(v1Routes)
+    AdminTenantController(admin: AdminTenantService(store: deps.store, clock: deps.clock, zoneChanged: { tenantID, zone, now, db in
+        _ = try await Scheduler.followZone(tenantID: tenantID, zone: zone, now: now, on: db)
+    }), maxBodyBytes: maxBody).register(v1Routes)
     ConvertController(converter: converter).register(v1Routes)
     console.registerViews(v1Routes)
     TenantPackController(packs: tenantPacks, maxBodyBytes: deps.config.maxBodyBytes).register(v1Routes)

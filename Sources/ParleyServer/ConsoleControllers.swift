@@ -4,6 +4,7 @@ import Hummingbird
 import ParleyCore
 import ParleyHTTP
 import ParleyPackKit
+import ParleyPlatform
 
 /// `/v1/auth/session`: the console's sign-in, session recovery and sign-out. Outside the auth
 /// middleware: signing in is how a browser gets credentials, and signing out must work with an
@@ -15,7 +16,10 @@ struct AuthSessionController {
     struct SignIn: Decodable {
         var apiKey: String?
         var token: String?
-        enum CodingKeys: String, CodingKey { case apiKey = "api_key", token }
+        var email: String?
+        var password: String?
+        var tenant: String?
+        enum CodingKeys: String, CodingKey { case apiKey = "api_key", token, email, password, tenant }
     }
 
     /// Sign-in bodies are two short strings.
@@ -25,10 +29,19 @@ struct AuthSessionController {
         r.on(.post, "/session") { req, ctx in
             let body = try await req.decodeJSON(SignIn.self, limit: Self.bodyLimit)
             let signedIn: ConsoleSignIn
-            switch (body.apiKey, body.token) {
-            case (let key?, nil): signedIn = try await sessions.signIn(apiKey: key, requestID: ctx.requestID)
-            case (nil, let token?): signedIn = try await sessions.signIn(token: token, requestID: ctx.requestID)
-            default: throw ParleyError.badRequest("send either \"api_key\" or \"token\"", code: "invalid_sign_in")
+            switch (body.apiKey, body.token, body.email, body.password) {
+            case (let key?, nil, nil, nil) where body.tenant == nil: signedIn = try await sessions.signIn(apiKey: key, requestID: ctx.requestID)
+            case (nil, let token?, nil, nil) where body.tenant == nil: signedIn = try await sessions.signIn(token: token, requestID: ctx.requestID)
+            case (nil, nil, let email?, let password?):
+                do {
+                    signedIn = try await sessions.signIn(email: email, password: password, tenant: body.tenant,
+                                                         address: ctx.channel.remoteAddress?.ipAddress ?? "unknown", requestID: ctx.requestID)
+                } catch let throttled as LoginThrottled {
+                    return throttled.response(requestID: ctx.requestID)
+                }
+            default:
+                throw ParleyError.badRequest("send either \"api_key\", \"token\", or \"email\" and \"password\" (with an optional \"tenant\")",
+                                             code: "invalid_sign_in")
             }
             var response = try JSON(signedIn.view).response(from: req, context: ctx)
             response.headers[.setCookie] = ConsoleCookie.set(signedIn.secret, maxAge: signedIn.maxAge, secure: secureCookie)

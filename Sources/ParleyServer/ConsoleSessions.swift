@@ -27,8 +27,11 @@ public struct ConsoleSignIn: Sendable {
 public struct ConsoleSessionMatch: Sendable {
     public var principal: Principal
     public var sessionID: String
+    /// The key's name, or the person's email for a session signed in with a password.
     public var keyName: String
     public var expiresAt: Date
+    /// Signed in with email and password (a `console_user_sessions` row).
+    public var isUserSession = false
 }
 
 /// Cookie sessions for the web console. The cookie holds a 256-bit random secret; the database
@@ -57,12 +60,15 @@ public struct ConsoleSessionService: Sendable {
     let clock: any Clock
     let keys: APIKeyService
     let settings: Settings
+    /// Email and password sign-in; nil when only keys and links may sign in.
+    let accounts: AccountService?
 
-    public init(store: any Store, clock: any Clock, settings: Settings) {
+    public init(store: any Store, clock: any Clock, settings: Settings, accounts: AccountService? = nil) {
         self.store = store
         self.clock = clock
         self.keys = APIKeyService(store: store, clock: clock)
         self.settings = settings
+        self.accounts = accounts
     }
 
     // MARK: secrets
@@ -110,6 +116,35 @@ public struct ConsoleSessionService: Sendable {
         guard let row, APIKeySecret.matches(token, hash: try row.decode(column: "token_hash", as: String.self)) else { throw invalid }
         return try await open(tenantID: try row.decode(column: "tenant_id", as: String.self),
                               keyID: try row.decode(column: "api_key_id", as: String.self), via: "link", requestID: requestID)
+    }
+
+    /// Signs in with email and password (throttled and audited like `POST /v1/auth/login`): the
+    /// session acts as the person in the chosen tenant, with their role there at each request.
+    public func signIn(email: String, password: String, tenant: String?, address: String, requestID: String?) async throws -> ConsoleSignIn {
+        guard let accounts else { throw ParleyError.badRequest("send either \"api_key\" or \"token\"", code: "invalid_sign_in") }
+        let person = try await accounts.checkCredentials(email: email, password: password, tenant: tenant, address: address, requestID: requestID)
+        let now = clock.now()
+        let secret = Self.newSecret()
+        let expires = now.addingTimeInterval(settings.maxAge)
+        let audit = AuditLog(clock: clock)
+        let tenantRow = try await store.transaction { db -> Tenant in
+            guard let tenant = try await TenantRepository().find(id: person.tenantID, on: db) else {
+                throw ParleyError(.unauthorized, code: "invalid_credentials", "the email or password is not correct")
+            }
+            try await db.raw("""
+                INSERT INTO console_user_sessions (id, tenant_id, user_id, session_hash, created_at, last_seen_at, expires_at)
+                VALUES (\(bind: UUIDv7.make(at: now)), \(bind: person.tenantID), \(bind: person.userID), \(bind: APIKeySecret.hash(secret)),
+                        \(bind: now), \(bind: now), \(bind: expires))
+                """).run()
+            try await audit.record(accounts.context(person, requestID: requestID), action: "console.sign_in", targetType: "user",
+                                   targetID: person.userID, details: "via=password", on: db)
+            return tenant
+        }
+        let view = ConsoleSessionView(
+            csrfToken: Self.csrfToken(for: secret),
+            tenant: .init(id: tenantRow.id, name: tenantRow.name, slug: tenantRow.slug, timeZone: tenantRow.timeZone),
+            role: person.role.rawValue, keyName: person.email, expiresAt: min(now.addingTimeInterval(settings.idle), expires))
+        return ConsoleSignIn(secret: secret, view: view, maxAge: Int(settings.maxAge))
     }
 
     /// A single-use link token that signs in as `keyID`, valid for 24 hours.
@@ -172,14 +207,15 @@ public struct ConsoleSessionService: Sendable {
         let row = try await store.read { db in
             try await db.raw("""
                 SELECT s.id, s.tenant_id, s.api_key_id, s.session_hash, s.last_seen_at, s.expires_at,
-                       k.role, k.name AS key_name, k.revoked_at, k.expires_at AS key_expires_at
+                       k.role, k.name AS key_name, k.revoked_at, k.expires_at AS key_expires_at, t.suspended_at
                 FROM console_sessions s
                 JOIN api_keys k ON k.id = s.api_key_id AND k.tenant_id = s.tenant_id
                 JOIN tenants t ON t.id = s.tenant_id
                 WHERE s.session_hash = \(bind: hash) AND t.deleted_at IS NULL
                 """).first()
         }
-        guard let row, APIKeySecret.matches(secret, hash: try row.decode(column: "session_hash", as: String.self)) else { throw invalid }
+        guard let row else { return try await authenticateUser(hash: hash, secret: secret, now: now) }
+        guard APIKeySecret.matches(secret, hash: try row.decode(column: "session_hash", as: String.self)) else { throw invalid }
         let id = try row.decode(column: "id", as: String.self)
         let tenantID = try row.decode(column: "tenant_id", as: String.self)
         let keyID = try row.decode(column: "api_key_id", as: String.self)
@@ -195,6 +231,9 @@ public struct ConsoleSessionService: Sendable {
             throw keyEnded ? ParleyError(.unauthorized, code: "session_revoked", "the API key of this session was revoked or has expired; sign in again")
                 : ParleyError(.unauthorized, code: "session_expired", "the console session has expired; sign in again")
         }
+        if try row.decode(column: "suspended_at", as: Date?.self) != nil {
+            throw ParleyError(.forbidden, code: "tenant_suspended", "this tenant is suspended; ask the installation's administrator")
+        }
         let roleText = try row.decode(column: "role", as: String.self)
         guard let role = Role(rawValue: roleText) else { throw invalid }
         var seen = lastSeen
@@ -207,6 +246,51 @@ public struct ConsoleSessionService: Sendable {
         return ConsoleSessionMatch(principal: Self.principal(tenantID: tenantID, keyID: keyID, role: role), sessionID: id,
                                    keyName: try row.decode(column: "key_name", as: String.self),
                                    expiresAt: min(seen.addingTimeInterval(settings.idle), hardEnd))
+    }
+
+    /// A session signed in with a password: the person must still be a member (their role read
+    /// now), the tenant live and not suspended.
+    private func authenticateUser(hash: String, secret: String, now: Date) async throws -> ConsoleSessionMatch {
+        let invalid = ParleyError(.unauthorized, code: "invalid_session", "the console session is not valid; sign in again")
+        let row = try await store.read { db in
+            try await db.raw("""
+                SELECT s.id, s.tenant_id, s.user_id, s.session_hash, s.last_seen_at, s.expires_at, m.role, u.email, u.installation_admin,
+                       t.suspended_at
+                FROM console_user_sessions s
+                JOIN users u ON u.id = s.user_id AND u.deleted_at IS NULL
+                JOIN memberships m ON m.user_id = s.user_id AND m.tenant_id = s.tenant_id AND m.deleted_at IS NULL
+                JOIN tenants t ON t.id = s.tenant_id
+                WHERE s.session_hash = \(bind: hash) AND t.deleted_at IS NULL
+                """).first()
+        }
+        guard let row, APIKeySecret.matches(secret, hash: try row.decode(column: "session_hash", as: String.self)) else { throw invalid }
+        let id = try row.decode(column: "id", as: String.self)
+        let tenantID = try row.decode(column: "tenant_id", as: String.self)
+        let lastSeen = try row.decode(column: "last_seen_at", as: Date.self)
+        let hardEnd = try row.decode(column: "expires_at", as: Date.self)
+        if now >= hardEnd || now >= lastSeen.addingTimeInterval(settings.idle) {
+            try? await store.transaction { db in
+                try await db.raw("DELETE FROM console_user_sessions WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)").run()
+            }
+            throw ParleyError(.unauthorized, code: "session_expired", "the console session has expired; sign in again")
+        }
+        if try row.decode(column: "suspended_at", as: Date?.self) != nil {
+            throw ParleyError(.forbidden, code: "tenant_suspended", "this tenant is suspended; ask the installation's administrator")
+        }
+        guard let role = Role(rawValue: try row.decode(column: "role", as: String.self)) else { throw invalid }
+        var seen = lastSeen
+        if now.timeIntervalSince(lastSeen) > Self.touchInterval {
+            seen = now
+            try? await store.transaction { db in
+                try await db.raw("UPDATE console_user_sessions SET last_seen_at = \(bind: now) WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)").run()
+            }
+        }
+        let userID = try row.decode(column: "user_id", as: String.self)
+        var principal = Principal(tenantID: tenantID, keyID: nil, role: role, actor: "user:\(userID)")
+        principal.userID = userID
+        principal.installationAdmin = try row.decode(column: "installation_admin", as: Bool.self)
+        return ConsoleSessionMatch(principal: principal, sessionID: id, keyName: try row.decode(column: "email", as: String.self),
+                                   expiresAt: min(seen.addingTimeInterval(settings.idle), hardEnd), isUserSession: true)
     }
 
     /// What `GET /v1/auth/session` shows for an authenticated cookie.
@@ -225,8 +309,10 @@ public struct ConsoleSessionService: Sendable {
         let audit = AuditLog(clock: clock)
         let ctx = ActionContext(principal: match.principal, requestID: requestID)
         try await store.transaction { db in
-            try await db.raw("DELETE FROM console_sessions WHERE tenant_id = \(bind: match.principal.tenantID) AND id = \(bind: match.sessionID)").run()
-            try await audit.record(ctx, action: "console.sign_out", targetType: "api_key", targetID: match.principal.keyID, on: db)
+            let table: SQLQueryString = match.isUserSession ? "console_user_sessions" : "console_sessions"
+            try await db.raw("DELETE FROM \(table) WHERE tenant_id = \(bind: match.principal.tenantID) AND id = \(bind: match.sessionID)").run()
+            try await audit.record(ctx, action: "console.sign_out", targetType: match.isUserSession ? "user" : "api_key",
+                                   targetID: match.isUserSession ? match.principal.userID : match.principal.keyID, on: db)
         }
     }
 }

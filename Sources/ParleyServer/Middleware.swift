@@ -70,13 +70,14 @@ struct RequestMiddleware: RouterMiddleware {
     }
 }
 
-/// Resolves the caller: `Authorization: Bearer <key>`, or the console's session cookie; 401 when
-/// neither is usable. A cookie-authenticated request that changes something must carry the
+/// Resolves the caller: `Authorization: Bearer <key or access token>` (a person's JWT, in the
+/// tenant `X-Tenant` selects), or the console's session cookie; 401 when neither is usable. A cookie-authenticated request that changes something must carry the
 /// session's `X-CSRF-Token`, and a WebSocket upgrade with a cookie must come from this server's own
 /// origin, since browsers attach cookies to requests other sites make them send.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = ParleyRequestContext
     let keys: APIKeyService
+    let accounts: AccountService
     let sessions: ConsoleSessionService
     let publicURL: String?
 
@@ -85,9 +86,14 @@ struct AuthMiddleware: RouterMiddleware {
         if let header = request.headers[.authorization] {
             let parts = header.split(separator: " ", maxSplits: 1)
             guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-                throw ParleyError(.unauthorized, code: "invalid_authorization", "the Authorization header must be 'Bearer <key>'")
+                throw ParleyError(.unauthorized, code: "invalid_authorization", "the Authorization header must be 'Bearer <key or access token>'")
             }
-            context.principal = try await keys.authenticate(String(parts[1]).trimmingCharacters(in: .whitespaces))
+            let credential = String(parts[1]).trimmingCharacters(in: .whitespaces)
+            // An access token (a signed-in person) or an API key; X-Tenant selects among the person's tenants.
+            let tenant = request.headers[.xTenant]
+            context.principal = AccessTokens.looksLikeJWT(credential)
+                ? try await accounts.authenticate(credential, selecting: tenant)
+                : try await keys.authenticate(credential, selecting: tenant)
         } else if let secret = ConsoleCookie.session(in: request.headers) {
             let match = try await sessions.authenticate(secret: secret)
             if !Self.safeMethods.contains(request.method),
@@ -148,5 +154,6 @@ enum ConsoleCookie {
 extension HTTPField.Name {
     static let xRequestID = Self("X-Request-ID")!
     static let xCSRFToken = Self("X-CSRF-Token")!
+    static let xTenant = Self("X-Tenant")!
     static let hostHeader = Self("Host")!
 }

@@ -25,7 +25,10 @@ info:
     - Routes under `/v1`, and `/chat`, `/api/workflows/...` and `/ws`, need
       `Authorization: Bearer <api key>`; the key fixes the tenant and the role (admin,
       operator, viewer, service). Everything such a route reads or changes belongs to the
-      key's tenant. The web console uses a session cookie instead, which acts as the key it
+      key's tenant. A person's access token (`POST /v1/auth/login`) works in its place: the
+      tenant is the token's, or the one `X-Tenant: <id or slug>` selects among the account's
+      tenants (403 `not_a_member` otherwise), and the role is the account's there. A suspended
+      tenant's keys, tokens and sessions get 403 `tenant_suspended`. The web console uses a session cookie instead, which acts as the key it
       was opened with (see `POST /v1/auth/session`).
     - Any path below with a method it does not list answers 405 `method_not_allowed` with an
       `Allow` header; a path that is not below answers 404 `route_not_found`. Neither needs
@@ -79,6 +82,10 @@ tags:
     description: The web console's files and its cookie sign-in.
   - name: tenant
   - name: api-keys
+  - name: accounts
+    description: People's accounts (docs/accounts.md) - email and password sign-in, access and refresh tokens, invitations, password resets, a tenant's users.
+  - name: admin
+    description: Installation administration (installation administrators only).
   - name: audit
   - name: customer-chat
     description: The tenant's public chat page and embeddable widget (`/c/{slug}`) for visitors without an API key, and its settings.
@@ -415,8 +422,11 @@ paths:
       operationId: signIn
       summary: Sign the web console in, with an API key or a one-time sign-in link. No authentication.
       description: |
-        Send exactly one of `api_key` or `token` (the `#signin=` token `parley serve` prints at
-        first start: single use, valid for 24 hours). The answer sets the session cookie
+        Send exactly one of `api_key`, `token` (the `#signin=` token `parley serve` prints at
+        first start: single use, valid for 24 hours), or `email` and `password` (a person's
+        account; the session then acts as the person in the tenant, with their role there read
+        at each request; failures are throttled like `POST /v1/auth/login`, 429
+        `login_throttled`). The answer sets the session cookie
         `parley_session` (`HttpOnly; SameSite=Strict; Path=/; Max-Age=...`, plus `Secure` when
         `PARLEY_PUBLIC_URL` is https). The session acts as the API key: same tenant, role and
         audit actor. It ends after `PARLEY_SESSION_IDLE_MINUTES` without a request, after
@@ -510,6 +520,587 @@ paths:
           $ref: '#/components/responses/InternalError'
         '503':
           $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/auth/login:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [accounts]
+      operationId: login
+      summary: Sign in with email and password. No authentication.
+      description: |
+        Answers a short-lived access token (a JWT signed HS256 with a key derived from the
+        installation's secret key; `PARLEY_ACCESS_TOKEN_SECONDS`, default 900) and a refresh
+        token. Send the access token as `Authorization: Bearer <token>` on any `/v1` route, with
+        `X-Tenant: <tenant id or slug>` to act in another of the account's tenants. `tenant`
+        chooses the token's tenant (default: the account's first). A wrong email and a wrong
+        password answer the same 401 `invalid_credentials`. Failed sign-ins are counted per
+        account and per client address; over `PARLEY_LOGIN_MAX_FAILURES_PER_ACCOUNT` (or
+        `..._PER_ADDRESS`) in `PARLEY_LOGIN_FAILURE_WINDOW_SECONDS` the answer is 429
+        `login_throttled` with `Retry-After`, even with the right password. Every sign-in,
+        failure and throttled attempt is audited (`auth.login`, `auth.login_failed`,
+        `auth.login_throttled`).
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/LoginRequest'
+            example:
+              email: ana@example.com
+              password: correct horse battery
+      responses:
+        '200':
+          description: Signed in.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/TokenGrant'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+  /v1/auth/refresh:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [accounts]
+      operationId: refreshToken
+      summary: Exchange a refresh token for a new access and refresh token. No authentication.
+      description: |
+        The refresh token is spent: presenting it again answers 401 `refresh_token_reused` and
+        revokes every token of that sign-in (audited `auth.refresh_reuse`). Other 401 codes:
+        `invalid_refresh_token`, `refresh_token_revoked` (signed out), `refresh_token_expired`
+        (`PARLEY_REFRESH_TOKEN_DAYS`), `not_a_member`, `tenant_suspended`.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/RefreshTokenRequest'
+      responses:
+        '200':
+          description: A new pair.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/TokenGrant'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+  /v1/auth/logout:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [accounts]
+      operationId: logout
+      summary: Sign out. No authentication.
+      description: Revokes the refresh token and every token of its sign-in; access tokens end with their short life.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/RefreshTokenRequest'
+      responses:
+        '204':
+          description: Signed out.
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+  /v1/auth/accept-invitation:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [accounts]
+      operationId: acceptInvitation
+      summary: Accept an invitation and sign in. No authentication.
+      description: |
+        `token` is the one in the invitation email's link. A new account sets its password
+        (10 to 256 characters); an email that already has an account sends its current password
+        and joins the tenant. The token works once (400 `token_used`) and expires
+        (`PARLEY_INVITATION_HOURS`, 400 `token_expired`); an unknown one is 400 `invalid_token`.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/AcceptInvitationRequest'
+      responses:
+        '201':
+          description: The account is a member of the tenant and signed in there.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/TokenGrant'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+  /v1/auth/password-reset:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [accounts]
+      operationId: requestPasswordReset
+      summary: Email a password-reset link. No authentication.
+      description: |
+        Always 202, whether or not the email has an account (nothing is revealed). When it has
+        one, an email (template `core.password_reset`) carries a one-time link valid for
+        `PARLEY_PASSWORD_RESET_MINUTES`.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [email]
+              properties:
+                email:
+                  type: string
+      responses:
+        '202':
+          description: Accepted.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  status:
+                    type: string
+                    const: accepted
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+  /v1/auth/password-reset/confirm:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [accounts]
+      operationId: confirmPasswordReset
+      summary: Set a new password with the link's token. No authentication.
+      description: |
+        The token works once (400 `token_used`) until it expires (400 `token_expired`). Every
+        refresh token of the account is revoked (signed out everywhere). Audited
+        `auth.password_reset`.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [token, password]
+              properties:
+                token:
+                  type: string
+                password:
+                  type: string
+                  minLength: 10
+                  maxLength: 256
+      responses:
+        '204':
+          description: The password is changed.
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '500':
+          $ref: '#/components/responses/InternalError'
+  /v1/users:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [accounts]
+      operationId: listUsers
+      summary: The people who are members of the caller's tenant, with their role there.
+      description: Ordered by email; not paginated. Removed members are listed with `include_deleted=true`.
+      security:
+        - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/IncludeDeleted'
+      responses:
+        '200':
+          description: The tenant's users.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/UserList'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+  /v1/users/invitations:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [accounts]
+      operationId: inviteUser
+      summary: Invite someone to the tenant by email. Admin only.
+      description: |
+        Emails a one-time link (template `core.user_invitation`) through the communications
+        engine, in the same transaction. 409 `already_a_member` when the email is already a
+        member. Audited `user.invite`.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [email, role]
+              properties:
+                email:
+                  type: string
+                role:
+                  type: string
+                  enum: [admin, operator, viewer]
+      responses:
+        '201':
+          description: The invitation (the token is only in the email).
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Invitation'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+  /v1/users/{id}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: id
+        in: path
+        required: true
+        schema:
+          type: string
+    patch:
+      tags: [accounts]
+      operationId: changeUserRole
+      summary: Change a member's role in this tenant. Admin only.
+      description: Takes effect on the member's next request. An admin may not lower their own role (409 `own_role`). Audited `user.role_change`.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [role]
+              properties:
+                role:
+                  type: string
+                  enum: [admin, operator, viewer]
+      responses:
+        '200':
+          description: The member.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/User'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+    delete:
+      tags: [accounts]
+      operationId: removeUser
+      summary: Remove a member from this tenant (soft, restorable). Admin only.
+      description: Their access tokens stop working here at once and their refresh tokens for this tenant are revoked. Audited `user.remove`.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The removed member (`deleted_at` set).
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/User'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+  /v1/users/{id}/restore:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: id
+        in: path
+        required: true
+        schema:
+          type: string
+    post:
+      tags: [accounts]
+      operationId: restoreUser
+      summary: Bring back a removed member with their role. Admin only.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The member.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/User'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+  /v1/admin/tenants:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [admin]
+      operationId: adminListTenants
+      summary: Every tenant of the installation. Installation administrators only.
+      description: Others get 403 `installation_admin_required`. Deleted tenants with `include_deleted=true`.
+      security:
+        - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/IncludeDeleted'
+      responses:
+        '200':
+          description: The tenants.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/AdminTenantList'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+    post:
+      tags: [admin]
+      operationId: adminCreateTenant
+      summary: Create a tenant. Installation administrators only.
+      description: '`slug` defaults to one made from the name (409 `slug_taken`); `time_zone` is an IANA zone (default UTC). Audited `tenant.create`.'
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [name]
+              properties:
+                name:
+                  type: string
+                slug:
+                  type: string
+                time_zone:
+                  type: string
+      responses:
+        '201':
+          description: The tenant.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/AdminTenant'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+  /v1/admin/tenants/{id}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: id
+        in: path
+        required: true
+        description: The tenant's id or slug.
+        schema:
+          type: string
+    get:
+      tags: [admin]
+      operationId: adminGetTenant
+      summary: One tenant. Installation administrators only.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The tenant.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/AdminTenant'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+    patch:
+      tags: [admin]
+      operationId: adminChangeTenant
+      summary: Rename a tenant, move its time zone, suspend or unsuspend it. Installation administrators only.
+      description: |
+        A suspended tenant's API keys, users and console sessions get 403 `tenant_suspended`
+        until it is unsuspended. Audited `tenant.update`, `tenant.suspend`, `tenant.unsuspend`.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                name:
+                  type: string
+                time_zone:
+                  type: string
+                suspended:
+                  type: boolean
+      responses:
+        '200':
+          description: The tenant.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/AdminTenant'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+    delete:
+      tags: [admin]
+      operationId: adminDeleteTenant
+      summary: Delete a tenant (soft). Installation administrators only.
+      description: Its keys and users stop working at once. Not the tenant the caller is signed in to (409 `own_tenant`). Audited `tenant.delete`.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The deleted tenant (`deleted_at` set).
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/AdminTenant'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
   /v1/tenant:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -4817,7 +5408,8 @@ components:
       description: |
         An API key: `prk_` followed by 43 base62 characters, or the value of PARLEY_ADMIN_KEY
         for the first-start admin key. Created by `POST /v1/api-keys`, `parley apikey create`
-        or the first start of `parley serve`.
+        or the first start of `parley serve`. Or a person's access token (a JWT) from
+        `POST /v1/auth/login`.
   parameters:
     Limit50:
       name: limit
@@ -5808,13 +6400,21 @@ components:
     SignInRequest:
       type: object
       additionalProperties: false
-      description: Exactly one of the two.
+      description: Exactly one of `api_key`, `token`, or `email` with `password`.
       properties:
         api_key:
           type: string
         token:
           type: string
           description: The one-time token from a `#signin=` link.
+        email:
+          type: string
+          description: A person's account (docs/accounts.md); throttled and audited like `POST /v1/auth/login`.
+        password:
+          type: string
+        tenant:
+          type: string
+          description: With `email`, the tenant (id or slug) to open; default the account's first.
     ConsoleSession:
       type: object
       required: [csrf_token, tenant, role, key_name, expires_at]
@@ -6934,6 +7534,143 @@ components:
           description: |
             opted_out or opted_in: the sender's SMS consent was changed. help: the sender asked
             for help (nothing recorded). none: not a keyword (nothing recorded).
+    LoginRequest:
+      type: object
+      required: [email, password]
+      properties:
+        email:
+          type: string
+        password:
+          type: string
+        tenant:
+          type: string
+          description: The tenant (id or slug) the access token is for; default the account's first.
+    RefreshTokenRequest:
+      type: object
+      required: [refresh_token]
+      properties:
+        refresh_token:
+          type: string
+    AcceptInvitationRequest:
+      type: object
+      required: [token, password]
+      properties:
+        token:
+          type: string
+        password:
+          type: string
+        name:
+          type: string
+    TokenGrant:
+      type: object
+      required: [access_token, refresh_token, token_type, expires_in, tenant_id, tenants]
+      properties:
+        access_token:
+          type: string
+          description: 'A JWT (HS256, with `kid`); send it as `Authorization: Bearer <token>`.'
+        refresh_token:
+          type: string
+          description: '`prr_...`; single use, for `POST /v1/auth/refresh`.'
+        token_type:
+          type: string
+          const: Bearer
+        expires_in:
+          type: integer
+          description: Seconds the access token is valid.
+        tenant_id:
+          type: string
+        tenants:
+          type: array
+          description: The tenants `X-Tenant` may select.
+          items:
+            type: object
+            required: [id, slug, name, role]
+            properties:
+              id:
+                type: string
+              slug:
+                type: string
+              name:
+                type: string
+              role:
+                type: string
+                enum: [admin, operator, viewer]
+    User:
+      type: object
+      required: [id, email, role, installation_admin, created_at]
+      properties:
+        id:
+          type: string
+        email:
+          type: string
+        name:
+          type: string
+        role:
+          type: string
+          enum: [admin, operator, viewer]
+        installation_admin:
+          type: boolean
+        created_at:
+          type: string
+          format: date-time
+        deleted_at:
+          type: string
+          format: date-time
+          description: When the member was removed from this tenant.
+    UserList:
+      type: object
+      required: [data, next_cursor]
+      properties:
+        data:
+          type: array
+          items:
+            $ref: '#/components/schemas/User'
+        next_cursor:
+          type: 'null'
+    Invitation:
+      type: object
+      required: [id, email, role, expires_at]
+      properties:
+        id:
+          type: string
+        email:
+          type: string
+        role:
+          type: string
+        expires_at:
+          type: string
+          format: date-time
+    AdminTenant:
+      type: object
+      required: [id, name, slug, time_zone, created_at]
+      properties:
+        id:
+          type: string
+        name:
+          type: string
+        slug:
+          type: string
+        time_zone:
+          type: string
+        created_at:
+          type: string
+          format: date-time
+        suspended_at:
+          type: string
+          format: date-time
+        deleted_at:
+          type: string
+          format: date-time
+    AdminTenantList:
+      type: object
+      required: [data, next_cursor]
+      properties:
+        data:
+          type: array
+          items:
+            $ref: '#/components/schemas/AdminTenant'
+        next_cursor:
+          type: 'null'
   responses:
     BadRequest:
       description: |
@@ -6960,8 +7697,12 @@ components:
             $ref: '#/components/schemas/Error'
     Unauthorized:
       description: |
-        No usable API key. Codes: `missing_api_key`, `invalid_authorization` (not
-        `Bearer <key>`), `invalid_api_key`, `api_key_revoked`, `api_key_expired`.
+        No usable API key or access token. Codes: `missing_api_key`, `invalid_authorization` (not
+        `Bearer <key>`), `invalid_api_key`, `api_key_revoked`, `api_key_expired`; for access
+        tokens `invalid_token` (malformed, tampered, unknown `kid`, wrong issuer or audience),
+        `token_expired`, `account_removed`; on sign-in `invalid_credentials`; on refresh
+        `invalid_refresh_token`, `refresh_token_reused`, `refresh_token_revoked`,
+        `refresh_token_expired`.
       headers:
         X-Request-ID:
           $ref: '#/components/headers/X-Request-ID'
@@ -7009,7 +7750,8 @@ components:
         `rate_limited`: a token bucket is empty (the API key's or user's, the tenant's, sign-in's,
         or on the customer chat page the visitor's or the address's); the message names which.
         `Retry-After` says how many seconds to wait; the `RateLimit-*` headers describe the
-        bucket that refused (docs/rate-limits.md).
+        bucket that refused (docs/rate-limits.md). `login_throttled`: too many failed sign-ins
+        for the account or the address (with `Retry-After` only).
       headers:
         Retry-After:
           $ref: '#/components/headers/Retry-After'

@@ -84,6 +84,16 @@ public struct APIKeyRepository: Sendable {
             """).first().map(Self.decode)
     }
 
+    /// The key with its tenant's slug and whether the tenant is suspended (migration 0018).
+    public func findWithTenantState(hash: String, on db: any SQLDatabase) async throws -> (key: APIKeyRecord, tenantSlug: String, suspended: Bool)? {
+        guard let row = try await db.raw("""
+            SELECT k.*, t.slug AS tenant_slug, t.suspended_at AS tenant_suspended_at FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+            WHERE k.key_hash = \(bind: hash) AND t.deleted_at IS NULL
+            """).first() else { return nil }
+        return (try Self.decode(row), try row.decode(column: "tenant_slug", as: String.self),
+                try row.decode(column: "tenant_suspended_at", as: Date?.self) != nil)
+    }
+
     public func revoke(tenantID: String, id: String, at: Date, on db: any SQLDatabase) async throws -> Bool {
         let rows = try await db.raw("""
             UPDATE api_keys SET revoked_at = \(bind: at), updated_at = \(bind: at)

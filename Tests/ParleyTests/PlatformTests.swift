@@ -1,4 +1,5 @@
 import Foundation
+import ParleyApp
 import ParleyCore
 import ParleyPlatform
 import ParleyStorage
@@ -128,6 +129,8 @@ import Testing
             let created = results.compactMap { $0 }
             #expect(created.count == 1)
             let secret = try #require(created.first?.adminSecret)
+            // Authenticating a key also reads the tenant's suspension (migration 0018_users_auth).
+            _ = try await Migrator(store: stores[0], migrations: ParleySchema.migrations).migrate(at: clock.now())
             let p = try await APIKeyService(store: stores[0], clock: clock).authenticate(secret)
             #expect(p.role == .admin && p.tenantID == created.first?.tenant.id)
             #expect(try await TenantService(store: stores[0], clock: clock).list().map(\.slug) == ["default"])

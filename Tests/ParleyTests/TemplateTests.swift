@@ -357,7 +357,8 @@ private func render(_ t: MessageTemplate, _ variables: [String: JSONValue]) thro
 
 @Suite struct DefaultTemplateTests {
     @Test func allValidate() throws {
-        #expect(DefaultTemplates.all.map(\.name) == ["appointment_reminder", "document_request", "follow_up", "core.handoff_notice"])
+        #expect(DefaultTemplates.all.map(\.name) == ["appointment_reminder", "document_request", "follow_up", "core.handoff_notice",
+                                                        "core.user_invitation", "core.password_reset"])
         for t in DefaultTemplates.all {
             try TemplateRenderer.validate(t)
             // every required variable is actually used by the template
