@@ -489,11 +489,14 @@ public struct KnowledgeService: Sendable {
     private func details(tenantID: String, ranked: [Ranked], terms: [String], bm25: [String: Double], similarity: [String: Double]) async throws -> [SearchResult] {
         guard !ranked.isEmpty else { return [] }
         let ids = ranked.map(\.chunkID)
+        // `tenant_id || ''` keeps SQLite's planner on the chunks' primary key: on `tenant_id`
+        // alone it picked the (tenant, document) index and read every chunk of the tenant
+        // (56 ms at 20,000 chunks against 0.2 ms). Still scoped to the tenant.
         let rows = try await store.read { db in
             try await db.raw("""
                 SELECT c.id, c.document_id, c.heading_path, c.text, c.start_offset, c.end_offset, d.title, col.name AS collection_name
                 FROM support_chunks c JOIN support_documents d ON d.id = c.document_id JOIN support_collections col ON col.id = c.collection_id
-                WHERE c.tenant_id = \(bind: tenantID) AND c.id IN (\(SQLList(ids.map { SQLBind($0) })))
+                WHERE c.id IN (\(SQLList(ids.map { SQLBind($0) }))) AND c.tenant_id || '' = \(bind: tenantID)
                 """).all()
         }
         var byID: [String: any SQLRow] = [:]
