@@ -178,7 +178,7 @@ let package = Package(
         // The embedding benchmark (scripts/bench-embed): exact vector search and the built-in embedder.
         .executableTarget(
             name: "ParleyBenchEmbed",
-            dependencies: ["ParleyEmbed"],
+            dependencies: ["ParleyCore", "ParleyEmbed"],
             path: "Benchmarks/embed",
             swiftSettings: strict
         ),

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyCore
 import ParleyEmbed
 
 // parley-bench-embed: the measurements behind docs/benchmarks.md's embedding section, run by
@@ -11,24 +12,13 @@ import ParleyEmbed
 //     built-in embedder throughput on chunks of ~200 words; writes DIR/chunks.json and
 //     DIR/swift-vectors.json for the cosine agreement with scripts/embed-reference.py.
 
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 func option(_ name: String, _ def: String) -> String {
     let args = CommandLine.arguments
     if let i = args.firstIndex(of: "--\(name)"), i + 1 < args.count { return args[i + 1] }
     return def
 }
 
-func unit(_ d: Int, _ random: inout SplitMix) -> [Float] {
+func unit(_ d: Int, _ random: inout SplitMix64) -> [Float] {
     var v = (0..<d).map { _ in Float.random(in: -1...1, using: &random) }
     let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
     for i in v.indices { v[i] /= n }
@@ -63,7 +53,7 @@ func benchVectors() throws {
     let queries = Int(option("queries", "200")) ?? 200
     let out = URL(fileURLWithPath: option("out", ".build-bench/embed"), isDirectory: true)
     try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-    var random = SplitMix(state: 2026)
+    var random = SplitMix64(seed: 2026)
     var matrix = VectorMatrix(dimensions: d)
     matrix.reserveCapacity(rows: rows)
     for _ in 0..<rows { matrix.append(unit(d, &random)) }
@@ -114,7 +104,7 @@ func benchEmbed() async throws {
         document upload required signed form tax return statement receipt delivery tracking number status update question answer \
         available hours monday friday weekend holiday premium standard basic feature include unlimited priority response time
         """.split(separator: " ").map(String.init)
-    var random = SplitMix(state: 7)
+    var random = SplitMix64(seed: 7)
     let texts = (0..<chunks).map { c in
         (0..<words).map { w in
             let word = lexicon[Int(random.next() % UInt64(lexicon.count))]

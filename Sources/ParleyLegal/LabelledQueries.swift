@@ -1,4 +1,5 @@
 import Foundation
+import ParleyCore
 
 // Labelled lookup queries over a synthetic client set: what a paralegal might type, and whom they meant.
 

@@ -1,38 +1,7 @@
 import Foundation
+import ParleyCore
 
 // Deterministic synthetic clients for tests, demo data and the name-matching benchmark.
-
-/// A small, fast, seeded PRNG (SplitMix64): the same seed gives the same clients on every platform.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in 0..<bound (0 when bound <= 0): the high word of a 64x64-bit product, bias
-    /// negligible for our sizes.
-    public mutating func below(_ bound: Int) -> Int {
-        guard bound > 0 else { return 0 }
-        return Int(next().multipliedFullWidth(by: UInt64(bound)).high)
-    }
-
-    /// True with probability `p`.
-    public mutating func chance(_ p: Double) -> Bool {
-        Double(next() >> 11) / Double(1 << 53) < p
-    }
-
-    /// A uniformly chosen element; `items` must not be empty.
-    public mutating func pick<T>(_ items: [T]) -> T {
-        items[below(items.count)]
-    }
-}
 
 public struct SyntheticClient: Sendable, Hashable, Codable {
     public let name: String

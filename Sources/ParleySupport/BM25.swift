@@ -19,6 +19,32 @@ public enum KBTokenizer {
         return out
     }
 
+    /// The same tokens as `tokens(_:)`, one at a time; ASCII text (the common case) is scanned
+    /// as bytes (for ASCII, a letter or digit is [A-Za-z0-9] and folding is lower-casing).
+    static func forEachToken(_ text: String, _ body: (String) -> Void) {
+        var text = text
+        let scanned = text.withUTF8 { bytes -> Bool in
+            guard !bytes.contains(where: { $0 >= 0x80 }) else { return false }
+            var token: [UInt8] = []
+            token.reserveCapacity(32)
+            for b in bytes {
+                if (b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x7A) {
+                    token.append(b)
+                } else if b >= 0x41 && b <= 0x5A {
+                    token.append(b + 0x20)
+                } else if !token.isEmpty {
+                    body(String(decoding: token, as: UTF8.self))
+                    token.removeAll(keepingCapacity: true)
+                }
+            }
+            if !token.isEmpty { body(String(decoding: token, as: UTF8.self)) }
+            return true
+        }
+        if !scanned {
+            for t in tokens(text) { body(t) }
+        }
+    }
+
     static func fold(_ token: String) -> String {
         let lowered = token.lowercased()
         guard !lowered.allSatisfy(\.isASCII) else { return lowered }

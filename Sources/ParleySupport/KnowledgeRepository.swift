@@ -212,13 +212,18 @@ struct KnowledgeRepository: Sendable {
         try await changeStats(tenantID: tenantID, chunks: -n, tokens: -t, on: db)
     }
 
-    /// The tenant's corpus totals (BM25's N and average length) and its revision, which every
-    /// change bumps (the vector cache reloads on a new revision).
+    /// The tenant's corpus totals (BM25's N and average length), its revision, which every
+    /// change bumps (the vector cache reloads on a new revision), and its BM25 generation, which
+    /// only a change of chunks bumps (in the same transaction), so every replica's in-memory
+    /// BM25 index knows it is stale.
     func changeStats(tenantID: String, chunks: Int, tokens: Int, on db: any SQLDatabase) async throws {
+        let generation = chunks != 0 || tokens != 0 ? 1 : 0
         try await db.raw("""
-            INSERT INTO support_stats (tenant_id, chunk_count, token_count, revision) VALUES (\(bind: tenantID), \(bind: chunks), \(bind: tokens), 1)
+            INSERT INTO support_stats (tenant_id, chunk_count, token_count, revision, bm25_generation)
+            VALUES (\(bind: tenantID), \(bind: chunks), \(bind: tokens), 1, \(bind: generation))
             ON CONFLICT (tenant_id) DO UPDATE SET chunk_count = support_stats.chunk_count + \(bind: chunks),
-                token_count = support_stats.token_count + \(bind: tokens), revision = support_stats.revision + 1
+                token_count = support_stats.token_count + \(bind: tokens), revision = support_stats.revision + 1,
+                bm25_generation = support_stats.bm25_generation + \(bind: generation)
             """).run()
     }
 
@@ -226,12 +231,15 @@ struct KnowledgeRepository: Sendable {
         var chunks: Int
         var tokens: Int
         var revision: Int
+        var generation: Int
     }
 
     func stats(tenantID: String, on db: any SQLDatabase) async throws -> Stats {
-        guard let row = try await db.raw("SELECT * FROM support_stats WHERE tenant_id = \(bind: tenantID)").first() else { return Stats(chunks: 0, tokens: 0, revision: 0) }
+        guard let row = try await db.raw("SELECT * FROM support_stats WHERE tenant_id = \(bind: tenantID)").first() else {
+            return Stats(chunks: 0, tokens: 0, revision: 0, generation: 0)
+        }
         return Stats(chunks: try row.decode(column: "chunk_count", as: Int.self), tokens: try row.decode(column: "token_count", as: Int.self),
-                     revision: try row.decode(column: "revision", as: Int.self))
+                     revision: try row.decode(column: "revision", as: Int.self), generation: try row.decode(column: "bm25_generation", as: Int.self))
     }
 
     // MARK: embeddings

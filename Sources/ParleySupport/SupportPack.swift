@@ -55,7 +55,7 @@ public enum SupportPack {
                 JobHandler(type: KnowledgeService.ingestJob) { job in try await kb.runBatch(job) },
                 JobHandler(type: KnowledgeService.reembedJob) { job in try await kb.reembed(tenantID: job.tenantID) },
             ],
-            status: { ["search": kb.searchDescription] })
+            status: { ["search": kb.searchDescription, "bm25": kb.bm25Index.description] })
     }
 
     static let routeRules: [RouteRule] = [

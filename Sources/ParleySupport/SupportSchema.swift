@@ -125,5 +125,10 @@ public enum SupportSchema {
             )
             """,
         ]),
+        // The BM25 generation: bumped with every change of a tenant's chunks, in the same
+        // transaction, so an in-memory BM25 index (on any replica) knows when it is stale.
+        Migration("support_0002_kb_generation", [
+            "ALTER TABLE support_stats ADD COLUMN bm25_generation %BIGINT% NOT NULL DEFAULT 0",
+        ]),
     ]
 }

@@ -11,12 +11,16 @@ public struct SupportSettings: Sendable, Equatable {
     /// `minSimilarity` (a tenant may set its own, `PUT /v1/rag/settings`).
     public var minBM25: Double
     public var minSimilarity: Double
+    /// Memory for the tenants' in-memory BM25 indexes, in MiB (least recently used tenants are
+    /// dropped past it; 0: always rank on the database).
+    public var bm25CacheMB: Int
 
-    public init(chunkWords: Int = 500, chunkOverlap: Int = 50, minBM25: Double = 1.0, minSimilarity: Double = 0.35) {
+    public init(chunkWords: Int = 500, chunkOverlap: Int = 50, minBM25: Double = 1.0, minSimilarity: Double = 0.35, bm25CacheMB: Int = 512) {
         self.chunkWords = chunkWords
         self.chunkOverlap = chunkOverlap
         self.minBM25 = minBM25
         self.minSimilarity = minSimilarity
+        self.bm25CacheMB = bm25CacheMB
     }
 
     public static func load(_ config: ParleyConfig) throws(ConfigError) -> SupportSettings {
@@ -35,7 +39,8 @@ public struct SupportSettings: Sendable, Equatable {
         }
         return SupportSettings(chunkWords: words, chunkOverlap: overlap,
                                minBM25: try number("PARLEY_SUPPORT_MIN_BM25", 1.0, 0...1000),
-                               minSimilarity: try number("PARLEY_SUPPORT_MIN_SIMILARITY", 0.35, -1...1))
+                               minSimilarity: try number("PARLEY_SUPPORT_MIN_SIMILARITY", 0.35, -1...1),
+                               bm25CacheMB: try reader.int("PARLEY_SUPPORT_BM25_CACHE_MB", default: 512, range: 0...1_048_576))
     }
 
     static let documentation: [PackSetting] = [
@@ -43,5 +48,6 @@ public struct SupportSettings: Sendable, Equatable {
         PackSetting("PARLEY_SUPPORT_CHUNK_OVERLAP", default: "50", "Words consecutive chunks of a section share (at most half a chunk)"),
         PackSetting("PARLEY_SUPPORT_MIN_BM25", default: "1.0", "A search result is kept when its BM25 score reaches this..."),
         PackSetting("PARLEY_SUPPORT_MIN_SIMILARITY", default: "0.35", "...or its cosine similarity reaches this (tenants may set their own)"),
+        PackSetting("PARLEY_SUPPORT_BM25_CACHE_MB", default: "512", "MiB for in-memory BM25 indexes, least recently used tenants dropped past it (0: rank on the database)"),
     ]
 }

@@ -1,24 +1,12 @@
 import Foundation
+import ParleyCore
 @testable import ParleyEmbed
 import Testing
-
-/// A seeded generator (SplitMix64), so random matrices are the same on every run.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Exact nearest-neighbour search: the SIMD, heap and multi-core version against the scalar one.
 @Suite struct EmbedSearchTests {
     static func matrix(rows: Int, dimensions: Int, seed: UInt64, duplicates: Int = 0) -> VectorMatrix {
-        var random = SeededRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         var m = VectorMatrix(dimensions: dimensions)
         var kept: [[Float]] = []
         for row in 0..<rows {
@@ -35,7 +23,7 @@ struct SeededRandom: RandomNumberGenerator {
     }
 
     static func query(_ dimensions: Int, seed: UInt64) -> [Float] {
-        var random = SeededRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         return l2Normalized((0..<dimensions).map { _ in Float.random(in: -1...1, using: &random) })
     }
 

@@ -384,6 +384,7 @@ import Testing
         try await withSupportServer(.sqlite) { client, _, _, _ in
             let status = try await client.execute(uri: "/status", method: .get) { try JSONValue.parse(String(buffer: $0.body)) }
             #expect(status["packs"]?["support"]?["search"]?.stringValue?.hasPrefix("bm25 only") == true)
+            #expect(status["packs"]?["support"]?["bm25"]?.stringValue?.hasPrefix("in-memory index for 0 tenant(s)") == true, "which BM25 path searches use")
         }
         try await withSupportServer(.sqlite, embedder: TestEmbedder()) { client, _, _, _ in
             let status = try await client.execute(uri: "/status", method: .get) { try JSONValue.parse(String(buffer: $0.body)) }
