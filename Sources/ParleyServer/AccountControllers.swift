@@ -37,8 +37,21 @@ struct AccountEmailer: AccountMailer {
 /// `/v1/auth/login`, `refresh`, `logout`, `accept-invitation`, `password-reset[/confirm]`: outside
 /// the auth middleware (they are how a person gets credentials). Sign-in failures are throttled
 /// per account and per client address (429 with Retry-After).
+/// The sign-in bucket (docs/rate-limits.md): every request naming an account (a sign-in, a
+/// password-reset request) takes a token from that account's `login` bucket, whatever its
+/// outcome, so nobody can try passwords or send reset emails to one account faster than the
+/// bucket allows. Failed sign-ins per client address are counted by `LoginThrottle`; a
+/// request-rate bucket per address would make everyone behind one proxy or NAT share it.
+enum SignInLimits {
+    static func take(_ limiter: any RateLimiter, email: String?) async throws {
+        guard let email else { return }
+        try await limiter.enforce(.login, key: "account:\(email.trimmingCharacters(in: .whitespaces).lowercased())", tenantID: nil)
+    }
+}
+
 struct AccountAuthController {
     let accounts: AccountService
+    let limiter: any RateLimiter
     static let bodyLimit = 8192
 
     struct Login: Decodable { var email: String; var password: String; var tenant: String? }
@@ -53,6 +66,7 @@ struct AccountAuthController {
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.post, "/login") { req, ctx in
             let body = try await req.decodeJSON(Login.self, limit: Self.bodyLimit)
+            try await SignInLimits.take(limiter, email: body.email)
             do {
                 let grant = try await accounts.login(email: body.email, password: body.password, tenant: body.tenant,
                                                      address: ctx.channel.remoteAddress?.ipAddress ?? "unknown", requestID: ctx.requestID)
@@ -77,6 +91,7 @@ struct AccountAuthController {
         }
         r.on(.post, "/password-reset") { req, ctx in
             let body = try await req.decodeJSON(ResetRequest.self, limit: Self.bodyLimit)
+            try await SignInLimits.take(limiter, email: body.email)
             try await accounts.requestPasswordReset(email: body.email, requestID: ctx.requestID)
             return JSON(["status": "accepted"], status: .accepted)
         }

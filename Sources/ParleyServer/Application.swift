@@ -89,7 +89,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
                                                  + [("/c/", deps.config.customerChat.attachmentMaxBytes), ConvertController.bodyLimit(converter)]))
 
     let keys = APIKeyService(store: deps.store, clock: deps.clock)
-    // Token buckets per key (or user) and per tenant after authentication; sign-in (`limiter.check(.login, ...)`)
+    // Token buckets per key (or user) and per tenant after authentication; sign-in (`SignInLimits`)
     // and the public chat draw from their own (docs/rate-limits.md). Shared by the replicas on PostgreSQL.
     let limiter = RateLimiters.make(store: deps.store, clock: deps.clock,
                                     rules: RateLimitRules(settings: deps.config.rateLimits, chat: deps.config.customerChat))
@@ -114,9 +114,9 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let accounts = AccountService(store: deps.store, clock: deps.clock, keyring: deps.keyring, settings: deps.config.accounts,
                                   mailer: accountMail, logger: deps.logger)
     let sessions = ConsoleSessionService(store: deps.store, clock: deps.clock, settings: .init(deps.config), accounts: accounts)
-    AuthSessionController(sessions: sessions, secureCookie: deps.config.publicURL?.lowercased().hasPrefix("https://") == true)
+    AuthSessionController(sessions: sessions, secureCookie: deps.config.publicURL?.lowercased().hasPrefix("https://") == true, limiter: limiter)
         .register(Routes(group: router.group("v1/auth"), prefix: "/v1/auth", table: table))
-    AccountAuthController(accounts: accounts).register(Routes(group: router.group("v1/auth"), prefix: "/v1/auth", table: table))
+    AccountAuthController(accounts: accounts, limiter: limiter).register(Routes(group: router.group("v1/auth"), prefix: "/v1/auth", table: table))
     let auth = AuthMiddleware(keys: keys, accounts: accounts, sessions: sessions, publicURL: deps.config.publicURL)
     let v1 = router.group("v1").add(middleware: auth).add(middleware: limits)
     let v1Routes = Routes(group: v1, prefix: "/v1", table: table)

@@ -12,6 +12,7 @@ import ParleyPlatform
 struct AuthSessionController {
     let sessions: ConsoleSessionService
     let secureCookie: Bool
+    let limiter: any RateLimiter
 
     struct SignIn: Decodable {
         var apiKey: String?
@@ -28,6 +29,7 @@ struct AuthSessionController {
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.post, "/session") { req, ctx in
             let body = try await req.decodeJSON(SignIn.self, limit: Self.bodyLimit)
+            try await SignInLimits.take(limiter, email: body.email)
             let signedIn: ConsoleSignIn
             switch (body.apiKey, body.token, body.email, body.password) {
             case (let key?, nil, nil, nil) where body.tenant == nil: signedIn = try await sessions.signIn(apiKey: key, requestID: ctx.requestID)

@@ -8,7 +8,7 @@ enum CoreRouteRules {
     static let all: [RouteRule] = [
         RouteRule("POST /v1/chat", .act, "chat with the assistant"),
         RouteRule("POST /chat", .act, "chat with the assistant"),
-        RouteRule("POST /v1/chat/completions", .act, "run agents through the OpenAI-compatible endpoint"),
+        RouteRule("POST /v1/chat/completions", .act, "chat with agents through the chat completions endpoint"),
         RouteRule("POST /v1/workflows/:id/cancel", .act, "cancel runs"),
         RouteRule("POST /v1/workflows/:id/approvals/:approval_id", .operate, "approve or reject actions"),
         RouteRule("POST /v1/sessions", .act, "start chat sessions"),

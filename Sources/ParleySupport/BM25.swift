@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// The tokens BM25 counts, the same as SQLite FTS5's `unicode61 remove_diacritics 2` tokenizer:
@@ -43,6 +44,18 @@ public enum KBTokenizer {
         if !scanned {
             for t in tokens(text) { body(t) }
         }
+    }
+
+    /// The longest term PostgreSQL's postings keep as it is (bytes). A B-tree entry holds at
+    /// most about 2.7 KB, so a longer "word" (a base64 blob, a hash run together) is stored as
+    /// its first 64 characters, `~` and the SHA-256 of the whole. Queries map their terms the
+    /// same way, so such a word still matches itself, and document lengths are unchanged.
+    static let maxStoredTermBytes = 200
+
+    public static func storedTerm(_ term: String) -> String {
+        guard term.utf8.count > maxStoredTermBytes else { return term }
+        let digest = SHA256.hash(data: Data(term.utf8)).map { String(format: "%02x", $0) }.joined()
+        return String(term.prefix(64)) + "~" + digest
     }
 
     static func fold(_ token: String) -> String {

@@ -172,7 +172,7 @@ struct KnowledgeRepository: Sendable {
                     """).run()
             case .postgres:
                 var tf: [String: Int] = [:]
-                for t in terms { tf[t, default: 0] += 1 }
+                for t in terms { tf[KBTokenizer.storedTerm(t), default: 0] += 1 }
                 let rows = tf.sorted { $0.key < $1.key }
                 for start in stride(from: 0, to: rows.count, by: 500) {
                     var sql: SQLQueryString = "INSERT INTO support_postings (tenant_id, term, chunk_id, tf) VALUES "

@@ -82,6 +82,8 @@ struct BM25Search: Sendable {
     private func postgres(tenantID: String, terms: [String], filter: SearchFilter, limit: Int, on db: any SQLDatabase) async throws -> [Ranked] {
         let stats = try await repo.stats(tenantID: tenantID, on: db)
         guard stats.chunks > 0 else { return [] }
+        // The postings' spelling of each term (a very long one is stored shortened, see `storedTerm`).
+        let terms = terms.map(KBTokenizer.storedTerm)
         let termList = SQLList(terms.map { SQLBind($0) })
         var hits: [String: Int] = [:]
         for row in try await db.raw("""

@@ -128,6 +128,26 @@ extension TestClientProtocol {
         }
     }
 
+    /// Every request naming an account takes a token from its sign-in bucket, right password or
+    /// not; another account is not affected.
+    @Test(arguments: TestEnv.kinds)
+    func signInAndResetRequestsPerAccountHaveTheirOwnBucket(_ kind: DatabaseKind) async throws {
+        try await withAccounts(kind, env: ["PARLEY_RATE_LIMIT_LOGIN_BURST": "2", "PARLEY_RATE_LIMIT_LOGIN_PER_MINUTE": "1"]) { client, f in
+            try await f.user("bo@example.com")
+            try await f.user("ana@example.com")
+            #expect(try await client.login("bo@example.com").status == .ok)
+            #expect(try await client.login("BO@example.com").status == .ok)
+            let limited = try await client.login("bo@example.com")
+            #expect(limited.status == .tooManyRequests && limited.code == "rate_limited", "\(limited.json)")
+            #expect((1...60).contains(limited.headers[.retryAfter].flatMap(Int.init) ?? 0))
+            let reset = try await client.call(.post, "/v1/auth/password-reset", ["email": "bo@example.com"])
+            #expect(reset.status == .tooManyRequests)
+            #expect(try await client.login("ana@example.com").status == .ok)
+            f.clock.advance(by: 60)
+            #expect(try await client.login("bo@example.com").status == .ok)
+        }
+    }
+
     @Test(arguments: TestEnv.kinds)
     func wrongPasswordsAreRefusedAlikeAndThrottledPerAccountAndPerAddress(_ kind: DatabaseKind) async throws {
         try await withAccounts(kind, env: ["PARLEY_LOGIN_MAX_FAILURES_PER_ACCOUNT": "3", "PARLEY_LOGIN_MAX_FAILURES_PER_ADDRESS": "5"]) { client, f in

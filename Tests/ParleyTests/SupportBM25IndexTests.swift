@@ -135,6 +135,34 @@ import Testing
         }
     }
 
+    /// A "word" longer than a PostgreSQL index entry may be (a pasted blob) is stored and found
+    /// on both databases, by the index and by the database path alike.
+    @Test(arguments: TestEnv.kinds)
+    func aVeryLongWordIsStoredAndFoundOnBothPaths(_ kind: DatabaseKind) async throws {
+        let clock = TestClock()
+        try await TestDatabases.withStore(kind, clock: clock) { store in
+            let indexed = SupportTestEnv.service(store, clock: clock, settings: Self.lenient())
+            let onDatabase = SupportTestEnv.service(store, clock: clock, settings: Self.lenient(cacheMB: 0))
+            let seeded = try await Seeded.make(store, clock: clock)
+            let ctx = ActionContext(principal: Principal(tenantID: seeded.tenant.id, keyID: nil, role: .admin, actor: "test"), requestID: nil)
+            // Longer than a B-tree entry (2.7 KB): once a 500 on PostgreSQL.
+            let huge = String(repeating: "h7k", count: 100_000)
+            // Long enough to be stored shortened, short enough for a query (2,000 characters).
+            let blob = String(repeating: "q9z", count: 600)
+            _ = try await onDatabase.createCollection(ctx, name: "faq", description: nil)
+            _ = try await onDatabase.ingest(ctx, IngestRequest(collection: "faq", title: "Huge", filename: nil,
+                                                               markdown: "A pasted \(huge) blob.", format: "markdown", tags: []))
+            let doc = try await onDatabase.ingest(ctx, IngestRequest(collection: "faq", title: "Pasted", filename: nil,
+                                                                     markdown: "The key is \(blob) and nothing else.", format: "markdown", tags: []))
+            _ = try await onDatabase.ingest(ctx, IngestRequest(collection: "faq", title: "Other", filename: nil,
+                                                               markdown: "The key is in the drawer.", format: "markdown", tags: []))
+            for service in [indexed, onDatabase] {
+                let found = try await service.search(ctx.principal, SearchRequest(query: blob, k: 5, mode: .bm25)).results
+                #expect(found.map(\.documentId) == [doc.document.id])
+            }
+        }
+    }
+
     @Test func theCacheDropsTheLeastRecentlyUsedTenantPastItsCapAndSkipsOversizedOnes() throws {
         let one = try BM25Index(rows: Self.rows(200, seed: 1))
         let cache = BM25IndexCache(maxBytes: one.bytes * 5 / 2)
