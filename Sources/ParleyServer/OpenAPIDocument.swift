@@ -474,6 +474,8 @@ paths:
           description: '`payload_too_large`: sign-in bodies are limited to 4 KiB.'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -705,6 +707,8 @@ paths:
           $ref: '#/components/responses/BadRequest'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
         '500':
           $ref: '#/components/responses/InternalError'
   /v1/auth/password-reset/confirm:
@@ -1785,8 +1789,7 @@ paths:
                 $ref: '#/components/schemas/ChatCompletion'
             text/event-stream:
               schema:
-                type: string
-                description: '`data: <ChatCompletionChunk JSON>` events, then `data: [DONE]`.'
+                $ref: '#/components/schemas/ChatCompletionServerSentEvent'
         '400':
           $ref: '#/components/responses/BadRequest'
           description: '`invalid_request`, `unknown_field`, `unsupported_parameter` (client-side tools, `response_format`, ...).'
@@ -6300,6 +6303,16 @@ components:
         success: true
         duration_ms: 3
         output: []
+    ChatCompletionServerSentEvent:
+      type: object
+      description: |
+        One event of a streamed chat completion: `data` is a `chat.completion.chunk` as JSON on
+        one line, or `{"error": {...}}` when the run failed after the stream began, or the last
+        event's `[DONE]`. There are no `id` or `event` lines.
+      required: [data]
+      properties:
+        data:
+          type: string
     WorkflowServerSentEvent:
       type: object
       description: |
