@@ -524,6 +524,19 @@ public struct AgentDefinitionService: Sendable {
         return try await store.read { [repo] db in try await repo.list(tenantID: tenantID, includeDeleted: includeDeleted, before: before, limit: limit, on: db) }
     }
 
+    /// Every live agent of the tenant, oldest first page by page (agents are configured by
+    /// people, so the list is short): `GET /v1/models`.
+    public func all(_ principal: Principal) async throws -> [AgentDefinition] {
+        var all: [AgentDefinition] = []
+        var before: String?
+        repeat {
+            let page = try await list(principal, includeDeleted: false, before: before, limit: 200)
+            all += page
+            before = page.count == 200 ? page.last?.id : nil
+        } while before != nil
+        return all
+    }
+
     public func versions(_ principal: Principal, ref: String, before: Int?, limit: Int) async throws -> [AgentVersion] {
         let d = try await get(principal, ref: ref)
         return try await store.read { [repo] db in try await repo.versions(tenantID: principal.tenantID, agentID: d.id, before: before, limit: limit, on: db) }

@@ -19,7 +19,7 @@ struct ChatCompletionsController {
         r.on(.get, "/models") { _, ctx in
             let principal = try ctx.caller()
             try principal.require(.converse)
-            let list = try await allAgents(principal)
+            let list = try await agents.all(principal)
             return JSON(ChatCompletionWire.ModelList(data: list.map(ChatCompletionWire.Model.init)))
         }
         r.on(.get, "/models/:model") { _, ctx in
@@ -48,31 +48,20 @@ struct ChatCompletionsController {
         }
     }
 
-    /// Every agent of the tenant (the list is short: agents are configured by people).
-    private func allAgents(_ principal: Principal) async throws -> [AgentDefinition] {
-        // The built-in assistant exists from the first time anything asks for it.
-        _ = try await agents.defaultAgent(tenantID: principal.tenantID)
-        var all: [AgentDefinition] = []
-        var before: String?
-        repeat {
-            let page = try await agents.list(principal, includeDeleted: false, before: before, limit: 200)
-            all += page
-            before = page.count == 200 ? page.last?.id : nil
-        } while before != nil
-        return all
-    }
-
     /// The agent a `model` names: its id or its name. A missing one is 404 `model_not_found`, which
     /// the OpenAI SDKs raise as `NotFoundError`.
     private func agent(_ principal: Principal, model: String) async throws -> AgentDefinition {
+        let found: AgentDefinition?
         do {
-            let found = try await agents.get(principal, ref: model)
-            guard found.deletedAt == nil else { throw ParleyError.notFound("", code: "agent_deleted") }
-            return found
+            found = try await agents.get(principal, ref: model)
         } catch let error as ParleyError where error.kind == .notFound || error.kind == .badRequest {
-            throw ParleyError.notFound("the model '\(model)' does not exist: a model is one of this workspace's agents (GET /v1/models lists them)",
+            found = nil
+        }
+        guard let found, found.deletedAt == nil else {
+            throw ParleyError.notFound("the model '\(model.prefix(64))' does not exist: a model is one of this workspace's agents (GET /v1/models lists them)",
                                        code: "model_not_found")
         }
+        return found
     }
 }
 
@@ -202,44 +191,47 @@ struct ChatCompletionOutcome {
         var outcome = ChatCompletionOutcome()
         for await item in stream {
             guard case .event(let event) = item else { continue }
-            if outcome.apply(event) { break }
+            if outcome.apply(event).done { break }
         }
         return outcome
     }
 
-    /// Takes one event in; true when the run has ended or paused.
-    mutating func apply(_ event: WorkflowEvent) -> Bool {
+    /// Takes one event in: the text it adds to the answer (to stream), and whether the run has
+    /// ended or paused.
+    mutating func apply(_ event: WorkflowEvent) -> (added: String, done: Bool) {
         switch event.type {
         case EventType.textDelta:
-            text += event.fields["text"]?.stringValue ?? event.fields["delta"]?.stringValue ?? ""
-            return false
+            let delta = event.fields["text"]?.stringValue ?? ""
+            text += delta
+            return (delta, false)
         case EventType.workflowCompleted:
-            if let final = event.fields["final_response"]?.stringValue, final.count >= text.count { text = final }
-            usage(event.fields)
-            return true
+            // The final answer may add to what streamed (a planner that does not stream deltas).
+            var added = ""
+            if let final = event.fields["final_response"]?.stringValue {
+                if final.hasPrefix(text) { added = String(final.dropFirst(text.count)) }
+                text = final
+            }
+            let usage = event.fields["usage"]
+            inputTokens = usage?["input_tokens"]?.intValue ?? 0
+            outputTokens = usage?["output_tokens"]?.intValue ?? 0
+            return (added, true)
         case EventType.workflowError:
-            let message = event.fields["error_message"]?.stringValue ?? event.fields["message"]?.stringValue ?? "the agent run failed"
+            let message = event.fields["error_message"]?.stringValue ?? "the agent run failed"
             failure = ParleyError(.unavailable, code: event.fields["error_type"]?.stringValue ?? "agent_run_failed",
                                   "\(message) (run \(event.workflowID))")
-            return true
+            return ("", true)
         case EventType.approvalRequired:
             let tool = event.fields["tool"]?.stringValue ?? "a tool"
             let approval = event.fields["approval_id"]?.stringValue.map { " (approval \($0))" } ?? ""
             pause = "The agent wants to use \(tool) and that needs a person's approval\(approval). Run \(event.workflowID) waits: "
                 + "approve or reject it with POST /v1/workflows/\(event.workflowID)/approvals/{approval_id}, then read the answer from GET /v1/workflows/\(event.workflowID)."
-            return true
+            return ("", true)
         case EventType.handoff:
             pause = "The conversation was handed to a person. Run \(event.workflowID) waits for them: follow it with GET /v1/workflows/\(event.workflowID)/events."
-            return true
+            return ("", true)
         default:
-            return false
+            return ("", false)
         }
-    }
-
-    private mutating func usage(_ fields: [String: JSONValue]) {
-        let usage = fields["usage"]
-        inputTokens = usage?["input_tokens"]?.intValue ?? fields["input_tokens"]?.intValue ?? inputTokens
-        outputTokens = usage?["output_tokens"]?.intValue ?? fields["output_tokens"]?.intValue ?? outputTokens
     }
 }
 
@@ -280,12 +272,8 @@ enum ChatCompletionStream {
             var outcome = ChatCompletionOutcome()
             for await item in stream {
                 guard case .event(let event) = item else { continue }
-                let before = outcome.text
-                let done = outcome.apply(event)
-                // The final text may add to what streamed (a planner that does not stream deltas).
-                if outcome.text.count > before.count, outcome.text.hasPrefix(before) {
-                    try await send(answer.chunk(delta: .init(content: String(outcome.text.dropFirst(before.count)))))
-                }
+                let (added, done) = outcome.apply(event)
+                if !added.isEmpty { try await send(answer.chunk(delta: .init(content: added))) }
                 if done { break }
             }
             if let failure = outcome.failure {
