@@ -411,7 +411,7 @@ public final class AgentRuntime: Sendable {
                                           "input": (try? JSONValue.parse(call.arguments)) ?? .string(call.arguments)])
         })
         let context = ToolContext(action: ActionContext(principal: run.principal, requestID: run.owner.requestID), workflowID: run.workflowID,
-                                  store: store, clock: clock, services: services)
+                                  store: store, clock: clock, services: services, knowledgeCollections: state.agent?.knowledgeCollections ?? [])
         let calls = todo.map { state.pending[$0] }
         let results = try await withThrowingTaskGroup(of: (Int, ToolOutcome).self) { group in
             for (n, call) in calls.enumerated() {

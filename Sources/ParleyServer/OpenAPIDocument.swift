@@ -6507,7 +6507,7 @@ components:
         knowledge_collections:
           type: array
           maxItems: 50
-          description: Knowledge collection ids the agent is meant to search (stored with the version).
+          description: 'Knowledge collection ids (`GET /v1/rag/collections`) the agent''s `search_knowledge` searches; empty: all of the tenant''s. An id that is not a collection of the tenant is refused (400 `unknown_collection`).'
           items:
             type: string
         limits:
@@ -7576,7 +7576,7 @@ components:
           type: string
     TokenGrant:
       type: object
-      required: [access_token, refresh_token, token_type, expires_in, tenant_id, tenants]
+      required: [access_token, refresh_token, token_type, expires_in, tenant_id, tenants, email]
       properties:
         access_token:
           type: string
@@ -7592,6 +7592,9 @@ components:
           description: Seconds the access token is valid.
         tenant_id:
           type: string
+        email:
+          type: string
+          description: The account's email (lower-cased).
         tenants:
           type: array
           description: The tenants `X-Tenant` may select.
