@@ -1,4 +1,5 @@
 import Foundation
+import HummingbirdTesting
 import ParleyCore
 import ParleyStorage
 @testable import ParleySupport
@@ -27,6 +28,16 @@ import Testing
                                                    format: "markdown", tags: []))
         try await kb.reembed(tenantID: seeded.tenant.id)
         return principal
+    }
+
+    /// The same over HTTP: the help documents' ids and the staff document's.
+    static func load(_ client: some TestClientProtocol, _ key: String) async throws -> (help: Set<String>, staff: String) {
+        func id(_ created: JSONValue) throws -> String { try #require(created["document"]?["id"]?.stringValue ?? created["id"]?.stringValue) }
+        try await client.createCollection(key, "help")
+        var help: Set<String> = []
+        for d in SupportCorpus.documents { help.insert(try id(try await client.addDocument(key, collection: "help", title: d.title, text: d.text))) }
+        try await client.createCollection(key, "internal")
+        return (help, try id(try await client.addDocument(key, collection: "internal", title: "Staff password desk", text: staffDesk)))
     }
 
     @Test(arguments: TestEnv.kinds)
@@ -79,15 +90,7 @@ import Testing
     func anAgentCitesOnlyItsCollectionsAndUnknownIdsAreRefused(_ kind: DatabaseKind) async throws {
         try await withSupportServer(kind) { client, seeded, store, clock in
             let key = seeded.adminKey
-            try await client.createCollection(key, "help")
-            var helpDocuments: Set<String> = []
-            for d in SupportCorpus.documents {
-                let doc = try await client.addDocument(key, collection: "help", title: d.title, text: d.text)
-                helpDocuments.insert(try #require(doc["document"]?["id"]?.stringValue ?? doc["id"]?.stringValue))
-            }
-            try await client.createCollection(key, "internal")
-            let staff = try await client.addDocument(key, collection: "internal", title: "Staff password desk", text: Self.staffDesk)
-            let staffID = try #require(staff["document"]?["id"]?.stringValue ?? staff["id"]?.stringValue)
+            let (helpDocuments, staffID) = try await Self.load(client, key)
             let collections = try await client.getJSON(key, "/v1/rag/collections")["data"]?.arrayValue ?? []
             let ids = Dictionary(uniqueKeysWithValues: collections.compactMap { c in c["name"]?.stringValue.flatMap { n in c["id"]?.stringValue.map { (n, $0) } } })
             let help = try #require(ids["help"]), internalID = try #require(ids["internal"])
@@ -141,10 +144,7 @@ import Testing
     func ragQueryTakesASetOfCollections(_ kind: DatabaseKind) async throws {
         try await withSupportServer(kind) { client, seeded, _, _ in
             let key = seeded.adminKey
-            try await client.createCollection(key, "help")
-            for d in SupportCorpus.documents { _ = try await client.addDocument(key, collection: "help", title: d.title, text: d.text) }
-            try await client.createCollection(key, "internal")
-            _ = try await client.addDocument(key, collection: "internal", title: "Staff password desk", text: Self.staffDesk)
+            _ = try await Self.load(client, key)
             let q = "password reset link staff admin panel"
             let one = try await client.postJSON(key, "/v1/rag/search", ["query": .string(q), "collections": ["internal"]], status: .ok)
             #expect(one["results"]?.arrayValue?.allSatisfy { $0["collection"] == "internal" } == true && one["results"]?.arrayValue?.isEmpty == false)
