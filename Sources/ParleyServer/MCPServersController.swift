@@ -17,11 +17,12 @@ struct MCPServersController {
     }
 
     static let rules: [RouteRule] = [
-        RouteRule("POST /v1/mcp/servers", .manageKeys, "register MCP servers"),
-        RouteRule("PATCH /v1/mcp/servers/:id", .manageKeys, "change MCP servers"),
-        RouteRule("DELETE /v1/mcp/servers/:id", .manageKeys, "remove MCP servers"),
-        RouteRule("POST /v1/mcp/servers/:id/discover", .manageKeys, "discover MCP servers' tools"),
-        RouteRule("POST /v1/mcp/execute", .act, "call MCP tools"),
+        // In words without identifiers (a refusal reads "this key's role (viewer) may not ...").
+        RouteRule("POST /v1/mcp/servers", .manageKeys, "register tool servers"),
+        RouteRule("PATCH /v1/mcp/servers/:id", .manageKeys, "change tool servers"),
+        RouteRule("DELETE /v1/mcp/servers/:id", .manageKeys, "remove tool servers"),
+        RouteRule("POST /v1/mcp/servers/:id/discover", .manageKeys, "discover the tools of tool servers"),
+        RouteRule("POST /v1/mcp/execute", .act, "call the tools of tool servers"),
     ]
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
