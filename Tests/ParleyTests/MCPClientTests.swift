@@ -2,9 +2,14 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
+import MCP
 import NIOCore
 import ParleyAgent
+import ParleyApp
 import ParleyCore
+import ParleyMCPClient
+import ParleyServer
 import ParleyStorage
 import SQLKit
 import Synchronization
@@ -371,6 +376,68 @@ struct MCPClientTests {
                 #expect(run["status"] == "WAITING_APPROVAL", "\(run)")
                 #expect(run["approvals"]?[0]?["tool"] == "time__convert_time")
                 #expect(try await client.getJSON(admin, "/v1/mcp/executions")["data"]?.arrayValue?.count == 1)
+            }
+        }
+    }
+}
+
+/// A built-in server (transport `builtin`): an in-process `MCP.Server` over an in-memory transport,
+/// given to the server at assembly like the installation's own built-ins.
+@Suite struct MCPBuiltinServerTests {
+    /// Keeps the in-process servers alive while their tenants use them.
+    final class Servers: Sendable {
+        let all = Mutex<[MCP.Server]>([])
+    }
+
+    static func calculator(_ servers: Servers) -> MCPBuiltinServer {
+        MCPBuiltinServer(name: "calculator", description: "Adds numbers.") { _ in
+            let (client, serverSide) = await InMemoryTransport.createConnectedPair()
+            let server = MCP.Server(name: "calculator", version: "1.0.0", capabilities: .init(tools: .init()))
+            await server.withMethodHandler(ListTools.self) { _ in
+                ListTools.Result(tools: [MCP.Tool(name: "add", description: "Adds a and b.",
+                                                  inputSchema: .object(["type": "object", "properties": .object(["a": .object(["type": "number"]), "b": .object(["type": "number"])]),
+                                                                        "required": .array(["a", "b"])]),
+                                                  annotations: .init(readOnlyHint: true))])
+            }
+            await server.withMethodHandler(CallTool.self) { params in
+                let a = params.arguments?["a"]?.doubleValue ?? Double(params.arguments?["a"]?.intValue ?? 0)
+                let b = params.arguments?["b"]?.doubleValue ?? Double(params.arguments?["b"]?.intValue ?? 0)
+                return CallTool.Result(content: [.text(text: String(a + b), annotations: nil, _meta: nil)], isError: false)
+            }
+            try await server.start(transport: serverSide)
+            servers.all.withLock { $0.append(server) }
+            return client
+        }
+    }
+
+    @Test(arguments: TestEnv.kinds)
+    func aBuiltInServerIsListedDiscoveredAndCalledLikeAnyOther(_ kind: DatabaseKind) async throws {
+        let clock = TestClock()
+        let servers = Servers()
+        try await TestDatabases.withStore(kind, clock: clock) { store in
+            let seeded = try await Seeded.make(store, clock: clock)
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            var deps = ServerDependencies(config: try ParleyConfig.load(ConfigSources()), store: store, clock: clock, logger: logger,
+                                          migrations: ParleySchema.migrations, keyring: .random(), packs: ParleySchema.packs)
+            deps.mcpBuiltins = [Self.calculator(servers)]
+            try await buildApplication(deps).test(.router) { client in
+                let admin = seeded.adminKey
+                let refused = try await client.postJSON(admin, "/v1/mcp/servers", ["name": "calc", "transport": "builtin", "builtin": "abacus"], status: .badRequest)
+                #expect(refused["error"]?["message"]?.stringValue?.contains("built-in: calculator") == true)
+                let created = try await client.postJSON(admin, "/v1/mcp/servers", ["name": "calc", "transport": "builtin", "builtin": "calculator"], status: .created)
+                #expect(created["builtin"] == "calculator")
+                let discovered = try await client.postJSON(admin, "/v1/mcp/servers/calc/discover", [:])
+                #expect(discovered["tools"]?[0]?["name"] == "add" && discovered["tools"]?[0]?["read_only"] == true)
+                let sum = try await client.postJSON(admin, "/v1/mcp/execute", ["server": "calc", "tool": "add", "arguments": ["a": 2, "b": 3.5]])
+                #expect(sum["outcome"] == "success" && sum["output"] == "5.5", "\(sum)")
+                // A read-only tool runs without approval unless the tenant says otherwise.
+                let tools = try await client.getJSON(admin, "/v1/tools")
+                let add = try #require(tools["data"]?.arrayValue?.first { $0["name"] == "calc__add" })
+                #expect(add["mode"] == "auto" && add["has_side_effects"] == false)
+                _ = try await client.putJSON(admin, "/v1/tools/calc__add/policy", ["mode": "require_approval"])
+                #expect(try await client.getJSON(admin, "/v1/tools")["data"]?.arrayValue?.first { $0["name"] == "calc__add" }?["mode"] == "require_approval")
+                #expect(try await client.getJSON(admin, "/v1/mcp/servers/calc/health")["status"] == "up")
             }
         }
     }
