@@ -288,16 +288,28 @@ struct MCPClientTests {
     func aStreamableHTTPServerAnswersWithEventStreamsWithinLimits(_ kind: DatabaseKind) async throws {
         guard try await MCPPeers.available else { return }
         try await MCPHTTPTestServer.with { http in
-            try await withAgentServer(kind, env: ["PARLEY_OUTBOUND_ALLOW": "127.0.0.1"]) { client, seeded, _, _ in
+          // The model calls the tool that sleeps past the time limit: the run goes on with a tool error.
+          try await ProviderTestServer.with(script: [
+              ScriptedTurn.toolCalls([("c1", "remote__slow", #"{"seconds":30}"#)]), ScriptedTurn.answer("The tool timed out."),
+          ]) { baseURL, provider in
+            try await withAgentServer(kind, env: ["PARLEY_OUTBOUND_ALLOW": "127.0.0.1"], provider: ScriptedTurn.provider(baseURL)) { client, seeded, _, _ in
                 let admin = seeded.adminKey
                 let created = try await client.postJSON(admin, "/v1/mcp/servers", [
                     "name": "remote", "transport": "http", "url": .string(http.url), "headers": ["X-Api-Key": "header-secret-42"],
-                    "timeout_ms": 4000, "max_output_bytes": 1000,
+                    "timeout_ms": 4000, "max_output_bytes": 1000, "tool_policies": ["slow": "auto"],
                 ], status: .created)
                 #expect(created["headers"] == ["X-Api-Key"] && !created.serialized().contains("header-secret-42"))
                 let discovered = try await client.postJSON(admin, "/v1/mcp/servers/remote/discover", [:])
                 let names = Set(discovered["tools"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [])
                 #expect(names.isSuperset(of: ["echo", "whoami", "slow", "huge"]), "\(discovered)")
+                let events = try await client.chat(admin, "run the slow tool")
+                let end = try #require(events.first { $0.event == "tool_end" })
+                #expect(end.data["tool"] == "remote__slow" && end.data["success"] == false, "\(end.data)")
+                #expect(end.data["output"]?.stringValue?.contains("did not answer within 4 s") == true, "\(end.data)")
+                #expect(events.last?.event == "workflow_completed")
+                // The model read the error as the tool's result.
+                let second = try #require(provider.requests.last?.json)
+                #expect(second.serialized().contains("did not answer within 4 s"))
                 let echo = try await client.postJSON(admin, "/v1/mcp/execute", ["server": "remote", "tool": "echo", "arguments": ["text": "héllo"]])
                 #expect(echo["outcome"] == "success" && echo["output"] == "echo: héllo", "\(echo)")
                 // The server saw the configured header (and the session's protocol version).
@@ -332,6 +344,7 @@ struct MCPClientTests {
                 let discoverDown = try await client.postJSON(admin, "/v1/mcp/servers/remote/discover", [:], status: .serviceUnavailable)
                 #expect(discoverDown["error"]?["code"] == "mcp_server_unavailable")
             }
+          }
         }
     }
 
