@@ -583,11 +583,13 @@ public struct AgentDefinitionService: Sendable {
         }
     }
 
-    /// Tool names must be the server's tools (refused by name); a model must be one the server
-    /// can run; knowledge collections must be the tenant's (refused by id).
+    /// Tool names must be the server's tools or the tenant's own (`server__tool` of a registered MCP
+    /// server; refused by name); a model must be one the server can run; knowledge collections must
+    /// be the tenant's (refused by id).
     func check(_ spec: AgentSpec, tenantID: String) async throws {
-        let registry = agent.runtime.tools
+        let registry = try await agent.runtime.tools(tenantID: tenantID)
         for name in (spec.tools ?? []) + spec.approvalOverrides.keys.sorted() where registry[name] == nil {
+            if let known = agent.runtime.settings.isTenantToolName, try await known(tenantID, name) { continue }
             throw ParleyError.badRequest("there is no tool named '\(name.prefix(64))'; GET /v1/tools lists the tools", code: "unknown_tool")
         }
         if let provider = spec.model?.provider, provider != "offline" {

@@ -76,6 +76,9 @@ public struct Tool: Sendable {
     /// What the caller's role must allow for the tool to be offered at all.
     public var permission: Permission
     public var timeout: Duration
+    /// The policy when the tenant set none (nil: approval for side effects, else auto); an MCP
+    /// server's per-tool override lands here.
+    public var defaultPolicy: ToolPolicyMode?
     public var handler: Handler
 
     public init(name: String, description: String, inputSchema: JSONValue, hasSideEffects: Bool = false,
@@ -116,6 +119,13 @@ public struct ToolOutcome: Sendable, Equatable {
 
 /// The tools installed in this server, by name.
 public struct ToolRegistry: Sendable {
+    /// This registry with `extra` added after its own tools (a name it already has keeps its own).
+    public func adding(_ extra: [Tool]) -> ToolRegistry {
+        var out = self
+        for tool in extra where out.tools[tool.name] == nil { out.register(tool) }
+        return out
+    }
+
     public private(set) var tools: [String: Tool] = [:]
     public private(set) var order: [String] = []
 

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ParleyComms
 import ParleyCore
+import ParleyMCPClient
 import ParleyPackKit
 import ParleyPlatform
 import ParleyStorage
@@ -17,6 +18,10 @@ public enum AppAssembly {
         try packs.validateSettings(config)
         return config
     }
+
+    /// The MCP servers built into Parley that tenants may add to their registry (transport
+    /// `builtin`, docs/mcp.md); each opens an in-process `MCP.Transport` for a tenant.
+    public static var mcpBuiltins: [MCPBuiltinServer] { [] }
 
     /// The packs this installation runs (`PARLEY_PACKS`, default all installed).
     public static func enabledPacks(_ config: ParleyConfig, packs: PackSet = ParleySchema.packSet) throws(ConfigError) -> [DomainPack] {
