@@ -40,6 +40,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", .upToNextMinor(from: "0.12.1")),
     ],
     targets: [
         // Domain types and ports (protocols). Depends on nothing heavy.
@@ -225,6 +226,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Parley as an MCP server: the JSON-RPC handler behind `/mcp` (the tenant's tools, approvals,
+        // sessions) and the built-in calculator and filesystem servers, connectable in-process.
+        .target(
+            name: "ParleyMCPServer",
+            dependencies: [
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // HTTP surface: routes, middleware, error mapping, metrics, app assembly.
         .target(
             name: "ParleyServer",
@@ -237,6 +250,8 @@ let package = Package(
                 "ParleyHTTP",
                 "ParleyPackKit",
                 "ParleyConvert",
+                "ParleyMCPServer",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -283,6 +298,8 @@ let package = Package(
                 "ParleyConvert",
                 "ParleyEmbed",
                 "ParleyOutbound",
+                "ParleyMCPServer",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
