@@ -1971,7 +1971,7 @@ paths:
               schema:
                 $ref: '#/components/schemas/MCPErrorBody'
         '404':
-          description: The session is not open for this caller (ended, expired, another key's, never opened): initialize again.
+          description: The session is not open for this caller (ended, expired, another key's, never opened); initialize again.
           content:
             application/json:
               schema:
@@ -2004,7 +2004,7 @@ paths:
         - bearerAuth: []
       responses:
         '204':
-          description: The session ended; later messages with it are answered 404.
+          description: The session ended, and later messages with it are answered 404.
         '400':
           description: No `Mcp-Session-Id` header (`-32600`), or a NUL in the query (Parley's error).
           content:
@@ -5785,7 +5785,7 @@ components:
         - $ref: '#/components/schemas/Error'
     MCPServerSentEvent:
       type: object
-      description: The JSON-RPC response as one server-sent event (`event: message`, the response as `data` on one line).
+      description: The JSON-RPC response as one server-sent event (event type `message`, the response as `data` on one line).
       required: [data]
       properties:
         event:
