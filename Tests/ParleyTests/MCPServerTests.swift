@@ -233,6 +233,28 @@ extension TestClientProtocol {
     }
 
     @Test(arguments: TestEnv.kinds)
+    func aPersonsAccessTokenWorksLikeAKeyWithTheirRole(_ kind: DatabaseKind) async throws {
+        try await withAccounts(kind) { client, f in
+            try await f.user("op@example.com", role: .operator)
+            let token = try #require(try await client.login("op@example.com").json["access_token"]?.stringValue)
+            let tenant: HTTPFields = [HTTPField.Name("X-Tenant")!: "acme"]
+            let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25"}}"#
+            let opened = try await client.mcp(token, initialize, extra: tenant)
+            let session = try #require(opened.headers[HTTPField.Name("Mcp-Session-Id")!], "\(opened.text)")
+            let listed = try await client.mcp(token, #"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, session: session, extra: tenant)
+            let names = listed.message?["result"]?["tools"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+            // An operator may not manage keys: revoke_api_key is not theirs to call.
+            #expect(names.contains("get_workspace") && !names.contains("revoke_api_key"), "\(names)")
+            let called = try await client.mcp(token, #"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get_workspace"}}"#,
+                                              session: session, extra: tenant)
+            #expect(called.message?["result"]?["structuredContent"]?["slug"] == "acme", "\(called.text)")
+            // A key of the same tenant cannot use the person's session.
+            #expect(try await client.mcp(f.seeded.adminKey, #"{"jsonrpc":"2.0","id":4,"method":"ping"}"#, session: session).status == .notFound)
+            #expect(try await client.mcp("eyJhbGciOiJFUzI1NiJ9.e30.bad", initialize).status == .unauthorized)
+        }
+    }
+
+    @Test(arguments: TestEnv.kinds)
     func toolsFollowTheTenantsPolicyAndPacks(_ kind: DatabaseKind) async throws {
         try await withAgentServer(kind) { client, seeded, _, _ in
             let session = try await client.mcpSession(seeded.adminKey)
