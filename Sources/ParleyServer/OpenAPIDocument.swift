@@ -6390,7 +6390,7 @@ components:
           description: When the run ended; null until then.
         agent_id:
           type: [string, 'null']
-          description: The agent the run used (`/v1/agents/{id}`); null for runs from before agents were data.
+          description: The agent the run used (`/v1/agents/{id}`); null for runs from before agents were data and for an MCP client's direct tool calls (docs/mcp.md).
         agent_version:
           type: [integer, 'null']
           description: The version of that agent the run used.
