@@ -237,8 +237,20 @@ let package = Package(
             name: "ParleyApp",
             dependencies: [
                 "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyPackKit", "ParleyLegal", "ParleySupport",
-                "ParleyMCPClient",
+                "ParleyMCPClient", "ParleyMCPServer",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Parley as an MCP server: the JSON-RPC handler behind `/mcp` (the tenant's tools, approvals,
+        // sessions) and the built-in calculator and filesystem servers, connectable in-process.
+        .target(
+            name: "ParleyMCPServer",
+            dependencies: [
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -256,6 +268,8 @@ let package = Package(
                 "ParleyPackKit",
                 "ParleyConvert",
                 "ParleyMCPClient",
+                "ParleyMCPServer",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -303,6 +317,7 @@ let package = Package(
                 "ParleyEmbed",
                 "ParleyOutbound",
                 "ParleyMCPClient",
+                "ParleyMCPServer",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

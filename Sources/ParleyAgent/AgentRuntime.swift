@@ -222,6 +222,7 @@ public final class AgentRuntime: Sendable {
         if let agent = state.agent { policies = agent.policies(over: policies, registered: tools.order) }
         for name in hidden { policies[name] = .disabled }
         let maxIterations = state.agent?.maxIterations ?? settings.maxIterations
+        if state.direct == true { return try await directCall(run, state: &state, tools: tools, policies: policies) }
         if !state.pending.isEmpty {
             try await finishTurn(run, state: &state, tools: tools, policies: policies)
         }
@@ -269,6 +270,29 @@ public final class AgentRuntime: Sendable {
     }
 
     struct ModelTurn { var text = ""; var thinking = ""; var calls: [ToolCall] = [] }
+
+    /// A direct call's one turn: its calls wait for approval where the policy says so, then run;
+    /// the last result is the answer. Resumed after the approval, the decided calls run.
+    private func directCall(_ run: RunHandle, state: inout RunState, tools: ToolRegistry, policies: [String: ToolPolicyMode]) async throws -> LoopOutcome {
+        if state.iteration == 0 {
+            state.iteration = 1
+            let steps = state.pending.map { call -> (type: String, fields: [String: JSONValue]) in
+                state.stepNumber += 1
+                return (EventType.reasoningStep, [
+                    "step_id": .string(call.stepID), "thought": .string("Called directly by \(run.owner.actor) (MCP tools/call)"),
+                    "action": .string(call.tool), "action_input": (try? JSONValue.parse(call.arguments)) ?? .string(call.arguments),
+                    "step_number": .number(Double(state.stepNumber)),
+                ])
+            }
+            state.messages.append(ModelMessage(role: .assistant, content: state.pending.map { .toolCall(id: $0.callID, name: $0.tool, arguments: $0.arguments) }))
+            if try await requestApprovals(run, state: &state, tools: tools, policies: policies, steps: steps) { return .paused }
+            try await finishTurn(run, state: &state, tools: tools, policies: policies, announce: steps)
+        } else if !state.pending.isEmpty {
+            try await finishTurn(run, state: &state, tools: tools, policies: policies)
+        }
+        guard case .toolResult(_, let content, _)? = state.messages.last?.content.last else { return .completed("") }
+        return .completed(content)
+    }
 
     private func callModel(_ run: RunHandle, state: inout RunState, tools available: [Tool]) async throws -> ModelTurn {
         var system = settings.systemPrompt

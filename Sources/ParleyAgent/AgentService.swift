@@ -200,7 +200,7 @@ public struct AgentService: Sendable {
 
     /// Replays from the store (when `readFirst`), then follows `subscription`, filling gaps from
     /// the store, until the terminal event; polls the store and beats on every heartbeat tick.
-    private func stream(_ subscription: EventHub.Subscription, tenantID: String, workflowID: String, after: Int, readFirst: Bool) -> AsyncStream<StreamItem> {
+    func stream(_ subscription: EventHub.Subscription, tenantID: String, workflowID: String, after: Int, readFirst: Bool) -> AsyncStream<StreamItem> {
         let (stream, continuation) = AsyncStream.makeStream(of: StreamItem.self)
         let store = self.store
         let repo = self.repo

@@ -173,6 +173,9 @@ struct RunState: Sendable, Codable, Equatable {
     var handoffs: Int?
     /// What the run's agent definition asks of it (prompt, tools, limits, approvals, model).
     var agent: AgentRunConfig?
+    /// A direct tool call (an MCP client's `tools/call`): the pending call runs, with approval
+    /// like any other, and its result is the answer; no model is asked.
+    var direct: Bool?
 }
 
 extension ModelMessage: Codable {

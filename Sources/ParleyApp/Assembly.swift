@@ -3,6 +3,7 @@ import Logging
 import ParleyComms
 import ParleyCore
 import ParleyMCPClient
+import ParleyMCPServer
 import ParleyPackKit
 import ParleyPlatform
 import ParleyStorage
@@ -21,7 +22,16 @@ public enum AppAssembly {
 
     /// The MCP servers built into Parley that tenants may add to their registry (transport
     /// `builtin`, docs/mcp.md); each opens an in-process `MCP.Transport` for a tenant.
-    public static var mcpBuiltins: [MCPBuiltinServer] { [] }
+    public static func mcpBuiltins(_ config: ParleyConfig) -> [MCPBuiltinServer] {
+        let builtins = BuiltinMCPServers(dataDirectory: URL(fileURLWithPath: config.filesDirectory, isDirectory: true))
+        let descriptions = ["calculator": "Arithmetic: add, subtract, multiply, divide, power.",
+                            "filesystem": "Files in the tenant's own directory: read, write, list, create directory, delete, search, info."]
+        return BuiltinMCPServers.names.map { name in
+            MCPBuiltinServer(name: name, description: descriptions[name] ?? name) { tenantID in
+                try await builtins.connect(name: name, tenantID: tenantID)
+            }
+        }
+    }
 
     /// The packs this installation runs (`PARLEY_PACKS`, default all installed).
     public static func enabledPacks(_ config: ParleyConfig, packs: PackSet = ParleySchema.packSet) throws(ConfigError) -> [DomainPack] {

@@ -44,7 +44,7 @@ struct Serve: AsyncParsableCommand {
         let keyring = await loadKeyring(config, store: store, logger: logger)
         var deps = ServerDependencies(config: config, store: store, clock: clock, logger: logger, migrations: ParleySchema.migrations,
                                       keyring: keyring, packs: try AppAssembly.enabledPacks(config))
-        deps.mcpBuiltins = AppAssembly.mcpBuiltins
+        deps.mcpBuiltins = AppAssembly.mcpBuiltins(config)
         let databaseDescription = config.databaseURL.description
         let app = try buildApplication(deps) { host, port in
             let url = config.publicURL ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"

@@ -39,6 +39,8 @@ public struct ParleyConfig: Sendable {
     /// The installation key (base64, 32 bytes); when absent, `secretKeyFile` holds it.
     public var secretKey: String?
     public var secretKeyFile: String
+    /// Where tenants' files live (the built-in filesystem MCP server's sandboxes: `tenants/<id>/files`).
+    public var filesDirectory: String = "parley-files"
     /// Web console sessions: signed out after this long without a request, and after the maximum in any case.
     public var sessionIdleMinutes: Int
     public var sessionMaxDays: Int
@@ -197,6 +199,7 @@ extension ParleyConfig {
                 Keyring.parse($0) != nil
             },
             secretKeyFile: try reader.string("PARLEY_SECRET_KEY_FILE", default: Self.defaultKeyFile(databaseURL), accepts: "a file path") { !$0.isEmpty },
+            filesDirectory: try reader.string("PARLEY_FILES_DIR", default: Self.besideDatabase(databaseURL, "parley-files"), accepts: "a directory path") { !$0.isEmpty },
             sessionIdleMinutes: try reader.int("PARLEY_SESSION_IDLE_MINUTES", default: 720, range: 1...525_600),
             sessionMaxDays: try reader.int("PARLEY_SESSION_MAX_DAYS", default: 7, range: 1...365),
             models: ModelSettings(

@@ -9,6 +9,7 @@ import ServiceLifecycle
 import ParleyCore
 import ParleyHTTP
 import ParleyMCPClient
+import ParleyMCPServer
 import ParleyPackKit
 import ParleyPlatform
 import ParleyStorage
@@ -201,6 +202,11 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     ConversationController(conversations: ConversationService(agent: agent)).register(v1Routes)
     HandoffController(handoffs: HandoffService(agent: agent), maxBodyBytes: maxBody).register(v1Routes)
     MCPServersController(mcp: mcp, maxBodyBytes: maxBody).register(v1Routes)
+    // Parley as an MCP server (docs/mcp.md): `/mcp`, authenticated and rate limited like /v1.
+    MCPEndpointController(endpoint: MCPEndpoint(agent: agent, sessions: MCPSessionStore(store: deps.store, clock: deps.clock), logger: deps.logger),
+                          maxBodyBytes: maxBody)
+        .register(Routes(group: router.group("").add(middleware: MCPOriginGuard(publicURL: deps.config.publicURL)).add(middleware: auth).add(middleware: limits),
+                         prefix: "", table: table))
     // Seed 000's paths, kept as aliases.
     ChatController(agent: agent, metrics: metrics, maxBodyBytes: maxBody)
         .register(Routes(group: router.group("").add(middleware: auth).add(middleware: limits), prefix: "", table: table))

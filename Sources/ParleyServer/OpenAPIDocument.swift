@@ -72,6 +72,11 @@ servers:
   - url: http://127.0.0.1:8080
     description: The default address of `parley serve`.
 tags:
+  - name: mcp
+    description: |
+      Parley as an MCP server (docs/mcp.md): the Model Context Protocol's Streamable HTTP
+      transport, protocol versions 2025-11-25 and 2025-06-18, exposing the workspace's tools to
+      MCP clients. The body is JSON-RPC 2.0, not Parley's JSON conventions.
   - name: openai
     description: |
       OpenAI's Chat Completions wire format over the workspace's agents (docs/openai-compatible.md):
@@ -1871,6 +1876,160 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /mcp:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: Mcp-Session-Id
+        in: header
+        required: false
+        description: The session `initialize` returned in this header; required on every later message.
+        schema:
+          type: string
+      - name: MCP-Protocol-Version
+        in: header
+        required: false
+        description: The negotiated protocol version (`2025-11-25` or `2025-06-18`); when sent, it must be the session's.
+        schema:
+          type: string
+    post:
+      tags: [mcp]
+      operationId: mcpMessage
+      summary: Send one JSON-RPC message to Parley's MCP server. Any key; the tools listed follow its role.
+      description: |
+        One JSON-RPC 2.0 message per request (no batches). Methods: `initialize` (answers with
+        the session id in `Mcp-Session-Id`), `ping`, `tools/list`, `tools/call`; notifications
+        (`notifications/initialized`, ...) and responses are accepted with 202 and no body. A
+        `server/discover` probe (newer protocol revisions) answers `-32601`, so such a client
+        falls back to `initialize`. The answer is JSON when `Accept` allows it, else one
+        server-sent event (`event: message`, the JSON-RPC response as `data`).
+
+        `tools/list` returns the tools the caller's role may use, of the packs the workspace has
+        on, not disabled by its policy, with their JSON schemas, `annotations`
+        (`readOnlyHint`, `destructiveHint`) and under `_meta` `parley/permission`,
+        `parley/side_effects` and `parley/approval` (`required` when a call waits for a person).
+        `tools/call` runs the tool as an agent run of its own (its id in the result's `_meta`
+        `parley/workflow_id`), with the same input validation, timeout and audit as a model's
+        call. A tool that needs approval does not run: the result (not an error) names the run
+        and the approval in `structuredContent`; approving it (`POST
+        /v1/workflows/{id}/approvals/{approval_id}`) runs the tool in that run. A tool the caller
+        may not call is a `-32602` error whose `data.code` says why: `tool_not_found`,
+        `tool_unavailable` (its pack is off), `tool_disabled` (the workspace's policy),
+        `forbidden` (the role), `tool_conversation_only`.
+
+        JSON-RPC errors: `-32700` (not JSON, 400), `-32600` (not a valid message, 400; no or an
+        unknown session: 400 or 404), `-32601` (unknown method), `-32602` (bad params),
+        `-32603` (internal). A request with an `Origin` other than the public URL or a loopback
+        page is refused with 403 (DNS rebinding).
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/MCPMessage'
+            example:
+              jsonrpc: '2.0'
+              id: 1
+              method: initialize
+              params:
+                protocolVersion: '2025-11-25'
+                capabilities: {}
+                clientInfo:
+                  name: example
+                  version: '1.0'
+      responses:
+        '200':
+          description: The JSON-RPC response (a result or a JSON-RPC error).
+          headers:
+            Mcp-Session-Id:
+              description: On `initialize`, the new session.
+              schema:
+                type: string
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MCPResponse'
+            text/event-stream:
+              schema:
+                $ref: '#/components/schemas/MCPServerSentEvent'
+        '202':
+          description: A notification or a response was accepted; there is no answer.
+        '400':
+          description: Not JSON (`-32700`), not a valid message, no session, a protocol version that is not the session's (`-32600`); or a NUL in the query (Parley's error).
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MCPErrorBody'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          description: A foreign `Origin` (`-32600`), or a console cookie without its CSRF token (Parley's error).
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MCPErrorBody'
+        '404':
+          description: The session is not open for this caller (ended, expired, another key's, never opened); initialize again.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MCPResponse'
+        '406':
+          description: '`Accept` allows neither `application/json` nor `text/event-stream`.'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MCPResponse'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          description: The body is not sent as `application/json`.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MCPResponse'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    delete:
+      tags: [mcp]
+      operationId: mcpEndSession
+      summary: End the MCP session named in `Mcp-Session-Id`.
+      security:
+        - bearerAuth: []
+      responses:
+        '204':
+          description: The session ended, and later messages with it are answered 404.
+        '400':
+          description: No `Mcp-Session-Id` header (`-32600`), or a NUL in the query (Parley's error).
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MCPErrorBody'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          description: A foreign `Origin` (`-32600`), or a console cookie without its CSRF token (Parley's error).
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MCPErrorBody'
+        '404':
+          description: No open session of this caller with that id.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MCPResponse'
         '429':
           $ref: '#/components/responses/TooManyRequests'
         '500':
@@ -6171,6 +6330,66 @@ components:
           description: The agent run that made the call, if one did.
         created_at:
           $ref: '#/components/schemas/Timestamp'
+    MCPMessage:
+      type: object
+      description: One JSON-RPC 2.0 message (a request, a notification, or a response to the server).
+      required: [jsonrpc]
+      properties:
+        jsonrpc:
+          type: string
+          enum: ['2.0']
+        id:
+          oneOf:
+            - type: string
+            - type: integer
+        method:
+          type: string
+          examples: [initialize, ping, tools/list, tools/call, notifications/initialized]
+        params:
+          type: object
+        result:
+          type: object
+        error:
+          type: object
+    MCPResponse:
+      type: object
+      description: A JSON-RPC 2.0 response, with `result` or `error` (`code`, `message`, optional `data`).
+      required: [jsonrpc, id]
+      properties:
+        jsonrpc:
+          type: string
+          enum: ['2.0']
+        id:
+          oneOf:
+            - type: string
+            - type: integer
+            - type: 'null'
+        result:
+          type: object
+        error:
+          type: object
+          required: [code, message]
+          properties:
+            code:
+              type: integer
+            message:
+              type: string
+            data: {}
+    MCPErrorBody:
+      description: A JSON-RPC error response, or Parley's error envelope when a rule shared with every route refused the request.
+      anyOf:
+        - $ref: '#/components/schemas/MCPResponse'
+        - $ref: '#/components/schemas/Error'
+    MCPServerSentEvent:
+      type: object
+      description: The JSON-RPC response as one server-sent event (event type `message`, the response as `data` on one line).
+      required: [data]
+      properties:
+        event:
+          type: string
+          enum: [message]
+        data:
+          type: string
     OpenAIModel:
       type: object
       required: [id, object, created, owned_by]
@@ -6768,7 +6987,7 @@ components:
           description: When the run ended; null until then.
         agent_id:
           type: [string, 'null']
-          description: The agent the run used (`/v1/agents/{id}`); null for runs from before agents were data.
+          description: The agent the run used (`/v1/agents/{id}`); null for runs from before agents were data and for an MCP client's direct tool calls (docs/mcp.md).
         agent_version:
           type: [integer, 'null']
           description: The version of that agent the run used.

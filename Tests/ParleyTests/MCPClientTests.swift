@@ -396,7 +396,7 @@ struct MCPClientTests {
 
 /// A built-in server (transport `builtin`): an in-process `MCP.Server` over an in-memory transport,
 /// given to the server at assembly like the installation's own built-ins.
-@Suite struct MCPBuiltinServerTests {
+@Suite struct MCPRegistryBuiltinTests {
     /// Keeps the in-process servers alive while their tenants use them.
     final class Servers: Sendable {
         let all = Mutex<[MCP.Server]>([])
@@ -420,6 +420,47 @@ struct MCPClientTests {
             try await server.start(transport: serverSide)
             servers.all.withLock { $0.append(server) }
             return client
+        }
+    }
+
+    /// The built-ins the `parley serve` binary registers (AppAssembly), not a test server: the
+    /// calculator and the filesystem sandboxed under PARLEY_FILES_DIR.
+    @Test(arguments: TestEnv.kinds)
+    func theShippedCalculatorAndFilesystemAreUsableThroughTheRegistry(_ kind: DatabaseKind) async throws {
+        let clock = TestClock()
+        let files = FileManager.default.temporaryDirectory.appendingPathComponent("parley-files-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: files) }
+        try await TestDatabases.withStore(kind, clock: clock) { store in
+            let seeded = try await Seeded.make(store, clock: clock)
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let config = try ParleyConfig.load(ConfigSources(environment: ["PARLEY_FILES_DIR": files.path]))
+            #expect(config.filesDirectory == files.path)
+            var deps = ServerDependencies(config: config, store: store, clock: clock, logger: logger,
+                                          migrations: ParleySchema.migrations, keyring: .random(), packs: ParleySchema.packs)
+            deps.mcpBuiltins = AppAssembly.mcpBuiltins(config)
+            try await buildApplication(deps).test(.router) { client in
+                let admin = seeded.adminKey
+                _ = try await client.postJSON(admin, "/v1/mcp/servers", ["name": "calc", "transport": "builtin", "builtin": "calculator"], status: .created)
+                _ = try await client.postJSON(admin, "/v1/mcp/servers/calc/discover", [:])
+                let power = try await client.postJSON(admin, "/v1/mcp/execute", ["server": "calc", "tool": "power", "arguments": ["a": 2, "b": 10]])
+                #expect(power["outcome"] == "success" && power["output"]?.stringValue?.contains("1024") == true, "\(power)")
+                let byZero = try await client.postJSON(admin, "/v1/mcp/execute", ["server": "calc", "tool": "divide", "arguments": ["a": 1, "b": 0]])
+                #expect(byZero["outcome"] != "success", "\(byZero)")
+
+                _ = try await client.postJSON(admin, "/v1/mcp/servers", ["name": "files", "transport": "builtin", "builtin": "filesystem"], status: .created)
+                let discovered = try await client.postJSON(admin, "/v1/mcp/servers/files/discover", [:])
+                #expect(discovered["tools"]?.arrayValue?.contains { $0["name"] == "write_file" } == true)
+                let written = try await client.postJSON(admin, "/v1/mcp/execute", ["server": "files", "tool": "write_file",
+                                                                                   "arguments": ["path": "notes/a.txt", "content": "hello"]])
+                #expect(written["outcome"] == "success", "\(written)")
+                let onDisk = try String(contentsOf: files.appendingPathComponent("tenants/\(seeded.tenant.id)/files/notes/a.txt"), encoding: .utf8)
+                #expect(onDisk == "hello")
+                let read = try await client.postJSON(admin, "/v1/mcp/execute", ["server": "files", "tool": "read_file", "arguments": ["path": "notes/a.txt"]])
+                #expect(read["output"]?.stringValue?.contains("hello") == true, "\(read)")
+                let escape = try await client.postJSON(admin, "/v1/mcp/execute", ["server": "files", "tool": "read_file", "arguments": ["path": "../../x"]])
+                #expect(escape["outcome"] != "success", "\(escape)")
+            }
         }
     }
 
