@@ -142,7 +142,7 @@ let package = Package(
         .target(
             name: "ParleyPackKit",
             dependencies: [
-                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyHTTP",
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyHTTP", "ParleyFlows",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -219,8 +219,19 @@ let package = Package(
         .target(
             name: "ParleyApp",
             dependencies: [
-                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyPackKit", "ParleyLegal", "ParleySupport",
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyFlows", "ParleyPackKit", "ParleyLegal",
+                "ParleySupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The durable workflow engine: flows as data, executions as jobs on the communications queue.
+        .target(
+            name: "ParleyFlows",
+            dependencies: [
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms",
+                .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -234,6 +245,7 @@ let package = Package(
                 "ParleyPlatform",
                 "ParleyAgent",
                 "ParleyComms",
+                "ParleyFlows",
                 "ParleyHTTP",
                 "ParleyPackKit",
                 "ParleyConvert",
@@ -275,6 +287,7 @@ let package = Package(
                 "ParleyServer",
                 "ParleyAgent",
                 "ParleyComms",
+                "ParleyFlows",
                 "ParleyLegal",
                 "ParleySupport",
                 "ParleyHTTP",

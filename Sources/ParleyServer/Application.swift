@@ -5,6 +5,7 @@ import Logging
 import ParleyAgent
 import ParleyComms
 import ParleyConvert
+import ParleyFlows
 import ServiceLifecycle
 import ParleyCore
 import ParleyHTTP
@@ -191,6 +192,12 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     ChatCompletionsController(agents: agent.agents, metrics: metrics, maxBodyBytes: maxBody, clock: deps.clock).register(v1Routes)
     ConversationController(conversations: ConversationService(agent: agent)).register(v1Routes)
     HandoffController(handoffs: HandoffService(agent: agent), maxBodyBytes: maxBody).register(v1Routes)
+    // Flows: executions advance as jobs on the same queue, run by this process's worker (or any other's).
+    let flowRunner = AgentServiceFlowRunner(agent: agent)
+    let flowEngine = FlowEngine(store: deps.store, clock: deps.clock, tools: flowRunner, agents: flowRunner, toolNames: agent.installedToolNames,
+                                logger: deps.logger, wake: { worker.wake() })
+    worker.install([flowEngine.handler])
+    FlowController(flows: FlowService(engine: flowEngine), metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
     // Seed 000's paths, kept as aliases.
     ChatController(agent: agent, metrics: metrics, maxBodyBytes: maxBody)
         .register(Routes(group: router.group("").add(middleware: auth).add(middleware: limits), prefix: "", table: table))
