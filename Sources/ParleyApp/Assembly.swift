@@ -55,7 +55,8 @@ public enum AppAssembly {
 
     /// The workflow engine of `parley worker`: flow steps run here as in `serve`, tool and agent
     /// steps through an agent runtime of this process (the packs' tools, the configured models
-    /// and the offline planner; the packs' prompt templates are `serve`'s alone).
+    /// and the offline planner; the packs' prompt templates are `serve`'s alone), messages
+    /// through the communications engine (without personalisation).
     public static func flowEngine(config: ParleyConfig, context: PackContext, packs: [DomainPack], services: [any Sendable], logger: Logger) -> FlowEngine {
         var registry = ToolRegistry()
         for tool in CoreTools.all + packs.flatMap(\.tools) { registry.register(tool) }
@@ -71,8 +72,11 @@ public enum AppAssembly {
                                    metrics: NoAgentMetrics(), logger: logger, services: ToolServices(services))
         let agent = AgentService(runtime: runtime)
         let runner = AgentServiceFlowRunner(agent: agent)
-        return FlowEngine(store: context.store, clock: context.clock, tools: runner, agents: runner, toolNames: agent.installedToolNames,
-                          logger: logger, wake: context.wake)
+        let templates = TemplateService(store: context.store, clock: context.clock, defaults: DefaultTemplates.all + packs.flatMap(\.templates))
+        let messages = MessageService(queue: JobQueue(store: context.store, clock: context.clock), maxAttempts: context.maxAttempts, templates: templates,
+                                      wake: context.wake)
+        return FlowEngine(store: context.store, clock: context.clock, tools: runner, agents: runner, messages: messages,
+                          toolNames: agent.installedToolNames, logger: logger, wake: context.wake)
     }
 }
 

@@ -6,6 +6,7 @@ import ParleyCore
 public enum FlowStepType: String, Sendable, CaseIterable, Codable {
     case transform, condition, tool, agent, delay, approval, parallel
     case subFlow = "sub_flow"
+    case sendMessage = "send_message"
 
     /// The fields each type's `config` takes, and which of them are required.
     var configFields: (all: Set<String>, required: Set<String>) {
@@ -18,6 +19,7 @@ public enum FlowStepType: String, Sendable, CaseIterable, Codable {
         case .approval: (["message", "on_reject"], [])
         case .parallel: (["branches", "mode", "count"], ["branches"])
         case .subFlow: (["flow", "input"], ["flow"])
+        case .sendMessage: (["channel", "to", "subject", "text", "template", "variables"], ["channel", "to"])
         }
     }
 }
@@ -267,6 +269,18 @@ public struct FlowSpec: Sendable, Equatable {
             }
         case .subFlow:
             guard c["flow"]?.stringValue?.isEmpty == false else { throw bad("config.flow must be a flow's id or name", "invalid_step") }
+        case .sendMessage:
+            guard let channel = c["channel"]?.stringValue, ["email", "sms"].contains(channel) else {
+                throw bad("config.channel must be \"email\" or \"sms\"", "invalid_step")
+            }
+            guard c["to"]?.stringValue?.isEmpty == false else { throw bad("config.to must be the recipient (templates allowed, e.g. \"{{input.email}}\")", "invalid_step") }
+            for key in ["subject", "text", "template"] {
+                if let v = c[key], v != .null, v.stringValue == nil { throw bad("config.\(key) must be a text (templates allowed)", "invalid_step") }
+            }
+            guard c["text"]?.stringValue?.isEmpty == false || c["template"]?.stringValue?.isEmpty == false else {
+                throw bad("a send_message step needs config.text or config.template", "invalid_step")
+            }
+            if let v = c["variables"], v != .null, v.objectValue == nil { throw bad("config.variables must be an object (templates allowed)", "invalid_step") }
         }
         do {
             _ = try FlowTemplate.references(in: c)

@@ -26,6 +26,19 @@ public protocol FlowAgentRunner: Sendable {
     func outcome(_ principal: Principal, runID: String) async throws -> FlowAgentOutcome
 }
 
+/// Messages for send_message steps (the communications engine's `MessageService`).
+public protocol FlowMessenger: Sendable {
+    /// Accepts the message (deduplicated by `request.idempotencyKey`); answers its id, status and whether it is new.
+    func accept(_ ctx: ActionContext, _ request: MessageRequest) async throws -> (id: String, status: String, created: Bool)
+}
+
+extension MessageService: FlowMessenger {
+    public func accept(_ ctx: ActionContext, _ request: MessageRequest) async throws -> (id: String, status: String, created: Bool) {
+        let accepted = try await send(ctx, request)
+        return (accepted.message.id, accepted.message.status.rawValue, accepted.created)
+    }
+}
+
 /// What one attempt of a step came to.
 enum StepResult: Sendable {
     case completed(JSONValue, next: String?? = nil)
@@ -51,14 +64,16 @@ public struct FlowEngine: Sendable {
     let queue: JobQueue
     let tools: (any FlowToolRunner)?
     let agents: (any FlowAgentRunner)?
+    let messages: (any FlowMessenger)?
     let wake: @Sendable () -> Void
     let logger: Logger
     let repo: FlowRepository
     /// How long an agent step waits before looking again at a run that paused for a person.
     var agentRecheck: TimeInterval = 10
 
-    public init(store: any Store, clock: any Clock, tools: (any FlowToolRunner)?, agents: (any FlowAgentRunner)?, toolNames: Set<String>,
-                logger: Logger, wake: @escaping @Sendable () -> Void) {
+    public init(store: any Store, clock: any Clock, tools: (any FlowToolRunner)?, agents: (any FlowAgentRunner)?, messages: (any FlowMessenger)? = nil,
+                toolNames: Set<String>, logger: Logger, wake: @escaping @Sendable () -> Void) {
+        self.messages = messages
         self.store = store
         self.clock = clock
         self.queue = JobQueue(store: store, clock: clock)
@@ -174,7 +189,7 @@ public struct FlowEngine: Sendable {
         row.startedAt = row.startedAt ?? now
         row.error = nil
         row.updatedAt = now
-        row.input = step.type == .transform || step.type == .tool || step.type == .agent || step.type == .subFlow
+        row.input = [.transform, .tool, .agent, .subFlow, .sendMessage].contains(step.type)
             ? FlowTemplate.render(step.config, context: context) : step.config
         let started = row
         let proceed = try await locked(e) { db -> Bool in
@@ -229,6 +244,8 @@ public struct FlowEngine: Sendable {
                 return try await runTool(e, step, &row)
             case .agent:
                 return try await runAgent(e, step, &row)
+            case .sendMessage:
+                return try await sendMessage(e, step, row)
             case .subFlow:
                 guard e.depth + 1 <= Self.maxDepth else {
                     return .failed("sub-flows nest at most \(Self.maxDepth) deep; step '\(step.id)' would go deeper", retryable: false)
@@ -287,6 +304,30 @@ public struct FlowEngine: Sendable {
             return .failed("step '\(step.id)': the tool '\(name)' failed (\(outcome.status.rawValue)): \(text.prefix(500))", retryable: true)
         }
         return .completed(outcome.output)
+    }
+
+    /// Sends through the communications engine under a key of its own (`flow:<execution>:<step>`),
+    /// so an attempt repeated after an interruption finds the message already accepted.
+    func sendMessage(_ e: FlowExecution, _ step: FlowStep, _ row: FlowStepRun) async throws -> StepResult {
+        guard let messages else { return .failed("send_message steps cannot run in this process (no message service)", retryable: true) }
+        let c = row.input ?? step.config
+        func text(_ key: String) -> String? {
+            guard let v = c[key], v != .null else { return nil }
+            return v.stringValue ?? v.serialized()
+        }
+        guard let channel = c["channel"]?.stringValue.flatMap(Channel.init(rawValue:)), let to = text("to"), !to.isEmpty else {
+            return .failed("step '\(step.id)': the recipient is empty once its templates are filled in", retryable: false)
+        }
+        let request = MessageRequest(channel: channel, to: to, subject: text("subject"), text: text("text") ?? "", template: text("template"),
+                                     variables: c["variables"]?.objectValue ?? [:], idempotencyKey: "flow:\(e.id):\(step.id)")
+        let ctx = ActionContext(principal: e.principal, requestID: "flow:\(e.id)")
+        do {
+            let sent = try await messages.accept(ctx, request)
+            return .completed(["message_id": .string(sent.id), "status": .string(sent.status), "created": .bool(sent.created)])
+        } catch let error as ParleyError where error.kind != .internalError && error.kind != .unavailable {
+            // Refused (a bad address, no consent, an unknown template): trying again cannot help.
+            return .failed("step '\(step.id)': the message was refused: \(error.message)", retryable: false)
+        }
     }
 
     func runAgent(_ e: FlowExecution, _ step: FlowStep, _ row: inout FlowStepRun) async throws -> StepResult {

@@ -192,12 +192,6 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     ChatCompletionsController(agents: agent.agents, metrics: metrics, maxBodyBytes: maxBody, clock: deps.clock).register(v1Routes)
     ConversationController(conversations: ConversationService(agent: agent)).register(v1Routes)
     HandoffController(handoffs: HandoffService(agent: agent), maxBodyBytes: maxBody).register(v1Routes)
-    // Flows: executions advance as jobs on the same queue, run by this process's worker (or any other's).
-    let flowRunner = AgentServiceFlowRunner(agent: agent)
-    let flowEngine = FlowEngine(store: deps.store, clock: deps.clock, tools: flowRunner, agents: flowRunner, toolNames: agent.installedToolNames,
-                                logger: deps.logger, wake: { worker.wake() })
-    worker.install([flowEngine.handler])
-    FlowController(flows: FlowService(engine: flowEngine), metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
     // Seed 000's paths, kept as aliases.
     ChatController(agent: agent, metrics: metrics, maxBodyBytes: maxBody)
         .register(Routes(group: router.group("").add(middleware: auth).add(middleware: limits), prefix: "", table: table))
@@ -219,11 +213,15 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let personalizer = deps.config.models.personalize
         ? deps.personalizer ?? PersonalizationAssembly.personalizer(deps.config.models, clock: deps.clock, logger: deps.logger) : nil
     let personalization = PersonalizationAssembly.settings(deps.config.models)
-    MessageController(messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, templates: templates,
-                                               personalizer: personalizer, personalization: personalization, metrics: commsMetrics,
-                                               wake: { worker.wake() }),
-                      maxBodyBytes: maxBody)
-        .register(v1Routes)
+    let messages = MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, templates: templates, personalizer: personalizer,
+                                  personalization: personalization, metrics: commsMetrics, wake: { worker.wake() })
+    MessageController(messages: messages, maxBodyBytes: maxBody).register(v1Routes)
+    // Flows: executions advance as jobs on the same queue, run by this process's worker (or any other's).
+    let flowRunner = AgentServiceFlowRunner(agent: agent)
+    let flowEngine = FlowEngine(store: deps.store, clock: deps.clock, tools: flowRunner, agents: flowRunner, messages: messages,
+                                toolNames: agent.installedToolNames, logger: deps.logger, wake: { worker.wake() })
+    worker.install([flowEngine.handler])
+    FlowController(flows: FlowService(engine: flowEngine), metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
     TemplateController(templates: templates, maxBodyBytes: maxBody, personalizer: personalizer, personalization: personalization).register(v1Routes)
     ConsentController(consent: ConsentService(store: deps.store, clock: deps.clock)).register(v1Routes, maxBodyBytes: maxBody)
     JobController(queue: queue, wake: { worker.wake() }).register(v1Routes)

@@ -7182,14 +7182,15 @@ components:
           pattern: '^[A-Za-z][A-Za-z0-9_]{0,63}$'
         type:
           type: string
-          enum: [transform, condition, tool, agent, delay, approval, parallel, sub_flow]
+          enum: [transform, condition, tool, agent, delay, approval, parallel, sub_flow, send_message]
         config:
           type: object
           description: |
             By type: transform `{output}`; condition `{branches: [{path, op, value, next}], default}`
             (op: eq, ne, gt, gte, lt, lte, contains, exists, not_exists); tool `{tool, input}`; agent
             `{agent, message}`; delay `{seconds}`; approval `{message, on_reject}`; parallel
-            `{branches: [step ids], mode: all|any|first, count}`; sub_flow `{flow, input}`.
+            `{branches: [step ids], mode: all|any|first, count}`; sub_flow `{flow, input}`; send_message
+            `{channel, to, subject, text | template, variables}`.
             Strings may hold `{{input.x}}`, `{{steps.<id>.output.y}}` and JSONPath (`{{$.input.items[*].name}}`).
         next:
           type: [string, 'null']

@@ -533,6 +533,62 @@ func stepView(_ execution: JSONValue, _ id: String) -> JSONValue? {
         }
     }
 
+    @Test(arguments: TestEnv.kinds)
+    func aStepOverItsTimeoutFailsAndIsRetried(_ kind: DatabaseKind) async throws {
+        try await withFlowServer(kind) { client, seeded, _, clock, worker in
+            let key = seeded.adminKey
+            // `hang` never finishes; the step gives it 50 ms, twice.
+            let id = try await client.createFlow(key, ["name": "slow", "steps": [
+                step("wait", "tool", ["tool": "hang"], extra: ["timeout_seconds": 0.05, "retries": ["max": 1, "backoff_seconds": 1]]),
+            ]])
+            let e = try await client.executeFlow(key, id)
+            try await worker.drain()
+            #expect(stepView(try await client.execution(key, e), "wait")?["status"] == "retrying")
+            clock.advance(by: 1)
+            try await worker.drain()
+            let failed = try await client.execution(key, e)
+            #expect(failed["status"] == "failed" && stepView(failed, "wait")?["attempts"] == 2)
+            #expect(failed["error"]?.stringValue?.contains("did not finish in time") == true)
+        }
+    }
+
+    @Test(arguments: TestEnv.kinds)
+    func sendMessageGoesThroughTheCommsEngineOnceEvenWhenRepeated(_ kind: DatabaseKind) async throws {
+        try await withFlowServer(kind) { client, seeded, store, clock, worker in
+            let key = seeded.adminKey
+            let id = try await client.createFlow(key, ["name": "notify", "steps": [
+                step("mail", "send_message", ["channel": "email", "to": "{{input.email}}", "subject": "Order {{input.order}}",
+                                              "text": "Your order {{input.order}} has shipped."]),
+            ]])
+            let e = try await client.executeFlow(key, id, ["email": "ana@example.com", "order": "A-17"])
+            try await worker.drain()
+            let done = try await client.execution(key, e)
+            #expect(done["status"] == "completed" && done["output"]?["created"] == true)
+            let messageID = try #require(done["output"]?["message_id"]?.stringValue)
+            let message = try await client.getJSON(key, "/v1/messages/\(messageID)")
+            #expect(message["status"] == "sent" && message["subject"] == "Order A-17" && message["to"] == "ana@example.com")
+
+            // The step again, as after a worker died mid-attempt: the same message, not a second one.
+            try await store.transaction { db in
+                try await db.raw("UPDATE flow_steps SET status = 'running' WHERE execution_id = \(bind: e)").run()
+                try await db.raw("UPDATE flow_executions SET status = 'running', finished_at = NULL WHERE id = \(bind: e)").run()
+            }
+            let payload = JSONValue.object(["execution_id": .string(e), "step_id": "mail"]).serialized()
+            _ = try await JobQueue(store: store, clock: clock).enqueue(NewJob(tenantID: seeded.tenant.id, type: FlowEngine.jobType, payload: payload, runAt: clock.now()))
+            try await worker.drain()
+            let again = try await client.execution(key, e)
+            #expect(again["status"] == "completed" && again["output"]?["message_id"]?.stringValue == messageID && again["output"]?["created"] == false)
+            let outbox = try await store.read { db in try await CommsCrashTests.count("SELECT COUNT(*) AS n FROM outbox", db) }
+            #expect(outbox == 1, "sent once")
+
+            // A recipient the engine refuses fails the step at once.
+            let bad = try await client.executeFlow(key, id, ["email": "not-an-address", "order": "B-1"])
+            try await worker.drain()
+            let refused = try await client.execution(key, bad)
+            #expect(refused["status"] == "failed" && refused["error"]?.stringValue?.contains("refused") == true && stepView(refused, "mail")?["attempts"] == 1)
+        }
+    }
+
     /// A step with side effects whose attempt was interrupted (its worker died after recording
     /// it as running) is not run again unless marked idempotent.
     @Test(arguments: TestEnv.kinds)
