@@ -230,9 +230,11 @@ let package = Package(
         .target(
             name: "ParleyFlows",
             dependencies: [
-                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms",
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyOutbound",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

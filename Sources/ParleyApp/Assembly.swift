@@ -76,7 +76,7 @@ public enum AppAssembly {
         let messages = MessageService(queue: JobQueue(store: context.store, clock: context.clock), maxAttempts: context.maxAttempts, templates: templates,
                                       wake: context.wake)
         return FlowEngine(store: context.store, clock: context.clock, tools: runner, agents: runner, messages: messages,
-                          toolNames: agent.installedToolNames, logger: logger, wake: context.wake)
+                          http: OutboundFlowHTTP(policy: config.jobs.outbound), toolNames: agent.installedToolNames, logger: logger, wake: context.wake)
     }
 }
 

@@ -7,6 +7,7 @@ public enum FlowStepType: String, Sendable, CaseIterable, Codable {
     case transform, condition, tool, agent, delay, approval, parallel
     case subFlow = "sub_flow"
     case sendMessage = "send_message"
+    case http
 
     /// The fields each type's `config` takes, and which of them are required.
     var configFields: (all: Set<String>, required: Set<String>) {
@@ -20,6 +21,7 @@ public enum FlowStepType: String, Sendable, CaseIterable, Codable {
         case .parallel: (["branches", "mode", "count"], ["branches"])
         case .subFlow: (["flow", "input"], ["flow"])
         case .sendMessage: (["channel", "to", "subject", "text", "template", "variables"], ["channel", "to"])
+        case .http: (["method", "url", "headers", "body", "allow_hosts"], ["url", "allow_hosts"])
         }
     }
 }
@@ -281,6 +283,27 @@ public struct FlowSpec: Sendable, Equatable {
                 throw bad("a send_message step needs config.text or config.template", "invalid_step")
             }
             if let v = c["variables"], v != .null, v.objectValue == nil { throw bad("config.variables must be an object (templates allowed)", "invalid_step") }
+        case .http:
+            let method = (c["method"]?.stringValue ?? "GET").uppercased()
+            guard FlowStep.httpMethods.contains(method) else { throw bad("config.method must be one of \(FlowStep.httpMethods.joined(separator: ", "))", "invalid_step") }
+            guard let hosts = c["allow_hosts"]?.arrayValue, !hosts.isEmpty, hosts.count <= 50,
+                  hosts.allSatisfy({ ($0.stringValue?.isEmpty == false) && !($0.stringValue ?? "").contains("/") }) else {
+                throw bad("config.allow_hosts must list 1 to 50 host names the step may call, e.g. [\"api.example.com\"]", "invalid_step")
+            }
+            guard let url = c["url"]?.stringValue else { throw bad("config.url must be an http(s) URL (templates allowed)", "invalid_step") }
+            if !url.contains("{{") {
+                guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme), let host = parsed.host?.lowercased() else {
+                    throw bad("config.url '\(url.prefix(100))' is not an http(s) URL", "invalid_step")
+                }
+                guard hosts.compactMap({ $0.stringValue?.lowercased() }).contains(host) else {
+                    throw bad("config.url's host '\(host)' is not in config.allow_hosts", "invalid_step")
+                }
+            }
+            if let h = c["headers"], h != .null {
+                guard let ho = h.objectValue, ho.count <= 50, ho.values.allSatisfy({ $0.stringValue != nil }) else {
+                    throw bad("config.headers must be an object of header names to texts (templates allowed)", "invalid_step")
+                }
+            }
         }
         do {
             _ = try FlowTemplate.references(in: c)

@@ -3,6 +3,7 @@ import Logging
 import ParleyAgent
 import ParleyComms
 import ParleyCore
+import ParleyOutbound
 import ParleyStorage
 import SQLKit
 
@@ -65,6 +66,7 @@ public struct FlowEngine: Sendable {
     let tools: (any FlowToolRunner)?
     let agents: (any FlowAgentRunner)?
     let messages: (any FlowMessenger)?
+    let http: (any FlowHTTPClient)?
     let wake: @Sendable () -> Void
     let logger: Logger
     let repo: FlowRepository
@@ -72,8 +74,9 @@ public struct FlowEngine: Sendable {
     var agentRecheck: TimeInterval = 10
 
     public init(store: any Store, clock: any Clock, tools: (any FlowToolRunner)?, agents: (any FlowAgentRunner)?, messages: (any FlowMessenger)? = nil,
-                toolNames: Set<String>, logger: Logger, wake: @escaping @Sendable () -> Void) {
+                http: (any FlowHTTPClient)? = nil, toolNames: Set<String>, logger: Logger, wake: @escaping @Sendable () -> Void) {
         self.messages = messages
+        self.http = http
         self.store = store
         self.clock = clock
         self.queue = JobQueue(store: store, clock: clock)
@@ -179,6 +182,12 @@ public struct FlowEngine: Sendable {
                 try await record(e, spec, step, row, try await followAgent(e, step, runID: runID))
                 return
             }
+            if step.type == .http, step.httpHasSideEffects, !step.idempotent {
+                try await record(e, spec, step, row, .failed(
+                    "step '\(step.id)' was interrupted while its \((step.config["method"]?.stringValue ?? "").uppercased()) request was being sent, and it is not marked idempotent, so it was not sent again; check whether it took effect, then start a new execution (or mark the step \"idempotent\": true)",
+                    retryable: false))
+                return
+            }
         case .pending, .retrying:
             break
         }
@@ -189,8 +198,11 @@ public struct FlowEngine: Sendable {
         row.startedAt = row.startedAt ?? now
         row.error = nil
         row.updatedAt = now
-        row.input = [.transform, .tool, .agent, .subFlow, .sendMessage].contains(step.type)
+        row.input = [.transform, .tool, .agent, .subFlow, .sendMessage, .http].contains(step.type)
             ? FlowTemplate.render(step.config, context: context) : step.config
+        // What is sent goes out as rendered; what is kept hides credentials.
+        let rendered = row.input
+        if step.type == .http { row.input = row.input.map(FlowStep.redactingCredentials) }
         let started = row
         let proceed = try await locked(e) { db -> Bool in
             guard let current = try await repo.execution(tenantID: tenantID, id: e.id, on: db), !current.status.isTerminal else { return false }
@@ -202,7 +214,7 @@ public struct FlowEngine: Sendable {
             return true
         }
         guard proceed else { return }
-        let result = await attempt(e, spec, step, &row, context: context)
+        let result = await attempt(e, spec, step, &row, context: context, rendered: rendered)
         try await record(e, spec, step, row, result)
     }
 
@@ -215,7 +227,8 @@ public struct FlowEngine: Sendable {
         return ["input": e.input, "steps": .object(steps), "execution": ["id": .string(e.id), "flow_id": .string(e.flowID)]]
     }
 
-    func attempt(_ e: FlowExecution, _ spec: FlowSpec, _ step: FlowStep, _ row: inout FlowStepRun, context: JSONValue) async -> StepResult {
+    func attempt(_ e: FlowExecution, _ spec: FlowSpec, _ step: FlowStep, _ row: inout FlowStepRun, context: JSONValue,
+                 rendered: JSONValue?) async -> StepResult {
         let c = step.config
         do {
             switch step.type {
@@ -246,6 +259,8 @@ public struct FlowEngine: Sendable {
                 return try await runAgent(e, step, &row)
             case .sendMessage:
                 return try await sendMessage(e, step, row)
+            case .http:
+                return try await callHTTP(step, rendered ?? step.config)
             case .subFlow:
                 guard e.depth + 1 <= Self.maxDepth else {
                     return .failed("sub-flows nest at most \(Self.maxDepth) deep; step '\(step.id)' would go deeper", retryable: false)
@@ -328,6 +343,35 @@ public struct FlowEngine: Sendable {
             // Refused (a bad address, no consent, an unknown template): trying again cannot help.
             return .failed("step '\(step.id)': the message was refused: \(error.message)", retryable: false)
         }
+    }
+
+    /// One request to a host on the step's allow-list, through the `OutboundGuard`.
+    func callHTTP(_ step: FlowStep, _ c: JSONValue) async throws -> StepResult {
+        guard let http else { return .failed("http steps cannot run in this process", retryable: true) }
+        let method = (c["method"]?.stringValue ?? "GET").uppercased()
+        let url = c["url"]?.stringValue ?? ""
+        let allowed = Set((c["allow_hosts"]?.arrayValue ?? []).compactMap { $0.stringValue?.lowercased() })
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme), let host = parsed.host?.lowercased() else {
+            return .failed("step '\(step.id)': '\(url.prefix(100))' is not an http(s) URL once its templates are filled in", retryable: false)
+        }
+        guard allowed.contains(host) else {
+            return .failed("step '\(step.id)': the host '\(host)' is not in the step's allow_hosts", retryable: false)
+        }
+        var headers: [String: String] = [:]
+        for (k, v) in c["headers"]?.objectValue ?? [:] { headers[k] = v.stringValue ?? v.serialized() }
+        let body = c["body"].flatMap { $0 == .null ? nil : $0 }
+        let answer: (status: Int, body: String)
+        do {
+            answer = try await http.send(method: method, url: url, headers: headers, body: body, timeout: step.timeoutSeconds)
+        } catch let error as OutboundError {
+            return .failed("step '\(step.id)': \(method) \(host) failed: \(error.message)", retryable: error.isRetryable)
+        }
+        let json = (try? JSONValue.parse(answer.body)) ?? .string(answer.body)
+        guard (200..<300).contains(answer.status) else {
+            let retryable = answer.status == 429 || answer.status == 408 || answer.status >= 500
+            return .failed("step '\(step.id)': \(method) \(host) answered \(answer.status): \(answer.body.prefix(300))", retryable: retryable)
+        }
+        return .completed(["status": .number(Double(answer.status)), "body": json])
     }
 
     func runAgent(_ e: FlowExecution, _ step: FlowStep, _ row: inout FlowStepRun) async throws -> StepResult {

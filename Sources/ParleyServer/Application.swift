@@ -219,7 +219,8 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     // Flows: executions advance as jobs on the same queue, run by this process's worker (or any other's).
     let flowRunner = AgentServiceFlowRunner(agent: agent)
     let flowEngine = FlowEngine(store: deps.store, clock: deps.clock, tools: flowRunner, agents: flowRunner, messages: messages,
-                                toolNames: agent.installedToolNames, logger: deps.logger, wake: { worker.wake() })
+                                http: OutboundFlowHTTP(policy: deps.config.jobs.outbound), toolNames: agent.installedToolNames,
+                                logger: deps.logger, wake: { worker.wake() })
     worker.install([flowEngine.handler])
     FlowController(flows: FlowService(engine: flowEngine), metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
     TemplateController(templates: templates, maxBodyBytes: maxBody, personalizer: personalizer, personalization: personalization).register(v1Routes)

@@ -7182,7 +7182,7 @@ components:
           pattern: '^[A-Za-z][A-Za-z0-9_]{0,63}$'
         type:
           type: string
-          enum: [transform, condition, tool, agent, delay, approval, parallel, sub_flow, send_message]
+          enum: [transform, condition, tool, agent, delay, approval, parallel, sub_flow, send_message, http]
         config:
           type: object
           description: |
@@ -7190,7 +7190,7 @@ components:
             (op: eq, ne, gt, gte, lt, lte, contains, exists, not_exists); tool `{tool, input}`; agent
             `{agent, message}`; delay `{seconds}`; approval `{message, on_reject}`; parallel
             `{branches: [step ids], mode: all|any|first, count}`; sub_flow `{flow, input}`; send_message
-            `{channel, to, subject, text | template, variables}`.
+            `{channel, to, subject, text | template, variables}`; http `{method, url, headers, body, allow_hosts}`.
             Strings may hold `{{input.x}}`, `{{steps.<id>.output.y}}` and JSONPath (`{{$.input.items[*].name}}`).
         next:
           type: [string, 'null']

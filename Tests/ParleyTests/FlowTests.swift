@@ -61,7 +61,9 @@ func withFlowServer(_ kind: DatabaseKind,
     let clock = TestClock()
     try await TestDatabases.withStore(kind, clock: clock) { store in
         let seeded = try await Seeded.make(store, clock: clock)
-        let config = try ParleyConfig.load(ConfigSources(environment: ["PARLEY_MAX_BODY_BYTES": "2mb", "PARLEY_SERVE_WORKER": "false"]))
+        // http steps may call the tests' local servers (and no other private address).
+        let config = try ParleyConfig.load(ConfigSources(environment: ["PARLEY_MAX_BODY_BYTES": "2mb", "PARLEY_SERVE_WORKER": "false",
+                                                                      "PARLEY_OUTBOUND_ALLOW": "127.0.0.1"]))
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let app = try buildApplication(ServerDependencies(config: config, store: store, clock: clock, logger: logger, migrations: ParleySchema.migrations,
@@ -586,6 +588,51 @@ func stepView(_ execution: JSONValue, _ id: String) -> JSONValue? {
             try await worker.drain()
             let refused = try await client.execution(key, bad)
             #expect(refused["status"] == "failed" && refused["error"]?.stringValue?.contains("refused") == true && stepView(refused, "mail")?["attempts"] == 1)
+        }
+    }
+
+    @Test(arguments: TestEnv.kinds)
+    func httpStepsCallOnlyAllowedHostsThroughTheOutboundGuard(_ kind: DatabaseKind) async throws {
+        try await CommsFakeProviderServer.with(.json(503, #"{"busy":true}"#), .json(200, #"{"price": 12.5}"#)) { baseURL, server in
+            try await withFlowServer(kind) { client, seeded, _, clock, worker in
+                let key = seeded.adminKey
+                let id = try await client.createFlow(key, ["name": "quote", "steps": [
+                    step("fetch", "http", ["method": "POST", "url": .string(baseURL + "/quote/{{input.sku}}"), "allow_hosts": ["127.0.0.1"],
+                                           "headers": ["Authorization": "Bearer sk-live-secret", "X-Sku": "{{input.sku}}"], "body": ["sku": "{{input.sku}}"]],
+                         extra: ["retries": ["max": 1, "backoff_seconds": 5], "idempotent": true]),
+                ]])
+                let e = try await client.executeFlow(key, id, ["sku": "A1"])
+                try await worker.drain()
+                #expect(stepView(try await client.execution(key, e), "fetch")?["status"] == "retrying", "a 503 is retried")
+                clock.advance(by: 5)
+                try await worker.drain()
+                let done = try await client.execution(key, e)
+                #expect(done["status"] == "completed" && done["output"] == ["status": 200, "body": ["price": 12.5]])
+                let sent = server.requests
+                #expect(sent.count == 2 && sent.last?.path == "/quote/A1" && sent.last?.method == "POST")
+                #expect(sent.last?.headers["authorization"] == "Bearer sk-live-secret" && sent.last?.headers["x-sku"] == "A1")
+                #expect(sent.last?.body == #"{"sku":"A1"}"#)
+                // The stored input keeps no credential.
+                let stored = stepView(done, "fetch")?["input"]?["headers"]
+                #expect(stored?["Authorization"] == "<redacted>" && stored?["X-Sku"] == "A1")
+
+                // A host outside the step's list, a literal one at save, a templated one at run time.
+                let refused = try await client.postJSON(key, "/v1/flows", ["name": "bad", "steps": [
+                    step("x", "http", ["url": "https://evil.example/steal", "allow_hosts": ["api.example.com"]]),
+                ]], status: .badRequest)
+                #expect(refused["error"]?["message"]?.stringValue?.contains("'evil.example'") == true)
+                let templated = try await client.createFlow(key, ["name": "templated", "steps": [
+                    step("x", "http", ["url": "{{input.url}}", "allow_hosts": ["api.example.com", "10.1.2.3"]]),
+                ]])
+                let elsewhere = try await client.executeFlow(key, templated, ["url": "https://evil.example/steal"])
+                // On the list, but a private address the installation does not allow: the guard refuses it.
+                let privateAddress = try await client.executeFlow(key, templated, ["url": "http://10.1.2.3/admin"])
+                try await worker.drain()
+                let e1 = try await client.execution(key, elsewhere), e2 = try await client.execution(key, privateAddress)
+                #expect(e1["status"] == "failed" && e1["error"]?.stringValue?.contains("not in the step's allow_hosts") == true)
+                #expect(e2["status"] == "failed" && stepView(e2, "x")?["attempts"] == 1, "\(e2)")
+                #expect(server.requests.count == 2)
+            }
         }
     }
 
