@@ -4,6 +4,7 @@ import ParleyCore
 import ParleyPlatform
 import ParleyStorage
 import SQLKit
+import Synchronization
 
 /// Tool and agent steps through the agent runtime: the tenant's tool policies and the
 /// `ToolExecutor`; runs of agent definitions.
@@ -44,9 +45,54 @@ public struct AgentServiceFlowRunner: FlowToolRunner, FlowAgentRunner {
     }
 }
 
+/// What a live event stream carries: the execution's events, and at shutdown a last item telling
+/// the viewer to reconnect (to any replica) after `lastSeq`.
+public enum FlowStreamItem: Sendable, Equatable {
+    case event(FlowEvent)
+    case reconnect(executionID: String, lastSeq: Int)
+}
+
+/// The live event streams of this process, so a shutdown can end them (the server's drain
+/// waits for every response, which a live stream never finishes by itself).
+public final class FlowStreams: Sendable {
+    private struct State {
+        var closing = false
+        var streams: [Int: @Sendable () -> Void] = [:]
+        var next = 0
+    }
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Registers a stream's `end`; nil when the process is already shutting down.
+    func add(_ end: @escaping @Sendable () -> Void) -> Int? {
+        state.withLock { s in
+            if s.closing { return nil }
+            s.next += 1
+            s.streams[s.next] = end
+            return s.next
+        }
+    }
+
+    func remove(_ id: Int) { _ = state.withLock { $0.streams.removeValue(forKey: id) } }
+
+    /// Ends every live stream with its `reconnect`; streams opened later end at once.
+    public func finishAll() {
+        let ends = state.withLock { s -> [@Sendable () -> Void] in
+            s.closing = true
+            defer { s.streams = [:] }
+            return Array(s.streams.values)
+        }
+        for end in ends { end() }
+    }
+
+    public var count: Int { state.withLock { $0.streams.count } }
+}
+
 /// Flows as data and their executions: every method takes the caller and touches only its tenant.
 public struct FlowService: Sendable {
     public let engine: FlowEngine
+    public let streams = FlowStreams()
     var store: any Store { engine.store }
     var clock: any Clock { engine.clock }
     var repo: FlowRepository { engine.repo }
@@ -273,33 +319,42 @@ public struct FlowService: Sendable {
         return try await store.read { [repo] db in try await repo.events(tenantID: e.tenantID, executionID: e.id, after: after, limit: limit, on: db) }
     }
 
-    /// The execution's events after `after`, live until it ends (or the viewer leaves). Executions
-    /// advance in whichever process holds their job, so the stream reads the stored log.
-    public func follow(_ principal: Principal, id: String, after: Int) async throws -> AsyncStream<FlowEvent> {
+    /// The execution's events after `after`, live until it ends (or the viewer leaves, or this
+    /// process shuts down: then a last `reconnect`). Executions advance in whichever process holds
+    /// their job, so the stream reads the stored log.
+    public func follow(_ principal: Principal, id: String, after: Int) async throws -> AsyncStream<FlowStreamItem> {
         let (e, _) = try await execution(principal, id: id)
         let repo = self.repo
         let store = self.store
         let poll = pollInterval
+        let streams = self.streams
         return AsyncStream { continuation in
+            let cursor = Mutex(after)
+            let registration = streams.add {
+                continuation.yield(.reconnect(executionID: e.id, lastSeq: cursor.withLock { $0 }))
+                continuation.finish()
+            }
+            guard let registration else {
+                continuation.yield(.reconnect(executionID: e.id, lastSeq: after))
+                continuation.finish()
+                return
+            }
             let task = Task {
-                var cursor = after
+                defer { streams.remove(registration) }
                 while !Task.isCancelled {
-                    let batch: [FlowEvent]
-                    let from = cursor
-                    do {
-                        batch = try await store.read { db in try await repo.events(tenantID: e.tenantID, executionID: e.id, after: from, limit: 500, on: db) }
-                    } catch {
-                        break
-                    }
+                    let from = cursor.withLock { $0 }
+                    guard let batch = try? await store.read({ db in
+                        try await repo.events(tenantID: e.tenantID, executionID: e.id, after: from, limit: 500, on: db)
+                    }) else { break }
                     for event in batch {
-                        continuation.yield(event)
-                        cursor = event.seq
+                        continuation.yield(.event(event))
+                        cursor.withLock { $0 = event.seq }
                         if FlowEvent.terminal.contains(event.type) { continuation.finish(); return }
                     }
                     if batch.isEmpty {
                         // An execution that ended before `after` has nothing more to send.
                         if let now = try? await store.read({ db in try await repo.execution(tenantID: e.tenantID, id: e.id, on: db) }), now.status.isTerminal,
-                           now.lastSeq <= cursor {
+                           now.lastSeq <= from {
                             break
                         }
                         try? await Task.sleep(for: poll)
@@ -307,7 +362,10 @@ public struct FlowService: Sendable {
                 }
                 continuation.finish()
             }
-            continuation.onTermination = { _ in task.cancel() }
+            continuation.onTermination = { _ in
+                task.cancel()
+                streams.remove(registration)
+            }
         }
     }
 }

@@ -222,7 +222,10 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
                                 http: OutboundFlowHTTP(policy: deps.config.jobs.outbound), toolNames: agent.installedToolNames,
                                 logger: deps.logger, wake: { worker.wake() })
     worker.install([flowEngine.handler])
-    FlowController(flows: FlowService(engine: flowEngine), metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
+    let flows = FlowService(engine: flowEngine)
+    FlowController(flows: flows, metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
+    // At shutdown live flow streams end with `reconnect`, like runs' streams.
+    connectionGuard.drain.onBegin { flows.streams.finishAll() }
     TemplateController(templates: templates, maxBodyBytes: maxBody, personalizer: personalizer, personalization: personalization).register(v1Routes)
     ConsentController(consent: ConsentService(store: deps.store, clock: deps.clock)).register(v1Routes, maxBodyBytes: maxBody)
     JobController(queue: queue, wake: { worker.wake() }).register(v1Routes)

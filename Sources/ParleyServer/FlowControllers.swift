@@ -16,6 +16,18 @@ struct FlowController {
         return .object(o)
     }
 
+    /// `id:` is the event's seq (a reconnect carries none), `event:` its type, `data:` its JSON.
+    static func encode(_ item: FlowStreamItem) -> String {
+        switch item {
+        case .event(let event):
+            return "id: \(event.seq)\nevent: \(event.type)\ndata: \(event.json.serialized())\n\n"
+        case .reconnect(let executionID, let lastSeq):
+            let data: JSONValue = ["type": "reconnect", "execution_id": .string(executionID), "seq": .number(Double(lastSeq)), "reason": "server_shutdown",
+                                   "retry_ms": .number(Double(ShutdownDrain.retryMilliseconds))]
+            return "retry: \(ShutdownDrain.retryMilliseconds)\nevent: reconnect\ndata: \(data.serialized())\n\n"
+        }
+    }
+
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.post, "/flows") { req, ctx in
             let body = try await req.decodeJSONObject(limit: maxBodyBytes, fields: FlowSpec.fields)
@@ -72,8 +84,8 @@ struct FlowController {
                             body: ResponseBody { writer in
                                 metrics.streamOpened()
                                 defer { metrics.streamClosed() }
-                                for await event in stream {
-                                    try await writer.write(ByteBuffer(string: "id: \(event.seq)\nevent: \(event.type)\ndata: \(event.json.serialized())\n\n"))
+                                for await item in stream {
+                                    try await writer.write(ByteBuffer(string: Self.encode(item)))
                                 }
                                 try await writer.finish(nil)
                             })

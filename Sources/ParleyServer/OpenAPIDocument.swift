@@ -3488,7 +3488,8 @@ paths:
         `execution_started`, `step_started`, `step_completed`, `step_failed`, `step_retrying`,
         `step_waiting`, `approval_required`, `approval_resolved`, `execution_completed`,
         `execution_failed`, `execution_cancelled`; the stream ends after the last three. Resume
-        with `Last-Event-ID` (or `?after=`): the events after that seq, from any replica.
+        with `Last-Event-ID` (or `?after=`): the events after that seq, from any replica. A server
+        shutting down ends a live stream with `reconnect` (no `id:`).
       security:
         - bearerAuth: []
       parameters:

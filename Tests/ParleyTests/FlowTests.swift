@@ -636,6 +636,55 @@ func stepView(_ execution: JSONValue, _ id: String) -> JSONValue? {
         }
     }
 
+    @Test(arguments: TestEnv.kinds)
+    func aLiveStreamFollowsTheExecutionAndEndsWithReconnectAtShutdown(_ kind: DatabaseKind) async throws {
+        try await withFlowServer(kind) { client, seeded, store, clock, worker in
+            let key = seeded.adminKey
+            let id = try await client.createFlow(key, ["name": "gate", "steps": [
+                step("ask", "approval", [:], next: "done"),
+                step("done", "transform", ["output": "through"]),
+            ]])
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            // Another process's view of the same database: streams read the stored log.
+            let flows = FlowService(engine: FlowEngine(store: store, clock: clock, tools: nil, agents: nil, toolNames: [], logger: logger, wake: {}))
+            let principal = Principal(tenantID: seeded.tenant.id, keyID: nil, role: .viewer, actor: "test")
+            let e = try await client.executeFlow(key, id)
+            try await worker.drain()
+            var live = try await flows.follow(principal, id: e, after: 0).makeAsyncIterator()
+            var seen: [String] = []
+            while let item = await live.next() {
+                guard case .event(let event) = item else { continue }
+                seen.append(event.type)
+                if event.type == "approval_required" { break }
+            }
+            _ = try await client.postJSON(key, "/v1/flows/executions/\(e)/steps/ask/decision", ["decision": "approve"])
+            try await worker.drain()
+            while let item = await live.next() {
+                if case .event(let event) = item { seen.append(event.type) }
+            }
+            #expect(seen == ["execution_started", "step_started", "approval_required", "approval_resolved", "step_completed", "step_started",
+                             "step_completed", "execution_completed"])
+
+            // A stream still open at shutdown ends with `reconnect` after the last event it sent.
+            let waiting = try await client.executeFlow(key, id)
+            try await worker.drain()
+            var open = try await flows.follow(principal, id: waiting, after: 0).makeAsyncIterator()
+            var last = 0
+            while let item = await open.next() {
+                guard case .event(let event) = item else { continue }
+                last = event.seq
+                if event.type == "approval_required" { break }
+            }
+            #expect(flows.streams.count == 1)
+            flows.streams.finishAll()
+            #expect(await open.next() == .reconnect(executionID: waiting, lastSeq: last))
+            #expect(await open.next() == nil)
+            var late = try await flows.follow(principal, id: waiting, after: 0).makeAsyncIterator()
+            #expect(await late.next() == .reconnect(executionID: waiting, lastSeq: 0))
+        }
+    }
+
     /// A step with side effects whose attempt was interrupted (its worker died after recording
     /// it as running) is not run again unless marked idempotent.
     @Test(arguments: TestEnv.kinds)
