@@ -40,6 +40,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", .upToNextMinor(from: "0.12.1")),
     ],
     targets: [
         // Domain types and ports (protocols). Depends on nothing heavy.
@@ -214,13 +215,29 @@ let package = Package(
             exclude: ["NICKNAMES-LICENSE.txt", "openapi.yaml", "Console"],
             swiftSettings: strict
         ),
+        // Parley as an MCP client: the per-tenant registry of MCP servers, the stdio (posix_spawn) and
+        // Streamable HTTP transports, discovered tools offered to agents, the executions log.
+        .target(
+            name: "ParleyMCPClient",
+            dependencies: [
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyOutbound",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         // The composition root: the installed packs (written here only), the schema they make up,
         // and the assembly of `worker` and the CLI's database commands (no HTTP server).
         .target(
             name: "ParleyApp",
             dependencies: [
                 "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyFlows", "ParleyPackKit", "ParleyLegal",
-                "ParleySupport",
+                "ParleySupport", "ParleyMCPClient",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -251,6 +268,7 @@ let package = Package(
                 "ParleyHTTP",
                 "ParleyPackKit",
                 "ParleyConvert",
+                "ParleyMCPClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -298,6 +316,8 @@ let package = Package(
                 "ParleyConvert",
                 "ParleyEmbed",
                 "ParleyOutbound",
+                "ParleyMCPClient",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

@@ -1,6 +1,7 @@
 // Parley console: sign-in, the shell and a hash router. No build step; ES modules only.
 
 import { ApiError, api, onUnauthorized, setCsrfToken } from './api.js';
+import { emailedLink, emailedLinkPage, forgotPassword, tenantsView, usersView } from './accounts.js';
 import { agentsView } from './agents.js';
 import { chatView } from './chat.js';
 import { handoffsView } from './handoffs.js';
@@ -18,8 +19,11 @@ const CORE_NAV = [
   ['outbox', 'Outbox', outboxView],
   ['templates', 'Templates', templatesView],
 ];
-// Settings stays last, after the packs' views.
+// Settings stays last, after the packs' views, the tenant's users (admins) and the installation's
+// tenants (installation administrators).
 const SETTINGS_NAV = ['settings', 'Settings', settingsView];
+const USERS_NAV = ['users', 'Users', usersView];
+const TENANTS_NAV = ['tenants', 'Tenants', tenantsView];
 // The installed packs' views (GET /v1/console/views) join the navigation after sign-in.
 let NAV = [...CORE_NAV, SETTINGS_NAV];
 let ROUTES = routesOf(NAV);
@@ -44,7 +48,16 @@ onUnauthorized(() => {
   showSignIn('Your session has ended. Please sign in again.');
 });
 
+async function signInWith(body) {
+  accepted(await api('POST', '/v1/auth/session', body));
+  location.hash = '#/chat';
+  shell();
+}
+
 async function start() {
+  // The link of an invitation or password-reset email.
+  const link = emailedLink();
+  if (link) return emailedLinkPage(app, link, { signIn: signInWith, showSignIn });
   const token = location.hash.match(/^#signin=([0-9a-f]{16,128})$/i)?.[1];
   if (token) {
     // The token is single-use: drop it from the address bar and history first.
@@ -97,6 +110,11 @@ function showSignIn(message) {
     h('label', { for: 'signin-email' }, 'Email'), email,
     h('label', { for: 'signin-password' }, 'Password'), password, passwordButton);
   passwordForm.addEventListener('submit', submit(passwordForm, passwordButton, () => ({ email: email.value, password: password.value }), password));
+  passwordForm.append(forgotPassword(email, (text, isError) => {
+    error.hidden = false;
+    error.textContent = text;
+    error.className = isError ? 'form-error' : 'form-note';
+  }));
 
   const key = h('input#api-key', {
     type: 'password', name: 'api_key', autocomplete: 'off', spellcheck: false, required: true,
@@ -116,7 +134,10 @@ function showSignIn(message) {
 }
 
 async function shell() {
-  NAV = [...CORE_NAV, ...(await packViews()), SETTINGS_NAV];
+  // Only installation administrators may list the tenants: the answer says whether this is one.
+  const [packs, installationAdmin] = await Promise.all([packViews(),
+    api('GET', '/v1/admin/tenants', undefined, { quiet401: true }).then(() => true, () => false)]);
+  NAV = [...CORE_NAV, ...packs, ...(session?.role === 'admin' ? [USERS_NAV] : []), ...(installationAdmin ? [TENANTS_NAV] : []), SETTINGS_NAV];
   ROUTES = routesOf(NAV);
   if (!session) return;
   const main = h('main#main.main', { tabindex: -1 });

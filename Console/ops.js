@@ -15,7 +15,7 @@ function select(id, label, options, value) {
   return s;
 }
 
-function table(headers, caption) {
+export function table(headers, caption) {
   const tbody = h('tbody');
   const t = h('table.data', caption ? h('caption.visually-hidden', caption) : null,
     h('thead', h('tr', headers.map((x) => h('th', { scope: 'col' }, x)))), tbody);

@@ -436,7 +436,7 @@ public struct AgentDefinitionService: Sendable {
         let tenantID = ctx.principal.tenantID
         _ = try await defaultAgent(tenantID: tenantID)
         let spec = changes.applied(to: AgentSpec(name: name))
-        try check(spec)
+        try await check(spec, tenantID: tenantID)
         let now = clock.now()
         let d = AgentDefinition(id: UUIDv7.make(at: now), tenantID: tenantID, version: 1, isDefault: false, spec: spec, createdAt: now, updatedAt: now)
         return try await write(ctx, action: "agent.create") { [repo] db in
@@ -451,7 +451,7 @@ public struct AgentDefinitionService: Sendable {
         let current = try await get(ctx.principal, ref: ref)
         guard current.deletedAt == nil else { throw Self.deleted(current) }
         let spec = changes.applied(to: current.spec)
-        try check(spec)
+        try await check(spec, tenantID: ctx.principal.tenantID)
         var next = current
         next.spec = spec
         next.version = current.version + 1
@@ -583,10 +583,13 @@ public struct AgentDefinitionService: Sendable {
         }
     }
 
-    /// Tool names must be the server's tools (refused by name); a model must be one the server can run.
-    func check(_ spec: AgentSpec) throws {
-        let registry = agent.runtime.tools
+    /// Tool names must be the server's tools or the tenant's own (`server__tool` of a registered MCP
+    /// server; refused by name); a model must be one the server can run; knowledge collections must
+    /// be the tenant's (refused by id).
+    func check(_ spec: AgentSpec, tenantID: String) async throws {
+        let registry = try await agent.runtime.tools(tenantID: tenantID)
         for name in (spec.tools ?? []) + spec.approvalOverrides.keys.sorted() where registry[name] == nil {
+            if let known = agent.runtime.settings.isTenantToolName, try await known(tenantID, name) { continue }
             throw ParleyError.badRequest("there is no tool named '\(name.prefix(64))'; GET /v1/tools lists the tools", code: "unknown_tool")
         }
         if let provider = spec.model?.provider, provider != "offline" {
@@ -594,6 +597,14 @@ public struct AgentDefinitionService: Sendable {
             guard configured.contains(provider) else {
                 throw ParleyError.badRequest("the model provider '\(provider)' is not configured on this server (configured: \(configured.joined(separator: ", "))); configure it or choose another",
                                              code: "provider_not_configured")
+            }
+        }
+        if !spec.knowledgeCollections.isEmpty {
+            let unknown = try await agent.runtime.services[KnowledgeCatalog.self]?.catalog.unknownCollections(spec.knowledgeCollections, tenantID: tenantID)
+                ?? spec.knowledgeCollections
+            if let id = unknown.first {
+                throw ParleyError.badRequest("there is no knowledge collection with the id '\(id.prefix(128))' in this workspace; GET /v1/rag/collections lists them (use their ids)",
+                                             code: "unknown_collection")
             }
         }
     }

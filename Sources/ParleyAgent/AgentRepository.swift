@@ -430,5 +430,5 @@ public enum ToolPolicyMode: String, Sendable, Codable, CaseIterable {
     case disabled
 
     /// Side effects need approval unless the tenant says otherwise.
-    public static func `default`(for tool: Tool) -> ToolPolicyMode { tool.hasSideEffects ? .requireApproval : .auto }
+    public static func `default`(for tool: Tool) -> ToolPolicyMode { tool.defaultPolicy ?? (tool.hasSideEffects ? .requireApproval : .auto) }
 }

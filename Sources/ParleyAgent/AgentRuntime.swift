@@ -27,6 +27,12 @@ public struct AgentSettings: Sendable {
     /// Tools a tenant cannot use at all (those of the packs it switched off): never offered,
     /// refused if called, left out of `/v1/tools`.
     public var unavailableTools: (@Sendable (_ tenantID: String) async throws -> Set<String>)?
+    /// Tools a tenant has beyond the installation's (those of its MCP servers, `server__tool`):
+    /// offered, policed and executed like the others for that tenant's runs.
+    public var extraTools: (@Sendable (_ tenantID: String) async throws -> [Tool])?
+    /// Whether a name not (yet) among `extraTools` may still be one of the tenant's (a tool of a
+    /// registered MCP server not discovered yet): agent definitions may list it.
+    public var isTenantToolName: (@Sendable (_ tenantID: String, _ name: String) async throws -> Bool)?
     /// When the runtime hands a conversation to a person without the model asking (issue 12).
     public var escalationRules: EscalationRules = .standard
     /// Tells staff about a new hand-off (an email through the communications engine).
@@ -132,6 +138,12 @@ public final class AgentRuntime: Sendable {
 
     public var activeRuns: Int { active.withLock { $0.count } }
 
+    /// The installation's tools and the tenant's own (its MCP servers'), by name.
+    public func tools(tenantID: String) async throws -> ToolRegistry {
+        guard let extra = settings.extraTools else { return tools }
+        return tools.adding(try await extra(tenantID))
+    }
+
     /// Starts (or resumes) executing a run in the background; returns at once.
     func launch(_ run: RunHandle, state: RunState) {
         let control = ActiveRun()
@@ -203,6 +215,7 @@ public final class AgentRuntime: Sendable {
 
     private func loop(_ run: RunHandle, state: inout RunState) async throws -> LoopOutcome {
         let hidden = try await settings.unavailableTools?(run.tenantID) ?? []
+        let tools = try await self.tools(tenantID: run.tenantID)
         let available = tools.available(to: run.owner.role).filter { !hidden.contains($0.name) }
         var policies = try await store.read { [repo] db in try await repo.policies(tenantID: run.tenantID, on: db) }
         // An agent's allow-list and approval overrides come before the tenant's policy; pack switches before both.
@@ -210,7 +223,7 @@ public final class AgentRuntime: Sendable {
         for name in hidden { policies[name] = .disabled }
         let maxIterations = state.agent?.maxIterations ?? settings.maxIterations
         if !state.pending.isEmpty {
-            try await finishTurn(run, state: &state, policies: policies)
+            try await finishTurn(run, state: &state, tools: tools, policies: policies)
         }
         // Hand-off rules on the customer's words, before the model answers (once per run).
         if state.iteration == 0, (state.handoffs ?? 0) == 0, let escalation = customerEscalation(state) {
@@ -246,8 +259,8 @@ public final class AgentRuntime: Sendable {
                     "step_number": .number(Double(state.stepNumber)),
                 ]))
             }
-            if try await requestApprovals(run, state: &state, policies: policies, steps: steps) { return .paused }
-            try await finishTurn(run, state: &state, policies: policies, announce: steps)
+            if try await requestApprovals(run, state: &state, tools: tools, policies: policies, steps: steps) { return .paused }
+            try await finishTurn(run, state: &state, tools: tools, policies: policies, announce: steps)
             if let escalation = try await toolEscalation(run, state: &state) {
                 try await handOff(run, state: &state, escalation)
                 return .paused
@@ -331,7 +344,7 @@ public final class AgentRuntime: Sendable {
     }
 
     /// Creates approvals for calls the tenant's policy holds back. Returns true if the run paused.
-    private func requestApprovals(_ run: RunHandle, state: inout RunState, policies: [String: ToolPolicyMode],
+    private func requestApprovals(_ run: RunHandle, state: inout RunState, tools: ToolRegistry, policies: [String: ToolPolicyMode],
                                   steps: [(type: String, fields: [String: JSONValue])]) async throws -> Bool {
         let now = clock.now()
         var approvals: [Approval] = []
@@ -354,7 +367,7 @@ public final class AgentRuntime: Sendable {
         try await run.recorder.emit(steps)
         state.elapsedMilliseconds += (ContinuousClock.now - run.started).milliseconds
         // Calls that need no approval run now; their results wait in the checkpoint.
-        try await runCalls(run, state: &state, policies: policies, only: { $0.approvalID == nil })
+        try await runCalls(run, state: &state, tools: tools, policies: policies, only: { $0.approvalID == nil })
         let snapshot = state
         let created = approvals
         let items = approvals.map { a -> (type: String, fields: [String: JSONValue]) in
@@ -370,7 +383,7 @@ public final class AgentRuntime: Sendable {
 
     /// Runs the turn's remaining calls (approved ones included), answers denied ones, and hands
     /// every result to the model in one message.
-    private func finishTurn(_ run: RunHandle, state: inout RunState, policies: [String: ToolPolicyMode],
+    private func finishTurn(_ run: RunHandle, state: inout RunState, tools: ToolRegistry, policies: [String: ToolPolicyMode],
                             announce: [(type: String, fields: [String: JSONValue])] = []) async throws {
         let awaitingDecision = state.pending.contains { $0.approvalID != nil && $0.result == nil }
         let decided = awaitingDecision
@@ -388,7 +401,7 @@ public final class AgentRuntime: Sendable {
                                                "success": false, "duration_ms": 0, "status": "denied"]))
         }
         if !denied.isEmpty { try await run.recorder.emit(denied) }
-        try await runCalls(run, state: &state, policies: policies, announce: announce, only: { _ in true })
+        try await runCalls(run, state: &state, tools: tools, policies: policies, announce: announce, only: { _ in true })
 
         state.messages.append(ModelMessage(role: .tool, content: state.pending.map {
             .toolResult(callID: $0.callID, content: $0.result ?? "Error: no result", isError: $0.isError ?? true)
@@ -398,7 +411,7 @@ public final class AgentRuntime: Sendable {
     }
 
     /// Executes the pending calls without a result that `only` selects, concurrently.
-    private func runCalls(_ run: RunHandle, state: inout RunState, policies: [String: ToolPolicyMode],
+    private func runCalls(_ run: RunHandle, state: inout RunState, tools: ToolRegistry, policies: [String: ToolPolicyMode],
                           announce: [(type: String, fields: [String: JSONValue])] = [], only: (PendingCall) -> Bool) async throws {
         let todo = state.pending.indices.filter { state.pending[$0].result == nil && only(state.pending[$0]) }
         guard !todo.isEmpty else {
@@ -411,7 +424,7 @@ public final class AgentRuntime: Sendable {
                                           "input": (try? JSONValue.parse(call.arguments)) ?? .string(call.arguments)])
         })
         let context = ToolContext(action: ActionContext(principal: run.principal, requestID: run.owner.requestID), workflowID: run.workflowID,
-                                  store: store, clock: clock, services: services)
+                                  store: store, clock: clock, services: services, knowledgeCollections: state.agent?.knowledgeCollections ?? [])
         let calls = todo.map { state.pending[$0] }
         let results = try await withThrowingTaskGroup(of: (Int, ToolOutcome).self) { group in
             for (n, call) in calls.enumerated() {

@@ -463,7 +463,8 @@ public struct AgentService: Sendable {
         try principal.require(.readTenant)
         let policies = try await store.read { [repo] db in try await repo.policies(tenantID: principal.tenantID, on: db) }
         let hidden = try await runtime.settings.unavailableTools?(principal.tenantID) ?? []
-        return runtime.tools.order.compactMap { runtime.tools[$0] }.filter { !hidden.contains($0.name) }.map {
+        let registry = try await runtime.tools(tenantID: principal.tenantID)
+        return registry.order.compactMap { registry[$0] }.filter { !hidden.contains($0.name) }.map {
             ToolView(name: $0.name, description: $0.description, hasSideEffects: $0.hasSideEffects,
                      mode: policies[$0.name] ?? ToolPolicyMode.default(for: $0), inputSchema: $0.inputSchema)
         }
@@ -471,7 +472,7 @@ public struct AgentService: Sendable {
 
     public func setPolicy(_ ctx: ActionContext, tool: String, mode: ToolPolicyMode) async throws -> ToolView {
         try ctx.principal.require(.manageKeys)
-        guard runtime.tools[tool] != nil else { throw ParleyError.notFound("there is no tool named '\(tool)'", code: "tool_not_found") }
+        guard try await runtime.tools(tenantID: ctx.principal.tenantID)[tool] != nil else { throw ParleyError.notFound("there is no tool named '\(tool)'", code: "tool_not_found") }
         let tenantID = ctx.principal.tenantID
         let audit = AuditLog(clock: clock)
         let now = clock.now()

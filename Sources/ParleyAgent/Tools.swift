@@ -10,16 +10,33 @@ public struct ToolContext: Sendable {
     public var clock: any Clock
     /// Process-wide dependencies packs need beyond the store (a keyring, a worker's wake-up).
     public var services: ToolServices
+    /// The knowledge collections (ids) the run's agent may search; empty: all of the tenant's.
+    public var knowledgeCollections: [String]
 
     public var tenantID: String { action.principal.tenantID }
 
-    public init(action: ActionContext, workflowID: String, store: any Store, clock: any Clock, services: ToolServices = ToolServices()) {
+    public init(action: ActionContext, workflowID: String, store: any Store, clock: any Clock, services: ToolServices = ToolServices(),
+                knowledgeCollections: [String] = []) {
         self.action = action
         self.workflowID = workflowID
         self.store = store
         self.clock = clock
         self.services = services
+        self.knowledgeCollections = knowledgeCollections
     }
+}
+
+/// Which knowledge collections a tenant has, for checking an agent's `knowledge_collections`.
+/// The pack that keeps collections installs one in the tools' services (in a `KnowledgeCatalog`).
+public protocol KnowledgeCollectionCatalog: Sendable {
+    /// The ids among `ids` that are not collections of the tenant.
+    func unknownCollections(_ ids: [String], tenantID: String) async throws -> [String]
+}
+
+/// The installed catalog of knowledge collections, found by type in `ToolServices`.
+public struct KnowledgeCatalog: Sendable {
+    public let catalog: any KnowledgeCollectionCatalog
+    public init(_ catalog: any KnowledgeCollectionCatalog) { self.catalog = catalog }
 }
 
 /// Values keyed by their type, so a pack's tools find their own dependencies (installed by the
@@ -59,6 +76,9 @@ public struct Tool: Sendable {
     /// What the caller's role must allow for the tool to be offered at all.
     public var permission: Permission
     public var timeout: Duration
+    /// The policy when the tenant set none (nil: approval for side effects, else auto); an MCP
+    /// server's per-tool override lands here.
+    public var defaultPolicy: ToolPolicyMode?
     public var handler: Handler
 
     public init(name: String, description: String, inputSchema: JSONValue, hasSideEffects: Bool = false,
@@ -99,6 +119,13 @@ public struct ToolOutcome: Sendable, Equatable {
 
 /// The tools installed in this server, by name.
 public struct ToolRegistry: Sendable {
+    /// This registry with `extra` added after its own tools (a name it already has keeps its own).
+    public func adding(_ extra: [Tool]) -> ToolRegistry {
+        var out = self
+        for tool in extra where out.tools[tool.name] == nil { out.register(tool) }
+        return out
+    }
+
     public private(set) var tools: [String: Tool] = [:]
     public private(set) var order: [String] = []
 

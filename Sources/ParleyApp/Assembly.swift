@@ -4,6 +4,7 @@ import ParleyAgent
 import ParleyComms
 import ParleyCore
 import ParleyFlows
+import ParleyMCPClient
 import ParleyPackKit
 import ParleyPlatform
 import ParleyStorage
@@ -19,6 +20,10 @@ public enum AppAssembly {
         try packs.validateSettings(config)
         return config
     }
+
+    /// The MCP servers built into Parley that tenants may add to their registry (transport
+    /// `builtin`, docs/mcp.md); each opens an in-process `MCP.Transport` for a tenant.
+    public static var mcpBuiltins: [MCPBuiltinServer] { [] }
 
     /// The packs this installation runs (`PARLEY_PACKS`, default all installed).
     public static func enabledPacks(_ config: ParleyConfig, packs: PackSet = ParleySchema.packSet) throws(ConfigError) -> [DomainPack] {

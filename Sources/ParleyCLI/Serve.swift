@@ -42,8 +42,9 @@ struct Serve: AsyncParsableCommand {
         }
         let signInToken = token
         let keyring = await loadKeyring(config, store: store, logger: logger)
-        let deps = ServerDependencies(config: config, store: store, clock: clock, logger: logger, migrations: ParleySchema.migrations,
+        var deps = ServerDependencies(config: config, store: store, clock: clock, logger: logger, migrations: ParleySchema.migrations,
                                       keyring: keyring, packs: try AppAssembly.enabledPacks(config))
+        deps.mcpBuiltins = AppAssembly.mcpBuiltins
         let databaseDescription = config.databaseURL.description
         let app = try buildApplication(deps) { host, port in
             let url = config.publicURL ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"

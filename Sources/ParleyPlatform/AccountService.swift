@@ -28,6 +28,8 @@ public struct TokenGrant: Sendable, Codable, Equatable {
     public var tenantID: String
     /// Every tenant the user may select with `X-Tenant`.
     public var tenants: [TenantMembership]
+    /// The account's email (lower-cased): who signed in, e.g. after accepting an invitation.
+    public var email: String
 }
 
 public struct TenantMembership: Sendable, Codable, Equatable {
@@ -609,7 +611,8 @@ public struct AccountService: Sendable {
             """).run()
         return TokenGrant(accessToken: tokens.issue(userID: user.id, tenantID: tenantID, at: now), refreshToken: refresh, tokenType: "Bearer",
                           expiresIn: tokens.expiresIn, tenantID: tenantID,
-                          tenants: memberships.filter { !$0.suspended }.map { TenantMembership(id: $0.id, slug: $0.slug, name: $0.name, role: $0.role) })
+                          tenants: memberships.filter { !$0.suspended }.map { TenantMembership(id: $0.id, slug: $0.slug, name: $0.name, role: $0.role) },
+                          email: user.email)
     }
 
     static func revokeFamily(_ family: String, at now: Date, on db: any SQLDatabase) async throws {

@@ -9,6 +9,7 @@ import ParleyFlows
 import ServiceLifecycle
 import ParleyCore
 import ParleyHTTP
+import ParleyMCPClient
 import ParleyPackKit
 import ParleyPlatform
 import ParleyStorage
@@ -33,6 +34,8 @@ public struct ServerDependencies: Sendable {
     /// Rewrites templates marked `personalize`; built from `config.models` when nil (and then
     /// absent when no language model is configured or `PARLEY_PERSONALIZE` is off).
     public var personalizer: (any MessagePersonalizer)?
+    /// MCP servers inside Parley that tenants may list in their registry (transport `builtin`).
+    public var mcpBuiltins: [MCPBuiltinServer] = []
 
     public init(config: ParleyConfig, store: any Store, clock: any Clock, logger: Logger, migrations: [Migration], keyring: Keyring,
                 packs: [DomainPack], triggers: [TriggerDefinition]? = nil,
@@ -59,6 +62,7 @@ struct AssembledServer {
     var scheduler: Scheduler
     var triggers: [TriggerDefinition]
     var connectionGuard: ConnectionGuard
+    var mcp: MCPService
 }
 
 public func buildRouter(_ deps: ServerDependencies, routes table: RouteTable = RouteTable()) throws -> Router<ParleyRequestContext> {
@@ -80,7 +84,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
                                   publicBaseURL: CommsAssembly.baseURL(deps.config), maxAttempts: workerSettings.maxAttempts, wake: { worker.wake() })
     let bound = try deps.packs.map { try $0.bind(packContext) }
     worker.install(bound.flatMap(\.jobHandlers))
-    table.add(rules: CoreRouteRules.all + bound.flatMap(\.routeRules))
+    table.add(rules: CoreRouteRules.all + MCPServersController.rules + bound.flatMap(\.routeRules))
     // Each tenant may switch packs off: their tools, intents, triggers, routes and views go with them.
     let tenantPacks = TenantPackService(store: deps.store, clock: deps.clock, installed: deps.packs.map(\.name))
     let publicRoutes = bound.flatMap(\.publicRoutes)
@@ -172,6 +176,11 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     settings.handoffNotifier = HandoffEmailNotifier(messages: MessageService(
         queue: queue, maxAttempts: workerSettings.maxAttempts, templates: TemplateService(store: deps.store, clock: deps.clock, defaults: defaultTemplates),
         personalizer: nil, personalization: PersonalizationAssembly.settings(deps.config.models), metrics: commsMetrics, wake: { worker.wake() }))
+    // The tenant's MCP servers' tools (`server__tool`), discovered through its registry.
+    let mcp = MCPService(store: deps.store, clock: deps.clock, keyring: deps.keyring, settings: deps.config.mcp,
+                         outbound: OutboundGuard(policy: deps.config.jobs.outbound), builtins: deps.mcpBuiltins, logger: deps.logger)
+    settings.extraTools = { tenantID in try await mcp.agentTools(tenantID: tenantID) }
+    settings.isTenantToolName = { tenantID, name in try await mcp.isToolName(tenantID: tenantID, name: name) }
     let hub = EventHub(bufferLimit: settings.streamBuffer)
     var registry = ToolRegistry()
     // The core's tools (escalate_to_human) first, then the packs'.
@@ -192,6 +201,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     ChatCompletionsController(agents: agent.agents, metrics: metrics, maxBodyBytes: maxBody, clock: deps.clock).register(v1Routes)
     ConversationController(conversations: ConversationService(agent: agent)).register(v1Routes)
     HandoffController(handoffs: HandoffService(agent: agent), maxBodyBytes: maxBody).register(v1Routes)
+    MCPServersController(mcp: mcp, maxBodyBytes: maxBody).register(v1Routes)
     // Seed 000's paths, kept as aliases.
     ChatController(agent: agent, metrics: metrics, maxBodyBytes: maxBody)
         .register(Routes(group: router.group("").add(middleware: auth).add(middleware: limits), prefix: "", table: table))
@@ -239,7 +249,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
         runtime.routes?(Routes(group: v1.group().add(middleware: PackGate(pack: pack.name, packs: tenantPacks)), prefix: "/v1", table: table))
         for r in runtime.publicRoutes { r.register(Routes(group: router.group(RouterPath(r.prefix)), prefix: "/" + r.prefix, table: table)) }
     }
-    return AssembledServer(router: router, agent: agent, worker: worker, scheduler: scheduler, triggers: triggers, connectionGuard: connectionGuard)
+    return AssembledServer(router: router, agent: agent, worker: worker, scheduler: scheduler, triggers: triggers, connectionGuard: connectionGuard, mcp: mcp)
 }
 
 public func buildApplication(
@@ -267,7 +277,7 @@ public func buildApplication(
             logger.warning("could not check for interrupted agent runs: \(error)")
         }
     }
-    app.addServices(AgentLifecycle(agent: agent))
+    app.addServices(AgentLifecycle(agent: agent, mcp: parts.mcp))
     if deps.config.jobs.serveRunsWorker {
         app.addServices(WorkerService(worker: parts.worker),
                         SchedulerService(scheduler: parts.scheduler, definitions: parts.triggers, tick: .seconds(deps.config.jobs.schedulerTickSeconds)))
@@ -279,11 +289,14 @@ public func buildApplication(
 /// their end.
 struct AgentLifecycle: Service {
     let agent: AgentService
+    let mcp: MCPService
 
     func run() async throws {
         try? await gracefulShutdown()
         agent.runtime.hub.finishAll()
         await agent.runtime.shutdown()
+        // The tenants' stdio MCP servers stop with the runs that used them (SIGTERM, then SIGKILL).
+        await mcp.shutdown()
     }
 }
 

@@ -103,6 +103,11 @@ tags:
     description: The sessions under seed 004's name, with their messages and tool executions; soft delete.
   - name: tools
     description: The tools the agent can call and each tenant's policy for them.
+  - name: mcp
+    description: |
+      Parley as an MCP client (docs/mcp.md): the tenant's MCP servers (stdio, Streamable HTTP,
+      built-in), their discovered tools (offered to agents as `server__tool`), health, calls and
+      the record of every call.
   - name: handoffs
     description: |
       Conversations handed to a person (by the `escalate_to_human` tool or the runtime's rules),
@@ -5977,6 +5982,411 @@ paths:
           $ref: '#/components/responses/Forbidden'
         '429':
           $ref: '#/components/responses/TooManyRequests'
+  /v1/mcp/servers:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [mcp]
+      operationId: listMCPServers
+      summary: The tenant's MCP servers, by name. Any role.
+      description: |
+        Alphabetical by name; to page, pass the previous page's `next_cursor` as `after`.
+        Secrets (environment values, header values) are never returned: only their names.
+      security:
+        - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/Limit50'
+        - $ref: '#/components/parameters/After'
+      responses:
+        '200':
+          description: A page of servers.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: '#/components/schemas/MCPServer'
+                  next_cursor:
+                    type: [string, 'null']
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    post:
+      tags: [mcp]
+      operationId: createMCPServer
+      summary: Register an MCP server (stdio, http or builtin). Admin.
+      description: |
+        A stdio server's `command` must be one the installation allows
+        (`PARLEY_MCP_STDIO_COMMANDS`; otherwise 400 `mcp_command_not_allowed`); it runs without a
+        shell with `args` and `env`. An http server's `url` must reach a public address unless
+        the installation allows it in `PARLEY_OUTBOUND_ALLOW` (400 `outbound_address_refused`).
+        `env` and `headers` are secrets: sealed with the installation key, never returned.
+        Unknown fields answer 400 `unknown_field` naming them. Audited (`mcp_server.create`).
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/MCPServerRequest'
+      responses:
+        '201':
+          description: The server (not yet discovered).
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MCPServer'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_mcp_server`, `mcp_command_not_allowed`, `outbound_address_refused`, `unknown_field`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`mcp_server_name_taken`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/mcp/servers/{id}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/MCPServerRef'
+    get:
+      tags: [mcp]
+      operationId: getMCPServer
+      summary: One MCP server, with its discovered tools and last health check. Any role.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The server.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MCPServer'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`mcp_server_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    patch:
+      tags: [mcp]
+      operationId: updateMCPServer
+      summary: Change an MCP server (absent fields stay). Admin.
+      description: |
+        Checked like a create; the transport cannot change. `env` or `headers` replace the
+        stored ones whole. The server's connection (a stdio process) is restarted on the next
+        call. Audited (`mcp_server.update`).
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/MCPServerRequest'
+      responses:
+        '200':
+          description: The changed server.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MCPServer'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_mcp_server`, `mcp_command_not_allowed`, `outbound_address_refused`, `unknown_field`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`mcp_server_not_found`.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`mcp_server_name_taken`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    delete:
+      tags: [mcp]
+      operationId: deleteMCPServer
+      summary: Remove an MCP server (its process is stopped, its tools leave the agents). Admin.
+      description: Its recorded executions stay. Audited (`mcp_server.delete`).
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The removed server.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MCPServer'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`mcp_server_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/mcp/servers/{id}/discover:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/MCPServerRef'
+    post:
+      tags: [mcp]
+      operationId: discoverMCPServer
+      summary: Connect, list the server's tools and store them; they become agent tools `server__tool`. Admin.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The server with its tools.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MCPServer'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`mcp_command_not_allowed` (the allow-list changed since the server was registered).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`mcp_server_not_found`.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`mcp_server_disabled`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          description: '`mcp_server_unavailable` (the server could not be started or reached; it is marked down) or `database_unavailable`.'
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+  /v1/mcp/servers/{id}/health:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/MCPServerRef'
+    get:
+      tags: [mcp]
+      operationId: checkMCPServerHealth
+      summary: Ping the server and record whether it answered. Any role.
+      description: |
+        A server found `down` has its tools taken from the agents (and its connection closed, so
+        calls in flight end with an error) until a later check finds it `up`. A disabled server
+        is not pinged.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The result of the check.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MCPServerHealth'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`mcp_server_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/mcp/execute:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    post:
+      tags: [mcp]
+      operationId: executeMCPTool
+      summary: Call one tool of an MCP server; the call is recorded whatever its outcome. Operator or admin (or a service key).
+      description: |
+        When the server was discovered, the tool must be one of its tools and `arguments` must
+        match its input schema (400 `invalid_arguments`). A call that was made answers 200 with
+        its record: `outcome` says whether it succeeded (`success`, `tool_error`, `timeout`,
+        `unavailable`); `output` is cut at the server's `max_output_bytes`.
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              required: [server, tool]
+              properties:
+                server:
+                  type: string
+                  description: The server's name or id.
+                tool:
+                  type: string
+                  description: The tool's name on that server (without the `server__` prefix).
+                arguments:
+                  type: object
+                  description: The tool's input (default `{}`).
+      responses:
+        '200':
+          description: The recorded call.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/MCPExecution'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_arguments`, `unknown_field`, `invalid_json`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`mcp_server_not_found`, `mcp_tool_not_found`.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`mcp_server_disabled`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/mcp/executions:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [mcp]
+      operationId: listMCPExecutions
+      summary: Every call made to the tenant's MCP servers (by the API and by agents), newest first. Any role.
+      security:
+        - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/Limit50'
+        - $ref: '#/components/parameters/Before'
+        - name: server_id
+          in: query
+          required: false
+          description: Only this server's calls (its id or name).
+          schema:
+            type: string
+      responses:
+        '200':
+          description: A page of calls.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: '#/components/schemas/MCPExecution'
+                  next_cursor:
+                    type: [string, 'null']
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`mcp_server_not_found` (`server_id`).'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
 components:
   securitySchemes:
     bearerAuth:
@@ -6073,6 +6483,13 @@ components:
       description: The tenant's slug; its chat page must be switched on (`PUT /v1/tenant/widget`).
       schema:
         type: string
+    MCPServerRef:
+      name: id
+      in: path
+      required: true
+      description: The MCP server's id (UUIDv7) or its name.
+      schema:
+        type: string
     RequestID:
       name: X-Request-ID
       in: header
@@ -6162,6 +6579,186 @@ components:
         type: integer
         minimum: 0
   schemas:
+    MCPServerRequest:
+      type: object
+      additionalProperties: false
+      description: A create (name and transport required, plus command, url or builtin) or a PATCH (any field).
+      properties:
+        name:
+          type: string
+          pattern: '^[a-z0-9](?:[a-z0-9_]{0,30}[a-z0-9])?$'
+          description: Prefixes the server's tools for agents (`name__tool`); no `__` inside.
+        transport:
+          type: string
+          enum: [stdio, http, builtin]
+        command:
+          type: string
+          description: stdio. An executable listed in PARLEY_MCP_STDIO_COMMANDS, run without a shell.
+        args:
+          type: array
+          maxItems: 100
+          items:
+            type: string
+        env:
+          type: object
+          description: stdio. Environment variables (secret; sealed, never returned). Replaces the stored set.
+          additionalProperties:
+            type: string
+        url:
+          type: string
+          description: http. The Streamable HTTP endpoint.
+        headers:
+          type: object
+          description: http. Headers sent with every request (secret; sealed, never returned). Replaces the stored set.
+          additionalProperties:
+            type: string
+        builtin:
+          type: string
+          description: builtin. The name of one of the installation's built-in servers.
+        enabled:
+          type: boolean
+        timeout_ms:
+          type: integer
+          minimum: 100
+          maximum: 600000
+          description: The time limit of one call (default PARLEY_MCP_TIMEOUT_SECONDS).
+        max_output_bytes:
+          type: integer
+          minimum: 100
+          maximum: 10000000
+          description: A tool's output is cut at this size (default PARLEY_MCP_MAX_OUTPUT_BYTES).
+        tool_policies:
+          type: object
+          description: Per tool (its name on the server), the approval policy when the tenant set none for `server__tool`.
+          additionalProperties:
+            type: string
+            enum: [auto, require_approval, disabled]
+    MCPServer:
+      type: object
+      required: [id, name, transport, enabled, timeout_ms, max_output_bytes, tool_policies, health, tools, discovered_at, created_at, updated_at]
+      properties:
+        id:
+          type: string
+        name:
+          type: string
+        transport:
+          type: string
+          enum: [stdio, http, builtin]
+        command:
+          type: [string, 'null']
+        args:
+          type: array
+          items:
+            type: string
+        env:
+          type: array
+          description: The names of the environment variables (never their values).
+          items:
+            type: string
+        url:
+          type: [string, 'null']
+        headers:
+          type: array
+          description: The names of the headers (never their values).
+          items:
+            type: string
+        builtin:
+          type: [string, 'null']
+        enabled:
+          type: boolean
+        timeout_ms:
+          type: integer
+        max_output_bytes:
+          type: integer
+        tool_policies:
+          type: object
+          additionalProperties:
+            type: string
+        health:
+          type: object
+          required: [status, error, checked_at]
+          properties:
+            status:
+              type: string
+              enum: [unknown, up, down]
+            error:
+              type: [string, 'null']
+            checked_at:
+              $ref: '#/components/schemas/NullableTimestamp'
+        tools:
+          type: [array, 'null']
+          description: What the last discovery found (null before the first).
+          items:
+            type: object
+            required: [name, agent_tool, description, input_schema, read_only]
+            properties:
+              name:
+                type: string
+              agent_tool:
+                type: string
+                description: The name agents call it by, `server__tool`.
+              description:
+                type: string
+              input_schema:
+                type: object
+              read_only:
+                type: boolean
+                description: The server says the tool changes nothing; other tools need approval unless a policy says otherwise.
+        discovered_at:
+          $ref: '#/components/schemas/NullableTimestamp'
+        created_at:
+          $ref: '#/components/schemas/Timestamp'
+        updated_at:
+          $ref: '#/components/schemas/Timestamp'
+    MCPServerHealth:
+      type: object
+      required: [server_id, name, enabled, status, error, checked_at]
+      properties:
+        server_id:
+          type: string
+        name:
+          type: string
+        enabled:
+          type: boolean
+        status:
+          type: string
+          enum: [unknown, up, down]
+        error:
+          type: [string, 'null']
+        checked_at:
+          $ref: '#/components/schemas/NullableTimestamp'
+    MCPExecution:
+      type: object
+      required: [id, server_id, server, tool, input, output, output_truncated, outcome, duration_ms, actor, workflow_id, created_at]
+      properties:
+        id:
+          type: string
+        server_id:
+          type: string
+        server:
+          type: string
+        tool:
+          type: string
+        input:
+          type: object
+        output:
+          type: string
+          description: The tool's text (the record keeps at most 64 KiB).
+        output_truncated:
+          type: boolean
+        outcome:
+          type: string
+          enum: [success, tool_error, timeout, unavailable, refused]
+        duration_ms:
+          type: integer
+        actor:
+          type: string
+          description: Who called (`api_key:<id>`, `user:<id>`); an agent's call is its run's owner.
+        workflow_id:
+          type: [string, 'null']
+          description: The agent run that made the call, if one did.
+        created_at:
+          $ref: '#/components/schemas/Timestamp'
     OpenAIModel:
       type: object
       required: [id, object, created, owned_by]
@@ -7095,7 +7692,7 @@ components:
         knowledge_collections:
           type: array
           maxItems: 50
-          description: Knowledge collection ids the agent is meant to search (stored with the version).
+          description: 'Knowledge collection ids (`GET /v1/rag/collections`) the agent''s `search_knowledge` searches; empty: all of the tenant''s. An id that is not a collection of the tenant is refused (400 `unknown_collection`).'
           items:
             type: string
         limits:
@@ -8347,7 +8944,7 @@ components:
           type: string
     TokenGrant:
       type: object
-      required: [access_token, refresh_token, token_type, expires_in, tenant_id, tenants]
+      required: [access_token, refresh_token, token_type, expires_in, tenant_id, tenants, email]
       properties:
         access_token:
           type: string
@@ -8363,6 +8960,9 @@ components:
           description: Seconds the access token is valid.
         tenant_id:
           type: string
+        email:
+          type: string
+          description: The account's email (lower-cased).
         tenants:
           type: array
           description: The tenants `X-Tenant` may select.

@@ -127,18 +127,19 @@ struct BM25Index: Sendable {
 
     /// What narrows a search, as chunk numbers: nil lets every chunk through.
     struct Allowed {
-        var collection: Int32?
+        var collections: Set<Int32>?
         var document: Int32?
         var documents: Set<Int32>?
-        /// The filter names a collection or document the index does not hold: nothing matches.
+        /// The filter names only collections, or a document, the index does not hold: nothing matches.
         var nothing = false
     }
 
     func allowed(_ filter: SearchFilter, taggedDocuments: [String]?) -> Allowed? {
         guard !filter.isEmpty else { return nil }
         var a = Allowed()
-        if let c = filter.collectionID {
-            if let n = collectionNumbers[c] { a.collection = n } else { a.nothing = true }
+        if let wanted = filter.collectionIDs {
+            let held = Set(wanted.compactMap { collectionNumbers[$0] })
+            if held.isEmpty { a.nothing = true } else { a.collections = held }
         }
         if let d = filter.documentID {
             if let n = documentNumbers[d] { a.document = n } else { a.nothing = true }
@@ -181,7 +182,7 @@ struct BM25Index: Sendable {
         for c32 in touched {
             let c = Int(c32)
             if let a = allowed {
-                if let x = a.collection, chunkCollection[c] != x { continue }
+                if let x = a.collections, !x.contains(chunkCollection[c]) { continue }
                 if let x = a.document, chunkDocument[c] != x { continue }
                 if let docs = a.documents, !docs.contains(chunkDocument[c]) { continue }
             }

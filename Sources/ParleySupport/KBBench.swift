@@ -159,10 +159,6 @@ enum KBBench {
     }
 }
 
-extension SearchFilter {
-    init(tags: [String]) { self.init(collectionID: nil, documentID: nil, tags: tags) }
-}
-
 /// Deterministic synthetic text: a vocabulary of 30,000 made-up words drawn with Zipf's law
 /// (s = 1), chunks of 100–300 words, queries of 2–4 words drawn from ranks 100–10,000 (the
 /// words a question keeps after its stopwords).

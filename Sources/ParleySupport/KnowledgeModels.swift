@@ -97,14 +97,22 @@ public enum SearchMode: String, Sendable, Codable, CaseIterable {
 public struct SearchRequest: Sendable, Equatable {
     public var query: String
     public var collection: String?
+    /// More collections by name (with `collection`, any of them).
+    public var collections: [String]
+    /// Collection ids the search may not leave (an agent's `knowledge_collections`); nil or
+    /// empty: every collection.
+    public var collectionScope: [String]?
     public var documentID: String?
     public var tags: [String]
     public var k: Int
     public var mode: SearchMode
 
-    public init(query: String, collection: String? = nil, documentID: String? = nil, tags: [String] = [], k: Int = 5, mode: SearchMode = .hybrid) {
+    public init(query: String, collection: String? = nil, collections: [String] = [], collectionScope: [String]? = nil,
+                documentID: String? = nil, tags: [String] = [], k: Int = 5, mode: SearchMode = .hybrid) {
         self.query = query
         self.collection = collection
+        self.collections = collections
+        self.collectionScope = collectionScope
         self.documentID = documentID
         self.tags = tags
         self.k = k

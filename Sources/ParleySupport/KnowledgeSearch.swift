@@ -9,17 +9,24 @@ struct Ranked: Sendable, Equatable {
     var score: Double
 }
 
-/// What narrows a search: a collection, a document, tags (any of them).
+/// What narrows a search: a set of collections (nil: all of them; empty: none), a document,
+/// tags (any of them).
 struct SearchFilter: Sendable {
-    var collectionID: String?
-    var documentID: String?
+    var collectionIDs: Set<String>? = nil
+    var documentID: String? = nil
     var tags: [String]
 
-    var isEmpty: Bool { collectionID == nil && documentID == nil && tags.isEmpty }
+    var isEmpty: Bool { collectionIDs == nil && documentID == nil && tags.isEmpty }
 
     func sql(chunk alias: String, tenantID: String) -> SQLQueryString {
         var sql: SQLQueryString = ""
-        if let collectionID { sql += " AND \(unsafeRaw: alias).collection_id = \(bind: collectionID)" }
+        if let collectionIDs {
+            if collectionIDs.isEmpty {
+                sql += " AND 1 = 0"
+            } else {
+                sql += " AND \(unsafeRaw: alias).collection_id IN (\(SQLList(collectionIDs.sorted().map { SQLBind($0) })))"
+            }
+        }
         if let documentID { sql += " AND \(unsafeRaw: alias).document_id = \(bind: documentID)" }
         if !tags.isEmpty {
             sql += """

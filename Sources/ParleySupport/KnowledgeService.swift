@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import ParleyAgent
 import ParleyComms
 import ParleyCore
 import ParleyEmbed
@@ -10,7 +11,7 @@ import SQLKit
 
 /// The knowledge base: collections, documents cut into chunks, BM25 and vector search fused by
 /// reciprocal rank, extractive answers with citations, batch ingestion on the job queue.
-public struct KnowledgeService: Sendable {
+public struct KnowledgeService: KnowledgeCollectionCatalog {
     public let store: any Store
     public let clock: any Clock
     public let settings: SupportSettings
@@ -94,6 +95,17 @@ public struct KnowledgeService: Sendable {
         try principal.require(.readTenant)
         let repo = self.repo
         return try await store.read { db in try await repo.collections(tenantID: principal.tenantID, on: db) }
+    }
+
+    /// The ids among `ids` that are not collections of the tenant (an agent's `knowledge_collections`).
+    public func unknownCollections(_ ids: [String], tenantID: String) async throws -> [String] {
+        guard !ids.isEmpty else { return [] }
+        let known = try await store.read { db in
+            Set(try await db.raw("""
+                SELECT id FROM support_collections WHERE tenant_id = \(bind: tenantID) AND id IN (\(SQLList(ids.map { SQLBind($0) })))
+                """).all().map { try $0.decode(column: "id", as: String.self) })
+        }
+        return ids.filter { !known.contains($0) }
     }
 
     func collection(tenantID: String, name: String, on db: any SQLDatabase) async throws -> KBCollection {
@@ -374,8 +386,17 @@ public struct KnowledgeService: Sendable {
         let pool = max(request.k * 4, 50)
         let searchMode = mode
         let (filter, thresholds, lexical, revision) = try await store.read { db -> (SearchFilter, KBThresholds, [Ranked], Int) in
-            var filter = SearchFilter(collectionID: nil, documentID: request.documentID, tags: tags)
-            if let name = request.collection { filter.collectionID = try await self.collection(tenantID: tenantID, name: name, on: db).id }
+            var filter = SearchFilter(documentID: request.documentID, tags: tags)
+            let names = (request.collection.map { [$0] } ?? []) + request.collections
+            if !names.isEmpty {
+                var ids = Set<String>()
+                for name in names { ids.insert(try await self.collection(tenantID: tenantID, name: name, on: db).id) }
+                filter.collectionIDs = ids
+            }
+            // A run of an agent restricted to some collections searches only those (within any named here).
+            if let scope = request.collectionScope, !scope.isEmpty {
+                filter.collectionIDs = filter.collectionIDs.map { $0.intersection(scope) } ?? Set(scope)
+            }
             if let id = request.documentID, try await repo.document(tenantID: tenantID, id: id, on: db) == nil { throw Self.documentNotFound(id) }
             let stats = try await repo.stats(tenantID: tenantID, on: db)
             let lexical = searchMode == .vector ? [] : try await self.bm25(tenantID: tenantID, terms: terms, filter: filter, limit: pool, stats: stats, on: db)
@@ -526,7 +547,7 @@ public struct KnowledgeService: Sendable {
         }
         let allowedDocuments = tagged
         let allowed: ((Int) -> Bool)? = filter.isEmpty ? nil : { row in
-            if let c = filter.collectionID, entry.collectionIDs[row] != c { return false }
+            if let cs = filter.collectionIDs, !cs.contains(entry.collectionIDs[row]) { return false }
             if let d = filter.documentID, entry.documentIDs[row] != d { return false }
             if let docs = allowedDocuments, !docs.contains(entry.documentIDs[row]) { return false }
             return true

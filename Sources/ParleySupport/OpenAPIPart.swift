@@ -709,6 +709,13 @@ schemas:
           maxLength: 2000
         collection:
           type: [string, 'null']
+          description: Only this collection (by name).
+        collections:
+          type: array
+          maxItems: 50
+          description: Only these collections (by name); with `collection`, any of them. Each must exist (404 `collection_not_found`).
+          items:
+            type: string
         document_id:
           type: [string, 'null']
         tags:

@@ -22,15 +22,17 @@ struct SupportController {
         }
     }
 
-    static func tags(_ body: JSONValue) throws -> [String] {
-        switch body["tags"] {
+    static func tags(_ body: JSONValue) throws -> [String] { try strings(body, "tags") }
+
+    static func strings(_ body: JSONValue, _ key: String) throws -> [String] {
+        switch body[key] {
         case nil, .null?: return []
         case .array(let items)?:
             return try items.map { item in
-                guard let s = item.stringValue else { throw ParleyError.badRequest("tags must be an array of strings", code: "invalid_tags") }
+                guard let s = item.stringValue else { throw ParleyError.badRequest("\(key) must be an array of strings", code: "invalid_\(key)") }
                 return s
             }
-        default: throw ParleyError.badRequest("tags must be an array of strings", code: "invalid_tags")
+        default: throw ParleyError.badRequest("\(key) must be an array of strings", code: "invalid_\(key)")
         }
     }
 
@@ -144,10 +146,14 @@ struct SupportController {
     }
 
     func searchRequest(_ req: Request) async throws -> SearchRequest {
-        let body = try await req.decodeJSONObject(limit: maxBodyBytes, fields: ["query", "collection", "document_id", "tags", "k", "mode"])
+        let body = try await req.decodeJSONObject(limit: maxBodyBytes, fields: ["query", "collection", "collections", "document_id", "tags", "k", "mode"])
         guard let query = try Self.string(body, "query") else { throw ParleyError.badRequest("query is required", code: "invalid_query") }
-        var request = SearchRequest(query: query, collection: try Self.string(body, "collection"), documentID: try Self.string(body, "document_id"),
-                                    tags: try Self.tags(body))
+        let collections = try Self.strings(body, "collections")
+        guard collections.count <= 50 else {
+            throw ParleyError.badRequest("collections must name at most 50 collections", code: "invalid_collections")
+        }
+        var request = SearchRequest(query: query, collection: try Self.string(body, "collection"), collections: collections,
+                                    documentID: try Self.string(body, "document_id"), tags: try Self.tags(body))
         if let v = body["k"], !v.isNull {
             guard let k = v.intValue else { throw ParleyError.badRequest("k must be an integer from 1 to \(KnowledgeService.maxK)", code: "invalid_k") }
             request.k = k

@@ -48,7 +48,7 @@ public enum SupportPack {
                                    logger: context.logger)
         let controller = SupportController(kb: kb, answers: answers, converter: DocumentConverter(), maxBodyBytes: context.config.maxBodyBytes)
         return PackRuntime(
-            services: [Environment(kb: kb)],
+            services: [Environment(kb: kb), KnowledgeCatalog(kb)],
             routes: { controller.register($0) },
             routeRules: routeRules,
             jobHandlers: [
@@ -116,7 +116,9 @@ public enum SupportPack {
         ], "required": ["query"], "additionalProperties": false],
         permission: .converse
     ) { input, ctx in
+        // A run of an agent with knowledge collections searches only those.
         var request = SearchRequest(query: input["query"]?.stringValue ?? "", collection: input["collection"]?.stringValue,
+                                    collectionScope: ctx.knowledgeCollections,
                                     tags: input["tags"]?.arrayValue?.compactMap(\.stringValue) ?? [], k: input["k"]?.intValue ?? 5)
         request.mode = .hybrid
         do {

@@ -45,9 +45,14 @@ import Testing
             let onDatabase = SupportTestEnv.service(store, clock: clock, settings: Self.lenient(cacheMB: 0))
             let (tenantID, billing) = try await Self.load(indexed, store, clock: clock)
             let principal = Principal(tenantID: tenantID, keyID: nil, role: .admin, actor: "test")
+            let faq = try #require(try await indexed.collections(principal).first { $0.name == "faq" }).id
             let requests: [(String) -> SearchRequest] = [
                 { SearchRequest(query: $0, k: 50, mode: .bm25) },
                 { SearchRequest(query: $0, collection: "faq", k: 50, mode: .bm25) },
+                // A set of collections, an agent's scope, and a scope the named collection is outside of.
+                { SearchRequest(query: $0, collection: "help", collections: ["faq"], k: 50, mode: .bm25) },
+                { SearchRequest(query: $0, collectionScope: [faq], k: 50, mode: .bm25) },
+                { SearchRequest(query: $0, collection: "help", collectionScope: [faq], k: 50, mode: .bm25) },
                 { SearchRequest(query: $0, documentID: billing, k: 50, mode: .bm25) },
                 { SearchRequest(query: $0, tags: ["billing"], k: 50, mode: .bm25) },
                 { SearchRequest(query: $0, tags: ["nothing-tagged"], k: 50, mode: .bm25) },

@@ -213,7 +213,7 @@ def test_an_admin_changes_the_time_zone_in_settings(server, browser):
 def test_every_navigation_entry_is_reachable_on_a_phone(server, browser):
     c = Console(browser.new(PHONE), server).sign_in()
     routes = [a.get_attribute("data-route") for a in c.find_all(".nav a")]
-    assert routes == ["chat", "handoffs", "agents", "workflows", "jobs", "outbox", "templates", "cases", "knowledge", "settings"]
+    assert routes == ["chat", "handoffs", "agents", "workflows", "jobs", "outbox", "templates", "cases", "knowledge", "users", "settings"]
     for route in routes:
         link = c.find(f".nav a[data-route={route}]")
         rect = c.d.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom]", link)
