@@ -143,7 +143,7 @@ let package = Package(
         .target(
             name: "ParleyPackKit",
             dependencies: [
-                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyHTTP",
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyHTTP", "ParleyFlows",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -236,8 +236,8 @@ let package = Package(
         .target(
             name: "ParleyApp",
             dependencies: [
-                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyPackKit", "ParleyLegal", "ParleySupport",
-                "ParleyMCPClient", "ParleyMCPServer",
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyFlows", "ParleyPackKit", "ParleyLegal",
+                "ParleySupport", "ParleyMCPClient", "ParleyMCPServer",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -255,6 +255,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The durable workflow engine: flows as data, executions as jobs on the communications queue.
+        .target(
+            name: "ParleyFlows",
+            dependencies: [
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyOutbound",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // HTTP surface: routes, middleware, error mapping, metrics, app assembly.
         .target(
             name: "ParleyServer",
@@ -264,6 +276,7 @@ let package = Package(
                 "ParleyPlatform",
                 "ParleyAgent",
                 "ParleyComms",
+                "ParleyFlows",
                 "ParleyHTTP",
                 "ParleyPackKit",
                 "ParleyConvert",
@@ -308,6 +321,7 @@ let package = Package(
                 "ParleyServer",
                 "ParleyAgent",
                 "ParleyComms",
+                "ParleyFlows",
                 "ParleyLegal",
                 "ParleySupport",
                 "ParleyHTTP",

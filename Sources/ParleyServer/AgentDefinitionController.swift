@@ -16,6 +16,15 @@ struct AgentDefinitionController {
          "definition": (try? JSONValue.parse(String(decoding: JSONEncoder().encode(v.spec), as: UTF8.self))) ?? .null]
     }
 
+    /// A version list's `before`: a version number from a previous page's `next_cursor`.
+    static func versionCursor(_ cursor: String?) throws -> Int? {
+        guard let cursor else { return nil }
+        guard let n = Int(cursor), n > 0 else {
+            throw ParleyError.badRequest("'before' must be a version number from a previous page's next_cursor", code: "invalid_query")
+        }
+        return n
+    }
+
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
         r.on(.post, "/agents") { req, ctx in
             let body = try await req.decodeJSONObject(limit: maxBodyBytes, fields: AgentChanges.fields)
@@ -43,14 +52,8 @@ struct AgentDefinitionController {
         }
         r.on(.get, "/agents/:id/versions", query: Paging.parameters) { req, ctx in
             let query = try Paging.read(req, default: 50, max: 200)
-            var before: Int?
-            if let cursor = query.cursor {
-                guard let n = Int(cursor), n > 0 else {
-                    throw ParleyError.badRequest("'before' must be a version number from a previous page's next_cursor", code: "invalid_query")
-                }
-                before = n
-            }
-            let list = try await agents.versions(try ctx.caller(), ref: try ctx.parameters.require("id"), before: before, limit: query.fetchLimit)
+            let list = try await agents.versions(try ctx.caller(), ref: try ctx.parameters.require("id"), before: try Self.versionCursor(query.cursor),
+                                                 limit: query.fetchLimit)
             let page = Paging.page(list, limit: query.limit, cursor: { String($0.version) })
             return RawJSON(value: Paging.envelope(page.rows.map(Self.version), next: page.next))
         }

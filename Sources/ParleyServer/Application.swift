@@ -5,6 +5,7 @@ import Logging
 import ParleyAgent
 import ParleyComms
 import ParleyConvert
+import ParleyFlows
 import ServiceLifecycle
 import ParleyCore
 import ParleyHTTP
@@ -228,11 +229,19 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     let personalizer = deps.config.models.personalize
         ? deps.personalizer ?? PersonalizationAssembly.personalizer(deps.config.models, clock: deps.clock, logger: deps.logger) : nil
     let personalization = PersonalizationAssembly.settings(deps.config.models)
-    MessageController(messages: MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, templates: templates,
-                                               personalizer: personalizer, personalization: personalization, metrics: commsMetrics,
-                                               wake: { worker.wake() }),
-                      maxBodyBytes: maxBody)
-        .register(v1Routes)
+    let messages = MessageService(queue: queue, maxAttempts: workerSettings.maxAttempts, templates: templates, personalizer: personalizer,
+                                  personalization: personalization, metrics: commsMetrics, wake: { worker.wake() })
+    MessageController(messages: messages, maxBodyBytes: maxBody).register(v1Routes)
+    // Flows: executions advance as jobs on the same queue, run by this process's worker (or any other's).
+    let flowRunner = AgentServiceFlowRunner(agent: agent)
+    let flowEngine = FlowEngine(store: deps.store, clock: deps.clock, tools: flowRunner, agents: flowRunner, messages: messages,
+                                http: OutboundFlowHTTP(policy: deps.config.jobs.outbound), toolNames: agent.installedToolNames,
+                                logger: deps.logger, wake: { worker.wake() })
+    worker.install([flowEngine.handler])
+    let flows = FlowService(engine: flowEngine)
+    FlowController(flows: flows, metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
+    // At shutdown live flow streams end with `reconnect`, like runs' streams.
+    connectionGuard.drain.onBegin { flows.streams.finishAll() }
     TemplateController(templates: templates, maxBodyBytes: maxBody, personalizer: personalizer, personalization: personalization).register(v1Routes)
     ConsentController(consent: ConsentService(store: deps.store, clock: deps.clock)).register(v1Routes, maxBodyBytes: maxBody)
     JobController(queue: queue, wake: { worker.wake() }).register(v1Routes)

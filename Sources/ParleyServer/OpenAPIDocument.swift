@@ -102,6 +102,8 @@ tags:
     description: Conversations that carry context from one run to the next.
   - name: agents
     description: Agents defined as data (prompt, tools, limits, approvals, model), with versions; runs of one.
+  - name: flows
+    description: Workflows as data (steps, branches, parallel, approvals, delays, sub-flows), versioned; durable executions on the job queue (docs/flows.md).
   - name: conversations
     description: The sessions under seed 004's name, with their messages and tool executions; soft delete.
   - name: tools
@@ -3405,6 +3407,578 @@ paths:
           $ref: '#/components/responses/InternalError'
         '503':
           $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/flows:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [flows]
+      operationId: listFlows
+      summary: The tenant's flows, newest first. Any role.
+      description: Deleted flows are left out. To page, pass the previous page's `next_cursor` as `before`.
+      security:
+        - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/Limit50'
+        - $ref: '#/components/parameters/Before'
+      responses:
+        '200':
+          description: A page of flows.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: '#/components/schemas/Flow'
+                  next_cursor:
+                    type: [string, 'null']
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_query`, `invalid_flow_id` (`before`).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    post:
+      tags: [flows]
+      operationId: createFlow
+      summary: Define a flow (version 1). Admin.
+      description: |
+        The whole graph is checked before anything is written (docs/flows.md): each problem is a
+        400 naming the step — `duplicate_step`, `unknown_step_type`, `unknown_field` (in a step
+        or its config), `unknown_step` (a `next`, branch or template naming no step),
+        `flow_cycle`, `unreachable_step`, `unknown_tool`, `invalid_template`, `invalid_path`,
+        `invalid_step`. Audited (`flow.create`).
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/FlowRequest'
+            example:
+              name: refund
+              input_schema: {type: object, properties: {amount: {type: number}}, required: [amount]}
+              steps:
+                - {id: check, type: condition, config: {branches: [{path: $.input.amount, op: gt, value: 100, next: ask}], default: pay}}
+                - {id: ask, type: approval, config: {message: 'Refund {{input.amount}}?'}, next: pay}
+                - {id: pay, type: transform, config: {output: {refunded: '{{input.amount}}'}}}
+      responses:
+        '201':
+          description: The new flow.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Flow'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `invalid_flow`, and the graph errors above, each naming the step.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`flow_name_taken`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/flows/executions:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+    get:
+      tags: [flows]
+      operationId: listFlowExecutions
+      summary: The tenant's executions, newest first (sub-flows' too). Any role.
+      security:
+        - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/Limit50'
+        - $ref: '#/components/parameters/Before'
+        - name: flow
+          in: query
+          required: false
+          description: Only this flow's executions (its id or name).
+          schema:
+            type: string
+        - name: status
+          in: query
+          required: false
+          schema:
+            type: string
+            enum: [running, waiting, completed, failed, cancelled]
+      responses:
+        '200':
+          description: A page of executions (without their steps).
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: '#/components/schemas/FlowExecution'
+                  next_cursor:
+                    type: [string, 'null']
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_query`, `invalid_execution_id` (`before`).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`flow_not_found` (`flow`).'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/flows/executions/{id}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/FlowExecutionID'
+    get:
+      tags: [flows]
+      operationId: getFlowExecution
+      summary: An execution with each step's input, output, attempts and timing. Any role.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The execution and its steps, in the order they started.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/FlowExecution'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_execution_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`execution_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/flows/executions/{id}/cancel:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/FlowExecutionID'
+    post:
+      tags: [flows]
+      operationId: cancelFlowExecution
+      summary: Cancel an execution at its next step boundary. Admin, operator or service.
+      description: |
+        A step running now finishes (its result is kept), nothing runs after it; steps waiting
+        (a delay, an approval) end, and so do the execution's sub-flows. Audited (`flow.cancel`).
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The execution, `cancelled`.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/FlowExecution'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_execution_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`execution_not_found`.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`execution_finished`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/flows/executions/{id}/events:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/FlowExecutionID'
+    get:
+      tags: [flows]
+      operationId: streamFlowExecutionEvents
+      summary: The execution's events as Server-Sent Events, live until it ends; resumable. Any role.
+      description: |
+        Each event carries `id:` (its `seq`), `event:` (its type) and `data:` (JSON with `type`,
+        `execution_id`, `seq`, `step_id`, `timestamp` and the type's fields). Types:
+        `execution_started`, `step_started`, `step_completed`, `step_failed`, `step_retrying`,
+        `step_waiting`, `approval_required`, `approval_resolved`, `execution_completed`,
+        `execution_failed`, `execution_cancelled`; the stream ends after the last three. Resume
+        with `Last-Event-ID` (or `?after=`): the events after that seq, from any replica. A server
+        shutting down ends a live stream with `reconnect` (no `id:`).
+      security:
+        - bearerAuth: []
+      parameters:
+        - name: Last-Event-ID
+          in: header
+          required: false
+          schema:
+            type: integer
+            minimum: 0
+        - name: after
+          in: query
+          required: false
+          description: Same as `Last-Event-ID`; ignored when that header is present.
+          schema:
+            type: integer
+            minimum: 0
+      responses:
+        '200':
+          description: The event stream.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            text/event-stream:
+              schema:
+                type: string
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_execution_id`, `invalid_last_event_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`execution_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/flows/executions/{id}/steps/{step}/decision:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/FlowExecutionID'
+      - name: step
+        in: path
+        required: true
+        description: The step's id in the flow.
+        schema:
+          type: string
+    post:
+      tags: [flows]
+      operationId: decideFlowStep
+      summary: Approve or reject a step waiting for a person. Admin or operator.
+      description: |
+        An `approval` step, or a `tool` step whose tool the workspace's policy holds for approval.
+        Approving an approval step completes it (its output: `approved`, `by`, `comment`);
+        approving a tool step runs the tool. Rejecting fails the step and the execution, unless
+        the approval step names `on_reject`, which then comes next. Audited (`flow.approve`,
+        `flow.reject`).
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              required: [decision]
+              properties:
+                decision:
+                  type: string
+                  enum: [approve, reject]
+                comment:
+                  type: [string, 'null']
+                  maxLength: 2000
+      responses:
+        '200':
+          description: The step after the decision.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/FlowStepRun'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `unknown_field`, `invalid_decision`, `invalid_execution_id`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`execution_not_found`, `step_not_found`.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`step_not_waiting`, `execution_finished`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/flows/{id}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/FlowRef'
+    get:
+      tags: [flows]
+      operationId: getFlow
+      summary: One flow at its current version. Any role.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The flow.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Flow'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`flow_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    patch:
+      tags: [flows]
+      operationId: updateFlow
+      summary: Change a flow; writes a new version. Admin.
+      description: |
+        Top-level fields sent replace the current version's (send all of `steps` to change any
+        step); the result is checked whole, like a new flow. Executions in progress keep the
+        version they started with. Audited (`flow.update`).
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/FlowRequest'
+            example:
+              description: Refunds, with a sign-off above 100
+      responses:
+        '200':
+          description: The flow at its new version.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Flow'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: The same as when creating a flow.
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`flow_not_found`.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`flow_name_taken`, `flow_changed` (another change was written meanwhile).'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    delete:
+      tags: [flows]
+      operationId: deleteFlow
+      summary: Delete a flow (hidden and no longer runnable; its executions stay readable). Admin.
+      description: Audited (`flow.delete`).
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The deleted flow (`deleted_at` set).
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Flow'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`flow_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/flows/{id}/versions:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/FlowRef'
+    get:
+      tags: [flows]
+      operationId: listFlowVersions
+      summary: Every version of a flow, newest first. Any role.
+      description: To page, pass the previous page's `next_cursor` (a version number) as `before`.
+      security:
+        - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/Limit50'
+        - $ref: '#/components/parameters/Before'
+      responses:
+        '200':
+          description: A page of versions.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: '#/components/schemas/FlowVersion'
+                  next_cursor:
+                    type: [string, 'null']
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_query`.'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`flow_not_found`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/flows/{id}/execute:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/FlowRef'
+    post:
+      tags: [flows]
+      operationId: executeFlow
+      summary: Start an execution of the flow's current version. Admin, operator or service.
+      description: |
+        The input is checked against the flow's `input_schema`; the execution is stored and its
+        first step queued, then the answer comes back at once (202). Steps run on the job queue
+        in any process's worker; follow them with `GET /v1/flows/executions/{id}/events`.
+        Audited (`flow.execute`).
+      security:
+        - bearerAuth: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              properties:
+                input:
+                  description: The execution's input (`{{input.…}}` in templates); `{}` when absent.
+            example:
+              input: {amount: 250}
+      responses:
+        '202':
+          description: The execution, `running`.
+          headers:
+            X-Request-ID:
+              $ref: '#/components/headers/X-Request-ID'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/FlowExecution'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_json`, `unknown_field`, `invalid_input` (listing what the schema refused).'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`flow_not_found`.'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
+        '415':
+          $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
   /v1/conversations:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -6001,6 +6575,20 @@ components:
       schema:
         type: boolean
         default: false
+    FlowRef:
+      name: id
+      in: path
+      required: true
+      description: The flow's id (UUIDv7) or its name.
+      schema:
+        type: string
+    FlowExecutionID:
+      name: id
+      in: path
+      required: true
+      description: The execution's id (UUIDv7).
+      schema:
+        type: string
     AgentRef:
       name: id
       in: path
@@ -7378,6 +7966,189 @@ components:
           $ref: '#/components/schemas/Timestamp'
         deleted_at:
           $ref: '#/components/schemas/NullableTimestamp'
+    FlowRequest:
+      type: object
+      additionalProperties: false
+      description: A flow definition (docs/flows.md). `name` and `steps` are required on create.
+      properties:
+        name:
+          type: string
+          pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
+        description:
+          type: [string, 'null']
+          maxLength: 500
+        input_schema:
+          type: [object, 'null']
+          description: A JSON Schema the execution's input must match.
+        steps:
+          type: array
+          minItems: 1
+          maxItems: 200
+          description: The first step runs first.
+          items:
+            $ref: '#/components/schemas/FlowStep'
+        output:
+          description: The execution's output (templates); absent, the last step's output.
+    FlowStep:
+      type: object
+      additionalProperties: false
+      required: [id, type]
+      properties:
+        id:
+          type: string
+          pattern: '^[A-Za-z][A-Za-z0-9_]{0,63}$'
+        type:
+          type: string
+          enum: [transform, condition, tool, agent, delay, approval, parallel, sub_flow, send_message, http]
+        config:
+          type: object
+          description: |
+            By type: transform `{output}`; condition `{branches: [{path, op, value, next}], default}`
+            (op: eq, ne, gt, gte, lt, lte, contains, exists, not_exists); tool `{tool, input}`; agent
+            `{agent, message}`; delay `{seconds}`; approval `{message, on_reject}`; parallel
+            `{branches: [step ids], mode: all|any|first, count}`; sub_flow `{flow, input}`; send_message
+            `{channel, to, subject, text | template, variables}`; http `{method, url, headers, body, allow_hosts}`.
+            Strings may hold `{{input.x}}`, `{{steps.<id>.output.y}}` and JSONPath (`{{$.input.items[*].name}}`).
+        next:
+          type: [string, 'null']
+          description: The step after this one; null or absent ends the flow.
+        retries:
+          type: object
+          additionalProperties: false
+          required: [max]
+          properties:
+            max:
+              type: integer
+              minimum: 0
+              maximum: 10
+            backoff_seconds:
+              type: number
+              minimum: 0.001
+              maximum: 3600
+            factor:
+              type: number
+              minimum: 1
+              maximum: 10
+        timeout_seconds:
+          type: [number, 'null']
+          minimum: 0.01
+          maximum: 86400
+        idempotent:
+          type: boolean
+          description: May run again after an attempt that was interrupted mid-way (a tool with side effects).
+    Flow:
+      type: object
+      required: [id, name, steps, version, created_at, updated_at]
+      properties:
+        id:
+          type: string
+        name:
+          type: string
+        description:
+          type: [string, 'null']
+        input_schema:
+          type: [object, 'null']
+        steps:
+          type: array
+          items:
+            $ref: '#/components/schemas/FlowStep'
+        output: {}
+        version:
+          type: integer
+        created_at:
+          type: string
+          format: date-time
+        updated_at:
+          type: string
+          format: date-time
+        deleted_at:
+          type: [string, 'null']
+          format: date-time
+    FlowVersion:
+      type: object
+      required: [flow_id, version, definition, created_by, created_at]
+      properties:
+        flow_id:
+          type: string
+        version:
+          type: integer
+        definition:
+          $ref: '#/components/schemas/FlowRequest'
+        created_by:
+          type: string
+        created_at:
+          type: string
+          format: date-time
+    FlowExecution:
+      type: object
+      required: [id, flow_id, flow_version, status, input, created_at]
+      properties:
+        id:
+          type: string
+        flow_id:
+          type: string
+        flow_version:
+          type: integer
+        status:
+          type: string
+          enum: [running, waiting, completed, failed, cancelled]
+        input: {}
+        output: {}
+        error:
+          type: [string, 'null']
+        parent_execution_id:
+          type: [string, 'null']
+        parent_step:
+          type: [string, 'null']
+        created_at:
+          type: string
+          format: date-time
+        updated_at:
+          type: string
+          format: date-time
+        finished_at:
+          type: [string, 'null']
+          format: date-time
+        steps:
+          type: array
+          description: On `GET /v1/flows/executions/{id}` only.
+          items:
+            $ref: '#/components/schemas/FlowStepRun'
+    FlowStepRun:
+      type: object
+      required: [id, type, status, attempts]
+      properties:
+        id:
+          type: string
+        type:
+          type: string
+        status:
+          type: string
+          enum: [pending, running, waiting, retrying, completed, failed, skipped, cancelled]
+        input:
+          description: The step's config with its templates filled in.
+        output: {}
+        error:
+          type: [string, 'null']
+        attempts:
+          type: integer
+        approval:
+          type: [string, 'null']
+          enum: [pending, approved, rejected, null]
+        handle:
+          type: [string, 'null']
+          description: An agent step's run id, a sub_flow step's execution id.
+        wait_until:
+          type: [string, 'null']
+          format: date-time
+        started_at:
+          type: [string, 'null']
+          format: date-time
+        finished_at:
+          type: [string, 'null']
+          format: date-time
+        duration_ms:
+          type: [number, 'null']
     AgentVersion:
       type: object
       required: [agent_id, version, created_by, created_at, definition]

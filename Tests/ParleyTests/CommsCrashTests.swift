@@ -85,14 +85,17 @@ import Testing
     /// Starts `parley worker` processes until the queue is drained: the first `kills` are killed
     /// with SIGKILL after a random stretch of work, the last one drains and stops on SIGTERM.
     /// Returns how many were killed.
-    static func drainThroughKills(store: any Store, url: DatabaseURL, kills target: Int, env extra: [String: String] = [:]) async throws -> Int {
+    /// `work` counts what is left to do (default: the jobs not yet succeeded).
+    static func drainThroughKills(store: any Store, url: DatabaseURL, kills target: Int, env extra: [String: String] = [:],
+                                  work: (@Sendable () async throws -> Int)? = nil) async throws -> Int {
         let dir = try tempDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let env = ["DATABASE_URL": ProcessTests.urlString(url), "POLL_INTERVAL_MS": "50", "PARLEY_JOB_LEASE_SECONDS": "1",
                    "MAX_CONCURRENT_JOBS": "8", "LOG_LEVEL": "error", "PARLEY_SECRET_KEY_FILE": dir.appendingPathComponent("parley.key").path]
             .merging(extra) { $1 }
         func remaining() async throws -> Int {
-            try await store.read { db in try await count("SELECT COUNT(*) AS n FROM communication_jobs WHERE state <> 'succeeded'", db) }
+            if let work { return try await work() }
+            return try await store.read { db in try await count("SELECT COUNT(*) AS n FROM communication_jobs WHERE state <> 'succeeded'", db) }
         }
         var kills = 0
         let total = try await remaining()
