@@ -3679,7 +3679,7 @@ paths:
           content:
             text/event-stream:
               schema:
-                type: string
+                $ref: '#/components/schemas/FlowServerSentEvent'
         '400':
           $ref: '#/components/responses/BadRequest'
           description: '`invalid_execution_id`, `invalid_last_event_id`.'
@@ -7717,6 +7717,26 @@ components:
       properties:
         data:
           type: string
+    FlowServerSentEvent:
+      type: object
+      description: |
+        One event of a flow execution's SSE stream (docs/flows.md): `id` is the event's `seq`
+        (absent on `reconnect`), `event` its type (`execution_started`, `step_started`,
+        `step_completed`, `approval_required`, ..., `reconnect`), `data` the event as JSON on one line.
+      required: [event, data]
+      properties:
+        id:
+          type: string
+          pattern: '^[0-9]+$'
+        event:
+          type: string
+          pattern: '^[a-z_]+$'
+        data:
+          type: string
+          contentMediaType: application/json
+        retry:
+          type: integer
+          minimum: 0
     WorkflowServerSentEvent:
       type: object
       description: |
@@ -8731,7 +8751,13 @@ components:
                  waiting_reason, not_before, waiting_detail]
       properties:
         job_id: {type: string}
-        type: {type: string, enum: [send_email, send_sms]}
+        type:
+          type: string
+          pattern: '^[a-z][a-z0-9_.]*$'
+          description: >-
+            The job's kind: `send_email` and `send_sms` (messages), `core.flow_step` (a flow
+            execution's next step), or a pack's own, named after the pack (`support.ingest`,
+            `support.reembed`).
         state: {$ref: '#/components/schemas/JobState'}
         priority: {type: integer, description: Lower runs first.}
         run_at: {type: string, format: date-time, description: When the job is next due.}
