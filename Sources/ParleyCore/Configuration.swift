@@ -56,6 +56,8 @@ public struct ParleyConfig: Sendable {
     public var rateLimits = RateLimitSettings()
     /// People's accounts: token lifetimes and keys, password hashing, sign-in throttling.
     public var accounts = AccountSettings()
+    /// How long soft-deleted resources stay restorable before the maintenance task purges them.
+    public var retention = Retention()
 }
 
 /// The communications queue's worker (seed 003's names).
@@ -254,6 +256,7 @@ extension ParleyConfig {
         config.customerChat = try customerChat(reader)
         config.rateLimits = try rateLimits(reader)
         config.accounts = try accounts(reader)
+        config.retention = Retention(days: try reader.int("PARLEY_RETENTION_DAYS", default: 30, range: 1...36_500))
         // Webhook verification keys: a malformed one would refuse every webhook, so it stops start-up instead.
         _ = try reader.optional("PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY", accepts: "SendGrid's verification key: a base64 DER P-256 public key") {
             Data(base64Encoded: $0.trimmingCharacters(in: .whitespaces)).flatMap { try? P256.Signing.PublicKey(derRepresentation: $0) } != nil
