@@ -115,7 +115,7 @@ public struct APIKeyService: Sendable {
     }
 
     static func notFound(_ id: String) -> ParleyError {
-        .notFound("API key \(id.prefix(64)) not found; GET /v1/api-keys?include_deleted=true lists the tenant's keys", code: "api_key_not_found")
+        .notFound("API key \(id) not found", code: "api_key_not_found")
     }
 
     /// Resolves a bearer secret to its tenant and role. Every failure is 401 with a reason a key
