@@ -11,7 +11,8 @@ import SQLKit
 public enum CoreRetention {
     public static func targets(failureWindowSeconds: Int = AccountSettings().failureWindowSeconds) -> [PurgeTarget] {
         [
-            .softDeleted("api_keys"),
+            // A key's console sessions and sign-in links refer to it.
+            .softDeleted("api_keys", dependents: [.init("console_sessions", "api_key_id"), .init("console_signin_tokens", "api_key_id")]),
             .softDeleted("message_templates"),
             .softDeleted("agents", dependents: [.init("agent_versions", "agent_id")]),
             conversations,
@@ -19,6 +20,8 @@ public enum CoreRetention {
             expired("refresh_tokens", "expires_at < \(bindNow)", tenant: true),
             expired("auth_one_time_tokens", "(used_at IS NOT NULL OR expires_at < \(bindNow))", tenant: false),
             expired("console_user_sessions", "expires_at < \(bindNow)", tenant: true),
+            expired("console_sessions", "expires_at < \(bindNow)", tenant: true),
+            expired("console_signin_tokens", "(used_at IS NOT NULL OR expires_at < \(bindNow))", tenant: true),
             staleLoginFailures(windowSeconds: failureWindowSeconds),
             fullRateLimitBuckets,
         ]
@@ -179,15 +182,20 @@ public struct RetentionPurge: Sendable {
         return totals.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { PurgedRows(table: $0.key, tenantID: nil, rows: $0.value) }
     }
 
-    /// Purges now and then every `interval` until cancelled; a failure is logged and retried next time.
+    /// Purges every `interval` (the first time one interval after start, so a process starting
+    /// or stopping is never also purging) until cancelled; a failure is logged and retried next time.
     public func loop(every interval: Duration) async {
         while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return
+            }
             do {
                 try await run()
             } catch {
                 logger.warning("retention purge failed; it runs again later", metadata: ["error": .string("\(error)")])
             }
-            try? await Task.sleep(for: interval)
         }
     }
 }

@@ -240,8 +240,14 @@ import Testing
                         "/v1/cases/\(caseID)", "/v1/rag/documents/\(docID)", "/v1/rag/collections/gone"] {
                 _ = try await client.deleteJSON(admin, uri)
             }
-            // Expired sign-in state: a spent one-time link and a stale failure counter.
+            // Expired sign-in state: a spent one-time link and a stale failure counter; and a
+            // console session of the deleted key (it refers to the key, so it goes first).
             try await store.transaction { db in
+                try await db.raw("""
+                    INSERT INTO console_sessions (id, tenant_id, api_key_id, session_hash, created_at, last_seen_at, expires_at)
+                    VALUES ('cs1', \(bind: tenantID), \(bind: keyID), 'hash-cs1', \(bind: clock.now()), \(bind: clock.now()),
+                            \(bind: clock.now().addingTimeInterval(400 * Self.day)))
+                    """).run()
                 try await db.raw("""
                     INSERT INTO auth_one_time_tokens (id, purpose, token_hash, email, tenant_id, role, created_by, created_at, expires_at, used_at)
                     VALUES ('ott1', 'invitation', 'hash-ott1', 'x@example.com', \(bind: tenantID), 'viewer', 'test', \(bind: clock.now()),
@@ -262,13 +268,14 @@ import Testing
             clock.advance(by: 2 * Self.day)
             let planned = Dictionary(uniqueKeysWithValues: try await purge.run(dryRun: true).map { ($0.table, $0.rows) })
             for table in ["api_keys", "message_templates", "agents", "agent_versions", "agent_sessions", "session_messages", "workflows",
-                          "cases", "requested_documents", "support_documents", "support_collections", "auth_one_time_tokens", "login_failures"] {
+                          "cases", "requested_documents", "support_documents", "support_collections", "auth_one_time_tokens", "login_failures",
+                          "console_sessions"] {
                 #expect((planned[table] ?? 0) > 0, "\(table): \(planned)")
             }
             #expect(try await Self.count(store, "SELECT COUNT(*) AS n FROM cases WHERE id = \(bind: caseID)") == 1, "a dry run deletes nothing")
             let purged = Dictionary(uniqueKeysWithValues: try await purge.run().map { ($0.table, $0.rows) })
             #expect(purged == planned)
-            for (table, column, id) in [("api_keys", "id", keyID), ("agents", "id", agentID), ("agent_versions", "agent_id", agentID),
+            for (table, column, id) in [("api_keys", "id", keyID), ("console_sessions", "api_key_id", keyID), ("agents", "id", agentID), ("agent_versions", "agent_id", agentID),
                                         ("agent_sessions", "id", sessionID), ("session_messages", "session_id", sessionID), ("workflows", "session_id", sessionID),
                                         ("cases", "id", caseID), ("requested_documents", "case_id", caseID), ("support_documents", "id", docID),
                                         ("support_document_tags", "document_id", docID)] {
