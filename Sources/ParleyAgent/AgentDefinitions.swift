@@ -402,11 +402,15 @@ struct AgentDefinitionRepository: Sendable {
 /// runs of one. Every method takes the caller and only touches the caller's tenant.
 public struct AgentDefinitionService: Sendable {
     public let agent: AgentService
+    let retention: Retention
     let repo = AgentDefinitionRepository()
     var store: any Store { agent.runtime.store }
     var clock: any Clock { agent.runtime.clock }
 
-    public init(agent: AgentService) { self.agent = agent }
+    public init(agent: AgentService, retention: Retention = .standard) {
+        self.agent = agent
+        self.retention = retention
+    }
 
     public static let defaultName = "assistant"
 
@@ -449,7 +453,7 @@ public struct AgentDefinitionService: Sendable {
     public func update(_ ctx: ActionContext, ref: String, _ changes: AgentChanges) async throws -> AgentDefinition {
         try ctx.principal.require(.manageKeys, toDo: "create or change agents")
         let current = try await get(ctx.principal, ref: ref)
-        guard current.deletedAt == nil else { throw Self.deleted(current) }
+        guard current.deletedAt == nil else { throw deleted(current) }
         let spec = changes.applied(to: current.spec)
         try await check(spec, tenantID: ctx.principal.tenantID)
         var next = current
@@ -490,8 +494,9 @@ public struct AgentDefinitionService: Sendable {
     public func restore(_ ctx: ActionContext, ref: String) async throws -> AgentDefinition {
         try ctx.principal.require(.manageKeys, toDo: "restore agents")
         let current = try await get(ctx.principal, ref: ref)
-        guard current.deletedAt != nil else { return current }
+        guard let deletedAt = current.deletedAt else { return current }
         let now = clock.now()
+        try retention.requireRestorable("agent \(current.spec.name)", deletedAt: deletedAt, now: now)
         var out = current
         out.deletedAt = nil
         out.updatedAt = now
@@ -561,7 +566,7 @@ public struct AgentDefinitionService: Sendable {
     /// (a Chat Completions request's messages); a session's history comes from the session.
     public func run(_ ctx: ActionContext, agent definition: AgentDefinition, message: String, history: [ModelMessage] = [],
                     sessionID: String? = nil) async throws -> (Workflow, AsyncStream<StreamItem>) {
-        guard definition.deletedAt == nil else { throw Self.deleted(definition) }
+        guard definition.deletedAt == nil else { throw deleted(definition) }
         return try await agent.startAndFollow(ctx, message: message, sessionID: sessionID, agent: definition, history: history)
     }
 
@@ -573,8 +578,15 @@ public struct AgentDefinitionService: Sendable {
 
     // MARK: helpers
 
-    static func deleted(_ d: AgentDefinition) -> ParleyError {
-        ParleyError.notFound("agent \(d.spec.name) was deleted; restore it with POST /v1/agents/\(d.id)/restore to use it", code: "agent_deleted")
+    func deleted(_ d: AgentDefinition) -> ParleyError {
+        retention.deleted("agent \(d.spec.name)", code: "agent_deleted", restore: "/v1/agents/\(d.id)/restore", deletedAt: d.deletedAt ?? clock.now())
+    }
+
+    /// `GET /v1/agents/{id}`: a deleted agent is 404 `agent_deleted` unless `includeDeleted`.
+    public func read(_ principal: Principal, ref: String, includeDeleted: Bool) async throws -> AgentDefinition {
+        let d = try await get(principal, ref: ref)
+        guard includeDeleted || d.deletedAt == nil else { throw deleted(d) }
+        return d
     }
 
     static func requireFreeName(_ name: String, tenantID: String, except id: String?, repo: AgentDefinitionRepository, on db: any SQLDatabase) async throws {

@@ -88,10 +88,14 @@ struct ConversationRepository: Sendable {
 /// `/v1/conversations`: the sessions under seed 004's name.
 public struct ConversationService: Sendable {
     let agent: AgentService
+    let retention: Retention
     let repo = ConversationRepository()
     var store: any Store { agent.runtime.store }
 
-    public init(agent: AgentService) { self.agent = agent }
+    public init(agent: AgentService, retention: Retention = .standard) {
+        self.agent = agent
+        self.retention = retention
+    }
 
     public func list(_ principal: Principal, includeDeleted: Bool, before: String?, limit: Int) async throws -> [Conversation] {
         try principal.require(.readTenant)
@@ -126,6 +130,7 @@ public struct ConversationService: Sendable {
         var c = try await find(ctx.principal, id: id, includeDeleted: true)
         guard (c.deletedAt != nil) != deleted else { return c }
         let now = agent.runtime.clock.now()
+        if let at = c.deletedAt { try retention.requireRestorable("conversation \(id)", deletedAt: at, now: now) }
         c.deletedAt = deleted ? now : nil
         let tenantID = ctx.principal.tenantID
         let audit = AuditLog(clock: agent.runtime.clock)
@@ -139,9 +144,11 @@ public struct ConversationService: Sendable {
     private func find(_ principal: Principal, id: String, includeDeleted: Bool) async throws -> Conversation {
         try principal.require(.readTenant)
         try AgentService.validateID(id, what: "conversation")
-        guard let c = try await store.read({ [repo] db in try await repo.find(tenantID: principal.tenantID, id: id, on: db) }),
-              includeDeleted || c.deletedAt == nil else {
+        guard let c = try await store.read({ [repo] db in try await repo.find(tenantID: principal.tenantID, id: id, on: db) }) else {
             throw ParleyError.notFound("conversation \(id) not found", code: "conversation_not_found")
+        }
+        if let at = c.deletedAt, !includeDeleted {
+            throw retention.deleted("conversation \(id)", code: "conversation_deleted", restore: "/v1/conversations/\(id)/restore", deletedAt: at)
         }
         return c
     }

@@ -122,6 +122,9 @@ public func runWorkerUntilSignalled(config: ParleyConfig, store: any Store, cloc
         services: [
             .init(service: WorkerService(worker: worker)),
             .init(service: SchedulerService(scheduler: scheduler, definitions: triggers, tick: .seconds(config.jobs.schedulerTickSeconds))),
+            .init(service: MaintenanceService { [purge = RetentionPurge(store: store, clock: clock, config: config, packs: packs, logger: logger)] in
+                await purge.loop(every: RetentionPurge.interval)
+            }),
             .init(service: ShutdownNotice(logger: logger), successTerminationBehavior: .ignore),
         ],
         gracefulShutdownSignals: [.sigterm, .sigint],

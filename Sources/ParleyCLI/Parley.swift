@@ -13,7 +13,7 @@ struct Parley: AsyncParsableCommand {
         commandName: "parley",
         abstract: "Parley: a self-hosted AI communications agent server.",
         subcommands: [Serve.self, Worker.self, Migrate.self, TenantCommand.self, APIKeyCommand.self, UserCommand.self, JobsCommand.self, SchedulesCommand.self, BenchQueue.self, BenchLimits.self,
-                      SeedCommand.self, BenchCommand.self, ImportCommand.self, Version.self,
+                      SeedCommand.self, BenchCommand.self, ImportCommand.self, PurgeCommand.self, Version.self,
                       ConvertCommand.self],
         defaultSubcommand: nil
     )

@@ -35,6 +35,18 @@ public struct SchedulerService: Service {
     }
 }
 
+/// A maintenance loop apart from the scheduler (the retention purge, docs/soft-delete.md): runs
+/// `body` until shutdown cancels it.
+public struct MaintenanceService: Service {
+    let body: @Sendable () async -> Void
+
+    public init(_ body: @escaping @Sendable () async -> Void) { self.body = body }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await body() }
+    }
+}
+
 /// Logs the start of a graceful shutdown, so operators (and tests) see when draining begins.
 public struct ShutdownNotice: Service {
     let logger: Logger

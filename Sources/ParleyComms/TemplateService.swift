@@ -1,5 +1,6 @@
 import Foundation
 import ParleyCore
+import ParleyPlatform
 import ParleyStorage
 import SQLKit
 
@@ -26,25 +27,96 @@ public struct TemplateService: Sendable {
     let store: any Store
     let clock: any Clock
     let defaults: [MessageTemplate]
+    let retention: Retention
 
-    public init(store: any Store, clock: any Clock, defaults: [MessageTemplate] = DefaultTemplates.all) {
+    public init(store: any Store, clock: any Clock, defaults: [MessageTemplate] = DefaultTemplates.all, retention: Retention = .standard) {
         self.store = store
         self.clock = clock
         self.defaults = defaults
+        self.retention = retention
     }
 
     public struct Entry: Sendable, Equatable {
         public var template: MessageTemplate
-        /// True when the tenant's own version is in use.
+        /// True when the tenant's own version is in use (or, with `deletedAt`, was).
         public var overridden: Bool
+        /// A deleted override (listed with `include_deleted`): the default of its name, if any, is in use.
+        public var deletedAt: Date?
+
+        public init(template: MessageTemplate, overridden: Bool, deletedAt: Date? = nil) {
+            self.template = template
+            self.overridden = overridden
+            self.deletedAt = deletedAt
+        }
     }
 
-    public func list(_ principal: Principal) async throws -> [Entry] {
+    public func list(_ principal: Principal, includeDeleted: Bool = false) async throws -> [Entry] {
         try principal.require(.readTenant)
         let overrides = try await latestOverrides(tenantID: principal.tenantID, name: nil)
         var byName = Dictionary(uniqueKeysWithValues: defaults.map { ($0.name, Entry(template: $0, overridden: false)) })
         for t in overrides { byName[t.name] = Entry(template: t, overridden: true) }
-        return byName.values.sorted { $0.template.name < $1.template.name }
+        var out = byName.values.sorted { $0.template.name < $1.template.name }
+        if includeDeleted {
+            let live = Set(overrides.map(\.name))
+            let deleted = try await deletedOverrides(tenantID: principal.tenantID, name: nil).filter { !live.contains($0.template.name) }
+            out = (out + deleted).sorted { ($0.template.name, $0.deletedAt == nil ? 0 : 1) < ($1.template.name, $1.deletedAt == nil ? 0 : 1) }
+        }
+        return out
+    }
+
+    /// `GET /v1/templates/{name}`: the template in use; a deleted override with no default under
+    /// its name is 404 `template_deleted` (restorable until the date it names).
+    public func entry(_ principal: Principal, name: String) async throws -> Entry {
+        try principal.require(.readTenant)
+        if let own = try await latestOverrides(tenantID: principal.tenantID, name: name).first { return Entry(template: own, overridden: true) }
+        if let global = defaults.first(where: { $0.name == name }) { return Entry(template: global, overridden: false) }
+        if let deleted = try await deletedOverrides(tenantID: principal.tenantID, name: name).first, let at = deleted.deletedAt {
+            throw retention.deleted("template \(name.prefix(64))", code: "template_deleted", restore: "/v1/templates/\(name.prefix(64))/restore", deletedAt: at)
+        }
+        throw ParleyError.notFound("there is no template named '\(name.prefix(64))'", code: "template_not_found")
+    }
+
+    /// Soft-deletes the tenant's own versions of `name`: the default of that name (if any) is in
+    /// use again. Restorable within the retention period; a default alone cannot be deleted.
+    public func delete(_ ctx: ActionContext, name: String) async throws -> Entry {
+        try ctx.principal.require(.operate, toDo: "delete templates")
+        let tenantID = ctx.principal.tenantID
+        let now = clock.now()
+        let audit = AuditLog(clock: clock)
+        guard let own = try await latestOverrides(tenantID: tenantID, name: name).first else {
+            if let deleted = try await deletedOverrides(tenantID: tenantID, name: name).first { return deleted }
+            let isDefault = defaults.contains { $0.name == name }
+            throw ParleyError.notFound(isDefault ? "template \(name.prefix(64)) is a default with no version of this workspace's own; only the workspace's own versions can be deleted"
+                                                 : "there is no template named '\(name.prefix(64))'",
+                                       code: "template_not_found")
+        }
+        try await store.transaction { db in
+            try await db.raw("""
+                UPDATE message_templates SET deleted_at = \(bind: now) WHERE tenant_id = \(bind: tenantID) AND name = \(bind: name) AND deleted_at IS NULL
+                """).run()
+            try await audit.record(ctx, action: "template.delete", targetType: "template", targetID: name, on: db)
+        }
+        return Entry(template: own, overridden: true, deletedAt: now)
+    }
+
+    /// Restores the versions the last delete of `name` removed (within the retention period).
+    public func restore(_ ctx: ActionContext, name: String) async throws -> Entry {
+        try ctx.principal.require(.operate, toDo: "restore templates")
+        let tenantID = ctx.principal.tenantID
+        let now = clock.now()
+        let audit = AuditLog(clock: clock)
+        guard let deleted = try await deletedOverrides(tenantID: tenantID, name: name).first, let at = deleted.deletedAt else {
+            if let own = try await latestOverrides(tenantID: tenantID, name: name).first { return Entry(template: own, overridden: true) }
+            throw ParleyError.notFound("there is no deleted template named '\(name.prefix(64))' to restore", code: "template_not_found")
+        }
+        try retention.requireRestorable("template \(name.prefix(64))", deletedAt: at, now: now)
+        try await store.transaction { db in
+            try await db.raw("""
+                UPDATE message_templates SET deleted_at = NULL WHERE tenant_id = \(bind: tenantID) AND name = \(bind: name) AND deleted_at = \(bind: at)
+                """).run()
+            try await audit.record(ctx, action: "template.restore", targetType: "template", targetID: name, on: db)
+        }
+        return try await entry(ctx.principal, name: name)
     }
 
     public func template(tenantID: String, name: String) async throws -> MessageTemplate {
@@ -99,7 +171,7 @@ public struct TemplateService: Sendable {
         let rows = try await store.read { db in
             try await db.raw("""
                 SELECT definition, personalize, personalization_prompt, created_by, created_at FROM message_templates
-                WHERE tenant_id = \(bind: tenantID) AND name = \(bind: name) ORDER BY version DESC
+                WHERE tenant_id = \(bind: tenantID) AND name = \(bind: name) AND deleted_at IS NULL ORDER BY version DESC
                 """).all()
         }
         var out: [Version] = try rows.compactMap { row in
@@ -140,11 +212,27 @@ public struct TemplateService: Sendable {
         try await store.read { db in
             var sql: SQLQueryString = """
                 SELECT t.definition, t.personalize, t.personalization_prompt FROM message_templates t
-                WHERE t.tenant_id = \(bind: tenantID)
-                  AND t.version = (SELECT MAX(v.version) FROM message_templates v WHERE v.tenant_id = t.tenant_id AND v.name = t.name)
+                WHERE t.tenant_id = \(bind: tenantID) AND t.deleted_at IS NULL
+                  AND t.version = (SELECT MAX(v.version) FROM message_templates v WHERE v.tenant_id = t.tenant_id AND v.name = t.name AND v.deleted_at IS NULL)
                 """
             if let name { sql += " AND t.name = \(bind: name)" }
             return try await db.raw(sql).all().compactMap(Self.decode)
+        }
+    }
+
+    /// The newest deleted version of each name (of `name`), with when it was deleted.
+    private func deletedOverrides(tenantID: String, name: String?) async throws -> [Entry] {
+        try await store.read { db in
+            var sql: SQLQueryString = """
+                SELECT t.definition, t.personalize, t.personalization_prompt, t.deleted_at FROM message_templates t
+                WHERE t.tenant_id = \(bind: tenantID) AND t.deleted_at IS NOT NULL
+                  AND t.version = (SELECT MAX(v.version) FROM message_templates v WHERE v.tenant_id = t.tenant_id AND v.name = t.name AND v.deleted_at IS NOT NULL)
+                """
+            if let name { sql += " AND t.name = \(bind: name)" }
+            return try await db.raw(sql).all().compactMap { row in
+                guard let t = Self.decode(row), let at = try? row.decode(column: "deleted_at", as: Date.self) else { return nil }
+                return Entry(template: t, overridden: true, deletedAt: at)
+            }
         }
     }
 

@@ -60,6 +60,8 @@ public struct ParleyConfig: Sendable {
     public var accounts = AccountSettings()
     /// Tenants' MCP servers: which stdio commands may run, default limits (docs/mcp.md).
     public var mcp = MCPClientSettings()
+    /// How long soft-deleted resources stay restorable before the maintenance task purges them.
+    public var retention = Retention()
 }
 
 /// The communications queue's worker (seed 003's names).
@@ -260,6 +262,7 @@ extension ParleyConfig {
         config.rateLimits = try rateLimits(reader)
         config.accounts = try accounts(reader)
         config.mcp = try mcpClient(reader)
+        config.retention = Retention(days: try reader.int("PARLEY_RETENTION_DAYS", default: 30, range: 1...36_500))
         // Webhook verification keys: a malformed one would refuse every webhook, so it stops start-up instead.
         _ = try reader.optional("PARLEY_SENDGRID_WEBHOOK_PUBLIC_KEY", accepts: "SendGrid's verification key: a base64 DER P-256 public key") {
             Data(base64Encoded: $0.trimmingCharacters(in: .whitespaces)).flatMap { try? P256.Signing.PublicKey(derRepresentation: $0) } != nil

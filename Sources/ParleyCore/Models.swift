@@ -36,9 +36,12 @@ public struct APIKeyRecord: Sendable, Codable, Equatable {
     public var expiresAt: Date?
     public var revokedAt: Date?
     public var lastUsedAt: Date?
+    /// Soft-deleted (docs/soft-delete.md): refused like a revoked key until restored.
+    public var deletedAt: Date?
 
     public init(id: String, tenantID: String, name: String, role: Role, prefix: String, hash: String,
-                createdAt: Date, expiresAt: Date?, revokedAt: Date?, lastUsedAt: Date?) {
+                createdAt: Date, expiresAt: Date?, revokedAt: Date?, lastUsedAt: Date?, deletedAt: Date? = nil) {
+        self.deletedAt = deletedAt
         self.id = id
         self.tenantID = tenantID
         self.name = name

@@ -80,6 +80,18 @@ public enum LegalSchema {
             """,
             "CREATE INDEX case_name_keys_case ON case_name_keys (case_id)",
         ]),
+        // Soft delete (docs/soft-delete.md): a deleted case keeps its number until it is purged.
+        Migration("legal_0002_soft_delete", [
+            "ALTER TABLE cases ADD COLUMN deleted_at %TIMESTAMP%",
+            "CREATE INDEX cases_deleted ON cases (deleted_at) WHERE deleted_at IS NOT NULL",
+        ]),
+    ]
+
+    /// A purged case goes with its uploads' rows, communications, requested documents and name keys.
+    /// (The uploaded files stay on disk under the upload directory; see docs/soft-delete.md.)
+    public static let purgeTargets: [PurgeTarget] = [
+        .softDeleted("cases", dependents: [.init("case_uploads", "case_id"), .init("client_communications", "case_id"),
+                                           .init("requested_documents", "case_id"), .init("case_name_keys", "case_id")]),
     ]
 }
 
@@ -108,6 +120,8 @@ public struct LegalCase: Sendable, Equatable {
     public var lastContactAt: Date?
     public var createdAt: Date
     public var updatedAt: Date
+    /// Soft-deleted (docs/soft-delete.md): hidden everywhere but `include_deleted` and restore.
+    public var deletedAt: Date? = nil
 }
 
 public struct RequestedDocument: Sendable, Equatable {
@@ -207,21 +221,28 @@ struct CaseRepository: Sendable {
         try await db.raw("SELECT id FROM cases WHERE tenant_id = \(bind: tenantID) AND case_number = \(bind: number)").first() != nil
     }
 
-    func find(tenantID: String, id: String, on db: any SQLDatabase) async throws -> LegalCase? {
-        try await db.raw("SELECT * FROM cases WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)").first().map(Self.decodeCase)
+    /// A live case (a deleted one only with `includeDeleted`).
+    func find(tenantID: String, id: String, includeDeleted: Bool = false, on db: any SQLDatabase) async throws -> LegalCase? {
+        let live: SQLQueryString = includeDeleted ? "" : " AND deleted_at IS NULL"
+        return try await db.raw("SELECT * FROM cases WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)\(live)").first().map(Self.decodeCase)
     }
 
     func find(tenantID: String, caseNumber: String, on db: any SQLDatabase) async throws -> LegalCase? {
-        try await db.raw("SELECT * FROM cases WHERE tenant_id = \(bind: tenantID) AND case_number = \(bind: caseNumber)").first().map(Self.decodeCase)
+        try await db.raw("SELECT * FROM cases WHERE tenant_id = \(bind: tenantID) AND case_number = \(bind: caseNumber) AND deleted_at IS NULL").first().map(Self.decodeCase)
     }
 
     func cases(tenantID: String, ids: [String], on db: any SQLDatabase) async throws -> [LegalCase] {
         guard !ids.isEmpty else { return [] }
-        return try await db.raw("SELECT * FROM cases WHERE tenant_id = \(bind: tenantID) AND id IN (\(binds: ids))").all().map(Self.decodeCase)
+        return try await db.raw("SELECT * FROM cases WHERE tenant_id = \(bind: tenantID) AND id IN (\(binds: ids)) AND deleted_at IS NULL").all().map(Self.decodeCase)
     }
 
-    func list(tenantID: String, status: CaseStatus?, before: String?, limit: Int, on db: any SQLDatabase) async throws -> [LegalCase] {
+    func setDeleted(tenantID: String, id: String, at: Date?, now: Date, on db: any SQLDatabase) async throws {
+        try await db.raw("UPDATE cases SET deleted_at = \(bind: at), updated_at = \(bind: now) WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)").run()
+    }
+
+    func list(tenantID: String, status: CaseStatus?, before: String?, limit: Int, includeDeleted: Bool = false, on db: any SQLDatabase) async throws -> [LegalCase] {
         var sql: SQLQueryString = "SELECT * FROM cases WHERE tenant_id = \(bind: tenantID)"
+        if !includeDeleted { sql += " AND deleted_at IS NULL" }
         if let status { sql += " AND status = \(bind: status.rawValue)" }
         if let before { sql += " AND id < \(bind: before)" }
         sql += " ORDER BY id DESC LIMIT \(literal: limit)"
@@ -231,7 +252,7 @@ struct CaseRepository: Sendable {
     /// Open cases with something outstanding, idle since `idleSince` or never contacted.
     func reminderCandidates(tenantID: String, idleSince: Date, limit: Int, on db: any SQLDatabase) async throws -> [LegalCase] {
         try await db.raw("""
-            SELECT * FROM cases c WHERE c.tenant_id = \(bind: tenantID) AND c.status = 'OPEN'
+            SELECT * FROM cases c WHERE c.tenant_id = \(bind: tenantID) AND c.status = 'OPEN' AND c.deleted_at IS NULL
               AND (c.last_contact_at IS NULL OR c.last_progress_at <= \(bind: idleSince))
               AND EXISTS (SELECT 1 FROM requested_documents d WHERE d.tenant_id = c.tenant_id AND d.case_id = c.id
                           AND d.status IN ('requested', 'rejected'))
@@ -284,8 +305,12 @@ struct CaseRepository: Sendable {
         return out
     }
 
+    /// A requested document of a live case.
     func document(tenantID: String, id: String, on db: any SQLDatabase) async throws -> RequestedDocument? {
-        try await db.raw("SELECT * FROM requested_documents WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)").first().map(Self.decodeDocument)
+        try await db.raw("""
+            SELECT d.* FROM requested_documents d JOIN cases c ON c.id = d.case_id AND c.tenant_id = d.tenant_id
+            WHERE d.tenant_id = \(bind: tenantID) AND d.id = \(bind: id) AND c.deleted_at IS NULL
+            """).first().map(Self.decodeDocument)
     }
 
     func update(_ d: RequestedDocument, on db: any SQLDatabase) async throws {
@@ -351,7 +376,8 @@ struct CaseRepository: Sendable {
                   clientPhone: try r.decode(column: "client_phone", as: String?.self), caseNumber: try r.decode(column: "case_number", as: String.self),
                   status: CaseStatus(rawValue: try r.decode(column: "status", as: String.self)) ?? .open,
                   lastProgressAt: try r.decode(column: "last_progress_at", as: Date.self), lastContactAt: try r.decode(column: "last_contact_at", as: Date?.self),
-                  createdAt: try r.decode(column: "created_at", as: Date.self), updatedAt: try r.decode(column: "updated_at", as: Date.self))
+                  createdAt: try r.decode(column: "created_at", as: Date.self), updatedAt: try r.decode(column: "updated_at", as: Date.self),
+                  deletedAt: try r.decode(column: "deleted_at", as: Date?.self))
     }
 
     static func decodeDocument(_ r: any SQLRow) throws -> RequestedDocument {

@@ -17,9 +17,12 @@ public struct LegalEnvironment: Sendable {
     public var maxAttempts: Int
     public var quietHours: QuietHours
     public var wake: @Sendable () -> Void
+    /// How long a deleted case stays restorable (`PARLEY_RETENTION_DAYS`).
+    public var retention: Retention
 
     public init(keyring: Keyring, publicBaseURL: String, settings: LegalSettings = LegalSettings(), maxAttempts: Int = 4,
-                quietHours: QuietHours = .default, wake: @escaping @Sendable () -> Void = {}) {
+                quietHours: QuietHours = .default, wake: @escaping @Sendable () -> Void = {}, retention: Retention = .standard) {
+        self.retention = retention
         self.keyring = keyring
         self.publicBaseURL = publicBaseURL.hasSuffix("/") ? String(publicBaseURL.dropLast()) : publicBaseURL
         self.settings = settings
@@ -250,16 +253,57 @@ public struct CaseService: Sendable {
         throw ParleyError.conflict("could not allocate a case number; try again", code: "case_number_taken")
     }
 
-    public func get(_ principal: Principal, id: String) async throws -> CaseDetail {
+    public func get(_ principal: Principal, id: String, includeDeleted: Bool = false) async throws -> CaseDetail {
         try principal.require(.readTenant)
-        return try await detail(tenantID: principal.tenantID, id: id)
+        return try await detail(tenantID: principal.tenantID, id: id, includeDeleted: includeDeleted)
     }
 
-    func detail(tenantID: String, id: String) async throws -> CaseDetail {
+    func detail(tenantID: String, id: String, includeDeleted: Bool = false) async throws -> CaseDetail {
         try Self.validID(id, what: "case")
         let repo = self.repo
-        guard let d = try await store.read({ db in try await repo.detail(tenantID: tenantID, id: id, on: db) }) else { throw Self.caseNotFound(id) }
-        return d
+        let retention = environment.retention
+        return try await store.read { db in
+            if let d = try await repo.detail(tenantID: tenantID, id: id, on: db) { return d }
+            // A deleted case: 404 saying until when it can be restored, or the case itself when asked for.
+            guard let deleted = try await repo.find(tenantID: tenantID, id: id, includeDeleted: true, on: db), let at = deleted.deletedAt else {
+                throw Self.caseNotFound(id)
+            }
+            guard includeDeleted else {
+                throw retention.deleted("case \(deleted.caseNumber)", code: "case_deleted", restore: "/v1/cases/\(id)/restore", deletedAt: at)
+            }
+            return CaseDetail(legalCase: deleted, documents: try await repo.documents(tenantID: tenantID, caseIDs: [id], on: db),
+                              communications: try await repo.communications(tenantID: tenantID, caseID: id, on: db),
+                              uploads: try await repo.uploads(tenantID: tenantID, caseID: id, on: db))
+        }
+    }
+
+    /// Soft-deletes a case: hidden from lists, search, reminders, the agent's tools and its
+    /// upload link; restorable within the retention period.
+    public func delete(_ ctx: ActionContext, id: String) async throws -> CaseDetail {
+        try ctx.principal.require(.operate, toDo: "delete cases")
+        return try await setDeleted(ctx, id: id, deleted: true)
+    }
+
+    public func restore(_ ctx: ActionContext, id: String) async throws -> CaseDetail {
+        try ctx.principal.require(.operate, toDo: "restore cases")
+        return try await setDeleted(ctx, id: id, deleted: false)
+    }
+
+    private func setDeleted(_ ctx: ActionContext, id: String, deleted: Bool) async throws -> CaseDetail {
+        try Self.validID(id, what: "case")
+        let tenantID = ctx.principal.tenantID
+        let now = clock.now()
+        let repo = self.repo
+        let audit = self.audit
+        let retention = environment.retention
+        try await store.transaction { db in
+            guard let c = try await repo.find(tenantID: tenantID, id: id, includeDeleted: true, on: db) else { throw Self.caseNotFound(id) }
+            guard (c.deletedAt != nil) != deleted else { return }
+            if let at = c.deletedAt { try retention.requireRestorable("case \(c.caseNumber)", deletedAt: at, now: now) }
+            try await repo.setDeleted(tenantID: tenantID, id: id, at: deleted ? now : nil, now: now, on: db)
+            try await audit.record(ctx, action: deleted ? "case.delete" : "case.restore", targetType: "case", targetID: id, on: db)
+        }
+        return try await detail(tenantID: tenantID, id: id, includeDeleted: true)
     }
 
     /// A case by its number ("2027-00012"), for the agent.
@@ -273,7 +317,7 @@ public struct CaseService: Sendable {
         return try await detail(tenantID: tenantID, id: c.id)
     }
 
-    public func list(_ principal: Principal, status: CaseStatus?, before: String?, limit: Int) async throws -> (cases: [CaseSummary], next: String?) {
+    public func list(_ principal: Principal, status: CaseStatus?, before: String?, limit: Int, includeDeleted: Bool = false) async throws -> (cases: [CaseSummary], next: String?) {
         try principal.require(.readTenant)
         guard (1...200).contains(limit) else { throw ParleyError.badRequest("limit must be from 1 to 200", code: "invalid_limit") }
         if let before, !UUIDv7.isValid(before) {
@@ -283,7 +327,8 @@ public struct CaseService: Sendable {
         let repo = self.repo
         return try await store.read { db in
             let query = Paging.Query(limit: limit, cursor: before)
-            let page = Paging.page(try await repo.list(tenantID: tenantID, status: status, before: query.cursor, limit: query.fetchLimit, on: db),
+            let page = Paging.page(try await repo.list(tenantID: tenantID, status: status, before: query.cursor, limit: query.fetchLimit,
+                                                       includeDeleted: includeDeleted, on: db),
                                    limit: limit, cursor: \.id)
             let counts = try await repo.outstandingCounts(tenantID: tenantID, caseIDs: page.rows.map(\.id), on: db)
             return (page.rows.map { CaseSummary(legalCase: $0, outstandingDocuments: counts[$0.id] ?? 0, matchScore: nil) }, page.next)

@@ -10,7 +10,7 @@ import SQLKit
 extension CaseRepository {
     /// How many of the tenant's cases have `status` (and something outstanding), and the most recent.
     func overview(tenantID: String, status: CaseStatus?, outstandingOnly: Bool, limit: Int, on db: any SQLDatabase) async throws -> (total: Int, cases: [LegalCase]) {
-        var filter: SQLQueryString = "c.tenant_id = \(bind: tenantID)"
+        var filter: SQLQueryString = "c.tenant_id = \(bind: tenantID) AND c.deleted_at IS NULL"
         if let status { filter += " AND c.status = \(bind: status.rawValue)" }
         if outstandingOnly {
             filter += """

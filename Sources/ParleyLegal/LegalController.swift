@@ -63,9 +63,10 @@ struct LegalController {
             let pending = try await cases.pendingReminders(try ctx.caller())
             return RawJSON(value: ["cases": .array(pending.map(LegalViews.reminder)), "total": .number(Double(pending.count))])
         }
-        r.on(.get, "/cases", query: Paging.parameters + ["status"]) { req, ctx in
+        r.on(.get, "/cases", query: Paging.parameters + ["status", "include_deleted"]) { req, ctx in
             let query = try Paging.read(req, default: 50, max: 200)
-            let page = try await cases.list(try ctx.caller(), status: try Self.status(req.queryString("status")), before: query.cursor, limit: query.limit)
+            let page = try await cases.list(try ctx.caller(), status: try Self.status(req.queryString("status")), before: query.cursor, limit: query.limit,
+                                            includeDeleted: try req.includeDeleted())
             return RawJSON(value: Paging.envelope(page.cases.map(LegalViews.summary), next: page.next))
         }
         r.on(.post, "/cases") { req, ctx in
@@ -73,8 +74,14 @@ struct LegalController {
             let created = try await cases.create(try ctx.action(), try CaseInput.newCase(body))
             return RawJSON(value: LegalViews.detail(created), status: .created)
         }
-        r.on(.get, "/cases/:case_id") { _, ctx in
-            RawJSON(value: LegalViews.detail(try await cases.get(try ctx.caller(), id: try ctx.parameters.require("case_id"))))
+        r.on(.get, "/cases/:case_id", query: ["include_deleted"]) { req, ctx in
+            RawJSON(value: LegalViews.detail(try await cases.get(try ctx.caller(), id: try ctx.parameters.require("case_id"), includeDeleted: try req.includeDeleted())))
+        }
+        r.on(.delete, "/cases/:case_id") { _, ctx in
+            RawJSON(value: LegalViews.detail(try await cases.delete(try ctx.action(), id: try ctx.parameters.require("case_id"))))
+        }
+        r.on(.post, "/cases/:case_id/restore") { _, ctx in
+            RawJSON(value: LegalViews.detail(try await cases.restore(try ctx.action(), id: try ctx.parameters.require("case_id"))))
         }
         r.on(.patch, "/cases/:case_id") { req, ctx in
             let body = try await req.decodeJSONObject(limit: maxBodyBytes, fields: ["client_name", "client_email", "client_phone"])

@@ -15,13 +15,13 @@ public enum LegalPack {
                    settings: LegalSettings.documentation, validateSettings: { config throws(ConfigError) in _ = try LegalSettings.load(config) },
                    commands: LegalCommands.all,
                    consoleViews: [ConsoleView(route: "cases", label: "Cases", export: "casesView", file: "cases.js", files: ConsolePart.files)],
-                   openAPI: OpenAPIPart.yaml, bind: bind)
+                   openAPI: OpenAPIPart.yaml, purgeTargets: LegalSchema.purgeTargets, bind: bind)
     }
 
     /// Binds the pack to a process: the environment its tools, routes and trigger share.
     static func bind(_ context: PackContext) throws -> PackRuntime {
         let environment = LegalEnvironment(keyring: context.keyring, publicBaseURL: context.publicBaseURL, settings: try LegalSettings.load(context.config),
-                                           maxAttempts: context.maxAttempts, wake: context.wake)
+                                           maxAttempts: context.maxAttempts, wake: context.wake, retention: context.config.retention)
         let cases = CaseService(store: context.store, clock: context.clock, environment: environment)
         let controller = LegalController(cases: cases, maxBodyBytes: context.config.maxBodyBytes)
         return PackRuntime(
@@ -38,6 +38,8 @@ public enum LegalPack {
         RouteRule("POST /v1/cases", .act, "create cases"),
         RouteRule("PATCH /v1/cases/:case_id", .act, "change cases"),
         RouteRule("POST /v1/cases/:case_id/close", .act, "close cases"),
+        RouteRule("DELETE /v1/cases/:case_id", .operate, "delete cases"),
+        RouteRule("POST /v1/cases/:case_id/restore", .operate, "restore cases"),
         RouteRule("POST /v1/cases/:case_id/upload-link", .act, "create upload links"),
         RouteRule("PUT /v1/cases/documents/:requested_doc_id", .act, "change requested documents"),
         RouteRule("POST /v1/send-email", .act, "send emails to clients"),

@@ -8,9 +8,12 @@ public enum LegalViews {
     static func text(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
 
     static func caseFields(_ c: LegalCase) -> [String: JSONValue] {
-        ["case_id": .string(c.id), "client_name": .string(c.clientName), "client_email": .string(c.clientEmail),
+        var o: [String: JSONValue] = ["case_id": .string(c.id), "client_name": .string(c.clientName), "client_email": .string(c.clientEmail),
          "client_phone": text(c.clientPhone), "case_number": .string(c.caseNumber), "status": .string(c.status.rawValue),
          "created_at": date(c.createdAt), "updated_at": date(c.updatedAt)]
+        // Only a deleted case (listed with include_deleted) has it.
+        if let at = c.deletedAt { o["deleted_at"] = date(at) }
+        return o
     }
 
     public static func summary(_ s: CaseSummary) -> JSONValue {

@@ -39,9 +39,10 @@ paths:
             maximum: 200
             default: 50
         - $ref: '#/components/parameters/Before'
+        - $ref: '#/components/parameters/IncludeDeleted'
       responses:
         '200':
-          description: One page of case summaries.
+          description: One page of case summaries (deleted ones, with `deleted_at`, only with `include_deleted=true`).
           content:
             application/json:
               schema:
@@ -246,9 +247,14 @@ paths:
       tags: [legal]
       operationId: getCase
       summary: A case with its requested documents, communications and uploads. Any role.
-      description: Another tenant's case, or an id that is not a case id, answers 404 `case_not_found`.
+      description: |
+        Another tenant's case, or an id that is not a case id, answers 404 `case_not_found`; a
+        deleted case 404 `case_deleted` naming the date until which it can be restored, unless
+        `include_deleted=true`.
       security:
         - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/IncludeDeleted'
       responses:
         '200':
           description: The case.
@@ -309,6 +315,73 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+    delete:
+      tags: [legal]
+      operationId: deleteCase
+      summary: Soft-delete a case. Admin or operator.
+      description: The case leaves lists, search, reminders, the assistant's tools and its upload link; `POST /v1/cases/{case_id}/restore` brings it back within `PARLEY_RETENTION_DAYS`, after which it is purged with its documents, communications and uploads' rows. Its case number stays taken until then. Audited (`case.delete`).
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The case, with `deleted_at`.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/LegalCase'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/cases/{case_id}/restore:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: case_id
+        in: path
+        required: true
+        description: The case's id, a UUIDv7; any other value answers 404.
+        schema:
+          type: string
+          format: uuid
+    post:
+      tags: [legal]
+      operationId: restoreCase
+      summary: Restore a deleted case within the retention period. Admin or operator.
+      description: Audited (`case.restore`). Restoring a live case returns it unchanged.
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The case.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/LegalCase'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`case_not_found` (also once purged), `restore_window_passed`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
   /v1/cases/{case_id}/close:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -722,6 +795,10 @@ schemas:
         updated_at:
           type: string
           format: date-time
+        deleted_at:
+          type: string
+          format: date-time
+          description: Only on a deleted case (listed or read with `include_deleted=true`).
     LegalCase:
       type: object
       properties:
@@ -743,6 +820,10 @@ schemas:
         updated_at:
           type: string
           format: date-time
+        deleted_at:
+          type: string
+          format: date-time
+          description: Only on a deleted case (listed or read with `include_deleted=true`).
         requested_documents:
           type: array
           items:

@@ -36,6 +36,9 @@ public struct DomainPack: Sendable {
     public var consoleViews: [ConsoleView]
     /// The pack's part of the OpenAPI document: its `paths:` entries (and `components:`), as YAML.
     public var openAPI: String
+    /// The pack's soft-deletable tables and how to purge their rows (and the rows depending on
+    /// them) once `PARLEY_RETENTION_DAYS` have passed (docs/soft-delete.md).
+    public var purgeTargets: [PurgeTarget]
     /// Binds the pack to this process's dependencies: its triggers, its tools' services and its
     /// routes. Called once per process by `serve` and `worker`.
     public var bind: @Sendable (PackContext) throws -> PackRuntime
@@ -44,6 +47,7 @@ public struct DomainPack: Sendable {
                 intents: [any OfflineIntent] = [], templates: [MessageTemplate] = [], systemPromptTemplate: String? = nil,
                 settings: [PackSetting] = [], validateSettings: @escaping @Sendable (ParleyConfig) throws(ConfigError) -> Void = { _ in },
                 commands: [PackCommand] = [], consoleViews: [ConsoleView] = [], openAPI: String = "",
+                purgeTargets: [PurgeTarget] = [],
                 bind: @escaping @Sendable (PackContext) throws -> PackRuntime = { _ in PackRuntime() }) {
         self.name = name
         self.dependencies = dependencies
@@ -57,6 +61,7 @@ public struct DomainPack: Sendable {
         self.commands = commands
         self.consoleViews = consoleViews
         self.openAPI = openAPI
+        self.purgeTargets = purgeTargets
         self.bind = bind
     }
 }

@@ -51,7 +51,7 @@ public struct PackSet: Sendable {
     public static let coreMigrations: [Migration] =
         (CoreSchema.migrations + AgentSchema.migrations + CommsSchema.migrations + ConsoleSchema.migrations + TenantPackSchema.migrations
          + HandoffSchema.migrations + CustomerChatSchema.migrations + AccountsSchema.migrations
-         + RateLimitSchema.migrations + MCPSchema.migrations + MCPSessionSchema.migrations + FlowSchema.migrations).sorted { $0.id < $1.id }
+         + RateLimitSchema.migrations + MCPSchema.migrations + MCPSessionSchema.migrations + FlowSchema.migrations + SoftDeleteSchema.migrations).sorted { $0.id < $1.id }
 
     /// Every migration, in the order they are applied: the core's in id order, then each pack's
     /// (in dependency order) in id order. A duplicate id anywhere, or a pack whose list is not in

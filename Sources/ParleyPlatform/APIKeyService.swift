@@ -13,11 +13,13 @@ public struct APIKeyView: Sendable, Codable, Equatable {
     public var expiresAt: Date?
     public var revokedAt: Date?
     public var lastUsedAt: Date?
+    /// Set while the key is soft-deleted (revoked; restorable within the retention period).
+    public var deletedAt: Date?
     public var secret: String?
 
     init(_ r: APIKeyRecord, secret: String? = nil) {
         id = r.id; tenantID = r.tenantID; name = r.name; role = r.role; prefix = r.prefix
-        createdAt = r.createdAt; expiresAt = r.expiresAt; revokedAt = r.revokedAt; lastUsedAt = r.lastUsedAt
+        createdAt = r.createdAt; expiresAt = r.expiresAt; revokedAt = r.revokedAt; lastUsedAt = r.lastUsedAt; deletedAt = r.deletedAt
         self.secret = secret
     }
 }
@@ -25,14 +27,16 @@ public struct APIKeyView: Sendable, Codable, Equatable {
 public struct APIKeyService: Sendable {
     let store: any Store
     let clock: any Clock
+    let retention: Retention
     let repo = APIKeyRepository()
     let tenants = TenantRepository()
     /// `last_used_at` is refreshed at most this often, so authentication stays a read.
     let touchInterval: TimeInterval = 60
 
-    public init(store: any Store, clock: any Clock) {
+    public init(store: any Store, clock: any Clock, retention: Retention = .standard) {
         self.store = store
         self.clock = clock
+        self.retention = retention
     }
 
     public func create(_ ctx: ActionContext, tenantID: String? = nil, name: String, role: Role, expiresAt: Date?) async throws -> APIKeyView {
@@ -63,29 +67,55 @@ public struct APIKeyService: Sendable {
         return APIKeyView(record, secret: secret)
     }
 
-    public func list(_ principal: Principal, tenantID: String? = nil) async throws -> [APIKeyView] {
+    public func list(_ principal: Principal, tenantID: String? = nil, includeDeleted: Bool = false) async throws -> [APIKeyView] {
         try principal.require(.manageKeys)
         let tenantID = tenantID ?? principal.tenantID
-        return try await store.read { [repo] db in try await repo.list(tenantID: tenantID, on: db) }.map { APIKeyView($0) }
+        return try await store.read { [repo] db in try await repo.list(tenantID: tenantID, includeDeleted: includeDeleted, on: db) }.map { APIKeyView($0) }
     }
 
+    /// Revokes the key: a soft delete (it stops authenticating at once; `restore` within the
+    /// retention period makes it work again).
     public func revoke(_ ctx: ActionContext, id: String, tenantID: String? = nil) async throws -> APIKeyView {
         try ctx.principal.require(.manageKeys)
         let tenantID = tenantID ?? ctx.principal.tenantID
         let now = clock.now()
         let audit = AuditLog(clock: clock)
         let record = try await store.transaction { [repo] db -> APIKeyRecord in
-            guard let existing = try await repo.find(tenantID: tenantID, id: id, on: db) else {
-                throw ParleyError.notFound("API key \(id) not found", code: "api_key_not_found")
-            }
-            guard existing.revokedAt == nil else { return existing }
-            _ = try await repo.revoke(tenantID: tenantID, id: id, at: now, on: db)
+            guard let existing = try await repo.find(tenantID: tenantID, id: id, on: db) else { throw Self.notFound(id) }
+            guard existing.revokedAt == nil, existing.deletedAt == nil else { return existing }
+            try await repo.setDeleted(tenantID: tenantID, id: id, at: now, now: now, on: db)
             try await audit.record(ctx, action: "api_key.revoke", targetType: "api_key", targetID: id, tenantID: tenantID, on: db)
             var revoked = existing
             revoked.revokedAt = now
+            revoked.deletedAt = now
             return revoked
         }
         return APIKeyView(record)
+    }
+
+    /// Brings a deleted (revoked) key back within the retention period: it authenticates again.
+    public func restore(_ ctx: ActionContext, id: String, tenantID: String? = nil) async throws -> APIKeyView {
+        try ctx.principal.require(.manageKeys)
+        let tenantID = tenantID ?? ctx.principal.tenantID
+        let now = clock.now()
+        let audit = AuditLog(clock: clock)
+        let retention = self.retention
+        let record = try await store.transaction { [repo] db -> APIKeyRecord in
+            guard let existing = try await repo.find(tenantID: tenantID, id: id, on: db) else { throw Self.notFound(id) }
+            guard let deletedAt = existing.deletedAt ?? existing.revokedAt else { return existing }
+            try retention.requireRestorable("API key \(id)", deletedAt: deletedAt, now: now)
+            try await repo.setDeleted(tenantID: tenantID, id: id, at: nil, now: now, on: db)
+            try await audit.record(ctx, action: "api_key.restore", targetType: "api_key", targetID: id, tenantID: tenantID, on: db)
+            var restored = existing
+            restored.revokedAt = nil
+            restored.deletedAt = nil
+            return restored
+        }
+        return APIKeyView(record)
+    }
+
+    static func notFound(_ id: String) -> ParleyError {
+        .notFound("API key \(id) not found", code: "api_key_not_found")
     }
 
     /// Resolves a bearer secret to its tenant and role. Every failure is 401 with a reason a key
@@ -107,7 +137,7 @@ public struct APIKeyService: Sendable {
             throw ParleyError(.unauthorized, code: "invalid_api_key", "the API key is not valid")
         }
         let key = found.key
-        if key.revokedAt != nil { throw ParleyError(.unauthorized, code: "api_key_revoked", "the API key has been revoked") }
+        if key.revokedAt != nil || key.deletedAt != nil { throw ParleyError(.unauthorized, code: "api_key_revoked", "the API key has been revoked") }
         if let exp = key.expiresAt, exp <= now { throw ParleyError(.unauthorized, code: "api_key_expired", "the API key has expired") }
         if found.suspended {
             throw ParleyError(.forbidden, code: "tenant_suspended", "this tenant is suspended; ask the installation's administrator")

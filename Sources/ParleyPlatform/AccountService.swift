@@ -94,9 +94,12 @@ public struct AccountService: Sendable {
     /// Compared against when the email is unknown, so a missing account costs the same time as a
     /// wrong password. Made on first use (a hash costs tens of milliseconds).
     let decoy: Decoy
+    /// How long a removed membership stays restorable.
+    let retention: Retention
 
     public init(store: any Store, clock: any Clock, keyring: Keyring, settings: AccountSettings, mailer: any AccountMailer,
-                throttle: (any LoginThrottle)? = nil, logger: Logger) {
+                throttle: (any LoginThrottle)? = nil, logger: Logger, retention: Retention = .standard) {
+        self.retention = retention
         self.store = store
         self.clock = clock
         self.settings = settings
@@ -507,7 +510,13 @@ public struct AccountService: Sendable {
         try Self.requireUserAdmin(ctx.principal)
         let now = clock.now()
         let tenantID = ctx.principal.tenantID
+        let retention = self.retention
         return try await store.transaction { db in
+            if let removed = try await db.raw("""
+                SELECT deleted_at FROM memberships WHERE user_id = \(bind: userID) AND tenant_id = \(bind: tenantID) AND deleted_at IS NOT NULL
+                """).first()?.decode(column: "deleted_at", as: Date.self) {
+                try retention.requireRestorable("user \(userID.prefix(64))'s membership", deletedAt: removed, now: now)
+            }
             let restored = try await db.raw("""
                 UPDATE memberships SET deleted_at = NULL, updated_at = \(bind: now)
                 WHERE user_id = \(bind: userID) AND tenant_id = \(bind: tenantID) AND deleted_at IS NOT NULL RETURNING id

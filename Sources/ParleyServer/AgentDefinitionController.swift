@@ -37,8 +37,8 @@ struct AgentDefinitionController {
             let page = Paging.page(list, limit: query.limit, cursor: \.id)
             return RawJSON(value: Paging.envelope(page.rows.map(\.json), next: page.next))
         }
-        r.on(.get, "/agents/:id") { _, ctx in
-            RawJSON(value: try await agents.get(try ctx.caller(), ref: try ctx.parameters.require("id")).json)
+        r.on(.get, "/agents/:id", query: ["include_deleted"]) { req, ctx in
+            RawJSON(value: try await agents.read(try ctx.caller(), ref: try ctx.parameters.require("id"), includeDeleted: try req.includeDeleted()).json)
         }
         r.on(.patch, "/agents/:id") { req, ctx in
             let body = try await req.decodeJSONObject(limit: maxBodyBytes, fields: AgentChanges.fields)
@@ -102,17 +102,6 @@ struct ConversationController {
         }
         r.on(.post, "/conversations/:id/restore") { _, ctx in
             RawJSON(value: .object(Self.conversation(try await conversations.restore(try ctx.action(), id: try ctx.parameters.require("id")))))
-        }
-    }
-}
-
-extension Request {
-    /// `include_deleted=true|false` (absent: false).
-    func includeDeleted() throws -> Bool {
-        switch queryString("include_deleted")?.lowercased() {
-        case nil, "false", "0": return false
-        case "true", "1": return true
-        default: throw ParleyError.badRequest("query parameter 'include_deleted' must be true or false", code: "invalid_query")
         }
     }
 }

@@ -94,7 +94,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
                                              bodyLimits: publicRoutes.compactMap { r in r.maxBodyBytes.map { ("/\(r.prefix)/", $0) } }
                                                  + [("/c/", deps.config.customerChat.attachmentMaxBytes), ConvertController.bodyLimit(converter)]))
 
-    let keys = APIKeyService(store: deps.store, clock: deps.clock)
+    let keys = APIKeyService(store: deps.store, clock: deps.clock, retention: deps.config.retention)
     // Token buckets per key (or user) and per tenant after authentication; sign-in (`SignInLimits`)
     // and the public chat draw from their own (docs/rate-limits.md). Shared by the replicas on PostgreSQL.
     let limiter = RateLimiters.make(store: deps.store, clock: deps.clock,
@@ -118,7 +118,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
                                  wake: { worker.wake() }),
         baseURL: CommsAssembly.baseURL(deps.config))
     let accounts = AccountService(store: deps.store, clock: deps.clock, keyring: deps.keyring, settings: deps.config.accounts,
-                                  mailer: accountMail, logger: deps.logger)
+                                  mailer: accountMail, logger: deps.logger, retention: deps.config.retention)
     let sessions = ConsoleSessionService(store: deps.store, clock: deps.clock, settings: .init(deps.config), accounts: accounts)
     AuthSessionController(sessions: sessions, secureCookie: deps.config.publicURL?.lowercased().hasPrefix("https://") == true, limiter: limiter)
         .register(Routes(group: router.group("v1/auth"), prefix: "/v1/auth", table: table))
@@ -198,9 +198,10 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     WorkflowController(agent: agent, metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
     SessionController(agent: agent, maxBodyBytes: maxBody).register(v1Routes)
     ToolController(agent: agent, maxBodyBytes: maxBody).register(v1Routes)
-    AgentDefinitionController(agents: agent.agents, metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
-    ChatCompletionsController(agents: agent.agents, metrics: metrics, maxBodyBytes: maxBody, clock: deps.clock).register(v1Routes)
-    ConversationController(conversations: ConversationService(agent: agent)).register(v1Routes)
+    let agentDefinitions = AgentDefinitionService(agent: agent, retention: deps.config.retention)
+    AgentDefinitionController(agents: agentDefinitions, metrics: metrics, maxBodyBytes: maxBody).register(v1Routes)
+    ChatCompletionsController(agents: agentDefinitions, metrics: metrics, maxBodyBytes: maxBody, clock: deps.clock).register(v1Routes)
+    ConversationController(conversations: ConversationService(agent: agent, retention: deps.config.retention)).register(v1Routes)
     HandoffController(handoffs: HandoffService(agent: agent), maxBodyBytes: maxBody).register(v1Routes)
     MCPServersController(mcp: mcp, maxBodyBytes: maxBody).register(v1Routes)
     // Parley as an MCP server (docs/mcp.md): `/mcp`, authenticated and rate limited like /v1.
@@ -225,7 +226,7 @@ func assemble(_ deps: ServerDependencies, routes table: RouteTable = RouteTable(
     connectionGuard.drain.onBegin { hub.finishAll() }
     WebSocketController(agent: agent, metrics: metrics, drain: connectionGuard.drain).register(router, auth: auth)
 
-    let templates = TemplateService(store: deps.store, clock: deps.clock, defaults: defaultTemplates)
+    let templates = TemplateService(store: deps.store, clock: deps.clock, defaults: defaultTemplates, retention: deps.config.retention)
     let personalizer = deps.config.models.personalize
         ? deps.personalizer ?? PersonalizationAssembly.personalizer(deps.config.models, clock: deps.clock, logger: deps.logger) : nil
     let personalization = PersonalizationAssembly.settings(deps.config.models)
@@ -285,8 +286,10 @@ public func buildApplication(
     }
     app.addServices(AgentLifecycle(agent: agent, mcp: parts.mcp))
     if deps.config.jobs.serveRunsWorker {
+        let purge = RetentionPurge(store: deps.store, clock: deps.clock, config: deps.config, packs: deps.packs, logger: deps.logger)
         app.addServices(WorkerService(worker: parts.worker),
-                        SchedulerService(scheduler: parts.scheduler, definitions: parts.triggers, tick: .seconds(deps.config.jobs.schedulerTickSeconds)))
+                        SchedulerService(scheduler: parts.scheduler, definitions: parts.triggers, tick: .seconds(deps.config.jobs.schedulerTickSeconds)),
+                        MaintenanceService { await purge.loop(every: RetentionPurge.interval) })
     }
     return app
 }

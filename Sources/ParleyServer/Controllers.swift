@@ -117,8 +117,8 @@ struct APIKeyController {
     }
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
-        r.on(.get, "/api-keys") { _, ctx in
-            JSON(Page(data: try await keys.list(try ctx.caller()), nextCursor: nil))
+        r.on(.get, "/api-keys", query: ["include_deleted"]) { req, ctx in
+            JSON(Page(data: try await keys.list(try ctx.caller(), includeDeleted: try req.includeDeleted()), nextCursor: nil))
         }
         r.on(.post, "/api-keys") { req, ctx in
             let action = try ctx.action()
@@ -133,6 +133,9 @@ struct APIKeyController {
         r.on(.delete, "/api-keys/:id") { _, ctx in
             let id = try ctx.parameters.require("id")
             return JSON(try await keys.revoke(try ctx.action(), id: id))
+        }
+        r.on(.post, "/api-keys/:id/restore") { _, ctx in
+            JSON(try await keys.restore(try ctx.action(), id: try ctx.parameters.require("id")))
         }
     }
 }

@@ -209,6 +209,12 @@ struct TemplateController {
         }
     }
 
+    static func view(_ e: TemplateService.Entry) -> JSONValue {
+        guard case .object(var o) = view(e.template, overridden: e.overridden) else { return .null }
+        o["deleted_at"] = AgentViews.date(e.deletedAt)
+        return .object(o)
+    }
+
     static func view(_ t: MessageTemplate, overridden: Bool) -> JSONValue {
         ["name": .string(t.name), "channel": .string(t.channel), "purpose": .string(t.purpose.rawValue), "subject": AgentViews.text(t.subject),
          "text": .string(t.text), "html": AgentViews.text(t.html), "required_variables": .array(t.requiredVariables.map { .string($0) }),
@@ -227,15 +233,18 @@ struct TemplateController {
     }
 
     func register(_ r: Routes<RouterGroup<ParleyRequestContext>>) {
-        r.on(.get, "/templates") { _, ctx in
-            let list = try await templates.list(try ctx.caller())
-            return RawJSON(value: Paging.envelope(list.map { Self.view($0.template, overridden: $0.overridden) }, next: nil))
+        r.on(.get, "/templates", query: ["include_deleted"]) { req, ctx in
+            let list = try await templates.list(try ctx.caller(), includeDeleted: try req.includeDeleted())
+            return RawJSON(value: Paging.envelope(list.map { Self.view($0) }, next: nil))
         }
         r.on(.get, "/templates/:name") { _, ctx in
-            let name = try ctx.parameters.require("name")
-            let entry = try await templates.list(try ctx.caller()).first { $0.template.name == name }
-            guard let entry else { throw ParleyError.notFound("there is no template named '\(name.prefix(64))'", code: "template_not_found") }
-            return RawJSON(value: Self.view(entry.template, overridden: entry.overridden))
+            RawJSON(value: Self.view(try await templates.entry(try ctx.caller(), name: try ctx.parameters.require("name"))))
+        }
+        r.on(.delete, "/templates/:name") { _, ctx in
+            RawJSON(value: Self.view(try await templates.delete(try ctx.action(), name: try ctx.parameters.require("name"))))
+        }
+        r.on(.post, "/templates/:name/restore") { _, ctx in
+            RawJSON(value: Self.view(try await templates.restore(try ctx.action(), name: try ctx.parameters.require("name"))))
         }
         r.on(.get, "/templates/:name/versions") { _, ctx in
             let list = try await templates.versions(try ctx.caller(), name: try ctx.parameters.require("name"))

@@ -1509,12 +1509,15 @@ paths:
     get:
       tags: [api-keys]
       operationId: listAPIKeys
-      summary: All of the tenant's API keys, including revoked and expired ones. Admin only.
+      summary: All of the tenant's API keys, including expired ones. Admin only.
       description: |
         Oldest first. Secrets are never listed. Not paginated: the whole list comes in one page
-        and `next_cursor` is always null.
+        and `next_cursor` is always null. Revoked (soft-deleted) keys are listed with
+        `include_deleted=true` (docs/soft-delete.md).
       security:
         - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/IncludeDeleted'
       responses:
         '200':
           description: The tenant's keys.
@@ -1603,11 +1606,12 @@ paths:
     delete:
       tags: [api-keys]
       operationId: revokeAPIKey
-      summary: Revoke an API key. Admin only.
+      summary: Revoke (soft-delete) an API key. Admin only.
       description: |
-        Requests using the key answer 401 `api_key_revoked` from then on. Revoking a key that is
-        already revoked changes nothing and returns it as it is. The first revocation writes an
-        `api_key.revoke` audit row in the same transaction.
+        Requests using the key answer 401 `api_key_revoked` from then on; `POST
+        /v1/api-keys/{id}/restore` within `PARLEY_RETENTION_DAYS` makes it work again, after which
+        it is purged. Revoking a key that is already revoked changes nothing and returns it as it
+        is. The first revocation writes an `api_key.revoke` audit row in the same transaction.
       security:
         - bearerAuth: []
       responses:
@@ -1628,6 +1632,44 @@ paths:
           $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/api-keys/{id}/restore:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: id
+        in: path
+        required: true
+        description: The key's id.
+        schema:
+          type: string
+    post:
+      tags: [api-keys]
+      operationId: restoreAPIKey
+      summary: Restore a revoked API key within the retention period. Admin only.
+      description: It authenticates again at once. Restoring a live key returns it unchanged. Audited (`api_key.restore`).
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The key (`revoked_at` and `deleted_at` absent).
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/APIKey'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`api_key_not_found` (also once purged), `restore_window_passed` (deleted more than `PARLEY_RETENTION_DAYS` ago).'
         '429':
           $ref: '#/components/responses/TooManyRequests'
         '500':
@@ -3174,6 +3216,8 @@ paths:
       summary: One agent at its current version (a deleted one too, with `deleted_at`). Any role.
       security:
         - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/IncludeDeleted'
       responses:
         '200':
           description: The agent.
@@ -3188,7 +3232,7 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '404':
           $ref: '#/components/responses/NotFound'
-          description: '`agent_not_found`.'
+          description: '`agent_not_found`; `agent_deleted` (with the date until which it can be restored) unless `include_deleted=true`.'
         '429':
           $ref: '#/components/responses/TooManyRequests'
         '500':
@@ -4051,7 +4095,7 @@ paths:
           $ref: '#/components/responses/Unauthorized'
         '404':
           $ref: '#/components/responses/NotFound'
-          description: '`conversation_not_found` (also when deleted, unless `include_deleted=true`).'
+          description: '`conversation_not_found`; `conversation_deleted` (with the date until which it can be restored) unless `include_deleted=true`.'
         '429':
           $ref: '#/components/responses/TooManyRequests'
         '500':
@@ -5352,9 +5396,12 @@ paths:
         The global default templates merged with the tenant's own: where the tenant has saved a
         template of a default's name, its newest version replaces the default (`overridden`
         true); templates the tenant saved under new names are listed too. Not paginated;
-        `next_cursor` is always null.
+        `next_cursor` is always null. With `include_deleted=true`, the tenant's deleted versions
+        (by name, with `deleted_at`) are listed too.
       security:
         - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/IncludeDeleted'
       responses:
         '200':
           description: The templates.
@@ -5385,7 +5432,10 @@ paths:
       tags: [messages]
       operationId: getTemplate
       summary: One template, as `POST /v1/messages` would use it. Any role.
-      description: The tenant's newest version of the template if it has one, otherwise the global default.
+      description: |
+        The tenant's newest version of the template if it has one, otherwise the global default.
+        A deleted template of the tenant's own with no default of its name answers 404
+        `template_deleted` naming the date until which it can be restored.
       security:
         - bearerAuth: []
       responses:
@@ -5481,6 +5531,68 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+    delete:
+      tags: [messages]
+      operationId: deleteTemplate
+      summary: Soft-delete the tenant's own versions of a template. Admin or operator.
+      description: The global default of that name (if any) is used again. Restorable with `POST /v1/templates/{name}/restore` within `PARLEY_RETENTION_DAYS`. Audited (`template.delete`).
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The version that was in use, with `deleted_at`.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Template'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`template_not_found`: no version of the tenants own (a default alone cannot be deleted).'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/templates/{name}/restore:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - $ref: '#/components/parameters/TemplateName'
+    post:
+      tags: [messages]
+      operationId: restoreTemplate
+      summary: Restore the versions the last delete of a template removed. Admin or operator.
+      description: Audited (`template.restore`).
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The template now in use.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Template'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`template_not_found` (nothing deleted, or purged), `restore_window_passed`.'
         '429':
           $ref: '#/components/responses/TooManyRequests'
         '500':
@@ -7405,6 +7517,10 @@ components:
           $ref: '#/components/schemas/Timestamp'
         revoked_at:
           $ref: '#/components/schemas/Timestamp'
+        deleted_at:
+          allOf:
+            - $ref: '#/components/schemas/Timestamp'
+          description: Set while the key is revoked (soft-deleted) and restorable; absent otherwise.
         last_used_at:
           allOf:
             - $ref: '#/components/schemas/Timestamp'
@@ -8913,6 +9029,10 @@ components:
         overridden:
           type: boolean
           description: True when the tenant's own version is in use, false for a global default.
+        deleted_at:
+          allOf:
+            - $ref: '#/components/schemas/Timestamp'
+          description: Set on a deleted version of the tenant's own (listed with `include_deleted=true`); null otherwise.
         variables:
           type: array
           items:

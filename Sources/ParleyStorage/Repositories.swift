@@ -67,8 +67,9 @@ public struct APIKeyRepository: Sendable {
             """).run()
     }
 
-    public func list(tenantID: String, on db: any SQLDatabase) async throws -> [APIKeyRecord] {
-        try await db.raw("SELECT * FROM api_keys WHERE tenant_id = \(bind: tenantID) ORDER BY id").all().map(Self.decode)
+    public func list(tenantID: String, includeDeleted: Bool = false, on db: any SQLDatabase) async throws -> [APIKeyRecord] {
+        let filter: SQLQueryString = includeDeleted ? "" : " AND deleted_at IS NULL"
+        return try await db.raw("SELECT * FROM api_keys WHERE tenant_id = \(bind: tenantID)\(filter) ORDER BY id").all().map(Self.decode)
     }
 
     public func find(tenantID: String, id: String, on db: any SQLDatabase) async throws -> APIKeyRecord? {
@@ -103,6 +104,14 @@ public struct APIKeyRepository: Sendable {
         return !rows.isEmpty
     }
 
+    /// Soft delete (which revokes the key) or, with `at` nil, restore (which un-revokes it).
+    public func setDeleted(tenantID: String, id: String, at: Date?, now: Date, on db: any SQLDatabase) async throws {
+        try await db.raw("""
+            UPDATE api_keys SET deleted_at = \(bind: at), revoked_at = \(bind: at), updated_at = \(bind: now)
+            WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)
+            """).run()
+    }
+
     public func touch(id: String, at: Date, on db: any SQLDatabase) async throws {
         try await db.raw("UPDATE api_keys SET last_used_at = \(bind: at) WHERE id = \(bind: id)").run()
     }
@@ -120,7 +129,8 @@ public struct APIKeyRepository: Sendable {
             createdAt: try row.decode(column: "created_at", as: Date.self),
             expiresAt: try row.decode(column: "expires_at", as: Date?.self),
             revokedAt: try row.decode(column: "revoked_at", as: Date?.self),
-            lastUsedAt: try row.decode(column: "last_used_at", as: Date?.self))
+            lastUsedAt: try row.decode(column: "last_used_at", as: Date?.self),
+            deletedAt: try row.decode(column: "deleted_at", as: Date?.self))
     }
 }
 

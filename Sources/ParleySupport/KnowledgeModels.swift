@@ -8,6 +8,8 @@ public struct KBCollection: Sendable, Codable, Equatable {
     public var documentCount: Int
     public var createdAt: Date
     public var updatedAt: Date
+    /// Set while soft-deleted (listed with `include_deleted=true`); its documents are hidden with it.
+    public var deletedAt: Date? = nil
 }
 
 public enum DocumentStatus: String, Sendable, Codable {
@@ -43,6 +45,8 @@ public struct KBDocument: Sendable, Codable, Equatable {
     public var updatedAt: Date
     public var embedding: EmbeddingState = .none
     public var embeddingError: String? = nil
+    /// Set while soft-deleted (listed with `include_deleted=true`): not searchable until restored.
+    public var deletedAt: Date? = nil
 }
 
 public struct KBChunk: Sendable, Codable, Equatable {

@@ -17,38 +17,76 @@ struct KnowledgeRepository: Sendable {
             """).run()
     }
 
-    func collections(tenantID: String, on db: any SQLDatabase) async throws -> [KBCollection] {
-        try await db.raw("""
-            SELECT c.*, (SELECT COUNT(*) FROM support_documents d WHERE d.tenant_id = c.tenant_id AND d.collection_id = c.id) AS document_count
-            FROM support_collections c WHERE c.tenant_id = \(bind: tenantID) ORDER BY c.name
+    private static let collectionColumns: SQLQueryString = """
+        c.*, (SELECT COUNT(*) FROM support_documents d WHERE d.tenant_id = c.tenant_id AND d.collection_id = c.id AND d.deleted_at IS NULL) AS document_count
+        """
+
+    func collections(tenantID: String, includeDeleted: Bool = false, on db: any SQLDatabase) async throws -> [KBCollection] {
+        let live: SQLQueryString = includeDeleted ? "" : " AND c.deleted_at IS NULL"
+        return try await db.raw("""
+            SELECT \(Self.collectionColumns) FROM support_collections c WHERE c.tenant_id = \(bind: tenantID)\(live) ORDER BY c.name
             """).all().map(Self.decodeCollection)
     }
 
-    func collection(tenantID: String, name: String, on db: any SQLDatabase) async throws -> KBCollection? {
-        try await db.raw("""
-            SELECT c.*, (SELECT COUNT(*) FROM support_documents d WHERE d.tenant_id = c.tenant_id AND d.collection_id = c.id) AS document_count
-            FROM support_collections c WHERE c.tenant_id = \(bind: tenantID) AND c.name = \(bind: name)
+    /// A live collection (a deleted one too with `includeDeleted`).
+    func collection(tenantID: String, name: String, includeDeleted: Bool = false, on db: any SQLDatabase) async throws -> KBCollection? {
+        let live: SQLQueryString = includeDeleted ? "" : " AND c.deleted_at IS NULL"
+        return try await db.raw("""
+            SELECT \(Self.collectionColumns) FROM support_collections c WHERE c.tenant_id = \(bind: tenantID) AND c.name = \(bind: name)\(live)
             """).first().map(Self.decodeCollection)
+    }
+
+    func setCollectionDeleted(tenantID: String, id: String, at: Date?, now: Date, on db: any SQLDatabase) async throws {
+        try await db.raw("""
+            UPDATE support_collections SET deleted_at = \(bind: at), updated_at = \(bind: now) WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)
+            """).run()
+    }
+
+    func setDocumentDeleted(tenantID: String, id: String, at: Date?, now: Date, on db: any SQLDatabase) async throws {
+        try await db.raw("""
+            UPDATE support_documents SET deleted_at = \(bind: at), updated_at = \(bind: now) WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)
+            """).run()
+    }
+
+    /// The live documents of a collection (id, key, markdown), to take out of or put back into the index.
+    func collectionDocuments(tenantID: String, collectionID: String, on db: any SQLDatabase) async throws -> [String] {
+        try await db.raw("""
+            SELECT id FROM support_documents WHERE tenant_id = \(bind: tenantID) AND collection_id = \(bind: collectionID) AND deleted_at IS NULL ORDER BY id
+            """).all().map { try $0.decode(column: "id", as: String.self) }
+    }
+
+    func markdown(tenantID: String, documentID: String, on db: any SQLDatabase) async throws -> String? {
+        try await db.raw("SELECT markdown FROM support_documents WHERE tenant_id = \(bind: tenantID) AND id = \(bind: documentID)")
+            .first()?.decode(column: "markdown", as: String.self)
     }
 
     static func decodeCollection(_ r: any SQLRow) throws -> KBCollection {
         KBCollection(id: try r.decode(column: "id", as: String.self), name: try r.decode(column: "name", as: String.self),
                      description: try r.decode(column: "description", as: String?.self), documentCount: try r.decode(column: "document_count", as: Int.self),
-                     createdAt: try r.decode(column: "created_at", as: Date.self), updatedAt: try r.decode(column: "updated_at", as: Date.self))
+                     createdAt: try r.decode(column: "created_at", as: Date.self), updatedAt: try r.decode(column: "updated_at", as: Date.self),
+                     deletedAt: try r.decode(column: "deleted_at", as: Date?.self))
     }
 
     // MARK: documents
 
     static let documentColumns: SQLQueryString = """
         d.id, d.collection_id, c.name AS collection_name, d.title, d.source_filename, d.format, d.content_hash, d.tags, d.status,
-        d.chunk_count, d.error, d.created_at, d.updated_at
+        d.chunk_count, d.error, d.created_at, d.updated_at, COALESCE(d.deleted_at, c.deleted_at) AS deleted_at
         """
 
-    func document(tenantID: String, id: String, on db: any SQLDatabase) async throws -> KBDocument? {
-        try await db.raw("""
+    /// A live document in a live collection (with `includeDeleted`, whatever its state).
+    func document(tenantID: String, id: String, includeDeleted: Bool = false, on db: any SQLDatabase) async throws -> KBDocument? {
+        let live: SQLQueryString = includeDeleted ? "" : " AND d.deleted_at IS NULL AND c.deleted_at IS NULL"
+        return try await db.raw("""
             SELECT \(Self.documentColumns) FROM support_documents d JOIN support_collections c ON c.id = d.collection_id
-            WHERE d.tenant_id = \(bind: tenantID) AND d.id = \(bind: id)
+            WHERE d.tenant_id = \(bind: tenantID) AND d.id = \(bind: id)\(live)
             """).first().map(Self.decodeDocument)
+    }
+
+    /// Whether the document itself was deleted (not only hidden with its collection).
+    func documentDeletedAt(tenantID: String, id: String, on db: any SQLDatabase) async throws -> Date? {
+        try await db.raw("SELECT deleted_at FROM support_documents WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)")
+            .first()?.decode(column: "deleted_at", as: Date?.self)
     }
 
     func document(tenantID: String, collectionID: String, key: String, on db: any SQLDatabase) async throws -> KBDocument? {
@@ -59,11 +97,12 @@ struct KnowledgeRepository: Sendable {
     }
 
     /// Newest first, older than `before` (a document id).
-    func documents(tenantID: String, collectionID: String?, before: String?, limit: Int, on db: any SQLDatabase) async throws -> [KBDocument] {
+    func documents(tenantID: String, collectionID: String?, before: String?, limit: Int, includeDeleted: Bool = false, on db: any SQLDatabase) async throws -> [KBDocument] {
         var sql: SQLQueryString = """
             SELECT \(Self.documentColumns) FROM support_documents d JOIN support_collections c ON c.id = d.collection_id
             WHERE d.tenant_id = \(bind: tenantID)
             """
+        if !includeDeleted { sql += " AND d.deleted_at IS NULL AND c.deleted_at IS NULL" }
         if let collectionID { sql += " AND d.collection_id = \(bind: collectionID)" }
         if let before { sql += " AND d.id < \(bind: before)" }
         sql += " ORDER BY d.id DESC LIMIT \(literal: limit)"
@@ -79,7 +118,8 @@ struct KnowledgeRepository: Sendable {
                           contentHash: try r.decode(column: "content_hash", as: String.self), tags: tags,
                           status: DocumentStatus(rawValue: try r.decode(column: "status", as: String.self)) ?? .failed,
                           chunkCount: try r.decode(column: "chunk_count", as: Int.self), error: try r.decode(column: "error", as: String?.self),
-                          createdAt: try r.decode(column: "created_at", as: Date.self), updatedAt: try r.decode(column: "updated_at", as: Date.self))
+                          createdAt: try r.decode(column: "created_at", as: Date.self), updatedAt: try r.decode(column: "updated_at", as: Date.self),
+                          deletedAt: try r.decode(column: "deleted_at", as: Date?.self))
     }
 
     func insertDocument(_ d: KBDocument, key: String, markdown: String, tenantID: String, on db: any SQLDatabase) async throws {
@@ -99,7 +139,7 @@ struct KnowledgeRepository: Sendable {
         try await db.raw("""
             UPDATE support_documents SET title = \(bind: d.title), source_filename = \(bind: d.sourceFilename), format = \(bind: d.format),
                 content_hash = \(bind: d.contentHash), tags = \(bind: tags), status = \(bind: d.status.rawValue), chunk_count = \(bind: d.chunkCount),
-                error = \(bind: d.error), markdown = \(bind: markdown), updated_at = \(bind: d.updatedAt)
+                error = \(bind: d.error), markdown = \(bind: markdown), updated_at = \(bind: d.updatedAt), deleted_at = NULL
             WHERE tenant_id = \(bind: tenantID) AND id = \(bind: d.id)
             """).run()
         try await setTags(d.tags, documentID: d.id, tenantID: tenantID, on: db)

@@ -32,6 +32,8 @@ public struct KnowledgeService: KnowledgeCollectionCatalog {
     public static let minCoverage = 0.5
 
     var repo: KnowledgeRepository { KnowledgeRepository(kind: store.kind) }
+    /// How long deleted documents and collections stay restorable (`PARLEY_RETENTION_DAYS`).
+    var retention: Retention = .standard
     var audit: AuditLog { AuditLog(clock: clock) }
 
     public init(store: any Store, clock: any Clock, settings: SupportSettings, embedder: (any Embedder)?, logger: Logger,
@@ -82,6 +84,10 @@ public struct KnowledgeService: KnowledgeCollectionCatalog {
         let audit = self.audit
         do {
             try await store.transaction { db in
+                if let deleted = try await repo.collection(tenantID: ctx.principal.tenantID, name: name, includeDeleted: true, on: db), let at = deleted.deletedAt {
+                    throw ParleyError.conflict("a deleted collection is named '\(name)'; restore it with POST /v1/rag/collections/\(name)/restore "
+                                               + "(until \(Retention.format(self.retention.restorableUntil(at)))) or choose another name", code: "collection_exists")
+                }
                 try await repo.insertCollection(c, tenantID: ctx.principal.tenantID, on: db)
                 try await audit.record(ctx, action: "rag.collection.create", targetType: "rag_collection", targetID: c.id, on: db)
             }
@@ -91,10 +97,10 @@ public struct KnowledgeService: KnowledgeCollectionCatalog {
         return c
     }
 
-    public func collections(_ principal: Principal) async throws -> [KBCollection] {
+    public func collections(_ principal: Principal, includeDeleted: Bool = false) async throws -> [KBCollection] {
         try principal.require(.readTenant)
         let repo = self.repo
-        return try await store.read { db in try await repo.collections(tenantID: principal.tenantID, on: db) }
+        return try await store.read { db in try await repo.collections(tenantID: principal.tenantID, includeDeleted: includeDeleted, on: db) }
     }
 
     /// The ids among `ids` that are not collections of the tenant (an agent's `knowledge_collections`).
@@ -110,9 +116,73 @@ public struct KnowledgeService: KnowledgeCollectionCatalog {
 
     func collection(tenantID: String, name: String, on db: any SQLDatabase) async throws -> KBCollection {
         guard let c = try await repo.collection(tenantID: tenantID, name: name, on: db) else {
+            if let deleted = try await repo.collection(tenantID: tenantID, name: name, includeDeleted: true, on: db), let at = deleted.deletedAt {
+                throw retention.deleted("collection \(name.prefix(100))", code: "collection_deleted", restore: "/v1/rag/collections/\(name.prefix(100))/restore", deletedAt: at)
+            }
             throw ParleyError.notFound("no collection named '\(name.prefix(100))'; create it with POST /v1/rag/collections", code: "collection_not_found")
         }
         return c
+    }
+
+    /// Soft-deletes a collection: its documents leave the search index with it (the tenant's
+    /// BM25 generation and vector revision move on) and come back when it is restored.
+    public func deleteCollection(_ ctx: ActionContext, name: String) async throws -> KBCollection {
+        try ctx.principal.require(.act, toDo: "delete knowledge-base collections")
+        return try await setCollectionDeleted(ctx, name: name, deleted: true)
+    }
+
+    public func restoreCollection(_ ctx: ActionContext, name: String) async throws -> KBCollection {
+        try ctx.principal.require(.act, toDo: "restore knowledge-base collections")
+        return try await setCollectionDeleted(ctx, name: name, deleted: false)
+    }
+
+    private func setCollectionDeleted(_ ctx: ActionContext, name: String, deleted: Bool) async throws -> KBCollection {
+        let tenantID = ctx.principal.tenantID
+        let now = clock.now()
+        let repo = self.repo
+        let audit = self.audit
+        let retention = self.retention
+        let (collection, reindexed) = try await store.transaction(lockKey: Self.lockKey(tenantID)) { db -> (KBCollection, Bool) in
+            guard let c = try await repo.collection(tenantID: tenantID, name: name, includeDeleted: true, on: db) else {
+                throw ParleyError.notFound("no collection named '\(name.prefix(100))'", code: "collection_not_found")
+            }
+            guard (c.deletedAt != nil) != deleted else { return (c, false) }
+            if let at = c.deletedAt { try retention.requireRestorable("collection \(c.name)", deletedAt: at, now: now) }
+            let documents = try await repo.collectionDocuments(tenantID: tenantID, collectionID: c.id, on: db)
+            var reindexed = false
+            for id in documents {
+                if deleted {
+                    try await repo.deleteChunks(tenantID: tenantID, documentID: id, on: db)
+                } else {
+                    reindexed = try await self.reindex(tenantID: tenantID, documentID: id, collectionID: c.id, at: now, on: db) || reindexed
+                }
+            }
+            try await repo.setCollectionDeleted(tenantID: tenantID, id: c.id, at: deleted ? now : nil, now: now, on: db)
+            try await audit.record(ctx, action: deleted ? "rag.collection.delete" : "rag.collection.restore", targetType: "rag_collection", targetID: c.id,
+                                   details: JSONValue.object(["name": .string(c.name), "documents": .number(Double(documents.count))]).serialized(), on: db)
+            var out = c
+            out.deletedAt = deleted ? now : nil
+            out.updatedAt = now
+            return (out, reindexed)
+        }
+        await cache.invalidate(tenantID: tenantID)
+        if reindexed { wake() }
+        return collection
+    }
+
+    /// Chunks a (restored) document's Markdown again and indexes it; queues its embedding.
+    /// True when an embedding job was queued.
+    func reindex(tenantID: String, documentID: String, collectionID: String, at now: Date, on db: any SQLDatabase) async throws -> Bool {
+        guard let markdown = try await repo.markdown(tenantID: tenantID, documentID: documentID, on: db) else { return false }
+        try await repo.deleteChunks(tenantID: tenantID, documentID: documentID, on: db)
+        let chunks = Chunker(words: settings.chunkWords, overlap: settings.chunkOverlap).chunks(markdown).enumerated().map { i, c in
+            KBChunk(id: UUIDv7.make(at: now), ordinal: i, headingPath: c.headingPath, text: c.text, wordCount: c.wordCount,
+                    startOffset: c.startOffset, endOffset: c.endOffset)
+        }
+        try await repo.insertChunks(chunks, documentID: documentID, collectionID: collectionID, tenantID: tenantID, on: db)
+        guard embedder != nil, !chunks.isEmpty else { return false }
+        try await enqueueReembed(tenantID: tenantID, on: db)
+        return true
     }
 
     // MARK: documents
@@ -158,7 +228,7 @@ public struct KnowledgeService: KnowledgeCollectionCatalog {
             let c = try await self.collection(tenantID: tenantID, name: request.collection, on: db)
             return (c, try await repo.document(tenantID: tenantID, collectionID: c.id, key: key, on: db))
         }
-        if let doc = existing.1, doc.contentHash == hash, doc.status == .ready {
+        if let doc = existing.1, doc.contentHash == hash, doc.status == .ready, doc.deletedAt == nil {
             var same = doc
             if doc.tags != tags || doc.title != title {
                 same.tags = tags
@@ -189,7 +259,8 @@ public struct KnowledgeService: KnowledgeCollectionCatalog {
         let result = try await store.transaction(lockKey: Self.lockKey(tenantID)) { db -> IngestResult in
             let collection = try await self.collection(tenantID: tenantID, name: request.collection, on: db)
             let current = try await repo.document(tenantID: tenantID, collectionID: collection.id, key: key, on: db)
-            if let current, current.contentHash == hash, current.status == .ready {
+            // A deleted document under the same name is replaced (and so live again).
+            if let current, current.contentHash == hash, current.status == .ready, current.deletedAt == nil {
                 try await alongside?(db, current)
                 return IngestResult(document: current, outcome: .unchanged)
             }
@@ -271,13 +342,21 @@ public struct KnowledgeService: KnowledgeCollectionCatalog {
         return (documents, needsJob)
     }
 
-    public func documents(_ principal: Principal, collection: String?, before: String?, limit: Int) async throws -> (documents: [KBDocument], next: String?) {
+    public func documents(_ principal: Principal, collection: String?, before: String?, limit: Int,
+                          includeDeleted: Bool = false) async throws -> (documents: [KBDocument], next: String?) {
         try principal.require(.readTenant)
         let repo = self.repo
         let (page, next, needsJob) = try await store.read { db in
             var collectionID: String? = nil
-            if let name = collection { collectionID = try await self.collection(tenantID: principal.tenantID, name: name, on: db).id }
-            let rows = try await repo.documents(tenantID: principal.tenantID, collectionID: collectionID, before: before, limit: limit + 1, on: db)
+            if let name = collection {
+                if includeDeleted, let c = try await repo.collection(tenantID: principal.tenantID, name: name, includeDeleted: true, on: db) {
+                    collectionID = c.id
+                } else {
+                    collectionID = try await self.collection(tenantID: principal.tenantID, name: name, on: db).id
+                }
+            }
+            let rows = try await repo.documents(tenantID: principal.tenantID, collectionID: collectionID, before: before, limit: limit + 1,
+                                                includeDeleted: includeDeleted, on: db)
             let (page, needsJob) = try await self.embeddingState(Array(rows.prefix(limit)), tenantID: principal.tenantID, on: db)
             return (page, rows.count > limit ? page.last?.id : nil, needsJob)
         }
@@ -286,12 +365,20 @@ public struct KnowledgeService: KnowledgeCollectionCatalog {
         return (page, next)
     }
 
-    public func document(_ principal: Principal, id: String) async throws -> KBDocumentDetail {
+    public func document(_ principal: Principal, id: String, includeDeleted: Bool = false) async throws -> KBDocumentDetail {
         try principal.require(.readTenant)
         let repo = self.repo
         let identity = embedder?.identity.name
+        let retention = self.retention
         let (detail, needsJob) = try await store.read { db in
-            guard let doc = try await repo.document(tenantID: principal.tenantID, id: id, on: db) else { throw Self.documentNotFound(id) }
+            guard let doc = try await repo.document(tenantID: principal.tenantID, id: id, includeDeleted: true, on: db) else { throw Self.documentNotFound(id) }
+            if let at = doc.deletedAt, !includeDeleted {
+                if try await repo.documentDeletedAt(tenantID: principal.tenantID, id: id, on: db) == nil {
+                    throw retention.deleted("document \(id.prefix(64)) (in the deleted collection \(doc.collection))", code: "document_deleted",
+                                            restore: "/v1/rag/collections/\(doc.collection)/restore", deletedAt: at)
+                }
+                throw retention.deleted("document \(id.prefix(64))", code: "document_deleted", restore: "/v1/rag/documents/\(id.prefix(64))/restore", deletedAt: at)
+            }
             let chunks = try await repo.chunks(tenantID: principal.tenantID, documentID: id, on: db)
             var embedded = 0
             if let identity {
@@ -311,17 +398,62 @@ public struct KnowledgeService: KnowledgeCollectionCatalog {
         .notFound("no document with id '\(id.prefix(64))' in this workspace", code: "document_not_found")
     }
 
-    public func delete(_ ctx: ActionContext, id: String) async throws {
+    /// Soft-deletes a document: its chunks leave the search index (SQL, the in-memory BM25 index
+    /// through the tenant's generation, and the vectors); its text stays until it is purged, so
+    /// `restore` indexes it again.
+    @discardableResult
+    public func delete(_ ctx: ActionContext, id: String) async throws -> KBDocument {
         try ctx.principal.require(.act, toDo: "delete knowledge-base documents")
         let tenantID = ctx.principal.tenantID
         let repo = self.repo
         let audit = self.audit
-        try await store.transaction(lockKey: Self.lockKey(tenantID)) { db in
-            guard try await repo.document(tenantID: tenantID, id: id, on: db) != nil else { throw Self.documentNotFound(id) }
-            try await repo.deleteDocument(tenantID: tenantID, id: id, on: db)
+        let now = clock.now()
+        let doc = try await store.transaction(lockKey: Self.lockKey(tenantID)) { db -> KBDocument in
+            guard var doc = try await repo.document(tenantID: tenantID, id: id, includeDeleted: true, on: db) else { throw Self.documentNotFound(id) }
+            guard doc.deletedAt == nil else { return doc }
+            try await repo.deleteChunks(tenantID: tenantID, documentID: id, on: db)
+            try await repo.setDocumentDeleted(tenantID: tenantID, id: id, at: now, now: now, on: db)
             try await audit.record(ctx, action: "rag.document.delete", targetType: "rag_document", targetID: id, on: db)
+            doc.deletedAt = now
+            doc.updatedAt = now
+            return doc
         }
         await cache.invalidate(tenantID: tenantID)
+        return doc
+    }
+
+    /// Brings a deleted document back (within the retention period) and indexes it again.
+    public func restore(_ ctx: ActionContext, id: String) async throws -> KBDocument {
+        try ctx.principal.require(.act, toDo: "restore knowledge-base documents")
+        let tenantID = ctx.principal.tenantID
+        let repo = self.repo
+        let audit = self.audit
+        let retention = self.retention
+        let now = clock.now()
+        let (doc, queued) = try await store.transaction(lockKey: Self.lockKey(tenantID)) { db -> (KBDocument, Bool) in
+            guard var doc = try await repo.document(tenantID: tenantID, id: id, includeDeleted: true, on: db) else { throw Self.documentNotFound(id) }
+            guard let at = try await repo.documentDeletedAt(tenantID: tenantID, id: id, on: db) else {
+                if doc.deletedAt != nil {
+                    throw ParleyError.conflict("document \(id.prefix(64)) is in the deleted collection \(doc.collection); restore the collection with POST /v1/rag/collections/\(doc.collection)/restore",
+                                               code: "collection_deleted")
+                }
+                return (doc, false)
+            }
+            try retention.requireRestorable("document \(id.prefix(64))", deletedAt: at, now: now)
+            if let c = try await repo.collection(tenantID: tenantID, name: doc.collection, includeDeleted: true, on: db), c.deletedAt != nil {
+                throw ParleyError.conflict("document \(id.prefix(64)) is in the deleted collection \(doc.collection); restore the collection first with POST /v1/rag/collections/\(doc.collection)/restore",
+                                           code: "collection_deleted")
+            }
+            try await repo.setDocumentDeleted(tenantID: tenantID, id: id, at: nil, now: now, on: db)
+            let queued = try await self.reindex(tenantID: tenantID, documentID: id, collectionID: doc.collectionId, at: now, on: db)
+            try await audit.record(ctx, action: "rag.document.restore", targetType: "rag_document", targetID: id, on: db)
+            doc.deletedAt = nil
+            doc.updatedAt = now
+            return (doc, queued)
+        }
+        await cache.invalidate(tenantID: tenantID)
+        if queued { wake() }
+        return doc
     }
 
     // MARK: thresholds

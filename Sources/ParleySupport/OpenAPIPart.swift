@@ -16,8 +16,11 @@ paths:
       tags: [knowledge]
       operationId: listKnowledgeCollections
       summary: The tenant's knowledge-base collections with their document counts. Any role.
+      description: Deleted collections (with `deleted_at`) are listed with `include_deleted=true`.
       security:
         - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/IncludeDeleted'
       responses:
         '200':
           description: 'All collections, by name (one page: `next_cursor` is null).'
@@ -78,6 +81,81 @@ paths:
           $ref: '#/components/responses/PayloadTooLarge'
         '415':
           $ref: '#/components/responses/UnsupportedMediaType'
+  /v1/rag/collections/{name}:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: name
+        in: path
+        required: true
+        description: The collection's name.
+        schema:
+          type: string
+    delete:
+      tags: [knowledge]
+      operationId: deleteKnowledgeCollection
+      summary: Soft-delete a collection with its documents. Admin, operator or service.
+      description: Its documents leave search at once (their chunks leave the index; the tenant's BM25 generation and vector revision move on) and come back with `POST /v1/rag/collections/{name}/restore` within `PARLEY_RETENTION_DAYS`; after that the collection is purged with its documents. Its name stays taken until then. Audited (`rag.collection.delete`).
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The collection, with `deleted_at`.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/KnowledgeCollection'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
+  /v1/rag/collections/{name}/restore:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: name
+        in: path
+        required: true
+        description: The collection's name.
+        schema:
+          type: string
+    post:
+      tags: [knowledge]
+      operationId: restoreKnowledgeCollection
+      summary: Restore a deleted collection and index its documents again. Admin, operator or service.
+      description: Audited (`rag.collection.restore`).
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The collection.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/KnowledgeCollection'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`collection_not_found` (also once purged), `restore_window_passed`.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
   /v1/rag/documents:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -85,9 +163,11 @@ paths:
       tags: [knowledge]
       operationId: listKnowledgeDocuments
       summary: The tenant's documents, newest first, with their status and chunk counts. Any role.
+      description: Deleted documents (and those of deleted collections) are listed, with `deleted_at`, with `include_deleted=true`.
       security:
         - bearerAuth: []
       parameters:
+        - $ref: '#/components/parameters/IncludeDeleted'
         - name: collection
           in: query
           description: Only this collection's documents (404 `collection_not_found` when there is none of that name).
@@ -312,8 +392,11 @@ paths:
       tags: [knowledge]
       operationId: getKnowledgeDocument
       summary: A document with its chunks (heading path, text, offsets in its Markdown). Any role.
+      description: A deleted document (or one of a deleted collection) answers 404 `document_deleted` naming the date until which it can be restored, unless `include_deleted=true` (then without chunks).
       security:
         - bearerAuth: []
+      parameters:
+        - $ref: '#/components/parameters/IncludeDeleted'
       responses:
         '200':
           description: The document.
@@ -332,7 +415,8 @@ paths:
     delete:
       tags: [knowledge]
       operationId: deleteKnowledgeDocument
-      summary: Delete a document, its chunks and vectors. Admin, operator or service.
+      summary: Soft-delete a document; its chunks and vectors leave the search index. Admin, operator or service.
+      description: Restorable (indexed again from its stored Markdown) with `POST /v1/rag/documents/{document_id}/restore` within `PARLEY_RETENTION_DAYS`; then purged. Audited (`rag.document.delete`).
       security:
         - bearerAuth: []
       responses:
@@ -342,12 +426,15 @@ paths:
             application/json:
               schema:
                 type: object
-                required: [id, deleted]
+                required: [id, deleted, deleted_at]
                 properties:
                   id:
                     type: string
                   deleted:
                     type: boolean
+                  deleted_at:
+                    type: string
+                    format: date-time
         '400':
           $ref: '#/components/responses/BadRequest'
         '401':
@@ -356,6 +443,49 @@ paths:
           $ref: '#/components/responses/Forbidden'
         '404':
           $ref: '#/components/responses/NotFound'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+  /v1/rag/documents/{document_id}/restore:
+    parameters:
+      - $ref: '#/components/parameters/RequestID'
+      - name: document_id
+        in: path
+        required: true
+        description: The document's id.
+        schema:
+          type: string
+    post:
+      tags: [knowledge]
+      operationId: restoreKnowledgeDocument
+      summary: Restore a deleted document and index it again. Admin, operator or service.
+      description: Its Markdown is chunked again (and embedded again by the `support.reembed` job when an embedder is configured). Audited (`rag.document.restore`).
+      security:
+        - bearerAuth: []
+      responses:
+        '200':
+          description: The document.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/KnowledgeDocument'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+          description: '`document_not_found` (also once purged), `restore_window_passed`.'
+        '409':
+          $ref: '#/components/responses/Conflict'
+          description: '`collection_deleted`: restore its collection first.'
+        '429':
+          $ref: '#/components/responses/TooManyRequests'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/DatabaseUnavailable'
   /v1/rag/search:
     parameters:
       - $ref: '#/components/parameters/RequestID'
@@ -522,6 +652,10 @@ schemas:
         updated_at:
           type: string
           format: date-time
+        deleted_at:
+          type: string
+          format: date-time
+          description: Only while deleted (listed with `include_deleted=true`).
     NewKnowledgeCollection:
       type: object
       required: [name]
@@ -619,6 +753,10 @@ schemas:
         embedding_error:
           type: [string, 'null']
           description: Why the embedding job gave up (with `embedding` failed).
+        deleted_at:
+          type: string
+          format: date-time
+          description: Only while deleted (listed with `include_deleted=true`).
     KnowledgeIngest:
       type: object
       required: [document, outcome]

@@ -81,8 +81,14 @@ struct SupportController {
             if let d = description, d.count > 1000 { throw ParleyError.badRequest("description must be at most 1000 characters", code: "invalid_description") }
             return JSON(try await kb.createCollection(try ctx.action(), name: name, description: description), status: .created)
         }
-        r.on(.get, "/rag/collections") { _, ctx in
-            JSON(Page(data: try await kb.collections(try ctx.caller()), nextCursor: nil))
+        r.on(.get, "/rag/collections", query: ["include_deleted"]) { req, ctx in
+            JSON(Page(data: try await kb.collections(try ctx.caller(), includeDeleted: try req.includeDeleted()), nextCursor: nil))
+        }
+        r.on(.delete, "/rag/collections/:name") { _, ctx in
+            JSON(try await kb.deleteCollection(try ctx.action(), name: try ctx.parameters.require("name")))
+        }
+        r.on(.post, "/rag/collections/:name/restore") { _, ctx in
+            JSON(try await kb.restoreCollection(try ctx.action(), name: try ctx.parameters.require("name")))
         }
         r.on(.post, "/rag/documents", query: ["collection", "filename", "title", "tags"]) { req, ctx in
             let action = try ctx.action()
@@ -112,18 +118,22 @@ struct SupportController {
         r.on(.get, "/rag/batches/:batch_id") { _, ctx in
             JSON(try await kb.batch(try ctx.caller(), id: try ctx.parameters.require("batch_id")))
         }
-        r.on(.get, "/rag/documents", query: Paging.parameters + ["collection"]) { req, ctx in
+        r.on(.get, "/rag/documents", query: Paging.parameters + ["collection", "include_deleted"]) { req, ctx in
             let query = try Paging.read(req, default: 50, max: 200)
-            let page = try await kb.documents(try ctx.caller(), collection: req.queryString("collection"), before: query.cursor, limit: query.limit)
+            let page = try await kb.documents(try ctx.caller(), collection: req.queryString("collection"), before: query.cursor, limit: query.limit,
+                                              includeDeleted: try req.includeDeleted())
             return JSON(Page(data: page.documents, nextCursor: page.next))
         }
-        r.on(.get, "/rag/documents/:document_id") { _, ctx in
-            JSON(try await kb.document(try ctx.caller(), id: try ctx.parameters.require("document_id")))
+        r.on(.get, "/rag/documents/:document_id", query: ["include_deleted"]) { req, ctx in
+            JSON(try await kb.document(try ctx.caller(), id: try ctx.parameters.require("document_id"), includeDeleted: try req.includeDeleted()))
         }
         r.on(.delete, "/rag/documents/:document_id") { _, ctx in
             let id = try ctx.parameters.require("document_id")
-            try await kb.delete(try ctx.action(), id: id)
-            return RawJSON(value: ["id": .string(id), "deleted": true])
+            let doc = try await kb.delete(try ctx.action(), id: id)
+            return RawJSON(value: ["id": .string(id), "deleted": true, "deleted_at": doc.deletedAt.map { JSONValue.string(Retention.format($0)) } ?? JSONValue.null])
+        }
+        r.on(.post, "/rag/documents/:document_id/restore") { _, ctx in
+            JSON(try await kb.restore(try ctx.action(), id: try ctx.parameters.require("document_id")))
         }
         r.on(.post, "/rag/search") { req, ctx in
             JSON(try await kb.search(try ctx.caller(), try await searchRequest(req)))

@@ -28,6 +28,7 @@ public enum SupportPack {
                    commands: SupportCommands.all + KBBench.commands,
                    consoleViews: [ConsoleView(route: "knowledge", label: "Knowledge", export: "knowledgeView", file: "knowledge.js", files: ConsolePart.files)],
                    openAPI: OpenAPIPart.yaml,
+                   purgeTargets: SupportSchema.purgeTargets,
                    bind: { context in try bind(context, embedder: embedder) })
     }
 
@@ -41,8 +42,10 @@ public enum SupportPack {
         // The configured embedder (PARLEY_EMBEDDING_MODEL_DIR or PARLEY_EMBEDDINGS_URL; none: BM25
         // alone), unless a test passes its own.
         let embedder: (any Embedder)? = try given ?? makeEmbedder(EmbeddingSettings.load(context.config))
-        let kb = KnowledgeService(store: context.store, clock: context.clock, settings: settings, embedder: embedder, logger: context.logger,
-                                  wake: context.wake)
+        var made = KnowledgeService(store: context.store, clock: context.clock, settings: settings, embedder: embedder, logger: context.logger,
+                                    wake: context.wake)
+        made.retention = context.config.retention
+        let kb = made
         // With a language model configured, /v1/rag/query has the model write the answer.
         let answers = ModelAnswers(kb: kb, model: ModelAnswers.model(context.config.models, clock: context.clock, logger: context.logger),
                                    logger: context.logger)
@@ -63,6 +66,9 @@ public enum SupportPack {
         RouteRule("POST /v1/rag/documents", .act, "add knowledge-base documents"),
         RouteRule("POST /v1/rag/documents/batch", .act, "add knowledge-base documents"),
         RouteRule("DELETE /v1/rag/documents/:document_id", .act, "delete knowledge-base documents"),
+        RouteRule("POST /v1/rag/documents/:document_id/restore", .act, "restore knowledge-base documents"),
+        RouteRule("DELETE /v1/rag/collections/:name", .act, "delete knowledge-base collections"),
+        RouteRule("POST /v1/rag/collections/:name/restore", .act, "restore knowledge-base collections"),
         RouteRule("POST /v1/rag/search", .readTenant, "search the knowledge base"),
         RouteRule("POST /v1/rag/query", .readTenant, "ask the knowledge base"),
         RouteRule("PUT /v1/rag/settings", .operate, "change the knowledge base's relevance thresholds"),

@@ -1,5 +1,7 @@
 import Foundation
+import ParleyCore
 import ParleyStorage
+import SQLKit
 
 /// The knowledge base's tables. BM25 lives per database: on SQLite an FTS5 table per tenant
 /// (`support_fts_<tenant>`, created with the tenant's first document, so FTS5's own corpus
@@ -130,5 +132,61 @@ public enum SupportSchema {
         Migration("support_0002_kb_generation", [
             "ALTER TABLE support_stats ADD COLUMN bm25_generation %BIGINT% NOT NULL DEFAULT 0",
         ]),
+        // Soft delete (docs/soft-delete.md): a deleted document or collection keeps its row (and
+        // the document its Markdown) but not its chunks, until restored or purged.
+        Migration("support_0003_soft_delete", [
+            "ALTER TABLE support_documents ADD COLUMN deleted_at %TIMESTAMP%",
+            "ALTER TABLE support_collections ADD COLUMN deleted_at %TIMESTAMP%",
+            "CREATE INDEX support_documents_deleted ON support_documents (deleted_at) WHERE deleted_at IS NOT NULL",
+            "CREATE INDEX support_collections_deleted ON support_collections (deleted_at) WHERE deleted_at IS NOT NULL",
+        ]),
     ]
+
+    /// Documents deleted longer ago than the retention period go with their chunks, vectors,
+    /// postings (or FTS5 rows), tags and pending batch items; a deleted collection with all of
+    /// its documents.
+    static let purgeTargets: [PurgeTarget] = [
+        PurgeTarget(table: "support_documents") { request, db in
+            var select: SQLQueryString = """
+                SELECT id, tenant_id FROM support_documents WHERE deleted_at IS NOT NULL AND deleted_at < \(bind: request.cutoff) ORDER BY id
+                """
+            if let limit = request.limit { select += " LIMIT \(literal: limit)" }
+            let rows = try await db.raw(select).all().map { row -> (tenantID: String, id: String) in
+                (try row.decode(column: "tenant_id", as: String.self), try row.decode(column: "id", as: String.self))
+            }
+            return try await purgeDocuments(rows, kind: request.kind, on: db)
+        },
+        PurgeTarget(table: "support_collections") { request, db in
+            var select: SQLQueryString = """
+                SELECT id, tenant_id FROM support_collections WHERE deleted_at IS NOT NULL AND deleted_at < \(bind: request.cutoff) ORDER BY id
+                """
+            if let limit = request.limit { select += " LIMIT \(literal: limit)" }
+            var out: [PurgedRows] = []
+            for row in try await db.raw(select).all() {
+                let tenantID = try row.decode(column: "tenant_id", as: String.self), id = try row.decode(column: "id", as: String.self)
+                let documents = try await db.raw("""
+                    SELECT id FROM support_documents WHERE tenant_id = \(bind: tenantID) AND collection_id = \(bind: id)
+                    """).all().map { row -> (tenantID: String, id: String) in (tenantID, try row.decode(column: "id", as: String.self)) }
+                out += try await purgeDocuments(documents, kind: request.kind, on: db)
+                let n = try await PurgeTarget.count(db, "DELETE FROM support_collections WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)")
+                out.append(PurgedRows(table: "support_collections", tenantID: tenantID, rows: n))
+            }
+            return out
+        },
+    ]
+
+    /// Deletes each (tenant, document) with everything that hangs off it; counts documents and chunks.
+    static func purgeDocuments(_ documents: [(tenantID: String, id: String)], kind: DatabaseKind, on db: any SQLDatabase) async throws -> [PurgedRows] {
+        let repo = KnowledgeRepository(kind: kind)
+        var docs: [String: Int] = [:], chunks: [String: Int] = [:]
+        for (tenantID, id) in documents {
+            chunks[tenantID, default: 0] += try await db.raw("""
+                SELECT COUNT(*) AS n FROM support_chunks WHERE tenant_id = \(bind: tenantID) AND document_id = \(bind: id)
+                """).first()?.decode(column: "n", as: Int.self) ?? 0
+            try await repo.deleteDocument(tenantID: tenantID, id: id, on: db)
+            docs[tenantID, default: 0] += 1
+        }
+        return docs.sorted { $0.key < $1.key }.map { PurgedRows(table: "support_documents", tenantID: $0.key, rows: $0.value) }
+            + chunks.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { PurgedRows(table: "support_chunks", tenantID: $0.key, rows: $0.value) }
+    }
 }

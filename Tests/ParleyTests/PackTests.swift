@@ -176,7 +176,8 @@ enum LegalIntentNames {
     ]
 
     /// Migrations added since (core, then packs).
-    static let addedSinceMain = ["0015_tenant_packs", "0016_handoffs", "0017_customer_chat", "0018_users_auth", "0019_agent_definitions", "0020_rate_limits", "0022_mcp_servers", "0023_flows", "0024_mcp_sessions", "support_0001_knowledge_base", "support_0002_kb_generation"]
+    static let addedSinceMain = ["0015_tenant_packs", "0016_handoffs", "0017_customer_chat", "0018_users_auth", "0019_agent_definitions", "0020_rate_limits",
+                                 "0021_soft_delete", "0022_mcp_servers", "0023_flows", "0024_mcp_sessions", "legal_0002_soft_delete", "support_0001_knowledge_base", "support_0002_kb_generation", "support_0003_soft_delete"]
 
     @Test func theInstalledMigrationsAreOrderedByOwnerThenId() throws {
         let ids = ParleySchema.migrations.map(\.id)
@@ -229,7 +230,9 @@ enum LegalIntentNames {
         try await TestDatabases.withStore(kind, migrated: false, clock: clock) { store in
             _ = try await Migrator(store: store, migrations: mainOrder.filter { $0.id != "legal_0001_cases" }).migrate(at: clock.now())
             #expect(try await Migrator(store: store, migrations: ParleySchema.migrations).migrate(at: clock.now())
-                    == ["0015_tenant_packs", "0016_handoffs", "0017_customer_chat", "0018_users_auth", "0019_agent_definitions", "0020_rate_limits", "0022_mcp_servers", "0023_flows", "0024_mcp_sessions", "legal_0001_cases", "support_0001_knowledge_base", "support_0002_kb_generation"], "the core's first, then the packs'")
+                    == ["0015_tenant_packs", "0016_handoffs", "0017_customer_chat", "0018_users_auth", "0019_agent_definitions", "0020_rate_limits", "0021_soft_delete", "0022_mcp_servers", "0023_flows", "0024_mcp_sessions",
+                        "legal_0001_cases", "legal_0002_soft_delete", "support_0001_knowledge_base", "support_0002_kb_generation", "support_0003_soft_delete"],
+                    "the core's first, then the packs'")
         }
     }
 }

@@ -290,7 +290,9 @@ import Testing
             _ = try await client.getJSON(key, "/v1/rag/documents/\(id)", status: .notFound)
             let gone = try await client.postJSON(key, "/v1/rag/search", ["query": "refund days"])
             #expect(gone["results"]?.arrayValue?.contains { $0["document_id"]?.stringValue == id } == false)
-            #expect(try await client.errorCode(.delete, key, "/v1/rag/documents/\(id)", .null, status: .notFound) == "document_not_found")
+            // Soft: a second delete changes nothing (docs/soft-delete.md); an unknown id is 404.
+            _ = try await client.send(.delete, key, "/v1/rag/documents/\(id)", .null, status: .ok)
+            #expect(try await client.errorCode(.delete, key, "/v1/rag/documents/019b2f6e-8a1c-7d3e-9f40-5b6c7d8e9f01", .null, status: .notFound) == "document_not_found")
         }
     }
 

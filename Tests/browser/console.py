@@ -51,7 +51,14 @@ class Console:
         return self.wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
 
     def wait_text(self, css, text):
-        self.wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
+        """Waits until any element matching css contains text (toasts stack: an older one may
+        still be shown above the one awaited)."""
+        def present(driver):
+            try:
+                return any(text in e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
+            except StaleElementReferenceException:
+                return False
+        self.wait.until(present)
 
     def no_alert(self):
         try:

@@ -88,7 +88,7 @@ def test_approving_a_pending_step_completes_the_run(server, browser):
     answer = c.wait_answer()
     assert "tl-done" in c.find_all(".chat-timeline .tl-item")[-1].get_attribute("class")
     assert "revoked" in answer.lower()
-    _, keys = server.api("GET", "/v1/api-keys")
+    _, keys = server.api("GET", "/v1/api-keys?include_deleted=true")
     assert [k for k in keys["data"] if k["id"] == key["id"]][0].get("revoked_at")
     c.shot("06-chat-approved")
 
