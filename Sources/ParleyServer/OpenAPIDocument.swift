@@ -3213,7 +3213,7 @@ paths:
     get:
       tags: [agents]
       operationId: getAgent
-      summary: One agent at its current version (a deleted one too, with `deleted_at`). Any role.
+      summary: One agent at its current version (a deleted one only with `include_deleted=true`, with `deleted_at`). Any role.
       security:
         - bearerAuth: []
       parameters:
@@ -3228,6 +3228,9 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/Agent'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+          description: '`invalid_query`: `include_deleted` is not true or false, or an unknown parameter.'
         '401':
           $ref: '#/components/responses/Unauthorized'
         '404':
@@ -9031,7 +9034,7 @@ components:
           description: True when the tenant's own version is in use, false for a global default.
         deleted_at:
           allOf:
-            - $ref: '#/components/schemas/Timestamp'
+            - $ref: '#/components/schemas/NullableTimestamp'
           description: Set on a deleted version of the tenant's own (listed with `include_deleted=true`); null otherwise.
         variables:
           type: array
