@@ -29,6 +29,13 @@ enum SSE {
     }
 
     static func response(_ stream: AsyncStream<StreamItem>, metrics: HTTPMetrics) -> Response {
+        response(stream, metrics: metrics, encode: encode)
+    }
+
+    /// A live event stream: each item written as it comes (framed by `encode`), counted as an
+    /// open stream while it lasts.
+    static func response<Item: Sendable>(_ stream: AsyncStream<Item>, metrics: HTTPMetrics,
+                                         encode: @escaping @Sendable (Item) -> String) -> Response {
         Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .xAccelBuffering: "no"],
                  body: ResponseBody { writer in
                      metrics.streamOpened()

@@ -80,15 +80,7 @@ struct FlowController {
         r.on(.get, "/flows/executions/:id/events", query: ["after"]) { req, ctx in
             let after = try WorkflowController.cursor(req)
             let stream = try await flows.follow(try ctx.caller(), id: try ctx.parameters.require("id"), after: after)
-            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .xAccelBuffering: "no"],
-                            body: ResponseBody { writer in
-                                metrics.streamOpened()
-                                defer { metrics.streamClosed() }
-                                for await item in stream {
-                                    try await writer.write(ByteBuffer(string: Self.encode(item)))
-                                }
-                                try await writer.finish(nil)
-                            })
+            return SSE.response(stream, metrics: metrics, encode: Self.encode)
         }
         r.on(.get, "/flows/:id") { _, ctx in
             RawJSON(value: try await flows.get(try ctx.caller(), ref: try ctx.parameters.require("id")).json)
