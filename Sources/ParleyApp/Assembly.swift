@@ -26,10 +26,8 @@ public enum AppAssembly {
     /// `builtin`, docs/mcp.md); each opens an in-process `MCP.Transport` for a tenant.
     public static func mcpBuiltins(_ config: ParleyConfig) -> [MCPBuiltinServer] {
         let builtins = BuiltinMCPServers(dataDirectory: URL(fileURLWithPath: config.filesDirectory, isDirectory: true))
-        let descriptions = ["calculator": "Arithmetic: add, subtract, multiply, divide, power.",
-                            "filesystem": "Files in the tenant's own directory: read, write, list, create directory, delete, search, info."]
         return BuiltinMCPServers.names.map { name in
-            MCPBuiltinServer(name: name, description: descriptions[name] ?? name) { tenantID in
+            MCPBuiltinServer(name: name, description: BuiltinMCPServers.descriptions[name] ?? "") { tenantID in
                 try await builtins.connect(name: name, tenantID: tenantID)
             }
         }

@@ -21,6 +21,11 @@ struct BuiltinTool: Sendable {
 /// `builtin`).
 public struct BuiltinMCPServers: Sendable {
     public static let names = ["calculator", "filesystem"]
+    /// What each offers, as the registry lists it.
+    public static let descriptions = [
+        "calculator": "Arithmetic: add, subtract, multiply, divide, power.",
+        "filesystem": "Files in the tenant's own directory: read, write, list, create directory, delete, search, info.",
+    ]
 
     /// Where the tenants' sandboxes live: `<dataDirectory>/tenants/<tenant id>/files`.
     public var dataDirectory: URL
