@@ -215,6 +215,20 @@ let package = Package(
             exclude: ["NICKNAMES-LICENSE.txt", "openapi.yaml", "Console"],
             swiftSettings: strict
         ),
+        // The dealership pack (seed 003): customers, equipment, work orders, the ten lifecycle
+        // triggers, the forecast and the simulation.
+        .target(
+            name: "ParleyDealership",
+            dependencies: [
+                "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyHTTP", "ParleyPackKit",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
         // Parley as an MCP client: the per-tenant registry of MCP servers, the stdio (posix_spawn) and
         // Streamable HTTP transports, discovered tools offered to agents, the executions log.
         .target(
@@ -237,7 +251,7 @@ let package = Package(
             name: "ParleyApp",
             dependencies: [
                 "ParleyCore", "ParleyStorage", "ParleyPlatform", "ParleyAgent", "ParleyComms", "ParleyFlows", "ParleyPackKit", "ParleyLegal",
-                "ParleySupport", "ParleyMCPClient", "ParleyMCPServer",
+                "ParleySupport", "ParleyDealership", "ParleyMCPClient", "ParleyMCPServer",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -324,6 +338,7 @@ let package = Package(
                 "ParleyFlows",
                 "ParleyLegal",
                 "ParleySupport",
+                "ParleyDealership",
                 "ParleyHTTP",
                 "ParleyPackKit",
                 "ParleyApp",

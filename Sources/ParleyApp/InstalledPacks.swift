@@ -1,5 +1,6 @@
 import ParleyAgent
 import ParleyComms
+import ParleyDealership
 import ParleyLegal
 import ParleyPackKit
 import ParleyStorage
@@ -8,7 +9,7 @@ import ParleySupport
 /// The domain packs this binary ships: the one place they are listed. Adding a pack is one
 /// line here and one dependency in Package.swift.
 public enum InstalledPacks {
-    public static let all: [DomainPack] = [WorkspacePack.pack, LegalPack.pack, SupportPack.pack]
+    public static let all: [DomainPack] = [WorkspacePack.pack, LegalPack.pack, SupportPack.pack, DealershipPack.pack]
 }
 
 public enum ParleySchema {

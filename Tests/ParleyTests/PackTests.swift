@@ -134,9 +134,9 @@ enum ExamplePack {
 
     @Test func parleyPacksChoosesTheInstallationsPacksAndRefusesUnknownOnes() throws {
         let packs = try PackSet(ExamplePack.installed)
-        #expect(try packs.enabled(try ParleyConfig.load(ConfigSources())).map(\.name) == ["workspace", "legal", "support", "notes"])
+        #expect(try packs.enabled(try ParleyConfig.load(ConfigSources())).map(\.name) == ["workspace", "legal", "support", "dealership", "notes"])
         #expect(try packs.enabled(try ParleyConfig.load(ConfigSources(environment: ["PARLEY_PACKS": "workspace,notes"]))).map(\.name) == ["workspace", "notes"])
-        #expect(throws: ConfigError.invalid(setting: "PARLEY_PACKS", value: "workspace,lgal", accepts: "a comma-separated list of workspace, legal, support, notes")) {
+        #expect(throws: ConfigError.invalid(setting: "PARLEY_PACKS", value: "workspace,lgal", accepts: "a comma-separated list of workspace, legal, support, dealership, notes")) {
             _ = try AppAssembly.loadConfig(ConfigSources(environment: ["PARLEY_PACKS": "workspace,lgal"]), packs: packs)
         }
     }
